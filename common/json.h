@@ -1,0 +1,113 @@
+// json::Value: an owned, order-preserving JSON document model.
+//
+// Objects keep their members in insertion order (so that what we serve reads like what was
+// written) and compare as unordered maps. Parsing goes through RapidJSON's iterative SAX
+// reader, so attacker-controlled nesting never recurses inside the parser; the depth is
+// bounded by ParseOptions::max_depth so that every recursive walk of a parsed Value in this
+// codebase is bounded too.
+//
+// Thread safety: a Value is a plain value type; concurrent reads are safe, writes are not.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace csdr::json {
+
+enum class Type { kNull, kBool, kInt, kDouble, kString, kArray, kObject };
+
+class Value {
+ public:
+  using Array = std::vector<Value>;
+  using Member = std::pair<std::string, Value>;
+  using Object = std::vector<Member>;
+
+  Value() = default;  // null
+  Value(std::nullptr_t) {}
+  Value(bool b) : type_(Type::kBool), bool_(b) {}
+  Value(int i) : type_(Type::kInt), int_(i) {}
+  Value(int64_t i) : type_(Type::kInt), int_(i) {}
+  Value(double d) : type_(Type::kDouble), double_(d) {}
+  Value(std::string s) : type_(Type::kString), string_(std::move(s)) {}
+  Value(std::string_view s) : type_(Type::kString), string_(s) {}
+  Value(const char* s) : type_(Type::kString), string_(s) {}
+  static Value MakeArray() { Value v; v.type_ = Type::kArray; return v; }
+  static Value MakeObject() { Value v; v.type_ = Type::kObject; return v; }
+
+  Type type() const { return type_; }
+  bool is_null() const { return type_ == Type::kNull; }
+  bool is_bool() const { return type_ == Type::kBool; }
+  bool is_int() const { return type_ == Type::kInt; }
+  bool is_double() const { return type_ == Type::kDouble; }
+  bool is_number() const { return type_ == Type::kInt || type_ == Type::kDouble; }
+  bool is_string() const { return type_ == Type::kString; }
+  bool is_array() const { return type_ == Type::kArray; }
+  bool is_object() const { return type_ == Type::kObject; }
+
+  // Accessors assert the type in debug builds; check the type first on untrusted input.
+  bool as_bool() const { return bool_; }
+  int64_t as_int() const { return type_ == Type::kDouble ? static_cast<int64_t>(double_) : int_; }
+  double as_double() const { return type_ == Type::kInt ? static_cast<double>(int_) : double_; }
+  const std::string& as_string() const { return string_; }
+  std::string& as_string() { return string_; }
+  const Array& array() const { return array_; }
+  Array& array() { return array_; }
+  const Object& object() const { return object_; }
+  Object& object() { return object_; }
+
+  // Object helpers. Find returns nullptr when this is not an object or the key is absent.
+  const Value* Find(std::string_view key) const;
+  Value* Find(std::string_view key);
+  // Walks nested objects; nullptr if any step is missing or not an object.
+  const Value* FindPath(std::initializer_list<std::string_view> path) const;
+  Value* FindPath(std::initializer_list<std::string_view> path);
+  // The string at `path`, or `fallback` if absent or not a string.
+  std::string GetString(std::initializer_list<std::string_view> path,
+                        std::string_view fallback = "") const;
+  // Sets key (turning a null into an object first); replaces an existing member in place.
+  Value& Set(std::string_view key, Value v);
+  // Returns the member, inserting a null one at the end if absent (null becomes an object).
+  Value& operator[](std::string_view key);
+  bool Erase(std::string_view key);
+  void PushBack(Value v);  // null becomes an array
+  size_t size() const;     // members or elements; 0 for scalars
+
+  // Deep equality; objects compare as unordered maps, 1 == 1.0.
+  bool operator==(const Value& other) const;
+  bool operator!=(const Value& other) const { return !(*this == other); }
+
+ private:
+  Type type_ = Type::kNull;
+  bool bool_ = false;
+  int64_t int_ = 0;
+  double double_ = 0;
+  std::string string_;
+  Array array_;
+  Object object_;
+};
+
+struct ParseOptions {
+  // Maximum nesting of arrays and objects; deeper input is refused with BadRequest.
+  int max_depth = 100;
+  // When set, duplicate object keys are collected here as paths (".spec.bucket") and the
+  // last occurrence wins; when null, duplicates are silently resolved the same way.
+  std::vector<std::string>* duplicate_fields = nullptr;
+};
+
+// Parses exactly one JSON value (trailing whitespace allowed). Errors are kBadRequest with
+// a message that names the offset, e.g. "invalid JSON at offset 12: Missing a comma".
+StatusOr<Value> Parse(std::string_view text, const ParseOptions& options = {});
+
+// Serializes compactly, or with two-space indentation as Go's json.MarshalIndent does.
+std::string Serialize(const Value& value, bool pretty = false);
+void SerializeTo(const Value& value, std::string* out, bool pretty = false);
+
+// Go's %v-ish rendering used in error messages: strings quoted, numbers plain, objects JSON.
+std::string Repr(const Value& value);
+
+}  // namespace csdr::json

@@ -1,0 +1,131 @@
+// The Store interface: a versioned key-value store with watch, shaped after
+// k8s.io/apiserver's storage.Interface on etcd3.
+//
+// Keys are opaque byte strings such as "/csdr.io/backups/csdr/nightly-1"; values are the
+// serialized objects (the registry stores JSON). Every successful write gets the next value
+// of ONE store-wide revision counter (strictly +1, never reused); an object's
+// resourceVersion is the revision of its last write (mod_revision), as on etcd.
+//
+// Values are produced by an Encoder that receives the revision the write will get, so that
+// the stored bytes already carry their resourceVersion and reads never re-encode.
+//
+// Errors (Status codes): kAlreadyExists (create of a present key), kNotFound, kConflict
+// (expected revision differs), kExpired (a revision older than the retained event history),
+// kUnavailable / kInternal (backend failure; nothing was written).
+//
+// Durability: when a write returns OK, it is durable (for SQLite: committed and synced).
+// A write that returns an error did not happen.
+//
+// Thread safety: every method may be called from any thread concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace csdr::storage {
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+};
+
+enum class EventType { kAdded, kModified, kDeleted };
+
+struct Event {
+  EventType type = EventType::kAdded;
+  std::string key;
+  // kAdded/kModified: the new value. kDeleted: the value as it was when deleted, re-encoded
+  // by the delete's Encoder (so it carries the deletion revision).
+  std::string value;
+  // kModified/kDeleted: the value before this event; empty for kAdded.
+  std::string prev_value;
+  int64_t revision = 0;  // the revision of this write
+};
+
+// Builds the bytes to store, given the revision this write will be committed at.
+using Encoder = std::function<std::string(int64_t revision)>;
+
+// A live watch. Events arrive in revision order, each exactly once, none at or below the
+// revision the watch was started after.
+class Watcher {
+ public:
+  virtual ~Watcher() = default;
+  // Waits up to `timeout` for events and moves the ready ones into *out (appending).
+  // Returns false when the watch has ended (store closed, or the watcher fell so far behind
+  // that its buffer overflowed: then *expired is set and the client must relist).
+  virtual bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out,
+                    bool* expired) = 0;
+  // The highest revision this watcher has been told about: every event <= it has been
+  // delivered or filtered. Used for bookmarks.
+  virtual int64_t ProgressRevision() const = 0;
+  // Ends the watch; Next returns false afterwards. Safe from any thread.
+  virtual void Stop() = 0;
+};
+
+struct ListResult {
+  std::vector<KeyValue> items;  // ordered by key
+  int64_t revision = 0;         // the revision the list reflects
+  bool more = false;            // true when `limit` cut the result short
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates `key`. kAlreadyExists if it is present. Returns the write's revision.
+  virtual StatusOr<int64_t> Create(const std::string& key, const Encoder& encode) = 0;
+
+  // Current value of `key`, or kNotFound.
+  virtual StatusOr<KeyValue> Get(const std::string& key) = 0;
+
+  // Keys that start with `prefix` and sort strictly after `start_after` (empty: from the
+  // beginning), at most `limit` of them (0: no limit), as of `at_revision` (0: the latest;
+  // otherwise a snapshot at that revision rebuilt from retained history, or kExpired when
+  // that history was compacted away; a revision above the current one is kTimeout after a
+  // short wait, as etcd does for a future revision).
+  virtual StatusOr<ListResult> List(const std::string& prefix, const std::string& start_after,
+                                    size_t limit, int64_t at_revision) = 0;
+
+  // Replaces `key` when its mod_revision equals `expected_revision` (0: unconditionally).
+  // kNotFound if absent, kConflict on a revision mismatch. Returns the write's revision.
+  virtual StatusOr<int64_t> Update(const std::string& key, int64_t expected_revision,
+                                   const Encoder& encode) = 0;
+
+  // Deletes `key` under the same precondition as Update. `encode` builds the tombstone
+  // value carried by the kDeleted event (the last state with the deletion revision); when
+  // null, the last stored value is used. Returns the write's revision.
+  virtual StatusOr<int64_t> Delete(const std::string& key, int64_t expected_revision,
+                                   const Encoder& encode) = 0;
+
+  // The revision of the latest committed write (0 for an empty new store).
+  virtual int64_t CurrentRevision() = 0;
+
+  // The oldest revision a watch or a snapshot List can still start from: Watch(after = r)
+  // works for r >= CompactedRevision(); below it is kExpired.
+  virtual int64_t CompactedRevision() = 0;
+
+  // Watches keys under `prefix` for writes with revision > `after_revision`.
+  // after_revision == 0 means "from now" (the current revision).
+  virtual StatusOr<std::unique_ptr<Watcher>> Watch(const std::string& prefix,
+                                                   int64_t after_revision) = 0;
+
+  // Flushes and closes; every Watcher ends. Further calls fail with kUnavailable.
+  virtual void Close() = 0;
+};
+
+// Opens a store from a URL: "memory://", "sqlite:///abs/path/file.db" (relative paths:
+// "sqlite://./data/csdr.db" is also accepted). kBadRequest for an unknown scheme,
+// kInternal/kUnavailable with a clear message when the backend cannot open (e.g. a damaged
+// database file).
+StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+}  // namespace csdr::storage
