@@ -1,0 +1,72 @@
+# csdr-apiserver developer entry points. `make run` and `make test` are all a newcomer needs.
+
+BUILD_DIR      ?= build
+ASAN_BUILD_DIR ?= build-asan
+BUILD_TYPE     ?= RelWithDebInfo
+CERTS_DIR      ?= certs/dev
+BIND_ADDRESS   ?= 127.0.0.1
+PORT           ?= 8443
+STORAGE        ?= sqlite://./data/csdr.db
+VERBOSITY      ?= 2
+BINARY         := $(BUILD_DIR)/csdr-apiserver
+
+.PHONY: all deps configure build certs run test unit-test integration-test test-asan format-check clean help
+
+all: build
+
+help:
+	@echo "make run               install deps, build, make dev certs, serve on https://$(BIND_ADDRESS):$(PORT)"
+	@echo "make test              deps, build, unit tests (ctest), integration tests (real kubectl, python client)"
+	@echo "make deps|build|certs  the single steps; make test-asan: unit tests under ASan+UBSan"
+	@echo "make format-check      clang-format drift check; make clean: remove build output"
+
+deps:
+	scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR)
+
+certs:
+	PORT=$(PORT) certs/make-dev-certs.sh $(CERTS_DIR)
+
+run: deps build certs
+	mkdir -p data
+	@echo
+	@echo "csdr-apiserver: serving https://$(BIND_ADDRESS):$(PORT) with storage $(STORAGE). In another shell:"
+	@echo
+	@echo "    kubectl --kubeconfig $(CERTS_DIR)/kubeconfig get backups"
+	@echo
+	exec $(BINARY) --bind-address $(BIND_ADDRESS) --secure-port $(PORT) \
+	  --tls-cert-file $(CERTS_DIR)/serving.crt --tls-private-key-file $(CERTS_DIR)/serving.key \
+	  --client-ca-file $(CERTS_DIR)/ca.crt --storage $(STORAGE) --v $(VERBOSITY)
+
+unit-test:
+	ctest --test-dir $(BUILD_DIR) --output-on-failure
+
+integration-test:
+	CSDR_APISERVER=$(BINARY) test/integration/run.sh
+
+test: deps build
+	$(MAKE) --no-print-directory unit-test
+	$(MAKE) --no-print-directory integration-test
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCSDR_SANITIZE=ON
+	cmake --build $(ASAN_BUILD_DIR)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure
+
+# Fails when a tracked C++ file differs from what clang-format makes of it (.clang-format at the top).
+format-check:
+	@if [ ! -f .clang-format ]; then echo "format-check: no .clang-format yet, nothing to check"; exit 0; fi; \
+	files=$$(git ls-files '*.cc' '*.cpp' '*.h' '*.hpp'); \
+	if [ -z "$$files" ]; then echo "format-check: no C++ files"; exit 0; fi; \
+	clang-format --dry-run --Werror $$files && echo "format-check: clean"
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
