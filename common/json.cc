@@ -1,0 +1,597 @@
+#include "common/json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <unordered_map>
+
+namespace csdr::json {
+
+// ---------------------------------------------------------------------------------------------
+// Value
+
+const Value* Value::Find(std::string_view key) const {
+  if (type_ != Type::kObject) return nullptr;
+  for (const Member& m : object_) {
+    if (m.first == key) return &m.second;
+  }
+  return nullptr;
+}
+
+Value* Value::Find(std::string_view key) {
+  return const_cast<Value*>(static_cast<const Value*>(this)->Find(key));
+}
+
+const Value* Value::FindPath(std::initializer_list<std::string_view> path) const {
+  const Value* v = this;
+  for (std::string_view key : path) {
+    v = v->Find(key);
+    if (v == nullptr) return nullptr;
+  }
+  return v;
+}
+
+Value* Value::FindPath(std::initializer_list<std::string_view> path) {
+  return const_cast<Value*>(static_cast<const Value*>(this)->FindPath(path));
+}
+
+std::string Value::GetString(std::initializer_list<std::string_view> path,
+                             std::string_view fallback) const {
+  const Value* v = FindPath(path);
+  if (v == nullptr || !v->is_string()) return std::string(fallback);
+  return v->string_;
+}
+
+Value& Value::Set(std::string_view key, Value v) {
+  if (Value* existing = Find(key)) {
+    *existing = std::move(v);
+    return *existing;
+  }
+  if (type_ != Type::kObject) {
+    assert(type_ == Type::kNull && "Set on a non-object Value");
+    *this = MakeObject();
+  }
+  object_.emplace_back(std::string(key), std::move(v));
+  return object_.back().second;
+}
+
+Value& Value::operator[](std::string_view key) {
+  if (Value* existing = Find(key)) return *existing;
+  return Set(key, Value());
+}
+
+bool Value::Erase(std::string_view key) {
+  if (type_ != Type::kObject) return false;
+  for (auto it = object_.begin(); it != object_.end(); ++it) {
+    if (it->first == key) {
+      object_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Value::PushBack(Value v) {
+  if (type_ != Type::kArray) {
+    assert(type_ == Type::kNull && "PushBack on a non-array Value");
+    *this = MakeArray();
+  }
+  array_.push_back(std::move(v));
+}
+
+size_t Value::size() const {
+  switch (type_) {
+    case Type::kArray: return array_.size();
+    case Type::kObject: return object_.size();
+    default: return 0;
+  }
+}
+
+namespace {
+
+// True when the double is exactly the integer (so 1 == 1.0 but 2^53+1 != 2^53).
+bool IntEqualsDouble(int64_t i, double d) {
+  // 2^63 is exactly representable; anything at or past it cannot equal an int64.
+  constexpr double kTwo63 = 9223372036854775808.0;
+  if (!(d >= -kTwo63 && d < kTwo63)) return false;  // also false for NaN
+  if (std::trunc(d) != d) return false;
+  return static_cast<int64_t>(d) == i;
+}
+
+}  // namespace
+
+bool Value::operator==(const Value& other) const {
+  if (is_number() && other.is_number()) {
+    if (is_int() && other.is_int()) return int_ == other.int_;
+    if (is_double() && other.is_double()) return double_ == other.double_;
+    return is_int() ? IntEqualsDouble(int_, other.double_) : IntEqualsDouble(other.int_, double_);
+  }
+  if (type_ != other.type_) return false;
+  switch (type_) {
+    case Type::kNull: return true;
+    case Type::kBool: return bool_ == other.bool_;
+    case Type::kString: return string_ == other.string_;
+    case Type::kArray: return array_ == other.array_;
+    case Type::kObject: {
+      if (object_.size() != other.object_.size()) return false;
+      // Small objects (the common case: metadata, spec) compare fastest by linear search;
+      // large ones get an index so that comparison stays linear, not quadratic.
+      constexpr size_t kIndexThreshold = 16;
+      if (object_.size() <= kIndexThreshold) {
+        for (const Member& m : object_) {
+          const Value* o = other.Find(m.first);
+          if (o == nullptr || !(m.second == *o)) return false;
+        }
+        return true;
+      }
+      std::unordered_map<std::string_view, const Value*> index;
+      index.reserve(other.object_.size());
+      for (const Member& m : other.object_) index.emplace(m.first, &m.second);
+      for (const Member& m : object_) {
+        auto it = index.find(m.first);
+        if (it == index.end() || !(m.second == *it->second)) return false;
+      }
+      return true;
+    }
+    default: return false;  // numbers handled above
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parse
+
+namespace {
+
+// Builds a Value from RapidJSON SAX events with an explicit stack of open containers, so
+// that the nesting of the input never turns into recursion here either.
+class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
+ public:
+  explicit Builder(const ParseOptions& options) : options_(options) {}
+
+  bool Null() { return Add(Value()); }
+  bool Bool(bool b) { return Add(Value(b)); }
+  bool Int(int i) { return Add(Value(static_cast<int64_t>(i))); }
+  bool Uint(unsigned u) { return Add(Value(static_cast<int64_t>(u))); }
+  bool Int64(int64_t i) { return Add(Value(i)); }
+  bool Uint64(uint64_t u) {
+    // Past int64 the number is kept as a double, as Go's unstructured decoding does.
+    if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Add(Value(static_cast<int64_t>(u)));
+    }
+    return Add(Value(static_cast<double>(u)));
+  }
+  bool Double(double d) { return Add(Value(d)); }
+  bool String(const char* s, rapidjson::SizeType len, bool /*copy*/) {
+    return Add(Value(Sanitize(std::string(s, len))));
+  }
+
+  bool StartObject() { return Open(Value::MakeObject()); }
+  bool Key(const char* s, rapidjson::SizeType len, bool /*copy*/) {
+    Frame& f = stack_.back();
+    std::string key = Sanitize(std::string(s, len));
+    Value::Object& members = f.container.object();
+    size_t existing = FindMember(f, key);
+    if (existing != kNone) {
+      // Last occurrence wins, in the position of the first (Go's map semantics).
+      if (options_.duplicate_fields != nullptr) {
+        options_.duplicate_fields->push_back(PathOf(stack_.size() - 1, key));
+      }
+      f.target = existing;
+      return true;
+    }
+    members.emplace_back(std::move(key), Value());
+    f.target = members.size() - 1;
+    if (!f.index.empty() || members.size() > kIndexThreshold) IndexMember(f, f.target);
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType /*count*/) { return Close(); }
+  bool StartArray() { return Open(Value::MakeArray()); }
+  bool EndArray(rapidjson::SizeType /*count*/) { return Close(); }
+
+  bool depth_exceeded() const { return depth_exceeded_; }
+  Value TakeRoot() { return std::move(root_); }
+
+ private:
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  // Objects above this many members get a hash index for duplicate detection, so that an
+  // object with 100,000 keys costs linear time instead of quadratic.
+  static constexpr size_t kIndexThreshold = 16;
+
+  struct Frame {
+    Value container;
+    size_t target = 0;  // objects: index of the member that receives the next value
+    // Hash of key -> member indices; built once the object grows past kIndexThreshold.
+    // Keys are not referenced by view because member strings move when the vector grows.
+    std::unordered_multimap<size_t, size_t> index;
+  };
+
+  bool Open(Value container) {
+    if (static_cast<int>(stack_.size()) >= options_.max_depth) {
+      depth_exceeded_ = true;
+      return false;  // stops the reader with kParseErrorTermination
+    }
+    stack_.push_back(Frame{std::move(container), 0, {}});
+    return true;
+  }
+
+  bool Close() {
+    Value done = std::move(stack_.back().container);
+    stack_.pop_back();
+    return Add(std::move(done));
+  }
+
+  bool Add(Value v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return true;
+    }
+    Frame& f = stack_.back();
+    if (f.container.is_array()) {
+      f.container.array().push_back(std::move(v));
+    } else {
+      f.container.object()[f.target].second = std::move(v);
+    }
+    return true;
+  }
+
+  size_t FindMember(Frame& f, const std::string& key) {
+    const Value::Object& members = f.container.object();
+    if (f.index.empty()) {
+      for (size_t i = 0; i < members.size(); ++i) {
+        if (members[i].first == key) return i;
+      }
+      return kNone;
+    }
+    auto [begin, end] = f.index.equal_range(std::hash<std::string>{}(key));
+    for (auto it = begin; it != end; ++it) {
+      if (members[it->second].first == key) return it->second;
+    }
+    return kNone;
+  }
+
+  void IndexMember(Frame& f, size_t added) {
+    const Value::Object& members = f.container.object();
+    if (f.index.empty()) {
+      // First time past the threshold: index everything collected so far.
+      for (size_t i = 0; i < members.size(); ++i) {
+        f.index.emplace(std::hash<std::string>{}(members[i].first), i);
+      }
+      return;
+    }
+    f.index.emplace(std::hash<std::string>{}(members[added].first), added);
+  }
+
+  // ".spec.bucket" style path of `key` inside the object at stack_[level].
+  std::string PathOf(size_t level, const std::string& key) const {
+    std::string path;
+    for (size_t i = 0; i < level; ++i) {
+      const Frame& f = stack_[i];
+      if (f.container.is_array()) {
+        path += '[';
+        path += std::to_string(f.container.array().size());
+        path += ']';
+      } else {
+        path += '.';
+        path += f.container.object()[f.target].first;
+      }
+    }
+    path += '.';
+    path += key;
+    return path;
+  }
+
+  // RapidJSON decodes a lone \uDC00-\uDFFF escape into CESU bytes (ED B0..BF xx), which is
+  // not UTF-8. Go's decoder turns such escapes into U+FFFD; do the same so every string we
+  // hold is valid UTF-8. Raw invalid bytes never get here (kParseValidateEncodingFlag).
+  static std::string Sanitize(std::string s) {
+    if (s.find('\xED') == std::string::npos) return s;
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\xED' && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+        out += "\xEF\xBF\xBD";
+        i += 2;
+      } else {
+        out.push_back(s[i]);
+      }
+    }
+    return out;
+  }
+
+  const ParseOptions& options_;
+  std::vector<Frame> stack_;
+  Value root_;
+  bool depth_exceeded_ = false;
+};
+
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseFullPrecisionFlag |
+                                 rapidjson::kParseValidateEncodingFlag;
+
+std::string ParseErrorMessage(size_t offset, std::string_view what) {
+  std::string msg = "invalid JSON at offset " + std::to_string(offset) + ": ";
+  msg += what;
+  if (!msg.empty() && msg.back() == '.') msg.pop_back();
+  return msg;
+}
+
+}  // namespace
+
+StatusOr<Value> Parse(std::string_view text, const ParseOptions& options) {
+  // MemoryStream is bounded by size (it reports '\0' at the end), so `text` needs no
+  // terminator; an embedded NUL is caught by the trailing-data check below.
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  Builder builder(options);
+  rapidjson::Reader reader;
+  rapidjson::ParseResult result = reader.Parse<kParseFlags>(stream, builder);
+  if (!result) {
+    if (builder.depth_exceeded()) {
+      return Status(Code::kBadRequest,
+                    ParseErrorMessage(result.Offset(), "nesting exceeds the maximum depth of " +
+                                                           std::to_string(options.max_depth)));
+    }
+    return Status(Code::kBadRequest,
+                  ParseErrorMessage(result.Offset(), rapidjson::GetParseError_En(result.Code())));
+  }
+  if (stream.Tell() != text.size()) {
+    return Status(Code::kBadRequest,
+                  ParseErrorMessage(stream.Tell(), "unexpected data after the top-level value"));
+  }
+  return builder.TakeRoot();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialize
+
+namespace {
+
+// A RapidJSON output stream that writes straight into the caller's std::string. The
+// Writer announces how many bytes it is about to put (PutReserve), so the buffer grows
+// geometrically once per token and each byte is a plain store (PutUnsafe).
+class StringSink {
+ public:
+  using Ch = char;
+  explicit StringSink(std::string* out) : out_(out), size_(out->size()) {}
+  ~StringSink() { out_->resize(size_); }
+  StringSink(const StringSink&) = delete;
+  StringSink& operator=(const StringSink&) = delete;
+
+  void Reserve(size_t count) {
+    if (size_ + count > out_->size()) {
+      out_->resize(std::max(size_ + count, out_->size() * 2 + 256));
+    }
+  }
+  void PutUnsafe(char c) { (*out_)[size_++] = c; }
+  void Put(char c) {
+    Reserve(1);
+    PutUnsafe(c);
+  }
+  void Flush() {}
+
+ private:
+  std::string* out_;
+  size_t size_;  // bytes written; out_->size() is the capacity in use until destruction
+};
+
+// Found by argument-dependent lookup from rapidjson::Writer (they live in StringSink's
+// namespace for that reason) and preferred over RapidJSON's generic templates.
+inline void PutReserve(StringSink& sink, size_t count) { sink.Reserve(count); }
+inline void PutUnsafe(StringSink& sink, char c) { sink.PutUnsafe(c); }
+
+// Shortest round-trip decimal digits of a finite double and its decimal exponent, such that
+// d == 0.<digits> * 10^(exponent+1) (i.e. exponent is that of scientific notation).
+struct ShortestDigits {
+  bool negative = false;
+  char digits[32];
+  int count = 0;
+  int exponent = 0;
+};
+
+ShortestDigits Shortest(double d) {
+  ShortestDigits out;
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), d, std::chars_format::scientific);
+  const char* p = buf;
+  if (*p == '-') {
+    out.negative = true;
+    ++p;
+  }
+  for (; p < res.ptr && *p != 'e'; ++p) {
+    if (*p != '.') out.digits[out.count++] = *p;
+  }
+  std::from_chars(p + (*(p + 1) == '+' ? 2 : 1), res.ptr, out.exponent);
+  return out;
+}
+
+// Formats a double as Go's strconv 'f' or 'e' with precision -1: the shortest digits that
+// round-trip, written out in full ("9223372036854776000", as Go does, not the exact
+// binary value) or in exponent form with at least two exponent digits ("1e+21", "1e-07").
+size_t FormatShortest(double d, bool exponent_form, char* buf) {
+  ShortestDigits s = Shortest(d);
+  char* out = buf;
+  if (s.negative) *out++ = '-';
+  if (exponent_form) {
+    *out++ = s.digits[0];
+    if (s.count > 1) {
+      *out++ = '.';
+      for (int i = 1; i < s.count; ++i) *out++ = s.digits[i];
+    }
+    *out++ = 'e';
+    int e = s.exponent;
+    *out++ = e < 0 ? '-' : '+';
+    if (e < 0) e = -e;
+    if (e < 10) *out++ = '0';
+    out = std::to_chars(out, out + 8, e).ptr;
+    return static_cast<size_t>(out - buf);
+  }
+  if (s.exponent < 0) {
+    *out++ = '0';
+    *out++ = '.';
+    for (int i = 0; i < -s.exponent - 1; ++i) *out++ = '0';
+    for (int i = 0; i < s.count; ++i) *out++ = s.digits[i];
+    return static_cast<size_t>(out - buf);
+  }
+  const int integer_digits = s.exponent + 1;
+  for (int i = 0; i < integer_digits; ++i) *out++ = i < s.count ? s.digits[i] : '0';
+  if (s.count > integer_digits) {
+    *out++ = '.';
+    for (int i = integer_digits; i < s.count; ++i) *out++ = s.digits[i];
+  }
+  return static_cast<size_t>(out - buf);
+}
+
+// Formats a finite double as Go's encoding/json does: plain decimal notation for
+// 1e-6 <= |d| < 1e21 (so 1.0 prints as "1"), exponent notation outside that range with
+// "e-7" rather than "e-07". buf must hold 64 bytes (the longest, ~1e-6 in full, is 26).
+size_t FormatJsonDouble(double d, char* buf) {
+  const double abs = std::fabs(d);
+  const bool exponent = abs != 0 && (abs < 1e-6 || abs >= 1e21);
+  size_t n = FormatShortest(d, exponent, buf);
+  if (exponent && n >= 4 && buf[n - 4] == 'e' && buf[n - 3] == '-' && buf[n - 2] == '0') {
+    buf[n - 2] = buf[n - 1];
+    --n;
+  }
+  return n;
+}
+
+template <typename Writer>
+void WriteDouble(Writer& writer, double d) {
+  if (!std::isfinite(d)) {
+    // JSON has no NaN or infinity (Go's encoder refuses them); Serialize cannot fail, so
+    // write null rather than an unparseable token. Parse never produces such values.
+    writer.Null();
+    return;
+  }
+  char buf[64];
+  size_t n = FormatJsonDouble(d, buf);
+  writer.RawValue(buf, n, rapidjson::kNumberType);
+}
+
+template <typename Writer>
+void WriteString(Writer& writer, const std::string& s, bool key) {
+  // RapidJSON sizes are 32-bit; our bodies are bounded far below that (3 MiB requests).
+  assert(s.size() <= std::numeric_limits<rapidjson::SizeType>::max());
+  auto len = static_cast<rapidjson::SizeType>(s.size());
+  if (key) {
+    writer.Key(s.data(), len);
+  } else {
+    writer.String(s.data(), len);
+  }
+}
+
+template <typename Writer>
+void WriteScalar(Writer& writer, const Value& v) {
+  switch (v.type()) {
+    case Type::kNull: writer.Null(); break;
+    case Type::kBool: writer.Bool(v.as_bool()); break;
+    case Type::kInt: writer.Int64(v.as_int()); break;
+    case Type::kDouble: WriteDouble(writer, v.as_double()); break;
+    case Type::kString: WriteString(writer, v.as_string(), false); break;
+    default: assert(false);
+  }
+}
+
+// Walks the tree with an explicit stack, so a deeply nested Value built in code (not only
+// parsed ones, which are bounded by max_depth) cannot exhaust the call stack.
+template <typename Writer>
+void WriteValue(Writer& writer, const Value& root) {
+  struct Open {
+    const Value* container;
+    size_t next;
+  };
+  std::vector<Open> stack;
+  auto enter = [&](const Value& v) {
+    if (v.is_array()) {
+      writer.StartArray();
+      stack.push_back({&v, 0});
+    } else if (v.is_object()) {
+      writer.StartObject();
+      stack.push_back({&v, 0});
+    } else {
+      WriteScalar(writer, v);
+    }
+  };
+  enter(root);
+  while (!stack.empty()) {
+    Open& top = stack.back();
+    const Value& c = *top.container;
+    if (c.is_array()) {
+      if (top.next == c.array().size()) {
+        writer.EndArray(static_cast<rapidjson::SizeType>(c.array().size()));
+        stack.pop_back();
+        continue;
+      }
+      const Value& child = c.array()[top.next++];
+      enter(child);  // may invalidate `top`
+    } else {
+      if (top.next == c.object().size()) {
+        writer.EndObject(static_cast<rapidjson::SizeType>(c.object().size()));
+        stack.pop_back();
+        continue;
+      }
+      const Value::Member& m = c.object()[top.next++];
+      WriteString(writer, m.first, true);
+      enter(m.second);  // may invalidate `top`
+    }
+  }
+}
+
+}  // namespace
+
+void SerializeTo(const Value& value, std::string* out, bool pretty) {
+  StringSink sink(out);
+  if (pretty) {
+    rapidjson::PrettyWriter<StringSink> writer(sink);
+    writer.SetIndent(' ', 2);
+    WriteValue(writer, value);
+  } else {
+    rapidjson::Writer<StringSink> writer(sink);
+    WriteValue(writer, value);
+  }
+}
+
+std::string Serialize(const Value& value, bool pretty) {
+  std::string out;
+  SerializeTo(value, &out, pretty);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repr
+
+namespace {
+
+// Go's %v for a float64: %g with the shortest digits, i.e. exponent notation when the
+// decimal exponent is below -4 or at least 6 ("1e+06", "1.5e-05"), plain otherwise. This is
+// strconv's 'g' with precision -1, whose threshold is 6, not encoding/json's 1e21.
+std::string GoFormatV(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  const int exp = d == 0 ? 0 : Shortest(d).exponent;
+  return std::string(buf, FormatShortest(d, exp < -4 || exp >= 6, buf));
+}
+
+}  // namespace
+
+std::string Repr(const Value& value) {
+  switch (value.type()) {
+    case Type::kNull: return "null";
+    case Type::kBool: return value.as_bool() ? "true" : "false";
+    case Type::kInt: return std::to_string(value.as_int());
+    case Type::kDouble: return GoFormatV(value.as_double());
+    case Type::kString: return Quote(value.as_string());
+    default: return Serialize(value);
+  }
+}
+
+}  // namespace csdr::json
