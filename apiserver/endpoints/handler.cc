@@ -1,0 +1,147 @@
+#include "apiserver/endpoints/handler.h"
+
+#include <chrono>
+
+#include <glog/logging.h>
+
+#include "apiserver/endpoints/encoding.h"
+#include "apiserver/endpoints/request_info.h"
+
+namespace csdr::apiserver {
+namespace {
+
+bool ParseBool(const std::string& s) { return s == "true" || s == "1"; }
+
+// Upstream pretty-prints for curl, wget and browsers, and on ?pretty=true.
+bool WantsPretty(const httplib::Request& req) {
+  if (req.has_param("pretty")) return ParseBool(req.get_param_value("pretty"));
+  std::string ua = req.get_header_value("User-Agent");
+  return ua.find("curl") != std::string::npos || ua.find("Wget") != std::string::npos ||
+         ua.rfind("Mozilla/", 0) == 0;
+}
+
+}  // namespace
+
+ApiHandler::ApiHandler(Registry* registry, const Authenticator* authenticator,
+                       const Authorizer* authorizer, HandlerOptions options)
+    : registry_(registry),
+      authenticator_(authenticator),
+      authorizer_(authorizer),
+      options_(options) {}
+
+void ApiHandler::Install(httplib::Server* server) {
+  auto h = [this](const httplib::Request& req, httplib::Response& res) { Serve(req, res); };
+  server->Get(".*", h);
+  server->Post(".*", h);
+  server->Put(".*", h);
+  server->Patch(".*", h);
+  server->Delete(".*", h);
+  server->Options(".*", h);
+  // Errors cpp-httplib answers itself (413, 400 on a malformed request line, ...) still
+  // get a Status body.
+  server->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    Status s = res.status == 413 ? Status(Code::kTooLarge, "Request entity too large: limit is 3145728")
+               : res.status == 404 ? Status(Code::kNotFound, "the server could not find the requested resource")
+               : res.status == 414 ? Status(Code::kBadRequest, "request URI too long")
+                                  : Status(Code::kBadRequest, "bad request");
+    WriteStatus(res, s, StatusDetails{});
+  });
+  server->set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        LOG(ERROR) << "internal error serving " << req.method << " " << req.path << ": " << what;
+        WriteStatus(res, Status(Code::kInternal, "Internal error occurred: " + what), StatusDetails{});
+      });
+}
+
+void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
+  auto start = std::chrono::steady_clock::now();
+  res.set_header("Cache-Control", "no-cache, private");
+  const std::string& path = req.path;
+  RequestContext ctx{req, res, WantsPretty(req)};
+
+  auto log = [&](const std::string& user) {
+    VLOG(2) << req.method << " " << path << " " << res.status << " user=" << user << " "
+            << std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - start).count()
+            << "us";
+  };
+
+  // Health endpoints need no identity (kubelet probes, load balancers).
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    bool ok = path != "/readyz" || ready_.load();
+    res.status = ok ? 200 : 503;
+    std::string body;
+    if (req.has_param("verbose")) {
+      body = ok ? "[+]ping ok\n[+]storage ok\n" + path.substr(1) + " check passed\n"
+                : "[-]storage not ready\n" + path.substr(1) + " check failed\n";
+    } else {
+      body = ok ? "ok" : "not ready";
+    }
+    res.set_content(body, "text/plain; charset=utf-8");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    log("-");
+    return;
+  }
+
+  std::multimap<std::string, std::string> headers(req.headers.begin(), req.headers.end());
+  AuthRequest auth_req{req.ssl, &headers};
+  AuthResult auth = authenticator_->Authenticate(auth_req);
+  if (auth.outcome != AuthOutcome::kAuthenticated) {
+    if (!auth.reason.empty()) VLOG(1) << "authentication failed: " << auth.reason;
+    // No valid identity: 401, with upstream's bare Status.
+    WriteStatus(res, Status(Code::kUnauthorized, "Unauthorized"), StatusDetails{}, false);
+    log("-");
+    return;
+  }
+  const UserInfo& user = auth.user;
+
+  bool watch = req.has_param("watch") && ParseBool(req.get_param_value("watch"));
+  RequestInfo info = ParseRequestInfo(req.method, path, watch);
+  AuthzAttributes attrs;
+  attrs.user = &user;
+  attrs.verb = info.verb;
+  attrs.is_resource_request = info.is_resource_request;
+  attrs.path = path;
+  attrs.api_group = info.api_group;
+  attrs.api_version = info.api_version;
+  attrs.namespace_ = info.namespace_;
+  attrs.resource = info.resource;
+  attrs.subresource = info.subresource;
+  attrs.name = info.name;
+  std::string reason;
+  if (authorizer_->Authorize(attrs, &reason) != AuthzDecision::kAllow) {
+    std::string prefix;
+    if (info.is_resource_request) {
+      prefix = info.resource + "." + info.api_group;
+      if (!info.name.empty()) prefix += " " + Quote(info.name);
+      prefix += " is forbidden: ";
+    } else {
+      prefix = "forbidden: ";
+    }
+    StatusDetails d;
+    d.name = info.name;
+    d.group = info.api_group;
+    d.kind = info.resource;
+    WriteStatus(res, Status(Code::kForbidden, prefix + ForbiddenMessage(attrs, reason)), d, ctx.pretty);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    log(user.name);
+    return;
+  }
+
+  if (!info.is_resource_request) {
+    ServeNonResource(ctx, info);
+  } else {
+    ServeResource(ctx, info, user, watch);
+  }
+  log(user.name);
+}
+
+}  // namespace csdr::apiserver

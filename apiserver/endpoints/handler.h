@@ -1,0 +1,56 @@
+// ApiHandler: the HTTP edge of the API server. It turns an HTTP request into a call on the
+// Registry and the result into bytes: authentication, authorization, RequestInfo, content
+// negotiation (JSON, YAML, Table, PartialObjectMetadata), decoding of bodies and query
+// options, watch streaming, discovery, OpenAPI, health, and the translation of every
+// Status error into a metav1.Status at one place.
+//
+// Thread safety: one ApiHandler serves every connection thread; it holds no mutable state
+// besides the readiness flag.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+
+#include "apiserver/auth/auth.h"
+#include "apiserver/endpoints/encoding.h"
+#include "apiserver/endpoints/request_info.h"
+#include "apiserver/registry/registry.h"
+
+namespace csdr::apiserver {
+
+struct HandlerOptions {
+  // Longest watch when the client gives no timeoutSeconds (upstream: random in
+  // [min-request-timeout, 2*min-request-timeout], default 1800 s).
+  int min_request_timeout_seconds = 1800;
+};
+
+class ApiHandler {
+ public:
+  ApiHandler(Registry* registry, const Authenticator* authenticator, const Authorizer* authorizer,
+             HandlerOptions options = {});
+
+  // Registers the handler for every method and path on `server`.
+  void Install(httplib::Server* server);
+
+  void SetReady(bool ready) { ready_.store(ready); }
+
+  // The whole pipeline for one request (public for tests).
+  void Serve(const httplib::Request& req, httplib::Response& res);
+
+ private:
+  void ServeNonResource(RequestContext& ctx, const RequestInfo& info);
+  void ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user,
+                     bool watch);
+  void ServeWatch(RequestContext& ctx, const Scope& scope, const OutputFormat& format);
+
+  Registry* registry_;
+  const Authenticator* authenticator_;
+  const Authorizer* authorizer_;
+  HandlerOptions options_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace csdr::apiserver

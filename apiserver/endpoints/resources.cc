@@ -1,0 +1,764 @@
+// The resource half of ApiHandler: decoding of bodies and options, the verbs, and the
+// encoding of objects, lists and tables; plus discovery, OpenAPI and watch streaming.
+#include <openssl/sha.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <random>
+
+#include <glog/logging.h>
+
+#include "apiserver/endpoints/discovery.h"
+#include "apiserver/endpoints/handler.h"
+#include "apiserver/kinds/schema.h"
+#include "common/yaml.h"
+
+namespace csdr::apiserver {
+namespace {
+
+constexpr const char* kAcceptedBodyTypes =
+    "application/json, application/yaml, application/vnd.kubernetes.protobuf";
+constexpr const char* kAcceptedPatchTypes =
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+
+std::string MediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
+bool ParseBool(const std::string& s) { return s == "true" || s == "1"; }
+
+void NotFoundPage(httplib::Response& res) {
+  res.status = 404;
+  res.set_content("404 page not found\n", "text/plain; charset=utf-8");
+  res.set_header("X-Content-Type-Options", "nosniff");
+}
+
+void WriteBody(RequestContext& ctx, int code, std::string body, const char* type = "application/json") {
+  ctx.res.status = code;
+  ctx.res.set_content(std::move(body), type);
+}
+
+void WriteJsonValue(RequestContext& ctx, int code, const json::Value& v) {
+  std::string body = json::Serialize(v, ctx.pretty);
+  body += '\n';
+  WriteBody(ctx, code, std::move(body));
+}
+
+void AddWarnings(RequestContext& ctx, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) ctx.res.set_header("Warning", WarningHeaderValue(w));
+}
+
+StatusDetails DetailsFor(const KindInfo& info, const std::string& name, Code code) {
+  StatusDetails d;
+  d.name = name;
+  d.group = info.group;
+  d.kind = code == Code::kInvalid ? info.kind : info.resource;
+  return d;
+}
+
+void Fail(RequestContext& ctx, const KindInfo* info, const std::string& name, const Status& s) {
+  StatusDetails d;
+  switch (s.code()) {
+    case Code::kNotFound:
+    case Code::kAlreadyExists:
+    case Code::kConflict:
+    case Code::kForbidden:
+    case Code::kInvalid:
+      if (info && s.message().rfind("Apply failed", 0) != 0 &&
+          s.message().find(".meta.k8s.io") == std::string::npos) {
+        d = DetailsFor(*info, name, s.code());
+      }
+      break;
+    default:
+      break;
+  }
+  WriteStatus(ctx.res, s, d, ctx.pretty);
+}
+
+json::Value PartialObjectMetadata(const json::Value& obj, const std::string& version) {
+  json::Value p = json::Value::MakeObject();
+  p.Set("kind", "PartialObjectMetadata");
+  p.Set("apiVersion", "meta.k8s.io/" + version);
+  if (const json::Value* m = obj.Find("metadata")) p.Set("metadata", *m);
+  else p.Set("metadata", json::Value::MakeObject());
+  return p;
+}
+
+json::Value ListMeta(int64_t rv, const std::string& cont, std::optional<int64_t> remaining) {
+  json::Value m = json::Value::MakeObject();
+  m.Set("continue", cont);
+  if (remaining) m.Set("remainingItemCount", *remaining);
+  m.Set("resourceVersion", std::to_string(rv));
+  return m;
+}
+
+// A meta.k8s.io Table for `objects`, with rows per upstream's asTable.
+StatusOr<json::Value> Table(const KindStrategy& kind, const std::string& version,
+                            const std::vector<const json::Value*>& objects,
+                            const std::string& include_object, const json::Value* list_meta) {
+  if (!include_object.empty() && include_object != "Metadata" && include_object != "Object" &&
+      include_object != "None") {
+    return Status(Code::kBadRequest, "unsupported includeObject: " + Quote(include_object));
+  }
+  json::Value t = json::Value::MakeObject();
+  t.Set("kind", "Table");
+  t.Set("apiVersion", "meta.k8s.io/" + version);
+  t.Set("metadata", list_meta ? *list_meta : json::Value::MakeObject());
+  json::Value cols = json::Value::MakeArray();
+  for (const auto& c : kind.Columns()) {
+    json::Value col = json::Value::MakeObject();
+    col.Set("name", c.name);
+    col.Set("type", c.type);
+    col.Set("format", c.format);
+    col.Set("description", c.description);
+    col.Set("priority", c.priority);
+    cols.PushBack(std::move(col));
+  }
+  t.Set("columnDefinitions", std::move(cols));
+  json::Value rows = json::Value::MakeArray();
+  auto now = std::chrono::system_clock::now();
+  for (const json::Value* obj : objects) {
+    json::Value row = json::Value::MakeObject();
+    json::Value cells = json::Value::MakeArray();
+    for (auto& c : kind.Cells(*obj, now)) cells.PushBack(std::move(c));
+    row.Set("cells", std::move(cells));
+    if (include_object == "Object") row.Set("object", *obj);
+    else if (include_object != "None") row.Set("object", PartialObjectMetadata(*obj, version));
+    rows.PushBack(std::move(row));
+  }
+  t.Set("rows", std::move(rows));
+  return t;
+}
+
+void RespondObject(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
+                   const json::Value& obj, int code) {
+  switch (format.kind) {
+    case OutputKind::kTable: {
+      auto t = Table(kind, format.meta_version, {&obj}, ctx.req.get_param_value("includeObject"), nullptr);
+      if (!t.ok()) return Fail(ctx, &kind.info(), "", t.status());
+      return WriteJsonValue(ctx, code, *t);
+    }
+    case OutputKind::kPartialObjectMetadata:
+      return WriteJsonValue(ctx, code, PartialObjectMetadata(obj, format.meta_version));
+    case OutputKind::kYaml:
+      return WriteBody(ctx, code, ToYaml(obj), "application/yaml");
+    case OutputKind::kPartialObjectMetadataList:
+    case OutputKind::kJson:
+      return WriteJsonValue(ctx, code, obj);
+  }
+}
+
+void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
+                 const ListResult& list) {
+  const KindInfo& info = kind.info();
+  json::Value meta = ListMeta(list.resource_version, list.continue_token, list.remaining_item_count);
+  if (format.kind == OutputKind::kJson && !ctx.pretty) {
+    // Fast path: splice the stored bytes; no object is parsed or re-encoded.
+    size_t total = 128;
+    for (const auto& s : list.items) total += s.size() + 1;
+    std::string body;
+    body.reserve(total);
+    body += "{\"apiVersion\":\"" + info.api_version() + "\",\"items\":[";
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      if (i) body += ',';
+      body += list.items[i];
+    }
+    body += "],\"kind\":\"" + info.list_kind + "\",\"metadata\":";
+    json::SerializeTo(meta, &body);
+    body += "}\n";
+    return WriteBody(ctx, 200, std::move(body));
+  }
+  std::vector<json::Value> objects;
+  objects.reserve(list.items.size());
+  json::ParseOptions po;
+  po.max_depth = 200;
+  for (const auto& s : list.items) {
+    auto v = json::Parse(s, po);
+    if (v.ok()) objects.push_back(std::move(v.value()));
+  }
+  if (format.kind == OutputKind::kTable) {
+    std::vector<const json::Value*> ptrs;
+    for (const auto& o : objects) ptrs.push_back(&o);
+    auto t = Table(kind, format.meta_version, ptrs, ctx.req.get_param_value("includeObject"), &meta);
+    if (!t.ok()) return Fail(ctx, &info, "", t.status());
+    return WriteJsonValue(ctx, 200, *t);
+  }
+  json::Value l = json::Value::MakeObject();
+  if (format.kind == OutputKind::kPartialObjectMetadataList) {
+    l.Set("kind", "PartialObjectMetadataList");
+    l.Set("apiVersion", "meta.k8s.io/" + format.meta_version);
+    l.Set("metadata", meta);
+    json::Value items = json::Value::MakeArray();
+    for (const auto& o : objects) items.PushBack(PartialObjectMetadata(o, format.meta_version));
+    l.Set("items", std::move(items));
+    return WriteJsonValue(ctx, 200, l);
+  }
+  l.Set("apiVersion", info.api_version());
+  json::Value items = json::Value::MakeArray();
+  for (auto& o : objects) items.PushBack(std::move(o));
+  l.Set("items", std::move(items));
+  l.Set("kind", info.list_kind);
+  l.Set("metadata", meta);
+  if (format.kind == OutputKind::kYaml) return WriteBody(ctx, 200, ToYaml(l), "application/yaml");
+  WriteJsonValue(ctx, 200, l);
+}
+
+// Parses one body as JSON, or YAML when the media type says so. Parse errors carry
+// upstream's "couldn't get version/kind" wording.
+StatusOr<json::Value> ParseBody(const std::string& body, bool yaml, const std::string& prefix,
+                                std::vector<std::string>* duplicates) {
+  if (body.empty() || body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Status(Code::kBadRequest, prefix + "couldn't get version/kind; json parse error: "
+                                              "unexpected end of JSON input (<empty>)");
+  }
+  StatusOr<json::Value> v = Status(Code::kInternal, "");
+  if (yaml && !LooksLikeJson(body)) {
+    v = ParseYaml(body, YamlOptions{});
+  } else {
+    json::ParseOptions po;
+    po.duplicate_fields = duplicates;
+    v = json::Parse(body, po);
+  }
+  if (!v.ok()) {
+    return Status(Code::kBadRequest,
+                  prefix + "couldn't get version/kind; json parse error: " + v.status().message());
+  }
+  return v;
+}
+
+StatusOr<FieldValidation> ParseFieldValidation(const httplib::Request& req, const char* options_kind) {
+  std::string v = req.get_param_value("fieldValidation");
+  if (v.empty() || v == "Warn") return FieldValidation::kWarn;
+  if (v == "Ignore") return FieldValidation::kIgnore;
+  if (v == "Strict") return FieldValidation::kStrict;
+  FieldError e = NotSupportedField("fieldValidation", Quote(v), {"", "Ignore", "Strict", "Warn"});
+  return Status::Invalid(std::string(options_kind) + ".meta.k8s.io \"\" is invalid: fieldValidation: " + e.message, {e});
+}
+
+StatusOr<bool> ParseDryRun(const httplib::Request& req, const char* options_kind) {
+  if (!req.has_param("dryRun")) return false;
+  size_t n = req.get_param_value_count("dryRun");
+  for (size_t i = 0; i < n; ++i) {
+    std::string v = req.get_param_value("dryRun", i);
+    if (v != "All") {
+      FieldError e = NotSupportedField("dryRun", Quote(v), {"All"});
+      return Status::Invalid(std::string(options_kind) + ".meta.k8s.io \"\" is invalid: dryRun: " + e.message, {e});
+    }
+  }
+  return true;
+}
+
+StatusOr<ListOptions> ParseListOptions(const httplib::Request& req) {
+  ListOptions o;
+  auto ls = ParseLabelSelector(req.get_param_value("labelSelector"));
+  if (!ls.ok()) return Status(Code::kBadRequest, ls.status().message());
+  o.label_selector = std::move(ls.value());
+  auto fs = ParseFieldSelector(req.get_param_value("fieldSelector"));
+  if (!fs.ok()) return Status(Code::kBadRequest, fs.status().message());
+  o.field_selector = std::move(fs.value());
+  if (req.has_param("limit")) {
+    std::string l = req.get_param_value("limit");
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(l.c_str(), &end, 10);
+    if (l.empty() || *end != '\0' || errno == ERANGE) {
+      return Status(Code::kBadRequest, "strconv.ParseInt: parsing " + Quote(l) + ": invalid syntax");
+    }
+    o.limit = v < 0 ? 0 : v;  // upstream treats a negative limit as no limit
+  }
+  o.continue_token = req.get_param_value("continue");
+  o.resource_version = req.get_param_value("resourceVersion");
+  o.resource_version_match = req.get_param_value("resourceVersionMatch");
+  const std::string& m = o.resource_version_match;
+  if (!m.empty()) {
+    if (o.resource_version.empty()) {
+      FieldError e = ForbiddenField("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided");
+      return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
+    }
+    if (m != "NotOlderThan" && m != "Exact") {
+      FieldError e = NotSupportedField("resourceVersionMatch", Quote(m), {"Exact", "NotOlderThan", ""});
+      return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
+    }
+  }
+  if (!o.continue_token.empty() && !o.resource_version.empty() && o.resource_version != "0") {
+    FieldError e = ForbiddenField("resourceVersion", "specifying resource version is not allowed when using continue");
+    return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: " + e.message, {e});
+  }
+  if (!o.resource_version.empty() &&
+      o.resource_version.find_first_not_of("0123456789") != std::string::npos) {
+    return Status(Code::kBadRequest, "invalid resource version: " + Quote(o.resource_version));
+  }
+  return o;
+}
+
+StatusOr<DeleteOptions> ParseDeleteOptions(const httplib::Request& req) {
+  DeleteOptions o;
+  auto dry = ParseDryRun(req, "DeleteOptions");
+  if (!dry.ok()) return dry.status();
+  o.dry_run = *dry;
+  o.propagation_policy = req.get_param_value("propagationPolicy");
+  if (!req.body.empty() && req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    auto body = json::Parse(req.body);
+    if (!body.ok()) {
+      return Status(Code::kBadRequest, "couldn't get version/kind; json parse error: " + body.status().message());
+    }
+    if (!body->is_object()) {
+      return Status(Code::kBadRequest, "couldn't get version/kind; json parse error: expected an object");
+    }
+    if (const json::Value* p = body->Find("propagationPolicy"); p && p->is_string()) {
+      o.propagation_policy = p->as_string();
+    }
+    if (const json::Value* d = body->Find("dryRun"); d && d->is_array()) {
+      for (const auto& v : d->array()) {
+        if (!v.is_string() || v.as_string() != "All") {
+          FieldError e = NotSupportedField("dryRun", json::Repr(v), {"All"});
+          return Status::Invalid("DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: " + e.message, {e});
+        }
+        o.dry_run = true;
+      }
+    }
+    if (const json::Value* p = body->Find("preconditions"); p && p->is_object()) {
+      if (const json::Value* u = p->Find("uid"); u && u->is_string()) o.precondition_uid = u->as_string();
+      if (const json::Value* r = p->Find("resourceVersion"); r && r->is_string()) {
+        o.precondition_resource_version = r->as_string();
+      }
+    }
+  }
+  const std::string& pp = o.propagation_policy;
+  if (!pp.empty() && pp != "Foreground" && pp != "Background" && pp != "Orphan") {
+    FieldError e = NotSupportedField("propagationPolicy", Quote(pp), {"Foreground", "Background", "Orphan", "nil"});
+    return Status::Invalid("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: " + e.message, {e});
+  }
+  return o;
+}
+
+// Checks the decoded body's identity (apiVersion and kind) as upstream's decoder does.
+Status CheckTypeMeta(const KindStrategy& kind, const json::Value& obj, const std::string& body) {
+  const KindInfo& info = kind.info();
+  std::string api_version = obj.GetString({"apiVersion"});
+  std::string k = obj.GetString({"kind"});
+  if (k.empty() || api_version.empty()) {
+    std::string shown = body.size() > 512 ? body.substr(0, 512) + " ..." : body;
+    return Status(Code::kBadRequest, "the object provided is unrecognized (must be of type " + info.kind +
+                                         "): Object '" + (k.empty() ? "Kind" : "apiVersion") +
+                                         "' is missing in '" + shown + "'");
+  }
+  if (api_version != info.api_version()) {
+    return Status(Code::kBadRequest, "the API version in the data (" + api_version +
+                                         ") does not match the expected API version (" +
+                                         info.api_version() + ")");
+  }
+  if (k != info.kind) {
+    std::string name = obj.GetString({"metadata", "name"});
+    FieldError e = InvalidField("kind", Quote(k), "must be " + info.kind);
+    return Status::Invalid(k + "." + info.group + " " + Quote(name) + " is invalid: kind: " + e.message, {e});
+  }
+  return Status::Ok();
+}
+
+std::string Sha512Hex(const std::string& s) {
+  unsigned char d[SHA512_DIGEST_LENGTH];
+  SHA512(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : d) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+// Whether the Accept header asks for aggregated discovery; sets *version (v2 or v2beta1).
+// Returns false with *acceptable=false when no clause can be served at all.
+bool WantsAggregated(const std::string& accept, std::string* version, bool* acceptable) {
+  *acceptable = true;
+  if (accept.empty()) return false;
+  size_t i = 0;
+  bool any_plain = false;
+  while (i <= accept.size()) {
+    size_t j = accept.find(',', i);
+    if (j == std::string::npos) j = accept.size();
+    std::string clause = accept.substr(i, j - i);
+    i = j + 1;
+    std::string type = MediaType(clause);
+    if (type == "application/json" || type == "*/*" || type == "application/*") {
+      if (clause.find("as=APIGroupDiscoveryList") != std::string::npos &&
+          clause.find("g=apidiscovery.k8s.io") != std::string::npos) {
+        if (clause.find("v=v2beta1") != std::string::npos) {
+          *version = "v2beta1";
+          return true;
+        }
+        if (clause.find("v=v2") != std::string::npos) {
+          *version = "v2";
+          return true;
+        }
+        continue;  // another version of the list: not ours
+      }
+      if (clause.find("as=") == std::string::npos) any_plain = true;
+    }
+    if (j == accept.size()) break;
+  }
+  *acceptable = any_plain;
+  return false;
+}
+
+}  // namespace
+
+void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) {
+  const DiscoveryDocuments& d = Discovery();
+  const std::string& path = info.path;
+  if (ctx.req.method != "GET" && ctx.req.method != "HEAD") {
+    return WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource"), {}, ctx.pretty);
+  }
+  auto serve_discovery = [&](const std::string& plain, const std::string& v2, const std::string& v2beta1,
+                             const std::string& etag_v2, const std::string& etag_v2beta1) {
+    std::string version;
+    bool acceptable = true;
+    std::string accept = ctx.req.get_header_value("Accept");
+    if (WantsAggregated(accept, &version, &acceptable)) {
+      const std::string& etag = version == "v2" ? etag_v2 : etag_v2beta1;
+      ctx.res.set_header("Cache-Control", "public");
+      ctx.res.set_header("Vary", "Accept");
+      ctx.res.set_header("Etag", etag);
+      if (ctx.req.get_header_value("If-None-Match") == etag) {
+        ctx.res.status = 304;
+        return;
+      }
+      return WriteBody(ctx, 200, (version == "v2" ? v2 : v2beta1) + "\n",
+                       version == "v2" ? "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+                                       : "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
+    }
+    if (!acceptable) {
+      return WriteStatus(ctx.res, Status(Code::kNotAcceptable, "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"), {}, ctx.pretty);
+    }
+    WriteBody(ctx, 200, plain + "\n");
+  };
+
+  if (path == "/version" || path == "/version/") return WriteBody(ctx, 200, d.version + "\n");
+  if (path == "/api" || path == "/api/") {
+    return serve_discovery(d.api_versions, d.aggregated_api_v2, d.aggregated_api_v2beta1, d.etag_api_v2, d.etag_api_v2beta1);
+  }
+  if (path == "/apis" || path == "/apis/") {
+    return serve_discovery(d.group_list, d.aggregated_v2, d.aggregated_v2beta1, d.etag_v2, d.etag_v2beta1);
+  }
+  if (path == "/apis/csdr.io" || path == "/apis/csdr.io/") return WriteBody(ctx, 200, d.group + "\n");
+  if (path == "/apis/csdr.io/v1alpha1" || path == "/apis/csdr.io/v1alpha1/") {
+    return WriteBody(ctx, 200, d.resource_list + "\n");
+  }
+  if (path == "/openapi/v2") {
+    static const std::string etag = "\"" + Sha512Hex(OpenAPIV2Document()) + "\"";
+    ctx.res.set_header("Etag", etag);
+    if (ctx.req.get_header_value("If-None-Match") == etag) {
+      ctx.res.status = 304;
+      return;
+    }
+    return WriteBody(ctx, 200, OpenAPIV2Document());
+  }
+  static const std::string v3_hash = Sha512Hex(OpenAPIV3GroupVersionDocument());
+  if (path == "/openapi/v3" || path == "/openapi/v3/") {
+    json::Value idx = json::Value::MakeObject();
+    json::Value paths = json::Value::MakeObject();
+    json::Value gv = json::Value::MakeObject();
+    gv.Set("serverRelativeURL", "/openapi/v3/apis/csdr.io/v1alpha1?hash=" + v3_hash);
+    paths.Set("apis/csdr.io/v1alpha1", std::move(gv));
+    idx.Set("paths", std::move(paths));
+    return WriteJsonValue(ctx, 200, idx);
+  }
+  if (path == "/openapi/v3/apis/csdr.io/v1alpha1") {
+    ctx.res.set_header("Etag", "\"" + v3_hash + "\"");
+    if (ctx.req.get_param_value("hash") == v3_hash) {
+      // Content-addressed: cacheable forever. A stale hash still gets the current document
+      // (upstream redirects; we never answer with a redirect).
+      ctx.res.set_header("Cache-Control", "public, immutable");
+    }
+    return WriteBody(ctx, 200, OpenAPIV3GroupVersionDocument());
+  }
+  NotFoundPage(ctx.res);
+}
+
+void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user,
+                               bool watch) {
+  const httplib::Request& req = ctx.req;
+  if (info.api_prefix != "apis" || info.api_group != "csdr.io" || info.api_version != "v1alpha1") {
+    return NotFoundPage(ctx.res);
+  }
+  const KindStrategy* kind = FindKindByResource(info.resource);
+  if (kind == nullptr) return NotFoundPage(ctx.res);
+  const KindInfo& ki = kind->info();
+  // A namespaced kind addressed without a namespace only lists and watches across all of
+  // them; a cluster-scoped kind has no namespaced paths.
+  if (!ki.namespaced && !info.namespace_.empty()) return NotFoundPage(ctx.res);
+  if (ki.namespaced && info.namespace_.empty() && !info.name.empty()) return NotFoundPage(ctx.res);
+  if (!info.subresource.empty() && (info.subresource != "status" || !ki.has_status)) {
+    if (req.method == "GET") return Fail(ctx, &ki, info.name, Status(Code::kNotFound, QualifiedResource(ki) + " " + Quote(info.name) + " not found"));
+    return NotFoundPage(ctx.res);
+  }
+
+  Scope scope;
+  scope.kind = kind;
+  scope.namespace_ = info.namespace_;
+  scope.name = info.name;
+  scope.subresource = info.subresource;
+  scope.user = &user;
+
+  const std::string& verb = info.verb;
+  bool is_list = verb == "list" || verb == "deletecollection" || (verb == "watch" && info.name.empty());
+  auto format = NegotiateOutput(req.get_header_value("Accept"), is_list && verb != "watch");
+  if (!format.ok()) return Fail(ctx, &ki, info.name, format.status());
+
+  if (!info.subresource.empty() && (verb == "create" || verb == "delete" || verb == "deletecollection" || req.method == "OPTIONS")) {
+    std::string v = verb == "create" ? "create" : verb == "delete" ? "delete" : "";
+    return WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, v + " is not supported on resources of kind " + Quote(QualifiedResource(ki))), {}, ctx.pretty);
+  }
+  if (req.method == "OPTIONS") {
+    return WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, " is not supported on resources of kind " + Quote(QualifiedResource(ki))), {}, ctx.pretty);
+  }
+
+  const std::string decode_prefix = "the object provided is unrecognized (must be of type " + ki.kind + "): ";
+  auto manager = [&]() {
+    if (req.has_param("fieldManager")) return req.get_param_value("fieldManager");
+    std::string ua = req.get_header_value("User-Agent");
+    std::string m = ua.substr(0, ua.find('/'));
+    if (m.size() > 128) m.resize(128);
+    return m;
+  };
+
+  if (verb == "get") {
+    auto obj = registry_->Get(scope);
+    if (!obj.ok()) return Fail(ctx, &ki, info.name, obj.status());
+    return RespondObject(ctx, *kind, *format, *obj, 200);
+  }
+  if (verb == "list") {
+    auto opts = ParseListOptions(req);
+    if (!opts.ok()) return Fail(ctx, &ki, "", opts.status());
+    auto list = registry_->List(scope, *opts);
+    if (!list.ok()) return Fail(ctx, &ki, "", list.status());
+    return RespondList(ctx, *kind, *format, *list);
+  }
+  if (verb == "watch") return ServeWatch(ctx, scope, *format);
+
+  if (verb == "create" || verb == "update") {
+    if (verb == "update" && info.name.empty()) {
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, "name must be provided"), {}, ctx.pretty);
+    }
+    std::string type = MediaType(req.get_header_value("Content-Type"));
+    bool yaml = type == "application/yaml";
+    if (!type.empty() && type != "application/json" && !yaml) {
+      return WriteStatus(ctx.res, Status(Code::kUnsupportedMediaType, "the body of the request was in an unknown format - accepted media types include: " + std::string(kAcceptedBodyTypes)), {}, ctx.pretty);
+    }
+    auto fv = ParseFieldValidation(req, verb == "create" ? "CreateOptions" : "UpdateOptions");
+    if (!fv.ok()) return Fail(ctx, nullptr, "", fv.status());
+    auto dry = ParseDryRun(req, verb == "create" ? "CreateOptions" : "UpdateOptions");
+    if (!dry.ok()) return Fail(ctx, nullptr, "", dry.status());
+    std::vector<std::string> duplicates;
+    auto obj = ParseBody(req.body, yaml, decode_prefix, &duplicates);
+    if (!obj.ok()) return Fail(ctx, &ki, "", obj.status());
+    if (!obj->is_object()) {
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, decode_prefix + "couldn't get version/kind; json parse error: json: cannot unmarshal " + (obj->is_array() ? "array" : "value") + " into Go value of type struct"), {}, ctx.pretty);
+    }
+    Status tm = CheckTypeMeta(*kind, *obj, req.body);
+    if (!tm.ok()) return Fail(ctx, &ki, obj->GetString({"metadata", "name"}), tm);
+    std::vector<std::string> warnings;
+    if (!duplicates.empty()) {
+      std::string path = duplicates.front();
+      if (!path.empty() && path[0] == '.') path.erase(0, 1);
+      if (*fv == FieldValidation::kStrict) {
+        return WriteStatus(ctx.res, Status(Code::kBadRequest, ki.kind + " in version \"" + ki.version + "\" cannot be handled as a " + ki.kind + ": strict decoding error: duplicate field \"" + path + "\""), {}, ctx.pretty);
+      }
+      if (*fv == FieldValidation::kWarn) {
+        for (auto p : duplicates) {
+          if (!p.empty() && p[0] == '.') p.erase(0, 1);
+          warnings.push_back("duplicate field \"" + p + "\"");
+        }
+      }
+    }
+    WriteOptions wo;
+    wo.dry_run = *dry;
+    wo.field_validation = *fv;
+    wo.field_manager = manager();
+    if (verb == "create" && !info.name.empty() && info.subresource.empty()) {
+      // POST to an item path is a create of that name (upstream behaviour).
+      if (obj->GetString({"metadata", "name"}).empty()) (*obj)["metadata"].Set("name", info.name);
+    }
+    auto r = verb == "create" ? registry_->Create(scope, std::move(obj.value()), wo)
+                              : registry_->Update(scope, std::move(obj.value()), wo);
+    AddWarnings(ctx, warnings);
+    if (!r.ok()) return Fail(ctx, &ki, info.name.empty() ? "" : info.name, r.status());
+    AddWarnings(ctx, r->warnings);
+    return RespondObject(ctx, *kind, *format, r->object, r->created ? 201 : 200);
+  }
+
+  if (verb == "patch") {
+    if (info.name.empty()) {
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, "name must be provided"), {}, ctx.pretty);
+    }
+    std::string type = MediaType(req.get_header_value("Content-Type"));
+    PatchType pt;
+    if (type == "application/json-patch+json") pt = PatchType::kJson;
+    else if (type == "application/merge-patch+json") pt = PatchType::kMerge;
+    else if (type == "application/apply-patch+yaml") pt = PatchType::kApply;
+    else {
+      return WriteStatus(ctx.res, Status(Code::kUnsupportedMediaType, "the body of the request was in an unknown format - accepted media types include: " + std::string(kAcceptedPatchTypes)), {}, ctx.pretty);
+    }
+    auto fv = ParseFieldValidation(req, "PatchOptions");
+    if (!fv.ok()) return Fail(ctx, nullptr, "", fv.status());
+    auto dry = ParseDryRun(req, "PatchOptions");
+    if (!dry.ok()) return Fail(ctx, nullptr, "", dry.status());
+    if (req.has_param("force") && pt != PatchType::kApply) {
+      FieldError e = ForbiddenField("force", "may not be specified for non-apply patch");
+      return Fail(ctx, nullptr, "", Status::Invalid("PatchOptions.meta.k8s.io \"\" is invalid: force: " + e.message, {e}));
+    }
+    std::vector<std::string> duplicates;
+    auto body = ParseBody(req.body, pt == PatchType::kApply, "", &duplicates);
+    if (!body.ok()) {
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, body.status().message()), {}, ctx.pretty);
+    }
+    WriteOptions wo;
+    wo.dry_run = *dry;
+    wo.field_validation = *fv;
+    wo.field_manager = pt == PatchType::kApply ? req.get_param_value("fieldManager") : manager();
+    wo.force = ParseBool(req.get_param_value("force"));
+    auto r = registry_->Patch(scope, pt, *body, wo);
+    if (!r.ok()) return Fail(ctx, &ki, info.name, r.status());
+    AddWarnings(ctx, r->warnings);
+    return RespondObject(ctx, *kind, *format, r->object, r->created ? 201 : 200);
+  }
+
+  if (verb == "delete") {
+    auto opts = ParseDeleteOptions(req);
+    if (!opts.ok()) return Fail(ctx, nullptr, "", opts.status());
+    auto r = registry_->Delete(scope, *opts);
+    if (!r.ok()) return Fail(ctx, &ki, info.name, r.status());
+    AddWarnings(ctx, r->warnings);
+    if (r->deleted) {
+      json::Value s = json::Value::MakeObject();
+      s.Set("kind", "Status");
+      s.Set("apiVersion", "v1");
+      s.Set("metadata", json::Value::MakeObject());
+      s.Set("status", "Success");
+      json::Value d = json::Value::MakeObject();
+      d.Set("name", info.name);
+      d.Set("group", ki.group);
+      d.Set("kind", ki.resource);
+      d.Set("uid", r->object.GetString({"metadata", "uid"}));
+      s.Set("details", std::move(d));
+      return WriteJsonValue(ctx, 200, s);
+    }
+    return RespondObject(ctx, *kind, *format, r->object, 200);
+  }
+
+  if (verb == "deletecollection") {
+    auto lo = ParseListOptions(req);
+    if (!lo.ok()) return Fail(ctx, &ki, "", lo.status());
+    auto dopts = ParseDeleteOptions(req);
+    if (!dopts.ok()) return Fail(ctx, nullptr, "", dopts.status());
+    auto r = registry_->DeleteCollection(scope, *lo, *dopts);
+    if (!r.ok()) return Fail(ctx, &ki, "", r.status());
+    ListResult lr;
+    for (const auto& o : *r) lr.items.push_back(json::Serialize(o));
+    lr.resource_version = 0;
+    OutputFormat f = *format;
+    if (f.kind == OutputKind::kTable) f.kind = OutputKind::kJson;
+    return RespondList(ctx, *kind, f, lr);
+  }
+
+  WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, verb + " is not supported on resources of kind " + Quote(QualifiedResource(ki))), {}, ctx.pretty);
+}
+
+void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const OutputFormat& format) {
+  const httplib::Request& req = ctx.req;
+  const KindStrategy& kind = *scope.kind;
+  WatchOptions wo;
+  auto ls = ParseLabelSelector(req.get_param_value("labelSelector"));
+  if (!ls.ok()) return Fail(ctx, &kind.info(), "", Status(Code::kBadRequest, ls.status().message()));
+  wo.label_selector = std::move(ls.value());
+  auto fs = ParseFieldSelector(req.get_param_value("fieldSelector"));
+  if (!fs.ok()) return Fail(ctx, &kind.info(), "", Status(Code::kBadRequest, fs.status().message()));
+  wo.field_selector = std::move(fs.value());
+  if (!scope.name.empty()) {
+    // A watch on /backups/NAME is a watch of the collection narrowed to that name.
+    auto named = ParseFieldSelector("metadata.name=" + scope.name);
+    if (named.ok() && wo.field_selector.Empty()) wo.field_selector = std::move(named.value());
+  }
+  wo.resource_version = req.get_param_value("resourceVersion");
+  wo.allow_bookmarks = ParseBool(req.get_param_value("allowWatchBookmarks"));
+  if (ParseBool(req.get_param_value("sendInitialEvents"))) {
+    FieldError e = ForbiddenField("sendInitialEvents", "sendInitialEvents is not supported by this server; list, then watch");
+    return Fail(ctx, nullptr, "", Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e}));
+  }
+  int timeout_seconds = 0;
+  if (req.has_param("timeoutSeconds")) {
+    std::string t = req.get_param_value("timeoutSeconds");
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || v < 0) {
+      return Fail(ctx, nullptr, "", Status(Code::kBadRequest, "strconv.ParseInt: parsing " + Quote(t) + ": invalid syntax"));
+    }
+    timeout_seconds = static_cast<int>(std::min<long>(v, 24 * 3600));
+  }
+  if (timeout_seconds == 0) {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    int min = options_.min_request_timeout_seconds;
+    timeout_seconds = min + static_cast<int>(rng() % static_cast<unsigned>(min + 1));
+  }
+  Scope list_scope = scope;
+  list_scope.name.clear();
+  auto stream_or = registry_->Watch(list_scope, wo);
+  if (!stream_or.ok()) return Fail(ctx, &kind.info(), "", stream_or.status());
+  std::shared_ptr<WatchStream> stream(std::move(stream_or.value()));
+
+  const SSL* ssl = req.ssl;
+  const std::string include_object = req.get_param_value("includeObject");
+  const OutputFormat fmt = format;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  ctx.res.status = 200;
+  ctx.res.set_chunked_content_provider(
+      "application/json",
+      [stream, ssl, include_object, fmt, deadline, &kind](size_t, httplib::DataSink& sink) {
+        std::vector<WatchEvent> events;
+        std::string line;
+        for (;;) {
+          auto now = std::chrono::steady_clock::now();
+          if (now >= deadline) break;
+          auto wait = std::min<std::chrono::milliseconds>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+              std::chrono::milliseconds(1000));
+          events.clear();
+          bool alive = stream->Next(wait, &events);
+          for (auto& e : events) {
+            json::Value ev = json::Value::MakeObject();
+            ev.Set("type", e.type);
+            if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
+              auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr);
+              ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
+            } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
+                       fmt.kind == OutputKind::kPartialObjectMetadataList) {
+              ev.Set("object", e.type == "ERROR" ? std::move(e.object)
+                                                 : PartialObjectMetadata(e.object, fmt.meta_version));
+            } else {
+              ev.Set("object", std::move(e.object));
+            }
+            line.clear();
+            json::SerializeTo(ev, &line);
+            line += '\n';
+            if (!sink.write(line.data(), line.size())) {
+              stream->Stop();
+              return false;
+            }
+          }
+          if (!alive) break;
+          if (events.empty() && PeerClosed(ssl)) {
+            stream->Stop();
+            return false;
+          }
+        }
+        stream->Stop();
+        sink.done();
+        return true;
+      });
+}
+
+}  // namespace csdr::apiserver

@@ -1,0 +1,94 @@
+#include "apiserver/server/options.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+namespace csdr::apiserver {
+namespace {
+
+Status ParseInt(const std::string& flag, const std::string& v, int min, int max, int* out) {
+  char* end = nullptr;
+  errno = 0;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE || n < min || n > max) {
+    return Status(Code::kBadRequest, "invalid value \"" + v + "\" for flag --" + flag + ": want an integer in [" +
+                                         std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  *out = static_cast<int>(n);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Usage() {
+  return R"(csdr-apiserver: the csdr.io API server and validating admission webhook of the backup center.
+
+Usage: csdr-apiserver [flags]
+
+Secure serving:
+  --bind-address ADDR            IP address to listen on (default 0.0.0.0)
+  --secure-port PORT             HTTPS port (default 8443)
+  --tls-cert-file FILE           PEM serving certificate (chain) (required)
+  --tls-private-key-file FILE    PEM private key of the serving certificate (required)
+  --max-connections N            concurrent connections served at once (default 4096)
+  --min-request-timeout SECONDS  a watch without timeoutSeconds ends after a random time in
+                                 [N, 2N] seconds (default 1800)
+
+Authentication:
+  --client-ca-file FILE          CA bundle for client certificates; the user is the CN and the
+                                 groups are the O values of a verified certificate
+
+Storage:
+  --storage URL                  sqlite:///abs/path.db, sqlite://relative/path.db or memory://
+                                 (default sqlite://./data/csdr.db)
+
+Logging:
+  --v N                          log verbosity; 2 logs one line per request (never bodies)
+  -h, --help                     print this help
+)";
+}
+
+StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
+  Options o;
+  std::map<std::string, std::function<Status(const std::string&)>> flags = {
+      {"bind-address", [&](const std::string& v) { o.bind_address = v; return Status::Ok(); }},
+      {"secure-port", [&](const std::string& v) { return ParseInt("secure-port", v, 1, 65535, &o.secure_port); }},
+      {"tls-cert-file", [&](const std::string& v) { o.tls_cert_file = v; return Status::Ok(); }},
+      {"tls-private-key-file", [&](const std::string& v) { o.tls_private_key_file = v; return Status::Ok(); }},
+      {"client-ca-file", [&](const std::string& v) { o.client_ca_file = v; return Status::Ok(); }},
+      {"storage", [&](const std::string& v) { o.storage = v; return Status::Ok(); }},
+      {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},
+      {"max-connections", [&](const std::string& v) { return ParseInt("max-connections", v, 1, 100000, &o.max_connections); }},
+      {"min-request-timeout", [&](const std::string& v) { return ParseInt("min-request-timeout", v, 1, 86400, &o.min_request_timeout); }},
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "-help") {
+      o.help = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0 && a.rfind("-", 0) != 0) {
+      return Status(Code::kBadRequest, "unexpected argument \"" + a + "\" (flags start with --)");
+    }
+    std::string body = a.substr(a.rfind("--", 0) == 0 ? 2 : 1);
+    std::string name = body, value;
+    bool has_value = false;
+    if (size_t eq = body.find('='); eq != std::string::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+      has_value = true;
+    }
+    auto it = flags.find(name);
+    if (it == flags.end()) return Status(Code::kBadRequest, "unknown flag: --" + name);
+    if (!has_value) {
+      if (i + 1 >= args.size()) return Status(Code::kBadRequest, "flag needs an argument: --" + name);
+      value = args[++i];
+    }
+    CSDR_RETURN_IF_ERROR(it->second(value));
+  }
+  return o;
+}
+
+}  // namespace csdr::apiserver

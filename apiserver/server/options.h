@@ -1,0 +1,29 @@
+// Command-line options, named as kube-apiserver names them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace csdr::apiserver {
+
+struct Options {
+  std::string bind_address = "0.0.0.0";
+  int secure_port = 8443;
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  std::string client_ca_file;
+  std::string storage = "sqlite://./data/csdr.db";
+  int verbosity = 0;
+  int max_connections = 4096;
+  int min_request_timeout = 1800;
+  bool help = false;
+};
+
+// Parses argv (without argv[0]). Accepts --flag=value and --flag value. An unknown flag or
+// a bad value is kBadRequest with one line naming it.
+StatusOr<Options> ParseOptions(const std::vector<std::string>& args);
+std::string Usage();
+
+}  // namespace csdr::apiserver

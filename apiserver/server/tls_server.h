@@ -1,0 +1,55 @@
+// TlsServer: the HTTPS listener.
+//
+// cpp-httplib 0.11 serves each connection on a task of its TaskQueue, and its default queue
+// is a fixed pool of a few threads: a handful of open watches (each holds its connection's
+// task for minutes) would starve every other request. We replace it with a queue that
+// gives each connection its own thread (small stacks; up to `max_connections`, further
+// connections wait for a free slot), so a watch costs one mostly idle thread and never
+// blocks a get. See docs/ARCHITECTURE.md.
+//
+// TLS: TLS 1.2+, modern AEAD suites only. Client certificates are requested but not
+// required at the handshake (health endpoints need none); the chain is verified per
+// request by the X509Authenticator, so a bad certificate is a 401, not a handshake error,
+// as in kube-apiserver.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+
+#include "common/status.h"
+
+namespace csdr::apiserver {
+
+struct ServingOptions {
+  std::string bind_address = "0.0.0.0";
+  int port = 8443;
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // CA names advertised in the CertificateRequest; optional
+  size_t max_connections = 4096;
+  size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
+};
+
+class TlsServer {
+ public:
+  // Loads and checks the certificate and key; an error names the file and the problem.
+  static StatusOr<std::unique_ptr<TlsServer>> Create(const ServingOptions& options);
+  ~TlsServer();
+
+  httplib::Server& http() { return *server_; }
+  // Binds; kUnavailable with the reason when the address is taken.
+  Status Bind();
+  // Serves until Stop(); call after Bind().
+  void Serve();
+  void Stop();
+
+ private:
+  TlsServer(ServingOptions options, std::unique_ptr<httplib::SSLServer> server)
+      : options_(std::move(options)), server_(std::move(server)) {}
+  ServingOptions options_;
+  std::unique_ptr<httplib::SSLServer> server_;
+};
+
+}  // namespace csdr::apiserver

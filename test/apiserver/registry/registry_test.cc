@@ -1,0 +1,337 @@
+// Registry semantics against the memory store: the REST behaviour kubectl relies on,
+// independent of HTTP.
+#include "apiserver/registry/registry.h"
+
+#include <gtest/gtest.h>
+
+namespace csdr::apiserver {
+namespace {
+
+json::Value Parse(const std::string& s) {
+  auto v = json::Parse(s);
+  EXPECT_TRUE(v.ok()) << v.status().message();
+  return v.ok() ? v.value() : json::Value();
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = storage::OpenStore("memory://");
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s.value());
+    registry_ = std::make_unique<Registry>(store_.get(), &admission_, [] {
+      return std::chrono::system_clock::time_point(std::chrono::seconds(1764000000));
+    });
+    backups_ = FindKindByResource("backups");
+    ASSERT_NE(backups_, nullptr);
+    user_.name = "admin";
+    user_.groups = {"system:masters", "system:authenticated"};
+  }
+
+  Scope BackupScope(const std::string& name = "", const std::string& sub = "") {
+    Scope s;
+    s.kind = backups_;
+    s.namespace_ = "csdr";
+    s.name = name;
+    s.subresource = sub;
+    s.user = &user_;
+    return s;
+  }
+
+  json::Value Backup(const std::string& name, const std::string& labels = "{}") {
+    return Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":")" + name +
+                 R"(","labels":)" + labels + R"(},"spec":{"vaultName":"v1","includedNamespaces":["shop"]}})");
+  }
+
+  WriteOptions Opts(const std::string& manager = "test") {
+    WriteOptions o;
+    o.field_manager = manager;
+    return o;
+  }
+
+  json::Value MustCreate(const std::string& name, const std::string& labels = "{}") {
+    auto r = registry_->Create(BackupScope(), Backup(name, labels), Opts());
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->object : json::Value();
+  }
+
+  AdmitAll admission_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Registry> registry_;
+  const KindStrategy* backups_ = nullptr;
+  UserInfo user_;
+};
+
+TEST_F(RegistryTest, CreateFillsSystemFields) {
+  json::Value obj = MustCreate("b1");
+  EXPECT_EQ(obj.GetString({"metadata", "namespace"}), "csdr");
+  EXPECT_EQ(obj.GetString({"metadata", "uid"}).size(), 36u);
+  EXPECT_EQ(obj.GetString({"metadata", "creationTimestamp"}), "2025-11-24T16:00:00Z");
+  EXPECT_EQ(obj.FindPath({"metadata", "generation"})->as_int(), 1);
+  EXPECT_EQ(obj.GetString({"metadata", "resourceVersion"}), std::to_string(store_->CurrentRevision()));
+  // The stored bytes carry the same resourceVersion as the response.
+  auto got = registry_->Get(BackupScope("b1"));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, obj);
+}
+
+TEST_F(RegistryTest, CreateTwiceIsAlreadyExists) {
+  MustCreate("b1");
+  auto r = registry_->Create(BackupScope(), Backup("b1"), Opts());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(r.status().message(), "backups.csdr.io \"b1\" already exists");
+}
+
+TEST_F(RegistryTest, GenerateName) {
+  json::Value b = Backup("");
+  b["metadata"].Erase("name");
+  b["metadata"].Set("generateName", "daily-");
+  auto r = registry_->Create(BackupScope(), b, Opts());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::string name = r->object.GetString({"metadata", "name"});
+  EXPECT_EQ(name.rfind("daily-", 0), 0u);
+  EXPECT_EQ(name.size(), 11u);
+}
+
+TEST_F(RegistryTest, NoNameIsInvalid) {
+  json::Value b = Backup("");
+  auto r = registry_->Create(BackupScope(), b, Opts());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  ASSERT_EQ(r.status().causes().size(), 1u);
+  EXPECT_EQ(r.status().causes()[0].field, "metadata.name");
+}
+
+TEST_F(RegistryTest, NamespaceMismatchIsBadRequest) {
+  json::Value b = Backup("b1");
+  b["metadata"].Set("namespace", "other");
+  auto r = registry_->Create(BackupScope(), b, Opts());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kBadRequest);
+}
+
+TEST_F(RegistryTest, DryRunCreateStoresNothing) {
+  WriteOptions o = Opts();
+  o.dry_run = true;
+  int64_t before = store_->CurrentRevision();
+  auto r = registry_->Create(BackupScope(), Backup("dry"), o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->object.FindPath({"metadata", "resourceVersion"}), nullptr);
+  EXPECT_EQ(store_->CurrentRevision(), before);
+  EXPECT_EQ(registry_->Get(BackupScope("dry")).status().code(), Code::kNotFound);
+}
+
+TEST_F(RegistryTest, UpdateWithStaleVersionConflicts) {
+  json::Value obj = MustCreate("b1");
+  json::Value first = obj;
+  first["spec"].Set("vaultName", "v2");
+  auto r1 = registry_->Update(BackupScope("b1"), first, Opts());
+  ASSERT_TRUE(r1.ok()) << r1.status().message();
+  EXPECT_EQ(r1->object.FindPath({"metadata", "generation"})->as_int(), 2);
+  json::Value stale = obj;  // still carries the first resourceVersion
+  stale["spec"].Set("vaultName", "v3");
+  auto r2 = registry_->Update(BackupScope("b1"), stale, Opts());
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.status().code(), Code::kConflict);
+}
+
+TEST_F(RegistryTest, UpdateWithoutVersionIsInvalid) {
+  json::Value obj = MustCreate("b1");
+  obj["metadata"].Erase("resourceVersion");
+  auto r = registry_->Update(BackupScope("b1"), obj, Opts());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+}
+
+TEST_F(RegistryTest, NoOpUpdateKeepsResourceVersion) {
+  json::Value obj = MustCreate("b1");
+  int64_t before = store_->CurrentRevision();
+  auto r = registry_->Update(BackupScope("b1"), obj, Opts());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->object.GetString({"metadata", "resourceVersion"}), obj.GetString({"metadata", "resourceVersion"}));
+  EXPECT_EQ(store_->CurrentRevision(), before);
+}
+
+TEST_F(RegistryTest, StatusSubresourceSplitsTheObject) {
+  json::Value obj = MustCreate("b1");
+  // A status write ignores spec changes and leaves generation alone.
+  json::Value s = obj;
+  s["spec"].Set("vaultName", "ignored");
+  s.Set("status", Parse(R"({"phase":"InProgress"})"));
+  auto r = registry_->Update(BackupScope("b1", "status"), s, Opts("controller"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->object.GetString({"spec", "vaultName"}), "v1");
+  EXPECT_EQ(r->object.GetString({"status", "phase"}), "InProgress");
+  EXPECT_EQ(r->object.FindPath({"metadata", "generation"})->as_int(), 1);
+  // A main-resource write ignores status.
+  json::Value m = r->object;
+  m["status"].Set("phase", "Completed");
+  m["spec"].Set("vaultName", "v2");
+  auto r2 = registry_->Update(BackupScope("b1"), m, Opts());
+  ASSERT_TRUE(r2.ok()) << r2.status().message();
+  EXPECT_EQ(r2->object.GetString({"status", "phase"}), "InProgress");
+  EXPECT_EQ(r2->object.FindPath({"metadata", "generation"})->as_int(), 2);
+}
+
+TEST_F(RegistryTest, MergePatchWithStaleVersionConflicts) {
+  MustCreate("b1");
+  auto r = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                            Parse(R"({"metadata":{"resourceVersion":"1","labels":{"a":"b"}}})"), Opts());
+  // Revision 1 is the create itself; patch again with it after another write.
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto r2 = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                             Parse(R"({"metadata":{"resourceVersion":"1","labels":{"a":"c"}}})"), Opts());
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.status().code(), Code::kConflict);
+}
+
+TEST_F(RegistryTest, JsonPatchTestOperation) {
+  MustCreate("b1");
+  auto ok = registry_->Patch(BackupScope("b1"), PatchType::kJson,
+                             Parse(R"([{"op":"test","path":"/spec/vaultName","value":"v1"},)"
+                                   R"({"op":"replace","path":"/spec/vaultName","value":"v9"}])"),
+                             Opts());
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->object.GetString({"spec", "vaultName"}), "v9");
+  auto bad = registry_->Patch(BackupScope("b1"), PatchType::kJson,
+                              Parse(R"([{"op":"test","path":"/spec/vaultName","value":"v1"}])"), Opts());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalid);
+}
+
+TEST_F(RegistryTest, FinalizerFlow) {
+  MustCreate("b1");
+  auto p = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                            Parse(R"({"metadata":{"finalizers":["csdr.io/keep"]}})"), Opts());
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  auto d = registry_->Delete(BackupScope("b1"), DeleteOptions{});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->deleted);
+  EXPECT_NE(d->object.FindPath({"metadata", "deletionTimestamp"}), nullptr);
+  EXPECT_EQ(d->object.FindPath({"metadata", "deletionGracePeriodSeconds"})->as_int(), 0);
+  // No new finalizers while deleting.
+  auto add = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                              Parse(R"({"metadata":{"finalizers":["csdr.io/keep","csdr.io/new"]}})"), Opts());
+  ASSERT_FALSE(add.ok());
+  EXPECT_EQ(add.status().code(), Code::kInvalid);
+  // Removing the last finalizer completes the deletion.
+  auto done = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                               Parse(R"({"metadata":{"finalizers":null}})"), Opts());
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(registry_->Get(BackupScope("b1")).status().code(), Code::kNotFound);
+}
+
+TEST_F(RegistryTest, DeletePreconditions) {
+  json::Value obj = MustCreate("b1");
+  DeleteOptions o;
+  o.precondition_uid = "00000000-0000-0000-0000-000000000000";
+  auto r = registry_->Delete(BackupScope("b1"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kConflict);
+  o.precondition_uid = obj.GetString({"metadata", "uid"});
+  auto ok = registry_->Delete(BackupScope("b1"), o);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->deleted);
+  EXPECT_EQ(ok->object.GetString({"metadata", "uid"}), obj.GetString({"metadata", "uid"}));
+}
+
+TEST_F(RegistryTest, ListPagesAreConsistent) {
+  for (int i = 0; i < 5; ++i) MustCreate("b" + std::to_string(i));
+  ListOptions o;
+  o.limit = 2;
+  std::vector<std::string> names;
+  int64_t rv = 0;
+  for (int page = 0; page < 10; ++page) {
+    auto r = registry_->List(BackupScope(), o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    if (rv == 0) rv = r->resource_version;
+    EXPECT_EQ(r->resource_version, rv);
+    for (const auto& s : r->items) names.push_back(Parse(s).GetString({"metadata", "name"}));
+    if (page == 0) MustCreate("b9");  // created after the first page: not in this list
+    if (r->continue_token.empty()) break;
+    o.continue_token = r->continue_token;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"b0", "b1", "b2", "b3", "b4"}));
+}
+
+TEST_F(RegistryTest, ListWithSelectors) {
+  MustCreate("a", R"({"tier":"gold"})");
+  MustCreate("b", R"({"tier":"silver"})");
+  MustCreate("c", R"({})");
+  auto names = [&](const std::string& labels, const std::string& fields) {
+    ListOptions o;
+    o.label_selector = ParseLabelSelector(labels).value();
+    o.field_selector = ParseFieldSelector(fields).value();
+    auto r = registry_->List(BackupScope(), o);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    std::string out;
+    if (r.ok()) for (const auto& s : r->items) out += Parse(s).GetString({"metadata", "name"});
+    return out;
+  };
+  EXPECT_EQ(names("tier=gold", ""), "a");
+  EXPECT_EQ(names("tier!=gold", ""), "bc");
+  EXPECT_EQ(names("tier in (gold,silver)", ""), "ab");
+  EXPECT_EQ(names("!tier", ""), "c");
+  EXPECT_EQ(names("", "metadata.name=b"), "b");
+  EXPECT_EQ(names("", "metadata.name!=b"), "ac");
+  EXPECT_EQ(names("", "spec.vaultName=v1"), "abc");
+  ListOptions bad;
+  bad.field_selector = ParseFieldSelector("spec.bogus=1").value();
+  EXPECT_EQ(registry_->List(BackupScope(), bad).status().code(), Code::kBadRequest);
+}
+
+TEST_F(RegistryTest, WatchFromVersionAndSelectorTransitions) {
+  json::Value a = MustCreate("a", R"({"tier":"gold"})");
+  WatchOptions o;
+  o.resource_version = a.GetString({"metadata", "resourceVersion"});
+  o.label_selector = ParseLabelSelector("tier=gold").value();
+  auto w = registry_->Watch(BackupScope(), o);
+  ASSERT_TRUE(w.ok());
+  MustCreate("b", R"({"tier":"gold"})");
+  ASSERT_TRUE(registry_->Patch(BackupScope("a"), PatchType::kMerge,
+                               Parse(R"({"metadata":{"labels":{"tier":"silver"}}})"), Opts()).ok());
+  ASSERT_TRUE(registry_->Delete(BackupScope("b"), DeleteOptions{}).ok());
+  std::vector<WatchEvent> events;
+  for (int i = 0; i < 20 && events.size() < 3; ++i) (*w)->Next(std::chrono::milliseconds(100), &events);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type, "ADDED");
+  EXPECT_EQ(events[0].object.GetString({"metadata", "name"}), "b");
+  EXPECT_EQ(events[1].type, "DELETED");  // a stopped matching
+  EXPECT_EQ(events[1].object.GetString({"metadata", "name"}), "a");
+  EXPECT_EQ(events[2].type, "DELETED");
+  EXPECT_EQ(events[2].object.GetString({"metadata", "name"}), "b");
+  // Event resourceVersions increase.
+  EXPECT_LT(std::stoll(events[0].object.GetString({"metadata", "resourceVersion"})),
+            std::stoll(events[2].object.GetString({"metadata", "resourceVersion"})));
+}
+
+TEST_F(RegistryTest, WatchFromZeroSendsSyntheticAdded) {
+  MustCreate("a");
+  WatchOptions o;
+  o.resource_version = "0";
+  o.field_selector = ParseFieldSelector("metadata.name=a").value();
+  auto w = registry_->Watch(BackupScope(), o);
+  ASSERT_TRUE(w.ok());
+  std::vector<WatchEvent> events;
+  (*w)->Next(std::chrono::milliseconds(100), &events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, "ADDED");
+}
+
+TEST(ContinueTokenTest, RoundTripAndGarbage) {
+  std::string t = EncodeContinue(42, "csdr/b1");
+  auto d = DecodeContinue(t);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->first, 42);
+  EXPECT_EQ(d->second, "csdr/b1");
+  for (const char* bad : {"bogus", "!!!", "e30", ""}) {
+    SCOPED_TRACE(bad);
+    auto r = DecodeContinue(bad);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kBadRequest);
+  }
+}
+
+}  // namespace
+}  // namespace csdr::apiserver
