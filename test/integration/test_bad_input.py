@@ -1,0 +1,189 @@
+"""Bad input basics, sent with curl and the admin client certificate.
+
+Each request must get a 4xx metav1.Status with the right code and reason, store nothing, and leave
+the server healthy (/readyz 200). Codes and reasons are the ones kube-apiserver gives
+(../shared/reference/aggregated-api.md section 5).
+"""
+
+import json
+import subprocess
+import unittest
+
+import harness
+from harness import ServerTestCase
+
+BACKUP = {"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",
+          "metadata": {"name": "bad", "namespace": "csdr"},
+          "spec": {"vaultName": "prod-vault", "backupType": "AppBackup"}}
+
+
+def with_(base, **changes):
+    out = json.loads(json.dumps(base))
+    for dotted, value in changes.items():
+        node = out
+        keys = dotted.split("__")
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return out
+
+
+class CurlResponse:
+    def __init__(self, code, body):
+        self.status = code
+        self.body = body
+        self.headers = {"Content-Type": "application/json"}  # checked separately by curl_status
+
+    def json(self):
+        return json.loads(self.body)
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        text = self.text()
+        return f"HTTP {self.status} {text[:600]}"
+
+
+class BadInputTest(ServerTestCase):
+
+    def setUp(self):
+        self.server = self.start_server()
+        self.server.create("clusterprofiles", harness.cluster_profile())
+        self.server.create("backupvaults", harness.vault())
+        self.server.create("backups", harness.backup("good"))
+
+    def curl(self, method, path, body=None, content_type="application/json"):
+        """Sends one request with curl; returns a response with status, headers and body."""
+        certs = self.server.certs
+        cert, key = certs.client("admin")
+        out = self.workdir / "curl.out"
+        hdr = self.workdir / "curl.hdr"
+        args = ["curl", "-sS", "--max-time", "30", "-X", method, "--cacert", str(certs.ca),
+                "--cert", str(cert), "--key", str(key), "-o", str(out), "-D", str(hdr),
+                "-w", "%{http_code}", "-H", "Accept: application/json"]
+        if body is not None:
+            data = self.workdir / "curl.body"
+            data.write_bytes(body if isinstance(body, bytes) else
+                             (body if isinstance(body, str) else json.dumps(body)).encode())
+            args += ["-H", f"Content-Type: {content_type}", "--data-binary", f"@{data}"]
+        args.append(f"https://127.0.0.1:{self.server.port}{path}")
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, f"curl failed: {proc.stderr}")
+        r = CurlResponse(int(proc.stdout), out.read_bytes())
+        ctype = [l.split(":", 1)[1].strip() for l in hdr.read_text(errors="replace").splitlines()
+                 if l.lower().startswith("content-type:")]
+        r.headers = {"Content-Type": ctype[-1] if ctype else ""}
+        return r
+
+    def state(self):
+        """Names and resourceVersions of every backup: must not change on a rejected write."""
+        items = self.server.list("backups").json()["items"]
+        return sorted((i["metadata"]["name"], i["metadata"]["resourceVersion"]) for i in items)
+
+    def check_rejected(self, what, response, code, reasons, before):
+        status = self.assertStatus(response, code, reasons, what)
+        self.assertEqual(self.state(), before, f"{what}: something was stored")
+        ready = self.server.request("GET", "/readyz", user=None)
+        self.assertEqual((ready.status, ready.text().strip()), (200, "ok"), f"{what}: /readyz after it")
+        return status
+
+    def test_bad_bodies(self):
+        backups = self.server.path("backups")
+        good = self.server.path("backups", "good")
+        good_obj = self.server.get("backups", "good").json()
+        nested = "[" * 100000 + "]" * 100000
+        cases = [
+            # (what, method, path, body, content type, code, reasons)
+            ("malformed JSON", "POST", backups, '{"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",',
+             "application/json", 400, "BadRequest"),
+            ("JSON that is not an object", "POST", backups, '["a"]', "application/json", 400, "BadRequest"),
+            ("malformed YAML", "POST", backups,
+             "apiVersion: csdr.io/v1alpha1\nkind: Backup\nmetadata:\n  name: [bad\n  namespace: csdr\n",
+             "application/yaml", 400, "BadRequest"),
+            ("YAML alias bomb", "POST", backups,
+             "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+             "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+             "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+             "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+             "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n",
+             "application/yaml", 400, ("BadRequest", "RequestEntityTooLarge")),
+            ("deeply nested JSON", "POST", backups, nested, "application/json", 400,
+             ("BadRequest", "RequestEntityTooLarge")),
+            ("wrong apiVersion", "POST", backups, with_(BACKUP, apiVersion="csdr.io/v9"),
+             "application/json", 400, "BadRequest"),
+            ("apiVersion of another group", "POST", backups, with_(BACKUP, apiVersion="velero.io/v1"),
+             "application/json", 400, "BadRequest"),
+            ("wrong kind", "POST", backups, with_(BACKUP, kind="Restore"), "application/json", 400,
+             "BadRequest"),
+            ("namespace differs from the URL", "POST", backups, with_(BACKUP, metadata__namespace="other"),
+             "application/json", 400, "BadRequest"),
+            ("PUT name differs from the URL", "PUT", good, with_(good_obj, metadata__name="not-good"),
+             "application/json", 400, "BadRequest"),
+            ("unknown field, fieldValidation=Strict", "POST", backups + "?fieldValidation=Strict",
+             with_(BACKUP, spec__bogusField=1), "application/json", 400, "BadRequest"),
+            ("duplicate field, fieldValidation=Strict", "POST", backups + "?fieldValidation=Strict",
+             '{"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"bad","namespace":"csdr"},'
+             '"spec":{"vaultName":"a","vaultName":"b"}}', "application/json", 400, "BadRequest"),
+            ("invalid enum value", "POST", backups, with_(BACKUP, spec__backupType="Everything"),
+             "application/json", 422, "Invalid"),
+            ("missing required field", "POST", backups, with_(BACKUP, spec={}), "application/json", 422,
+             "Invalid"),
+            ("unsupported content type", "POST", backups, json.dumps(BACKUP), "text/plain", 415,
+             "UnsupportedMediaType"),
+            ("body over 3 MiB", "POST", backups,
+             with_(BACKUP, metadata__annotations={"big": "x" * (4 * 1024 * 1024)}), "application/json",
+             413, "RequestEntityTooLarge"),
+        ]
+        for what, method, path, body, ctype, code, reasons in cases:
+            with self.subTest(what):
+                before = self.state()
+                r = self.curl(method, path, body, ctype)
+                status = self.check_rejected(what, r, code, reasons, before)
+                if code == 422:
+                    causes = status.get("details", {}).get("causes", [])
+                    self.assertTrue(causes, f"{what}: Invalid without details.causes: {r!r}")
+                    self.assertTrue(all(c.get("field", "").startswith("spec") for c in causes), causes)
+                    self.assertEqual(status["details"].get("kind"), "Backup", status)
+                if what.startswith("unknown field"):
+                    self.assertIn("bogusField", status["message"])
+        self.assertEqual(self.server.get("backups", "good").json(), good_obj)
+
+    def test_bad_selectors_and_parameters(self):
+        backups = self.server.path("backups")
+        cases = [
+            ("unclosed set in labelSelector", "labelSelector=team%20in%20(a", 400, "BadRequest"),
+            ("bad label key", "labelSelector=-bad-=x", 400, "BadRequest"),
+            ("trailing garbage in labelSelector", "labelSelector=a%3Db%20c", 400, "BadRequest"),
+            ("unknown fieldSelector field", "fieldSelector=spec.bogus%3Dx", 400, "BadRequest"),
+            ("fieldSelector without operator", "fieldSelector=metadata.name", 400, "BadRequest"),
+            ("fieldSelector with a set operator", "fieldSelector=metadata.name%20in%20(a)", 400, "BadRequest"),
+            ("garbage continue token", "limit=1&continue=not-a-token", 400, ("BadRequest", "Expired")),
+            ("non-numeric resourceVersion", "resourceVersion=abc", 400, ("BadRequest", "Invalid")),
+        ]
+        for what, query, code, reasons in cases:
+            with self.subTest(what):
+                before = self.state()
+                r = self.curl("GET", f"{backups}?{query}")
+                if what == "garbage continue token" and r.status == 410:
+                    code = 410  # an unusable continue token may also be answered 410 Expired
+                if what == "non-numeric resourceVersion" and r.status == 422:
+                    code = 422
+                self.check_rejected(what, r, code, reasons, before)
+        # A dryRun value other than All is refused (upstream: 422 from CreateOptions validation).
+        before = self.state()
+        r = self.curl("POST", f"{backups}?dryRun=Some", with_(BACKUP, metadata__name="dry"))
+        self.check_rejected("dryRun=Some", r, r.status if r.status in (400, 422) else 400,
+                            ("BadRequest", "Invalid"), before)
+
+        # Good requests keep working after the bad ones.
+        r = self.curl("POST", self.server.path("backups"), with_(BACKUP, metadata__name="fine"))
+        self.assertEqual(r.status, 201, r)
+        r = self.curl("GET", self.server.path("backups") + "?labelSelector=" +
+                      "csdr.io%2Fvault%20notin%20(x),!absent&fieldSelector=metadata.name%3Dfine")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([i["metadata"]["name"] for i in r.json()["items"]], ["fine"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,185 @@
+"""1,000 open watches must not starve other requests (DESIGN.md section 6, issue acceptance).
+
+An asyncio loop in a background thread opens 1,000 TLS watch connections and keeps reading them.
+While they are open, gets, lists, creates and discovery must each answer within a generous bound
+(this checks that nothing is starved, it is not a benchmark), and every watch must receive the
+events of those creates. Then all watches are closed and the server must still answer.
+"""
+
+import asyncio
+import json
+import threading
+import time
+import unittest
+
+import harness
+from harness import ServerTestCase, raise_fd_limit
+
+WATCHES = 1000
+OPEN_CONCURRENCY = 50      # connections being set up at once (TLS handshakes), to be gentle
+OPEN_DEADLINE_S = 120      # all 1,000 watches open (headers received) within this
+REQUEST_BOUND_S = 5.0      # each get/create while the watches are open
+DELIVERY_DEADLINE_S = 60   # every watch has seen the creates' ADDED events
+
+
+class WatchClient:
+    """Holds N watch streams in an event loop on its own thread and counts their events."""
+
+    def __init__(self, server, path, n):
+        self.server, self.path, self.n = server, path, n
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.ctx = server.ssl_context("admin")
+        self.opened = 0
+        self.failed = []
+        self.added = [set() for _ in range(n)]   # names seen in ADDED events, per watch
+        self.ended = 0                          # streams the server closed early
+        self.writers = []
+        self.tasks = []
+
+    def start(self):
+        self.thread.start()
+        return asyncio.run_coroutine_threadsafe(self._open_all(), self.loop)
+
+    async def _open_all(self):
+        sem = asyncio.Semaphore(OPEN_CONCURRENCY)
+        opened_events = [asyncio.Event() for _ in range(self.n)]
+        for i in range(self.n):
+            self.tasks.append(asyncio.ensure_future(self._watch(i, sem, opened_events[i])))
+        await asyncio.gather(*(e.wait() for e in opened_events))
+
+    async def _watch(self, i, sem, opened):
+        try:
+            async with sem:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", self.server.port, ssl=self.ctx,
+                                            server_hostname="127.0.0.1"), 60)
+                self.writers.append(writer)
+                writer.write((f"GET {self.path}?watch=1&timeoutSeconds=600 HTTP/1.1\r\n"
+                              f"Host: 127.0.0.1:{self.server.port}\r\nAccept: application/json\r\n\r\n")
+                             .encode())
+                await writer.drain()
+                status_line = await asyncio.wait_for(reader.readline(), 60)
+                headers = {}
+                while True:
+                    line = await asyncio.wait_for(reader.readline(), 60)
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = line.decode("latin-1").partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                if b" 200 " not in status_line:
+                    raise RuntimeError(f"watch {i}: {status_line!r}")
+                self.opened += 1
+            opened.set()
+            await self._read_events(i, reader, headers.get("transfer-encoding", "").lower() == "chunked")
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        except Exception as e:  # recorded, reported by the test
+            self.failed.append(f"watch {i}: {e!r}")
+        finally:
+            opened.set()
+
+    async def _read_events(self, i, reader, chunked):
+        buf = b""
+        while True:
+            if chunked:
+                size_line = await reader.readline()
+                if not size_line:
+                    break
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    break
+                data = await reader.readexactly(size + 2)
+                buf += data[:-2]
+            else:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    ev = json.loads(line)
+                    if ev["type"] == "ADDED":
+                        self.added[i].add(ev["object"]["metadata"]["name"])
+        self.ended += 1
+
+    def seen_by_all(self, names):
+        return all(names <= seen for seen in self.added)
+
+    def close(self):
+        async def _close():
+            for t in self.tasks:
+                t.cancel()
+            for w in self.writers:
+                w.close()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(_close(), self.loop).result(60)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+class ManyWatchesTest(ServerTestCase):
+
+    def timed(self, what, fn):
+        start = time.monotonic()
+        r = fn()
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, REQUEST_BOUND_S, f"{what} took {elapsed:.2f}s with {WATCHES} watches open")
+        return r
+
+    def test_thousand_watches_do_not_starve_requests(self):
+        raise_fd_limit()
+        s = self.start_server()
+        s.create("clusterprofiles", harness.cluster_profile())
+        s.create("backupvaults", harness.vault())
+        s.create("backups", harness.backup("before-watches"))
+
+        watches = WatchClient(s, s.path("backups"), WATCHES)
+        self.addCleanup(watches.close)
+        opening = watches.start()
+        try:
+            opening.result(OPEN_DEADLINE_S)
+        except Exception:
+            self.fail(f"only {watches.opened} of {WATCHES} watches opened within {OPEN_DEADLINE_S}s; "
+                      f"errors: {watches.failed[:5]}")
+        self.assertEqual(watches.failed, [], watches.failed[:5])
+        self.assertEqual(watches.opened, WATCHES)
+        # No resourceVersion given: each watch starts with a synthetic ADDED for existing objects.
+        harness.wait_for(lambda: watches.seen_by_all({"before-watches"}), DELIVERY_DEADLINE_S,
+                         what="the synthetic ADDED event on every watch")
+
+        created = set()
+        for i in range(10):
+            r = self.timed("GET /readyz", lambda: s.request("GET", "/readyz", user=None))
+            self.assertEqual(r.status, 200, r)
+            r = self.timed("GET backup", lambda: s.get("backups", "before-watches"))
+            self.assertEqual(r.status, 200, r)
+            r = self.timed("LIST backups", lambda: s.list("backups"))
+            self.assertEqual(r.status, 200, r)
+            r = self.timed("discovery", lambda: s.request("GET", harness.API))
+            self.assertEqual(r.status, 200, r)
+            name = f"during-{i}"
+            r = self.timed("POST backup", lambda: s.create("backups", harness.backup(name), expect=None))
+            self.assertEqual(r.status, 201, r)
+            created.add(name)
+
+        try:
+            harness.wait_for(lambda: watches.seen_by_all(created), DELIVERY_DEADLINE_S,
+                             what="every watch to get every ADDED event")
+        except AssertionError:
+            behind = sum(1 for seen in watches.added if not created <= seen)
+            self.fail(f"{behind} of {WATCHES} watches missed ADDED events for {sorted(created)}")
+        self.assertEqual(watches.ended, 0, "the server closed watches early")
+
+        watches.close()
+        # After the clients went away the server is still fine, and answers promptly.
+        r = self.timed("GET after closing watches", lambda: s.get("backups", "during-0"))
+        self.assertEqual(r.status, 200, r)
+        r = self.timed("POST after closing watches", lambda: s.create("backups", harness.backup("after")))
+        self.assertEqual(r.status, 201, r)
+
+
+if __name__ == "__main__":
+    unittest.main()
