@@ -146,7 +146,8 @@ class Server:
                 self.wait_ready()
                 return self
             except RuntimeError:
-                in_use = "in use" in self.log_tail().lower()
+                log = self.log_tail().lower()
+                in_use = "in use" in log or "bind" in log
                 self.kill()
                 if not in_use or attempt == 2:
                     raise

@@ -59,9 +59,11 @@ class BadInputTest(ServerTestCase):
         cert, key = certs.client("admin")
         out = self.workdir / "curl.out"
         hdr = self.workdir / "curl.hdr"
+        out.unlink(missing_ok=True)
+        hdr.unlink(missing_ok=True)
         args = ["curl", "-sS", "--max-time", "30", "-X", method, "--cacert", str(certs.ca),
                 "--cert", str(cert), "--key", str(key), "-o", str(out), "-D", str(hdr),
-                "-w", "%{http_code}", "-H", "Accept: application/json"]
+                "-w", "%{http_code}", "-H", "Accept: application/json", "-H", "Expect:"]
         if body is not None:
             data = self.workdir / "curl.body"
             data.write_bytes(body if isinstance(body, bytes) else
@@ -69,9 +71,15 @@ class BadInputTest(ServerTestCase):
             args += ["-H", f"Content-Type: {content_type}", "--data-binary", f"@{data}"]
         args.append(f"https://127.0.0.1:{self.server.port}{path}")
         proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        self.assertEqual(proc.returncode, 0, f"curl failed: {proc.stderr}")
-        r = CurlResponse(int(proc.stdout), out.read_bytes())
-        ctype = [l.split(":", 1)[1].strip() for l in hdr.read_text(errors="replace").splitlines()
+        # A server may answer (413) before the whole body is sent and close the connection; curl
+        # then reports a send error (55/56) but has the response.
+        code = int(proc.stdout or "0")
+        self.assertTrue(proc.returncode == 0 or (proc.returncode in (55, 56) and code),
+                        f"curl {method} {path} failed ({proc.returncode}): {proc.stderr}")
+        self.assertNotEqual(code, 0, f"curl {method} {path}: no response ({proc.stderr})")
+        r = CurlResponse(code, out.read_bytes() if out.exists() else b"")
+        headers = hdr.read_text(errors="replace") if hdr.exists() else ""
+        ctype = [l.split(":", 1)[1].strip() for l in headers.splitlines()
                  if l.lower().startswith("content-type:")]
         r.headers = {"Content-Type": ctype[-1] if ctype else ""}
         return r

@@ -455,7 +455,7 @@ class KubectlTest(ServerTestCase):
         self.assertRegex(out, r"(?m)^Labels:\s+csdr\.io/vault=prod-vault$")
         self.assertRegex(out, r"(?m)^API Version:\s+csdr\.io/v1alpha1$")
         self.assertRegex(out, r"(?m)^Kind:\s+Backup$")
-        self.assertRegex(out, rf"(?m)^\s+Uid:\s+{uid}$")
+        self.assertRegex(out, rf"(?mi)^\s+uid:\s+{uid}$")
         self.assertRegex(out, r"(?m)^\s+Vault Name:\s+prod-vault$")
         out = self.k("describe", "cprof", "cluster").stdout
         self.assertRegex(out, r"(?m)^Kind:\s+ClusterProfile$")
