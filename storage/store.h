@@ -49,6 +49,12 @@ struct Event {
   // kModified/kDeleted: the value before this event; empty for kAdded.
   std::string prev_value;
   int64_t revision = 0;  // the revision of this write
+  // Added for snapshot reads and watch caches (etcd's kv.create_revision and
+  // prev_kv.mod_revision); trailing, so existing aggregate initializers stay valid.
+  // The create revision of the object this event is about (for kDeleted: of the deleted one).
+  int64_t create_revision = 0;
+  // The mod_revision of prev_value; 0 for kAdded.
+  int64_t prev_revision = 0;
 };
 
 // Builds the bytes to store, given the revision this write will be committed at.
@@ -75,6 +81,49 @@ struct ListResult {
   std::vector<KeyValue> items;  // ordered by key
   int64_t revision = 0;         // the revision the list reflects
   bool more = false;            // true when `limit` cut the result short
+};
+
+// Counters a backend may expose for metrics and tests. All are totals since open.
+struct StoreStats {
+  int64_t writes = 0;            // writes that committed (each consumed one revision)
+  int64_t failed_writes = 0;     // writes refused (precondition, encoder or backend error)
+  int64_t transactions = 0;      // backend commits carrying writes (SQLite: group commits)
+  int64_t pending_writes = 0;    // gauge: writes queued for the writer right now
+  int64_t compacted_events = 0;  // history entries dropped by compaction
+  int64_t watchers = 0;          // gauge: open watchers
+  int64_t expired_watchers = 0;  // watchers ended because their buffer overflowed
+};
+
+// Tuning knobs; the defaults are what production uses, tests shrink them.
+struct StoreOptions {
+  // Events the in-memory watch history (the ring buffer every Watch replays from) keeps, and
+  // the bytes it may hold (keys + values + prev_values). 100,000 events is the upper bound of
+  // k8s.io/apiserver's watch cache (100 x 1024): at 1,000 writes/s that is 100 s, more than
+  // its 75 s freshness window. The byte cap keeps resident size bounded whatever the objects
+  // weigh: 64 MiB of history next to the few tens of MiB the design allows for 10,000 objects.
+  // For memory:// this IS the retention: older revisions are kExpired.
+  size_t watch_history_events = 100000;
+  size_t watch_history_bytes = size_t{64} << 20;
+  // Events one watcher may have waiting (beyond its initial replay) before it is ended with
+  // expired=true. Next() hands over everything ready at once, so a reader that keeps up
+  // never holds more than one burst; 4,096 is eight full SQLite write batches.
+  size_t watcher_queue_limit = 4096;
+  // How long List waits for a revision above the current one before kTimeout (upstream's
+  // watch cache waits 3 s, then answers 504 "Too large resource version").
+  std::chrono::milliseconds future_revision_wait{3000};
+
+  // sqlite:// only. The event log keeps at least this many newest revisions...
+  int64_t log_retention_events = 100000;
+  // ...and drops entries older than this even within that count (0: no age limit). An hour
+  // is far beyond the 5-10 minutes kube-apiserver keeps on etcd; clients resuming from
+  // older revisions relist on 410 anyway, and a quiet cluster's file stays small.
+  std::chrono::milliseconds log_retention_age{std::chrono::hours(1)};
+  // How often the writer thread looks for log entries to compact when it is idle, and how
+  // many it deletes per transaction (small, so a compaction step never delays writes long).
+  std::chrono::milliseconds compaction_interval{1000};
+  int64_t compaction_batch = 1000;
+  // Most writes one transaction carries: bounds the latency a batch adds to its first write.
+  size_t max_batch_writes = 512;
 };
 
 class Store {
@@ -120,6 +169,9 @@ class Store {
 
   // Flushes and closes; every Watcher ends. Further calls fail with kUnavailable.
   virtual void Close() = 0;
+
+  // Counters for metrics; a backend without any returns zeros.
+  virtual StoreStats Stats() { return {}; }
 };
 
 // Opens a store from a URL: "memory://", "sqlite:///abs/path/file.db" (relative paths:
@@ -127,5 +179,6 @@ class Store {
 // kInternal/kUnavailable with a clear message when the backend cannot open (e.g. a damaged
 // database file).
 StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options);
 
 }  // namespace csdr::storage

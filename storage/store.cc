@@ -1,0 +1,50 @@
+// OpenStore: the one place that maps a storage URL to a backend.
+#include "storage/store.h"
+
+#include <string_view>
+
+#include "storage/memory/memory_store.h"
+
+namespace csdr::storage {
+
+StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
+  return OpenStore(url, StoreOptions{});
+}
+
+StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options) {
+  const std::string_view u = url;
+  const size_t sep = u.find("://");
+  if (sep == std::string_view::npos) {
+    return Status(Code::kBadRequest, "storage URL \"" + url +
+                                         "\" has no scheme; use memory:// or "
+                                         "sqlite:///path/to/file.db");
+  }
+  const std::string_view scheme = u.substr(0, sep);
+  const std::string_view rest = u.substr(sep + 3);
+  if (scheme == "memory") {
+    if (!rest.empty()) {
+      return Status(Code::kBadRequest, "memory:// takes no path, got \"" + url + "\"");
+    }
+    return std::unique_ptr<Store>(new MemoryStore(options));
+  }
+  if (scheme == "sqlite") {
+    // "sqlite:///abs/file.db" leaves "/abs/file.db"; "sqlite://data/x.db" a relative path.
+    if (rest.empty() || rest.back() == '/') {
+      return Status(Code::kBadRequest, "storage URL \"" + url + "\" names no database file");
+    }
+    if (rest.find('?') != std::string_view::npos) {
+      return Status(Code::kBadRequest,
+                    "storage URL \"" + url + "\": query parameters are not supported");
+    }
+    return Status(Code::kUnavailable, "the sqlite backend is still being written");
+  }
+  if (scheme == "etcd" || scheme == "etcds" || scheme == "http" || scheme == "https") {
+    return Status(Code::kBadRequest, "storage URL \"" + url +
+                                         "\": the etcd backend is not implemented yet; use "
+                                         "sqlite:// or memory://");
+  }
+  return Status(Code::kBadRequest, "storage URL \"" + url + "\" has unknown scheme \"" +
+                                       std::string(scheme) + "\"; use memory:// or sqlite://");
+}
+
+}  // namespace csdr::storage
