@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "storage/memory/memory_store.h"
+#include "storage/sqlite/sqlite_store.h"
 
 namespace csdr::storage {
 
@@ -36,7 +37,9 @@ StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOp
       return Status(Code::kBadRequest,
                     "storage URL \"" + url + "\": query parameters are not supported");
     }
-    return Status(Code::kUnavailable, "the sqlite backend is still being written");
+    auto store = SqliteStore::Open(std::string(rest), options);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<Store>(std::move(store.value()));
   }
   if (scheme == "etcd" || scheme == "etcds" || scheme == "http" || scheme == "https") {
     return Status(Code::kBadRequest, "storage URL \"" + url +

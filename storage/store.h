@@ -68,8 +68,7 @@ class Watcher {
   // Waits up to `timeout` for events and moves the ready ones into *out (appending).
   // Returns false when the watch has ended (store closed, or the watcher fell so far behind
   // that its buffer overflowed: then *expired is set and the client must relist).
-  virtual bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out,
-                    bool* expired) = 0;
+  virtual bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out, bool* expired) = 0;
   // The highest revision this watcher has been told about: every event <= it has been
   // delivered or filtered. Used for bookmarks.
   virtual int64_t ProgressRevision() const = 0;
@@ -124,6 +123,10 @@ struct StoreOptions {
   int64_t compaction_batch = 1000;
   // Most writes one transaction carries: bounds the latency a batch adds to its first write.
   size_t max_batch_writes = 512;
+  // One process may own a database file (its writer allocates revisions in memory). A
+  // second opener waits this long for the first to let go (a rolling update's old pod
+  // exiting), then fails with kUnavailable.
+  std::chrono::milliseconds open_lock_wait{10000};
 };
 
 class Store {

@@ -752,11 +752,15 @@ TEST_P(StoreConformanceTest, StatsCountWrites) {
   EXPECT_LE(s.transactions, 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
-                         ::testing::Values(Backend{
-                             "memory",
-                             [](const std::string&) { return std::string("memory://"); }}),
-                         BackendName);
+INSTANTIATE_TEST_SUITE_P(
+    Backends, StoreConformanceTest,
+    ::testing::Values(Backend{"memory",
+                              [](const std::string&) { return std::string("memory://"); }},
+                      Backend{"sqlite",
+                              [](const std::string& dir) {
+                                return "sqlite://" + dir + "/store.db";  // dir is absolute
+                              }}),
+    BackendName);
 
 }  // namespace
 }  // namespace csdr::storage
