@@ -39,6 +39,12 @@ constexpr std::string_view kBeforeFirstApply = "before-first-apply";
 constexpr std::string_view kAncientChanges = "ancient-changes";
 constexpr std::string_view kOperationApply = "Apply";
 constexpr std::string_view kOperationUpdate = "Update";
+// Only this manager gets the client-side apply migration help, as upstream decides.
+constexpr std::string_view kKubectlManager = "kubectl";
+constexpr std::string_view kLastAppliedAnnotation =
+    "kubectl.kubernetes.io/last-applied-configuration";
+// apimachinery validation.TotalAnnotationSizeLimitB.
+constexpr size_t kTotalAnnotationSizeLimit = 256 * 1024;
 
 // Where in the object a JSON object sits; decides whether its keys are named fields.
 enum class Ctx { kRoot, kMetadata, kStringMap, kOther };
@@ -52,10 +58,17 @@ Ctx ChildCtx(Ctx ctx, std::string_view key) {
 // metadata fields the server owns: never recorded in a manager's set (upstream's
 // stripMetaManager list, plus the deletion fields that only the server sets).
 bool IsSystemMetadataField(std::string_view key) {
-  static constexpr std::string_view kFields[] = {
-      "name",       "namespace",         "uid",           "resourceVersion",
-      "generation", "creationTimestamp", "managedFields", "deletionTimestamp",
-      "deletionGracePeriodSeconds",      "selfLink",      "clusterName"};
+  static constexpr std::string_view kFields[] = {"name",
+                                                 "namespace",
+                                                 "uid",
+                                                 "resourceVersion",
+                                                 "generation",
+                                                 "creationTimestamp",
+                                                 "managedFields",
+                                                 "deletionTimestamp",
+                                                 "deletionGracePeriodSeconds",
+                                                 "selfLink",
+                                                 "clusterName"};
   return std::find(std::begin(kFields), std::end(kFields), key) != std::end(kFields);
 }
 
@@ -121,8 +134,9 @@ FieldSet Union(const FieldSet& a, const FieldSet& b);
 
 // Sorts children built in input order, merging duplicate names and dropping empty ones.
 void Normalize(std::vector<FieldSet::Child>* children) {
-  std::stable_sort(children->begin(), children->end(),
-                   [](const FieldSet::Child& x, const FieldSet::Child& y) { return x.name < y.name; });
+  std::stable_sort(
+      children->begin(), children->end(),
+      [](const FieldSet::Child& x, const FieldSet::Child& y) { return x.name < y.name; });
   std::vector<FieldSet::Child> out;
   out.reserve(children->size());
   for (auto& c : *children) {
@@ -144,7 +158,8 @@ FieldSet Union(const FieldSet& a, const FieldSet& b) {
   out.children.reserve(a.children.size() + b.children.size());
   size_t i = 0, j = 0;
   while (i < a.children.size() || j < b.children.size()) {
-    if (j == b.children.size() || (i < a.children.size() && a.children[i].name < b.children[j].name)) {
+    if (j == b.children.size() ||
+        (i < a.children.size() && a.children[i].name < b.children[j].name)) {
       out.children.push_back(a.children[i++]);
     } else if (i == a.children.size() || b.children[j].name < a.children[i].name) {
       out.children.push_back(b.children[j++]);
@@ -331,8 +346,8 @@ void CompareField(const json::Value* lhs, const json::Value* rhs, Ctx ctx, int d
 
 Comparison CompareRoots(const json::Value& lhs, const json::Value& rhs) {
   Comparison c;
-  CompareObjects(lhs.is_object() ? &lhs : nullptr, rhs.is_object() ? &rhs : nullptr, Ctx::kRoot,
-                 0, &c);
+  CompareObjects(lhs.is_object() ? &lhs : nullptr, rhs.is_object() ? &rhs : nullptr, Ctx::kRoot, 0,
+                 &c);
   return c;
 }
 
@@ -417,17 +432,30 @@ std::string GoJsonString(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '<': case '>': case '&':
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '<':
+      case '>':
+      case '&':
         out += "\\u00";
         out.push_back(kHex[c >> 4]);
         out.push_back(kHex[c & 0xF]);
         continue;
-      default: break;
+      default:
+        break;
     }
     if (c < 0x20) {
       out += "\\u00";
@@ -557,8 +585,8 @@ bool DecodeManagers(const json::Value* managed_fields, Managers* out, std::strin
     std::string fields_type, time;
     if (!string_field("manager", &e.manager) || !string_field("operation", &e.operation) ||
         !string_field("apiVersion", &e.api_version) ||
-        !string_field("subresource", &e.subresource) ||
-        !string_field("fieldsType", &fields_type) || !string_field("time", &time)) {
+        !string_field("subresource", &e.subresource) || !string_field("fieldsType", &fields_type) ||
+        !string_field("time", &time)) {
       return false;
     }
     if (e.operation != kOperationApply && e.operation != kOperationUpdate) {
@@ -606,8 +634,8 @@ std::optional<int64_t> UnixSeconds(std::string_view t) {
   };
   int y, mo, d, h, mi, s;
   if (!digits(0, 4, &y) || t.size() < 20 || t[4] != '-' || !digits(5, 2, &mo) || t[7] != '-' ||
-      !digits(8, 2, &d) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2, &h) ||
-      t[13] != ':' || !digits(14, 2, &mi) || t[16] != ':' || !digits(17, 2, &s)) {
+      !digits(8, 2, &d) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2, &h) || t[13] != ':' ||
+      !digits(14, 2, &mi) || t[16] != ':' || !digits(17, 2, &s)) {
     return std::nullopt;
   }
   size_t pos = 19;
@@ -639,9 +667,7 @@ std::optional<int64_t> UnixSeconds(std::string_view t) {
   return days * 86400 + h * 3600 + mi * 60 + s - offset;
 }
 
-int64_t SortSeconds(const ManagerEntry& e) {
-  return e.time ? UnixSeconds(*e.time).value_or(0) : 0;
-}
+int64_t SortSeconds(const ManagerEntry& e) { return e.time ? UnixSeconds(*e.time).value_or(0) : 0; }
 
 // capManagersManager: past ten Update entries, the oldest are folded into one
 // "ancient-changes" entry per apiVersion, so that managedFields cannot grow without bound.
@@ -730,7 +756,8 @@ void StoreManagers(const Managers& managers, const json::Value* previous, json::
   json::Value encoded = EncodeManagers(managers);
   if (previous != nullptr && *previous == encoded) encoded = *previous;
   json::Value* meta = object->Find("metadata");
-  if (meta == nullptr || !meta->is_object()) meta = &object->Set("metadata", json::Value::MakeObject());
+  if (meta == nullptr || !meta->is_object())
+    meta = &object->Set("metadata", json::Value::MakeObject());
   meta->Set("managedFields", std::move(encoded));
 }
 
@@ -798,7 +825,8 @@ Status ConflictStatus(const std::vector<std::pair<const ManagerEntry*, std::stri
     bool first_line = true;
     for (const auto& [e, path] : conflicts) {  // grouped: managers come in identifier order
       if (e != current) {
-        message += (first_line ? "" : "\n") + std::string("conflicts with ") + PrintManager(*e) + ":";
+        message +=
+            (first_line ? "" : "\n") + std::string("conflicts with ") + PrintManager(*e) + ":";
         first_line = false;
         current = e;
       }
@@ -806,6 +834,62 @@ Status ConflictStatus(const std::vector<std::pair<const ManagerEntry*, std::stri
     }
   }
   return StatusWithCauses(Code::kConflict, std::move(message), std::move(causes));
+}
+
+// ---------------------------------------------------------------------------------------
+// kubectl's last-applied annotation (lastappliedmanager.go, lastappliedupdater.go)
+
+const json::Value* LastAppliedAnnotation(const json::Value& object) {
+  const json::Value* v = object.FindPath({"metadata", "annotations", kLastAppliedAnnotation});
+  return v != nullptr && v->is_string() && !v->as_string().empty() ? v : nullptr;
+}
+
+// The fields the annotation sets and that still hold the values it gives them: kubectl
+// wrote those itself through client-side apply, so taking them over is no conflict.
+std::optional<FieldSet> AllowedByLastApplied(const json::Value& live) {
+  const json::Value* annotation = LastAppliedAnnotation(live);
+  if (annotation == nullptr) return std::nullopt;
+  auto last_applied = json::Parse(annotation->as_string());
+  if (!last_applied.ok() || !last_applied->is_object()) return std::nullopt;
+  FieldSet set = ToFieldSet(*last_applied, Ctx::kRoot, 0);
+  return Difference(set, CompareRoots(*last_applied, live).modified);
+}
+
+// encoding/json orders map keys; the annotation is what Go would write for the object.
+void SortKeys(json::Value* v, int depth) {
+  if (depth >= kMaxDepth) return;
+  if (v->is_object()) {
+    std::stable_sort(v->object().begin(), v->object().end(),
+                     [](const json::Value::Member& a, const json::Value::Member& b) {
+                       return a.first < b.first;
+                     });
+    for (auto& member : v->object()) SortKeys(&member.second, depth + 1);
+  } else if (v->is_array()) {
+    for (auto& item : v->array()) SortKeys(&item, depth + 1);
+  }
+}
+
+// lastAppliedUpdater: when "kubectl" applies to an object that carries the annotation, the
+// annotation becomes the applied configuration (without the annotation itself), so that a
+// later client-side `kubectl apply` diffs against what was really applied. It is dropped
+// instead when it would push the annotations past their size limit.
+void UpdateLastApplied(const json::Value& applied, json::Value* result) {
+  if (LastAppliedAnnotation(*result) == nullptr) return;
+  json::Value config = applied;
+  if (json::Value* annotations = config.FindPath({"metadata", "annotations"});
+      annotations != nullptr) {
+    annotations->Erase(kLastAppliedAnnotation);
+  }
+  SortKeys(&config, 0);
+  std::string value = json::Serialize(config);
+  value += '\n';  // json.Encoder ends every value with a newline
+  json::Value* annotations = result->FindPath({"metadata", "annotations"});
+  annotations->Set(kLastAppliedAnnotation, std::move(value));
+  size_t total = 0;
+  for (const auto& [key, v] : annotations->object()) {
+    total += key.size() + (v.is_string() ? v.as_string().size() : 0);
+  }
+  if (total > kTotalAnnotationSizeLimit) annotations->Erase(kLastAppliedAnnotation);
 }
 
 Status InvalidPatchOptions(FieldError error) {
@@ -865,7 +949,8 @@ StatusOr<json::Value> ServerSideApply(const json::Value* live, const json::Value
   if (const json::Value* mf = ManagedFieldsOf(applied); mf != nullptr && !mf->is_null()) {
     return Status(Code::kBadRequest, "metadata.managedFields must be nil");
   }
-  if (const std::string version = applied.GetString({"apiVersion"}); version != options.api_version) {
+  if (const std::string version = applied.GetString({"apiVersion"});
+      version != options.api_version) {
     return Status(Code::kBadRequest,
                   "Incorrect version specified in apply patch. Specified patch version: " +
                       version + ", expected: " + options.api_version);
@@ -914,18 +999,28 @@ StatusOr<json::Value> ServerSideApply(const json::Value* live, const json::Value
   RestrictToScope(&cmp.modified, options.subresource);
   RestrictToScope(&cmp.removed, options.subresource);
   const FieldSet changed = Union(cmp.modified, cmp.added);
-  std::vector<std::pair<const ManagerEntry*, std::string>> conflicts;
   std::map<std::string, FieldSet> taken;
   if (!changed.empty()) {
     for (const auto& [id, e] : managers) {
       if (id == my_id) continue;
       FieldSet overlap = Intersection(e.fields, changed);
-      if (overlap.empty()) continue;
-      IteratePaths(overlap, "", [&](std::string path) { conflicts.emplace_back(&e, std::move(path)); });
-      taken.emplace(id, std::move(overlap));
+      if (!overlap.empty()) taken.emplace(id, std::move(overlap));
     }
   }
-  if (!conflicts.empty() && !options.force) return ConflictStatus(conflicts);
+  if (!taken.empty() && !options.force) {
+    // lastAppliedManager: kubectl moving an object from client-side to server-side apply
+    // may take the fields its last-applied annotation still describes.
+    std::optional<FieldSet> allowed;
+    if (options.manager == kKubectlManager) allowed = AllowedByLastApplied(before);
+    std::vector<std::pair<const ManagerEntry*, std::string>> conflicts;
+    for (const auto& [id, overlap] : taken) {
+      const ManagerEntry* e = &managers.at(id);
+      FieldSet remaining = allowed ? Difference(overlap, *allowed) : overlap;
+      IteratePaths(remaining, "",
+                   [&](std::string path) { conflicts.emplace_back(e, std::move(path)); });
+    }
+    if (!conflicts.empty()) return ConflictStatus(conflicts);
+  }
   for (auto& [id, e] : managers) {
     if (id == my_id) continue;
     if (auto it = taken.find(id); it != taken.end()) e.fields = Difference(e.fields, it->second);
@@ -943,6 +1038,7 @@ StatusOr<json::Value> ServerSideApply(const json::Value* live, const json::Value
 
   json::Value result = object_changed ? std::move(merged) : before;
   StoreManagers(managers, ManagedFieldsOf(before), &result);
+  if (options.manager == kKubectlManager) UpdateLastApplied(applied, &result);
   return result;
 }
 
@@ -961,10 +1057,10 @@ void UpdateManagedFields(const json::Value* old, json::Value* updated,
   bool from_request = false;
   if (options.subresource.empty()) {
     const json::Value* requested = ManagedFieldsOf(*updated);
-    const bool reset = requested != nullptr && requested->is_array() &&
-                       (requested->size() == 0 ||
-                        (requested->size() == 1 && requested->array()[0].is_object() &&
-                         requested->array()[0].size() == 0));
+    const bool reset =
+        requested != nullptr && requested->is_array() &&
+        (requested->size() == 0 || (requested->size() == 1 && requested->array()[0].is_object() &&
+                                    requested->array()[0].size() == 0));
     if (reset) {
       from_request = true;
     } else if (DecodeManagers(requested, &managers, &error) && !managers.empty()) {

@@ -52,6 +52,13 @@ struct ApplyOptions {
 // same bytes), so the caller can skip the write. A live object without managedFields first
 // gets a "before-first-apply" Update entry owning its existing fields.
 //
+// For the manager "kubectl" (as upstream): conflicts on fields that the live object's
+// kubectl.kubernetes.io/last-applied-configuration annotation sets, to the values they
+// still have, are taken without force (client-side to server-side apply migration); and
+// when the result carries that annotation it is rewritten to the applied configuration
+// (keys sorted, newline-terminated, as Go encodes it; dropped past the 256 KiB annotation
+// limit).
+//
 // In `applied`: metadata.managedFields must be absent or null (kBadRequest "metadata.
 // managedFields must be nil"); apiVersion must equal options.api_version (kBadRequest
 // "Incorrect version specified in apply patch. ..."); creationTimestamp, generation,
@@ -76,7 +83,6 @@ StatusOr<json::Value> ServerSideApply(const json::Value* live, const json::Value
 // object without managedFields stays untracked (its managedFields are removed from
 // `updated`); more than ten Update entries fold the oldest into "ancient-changes".
 // Leaves managedFields untouched when manager or api_version is empty.
-void UpdateManagedFields(const json::Value* old, json::Value* updated,
-                         const ApplyOptions& options);
+void UpdateManagedFields(const json::Value* old, json::Value* updated, const ApplyOptions& options);
 
 }  // namespace csdr::apiserver

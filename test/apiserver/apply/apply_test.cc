@@ -22,12 +22,14 @@ json::Value J(std::string_view text) {
 
 // A Backup document: `rest` holds metadata and whatever else follows apiVersion and kind.
 std::string Backup(std::string_view rest) {
-  return std::string(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup",)") + std::string(rest) + "}";
+  return std::string(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup",)") + std::string(rest) +
+         "}";
 }
 
 ApplyOptions Options(std::string manager, std::string now, bool force = false,
                      std::string subresource = "") {
-  return ApplyOptions{std::move(manager), force, kApiVersion, std::move(now), std::move(subresource)};
+  return ApplyOptions{std::move(manager), force, kApiVersion, std::move(now),
+                      std::move(subresource)};
 }
 
 // The managedFields of `object` serialized compactly ("" when absent), so that a test
@@ -47,7 +49,8 @@ std::string Entry(std::string_view manager, std::string_view operation, std::str
                   std::string_view time, std::string_view subresource = "") {
   std::string e = R"({"apiVersion":"csdr.io/v1alpha1","fieldsType":"FieldsV1","fieldsV1":)";
   e += fields;
-  e += R"(,"manager":")" + std::string(manager) + R"(","operation":")" + std::string(operation) + "\"";
+  e += R"(,"manager":")" + std::string(manager) + R"(","operation":")" + std::string(operation) +
+       "\"";
   if (!subresource.empty()) e += R"(,"subresource":")" + std::string(subresource) + "\"";
   e += R"(,"time":")" + std::string(time) + "\"}";
   return e;
@@ -61,14 +64,20 @@ std::string Time(int step) { return "2026-11-24T10:00:0" + std::to_string(step) 
 TEST(ServerSideApplyCapture, MatchesKubeApiserver) {
   const std::string t = "2026-11-24T09:06:30Z";
   // apply #1 by a creates the object.
-  auto created = ServerSideApply(
-      nullptr,
-      J(Backup(R"("metadata":{"name":"b-apply","labels":{"owner":"a"}},)"
-               R"("spec":{"vaultName":"vault1","backupType":"AppBackup"})")),
-      Options("a", t));
+  auto created =
+      ServerSideApply(nullptr,
+                      J(Backup(R"("metadata":{"name":"b-apply","labels":{"owner":"a"}},)"
+                               R"("spec":{"vaultName":"vault1","backupType":"AppBackup"})")),
+                      Options("a", t));
   ASSERT_TRUE(created.ok()) << created.status().message();
-  EXPECT_EQ(ManagedFields(*created),
-            "[" + Entry("a", "Apply", R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:vaultName":{}}})", t) + "]");
+  EXPECT_EQ(
+      ManagedFields(*created),
+      "[" +
+          Entry(
+              "a", "Apply",
+              R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:vaultName":{}}})",
+              t) +
+          "]");
   // What the registry adds on create must never become owned.
   json::Value live = std::move(created.value());
   json::Value& meta = *live.Find("metadata");
@@ -79,13 +88,19 @@ TEST(ServerSideApplyCapture, MatchesKubeApiserver) {
   meta.Set("resourceVersion", "287");
 
   // apply #2 adds spec.ttl.
-  const json::Value config2 = J(Backup(
-      R"("metadata":{"name":"b-apply","labels":{"owner":"a"}},)"
-      R"("spec":{"vaultName":"vault1","backupType":"AppBackup","ttl":"24h"})"));
+  const json::Value config2 =
+      J(Backup(R"("metadata":{"name":"b-apply","labels":{"owner":"a"}},)"
+               R"("spec":{"vaultName":"vault1","backupType":"AppBackup","ttl":"24h"})"));
   auto second = ServerSideApply(&live, config2, Options("a", t));
   ASSERT_TRUE(second.ok()) << second.status().message();
-  EXPECT_EQ(ManagedFields(*second),
-            "[" + Entry("a", "Apply", R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:ttl":{},"f:vaultName":{}}})", t) + "]");
+  EXPECT_EQ(
+      ManagedFields(*second),
+      "[" +
+          Entry(
+              "a", "Apply",
+              R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:ttl":{},"f:vaultName":{}}})",
+              t) +
+          "]");
   EXPECT_EQ(*second->FindPath({"spec", "ttl"}), json::Value("24h"));
   live = std::move(second.value());
 
@@ -107,21 +122,32 @@ TEST(ServerSideApplyCapture, MatchesKubeApiserver) {
   auto forced = ServerSideApply(&live, by_b, Options("b", t, /*force=*/true));
   ASSERT_TRUE(forced.ok()) << forced.status().message();
   EXPECT_EQ(*forced->FindPath({"spec", "vaultName"}), json::Value("vault-by-b"));
-  EXPECT_EQ(ManagedFields(*forced),
-            "[" + Entry("a", "Apply", R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:ttl":{}}})", t) +
-                "," + Entry("b", "Apply", R"({"f:spec":{"f:vaultName":{}}})", t) + "]");
+  EXPECT_EQ(
+      ManagedFields(*forced),
+      "[" +
+          Entry(
+              "a", "Apply",
+              R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:ttl":{}}})",
+              t) +
+          "," + Entry("b", "Apply", R"({"f:spec":{"f:vaultName":{}}})", t) + "]");
   live = std::move(forced.value());
 
   // a takes vaultName back with force and drops ttl: ttl goes, b's emptied entry goes.
-  auto back = ServerSideApply(
-      &live,
-      J(Backup(R"("metadata":{"name":"b-apply","labels":{"owner":"a"}},)"
-               R"("spec":{"vaultName":"vault1","backupType":"AppBackup"})")),
-      Options("a", t, /*force=*/true));
+  auto back =
+      ServerSideApply(&live,
+                      J(Backup(R"("metadata":{"name":"b-apply","labels":{"owner":"a"}},)"
+                               R"("spec":{"vaultName":"vault1","backupType":"AppBackup"})")),
+                      Options("a", t, /*force=*/true));
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(*back->Find("spec"), J(R"({"backupType":"AppBackup","vaultName":"vault1"})"));
-  EXPECT_EQ(ManagedFields(*back),
-            "[" + Entry("a", "Apply", R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:vaultName":{}}})", t) + "]");
+  EXPECT_EQ(
+      ManagedFields(*back),
+      "[" +
+          Entry(
+              "a", "Apply",
+              R"({"f:metadata":{"f:labels":{"f:owner":{}}},"f:spec":{"f:backupType":{},"f:vaultName":{}}})",
+              t) +
+          "]");
   EXPECT_EQ(back->GetString({"metadata", "uid"}), "191d19f3-3cee-4f57-ae5a-497901605e6e");
 }
 
@@ -132,8 +158,8 @@ TEST(ServerSideApplyCapture, ConflictCausesAreFieldManagerConflicts) {
   auto live = ServerSideApply(nullptr, J(Backup(R"("metadata":{"name":"b"},"spec":{"x":1,"y":1})")),
                               Options("a", Time(0)));
   ASSERT_TRUE(live.ok());
-  auto conflict = ServerSideApply(&*live, J(Backup(R"("metadata":{"name":"b"},"spec":{"x":2,"y":2})")),
-                                  Options("b", Time(1)));
+  auto conflict = ServerSideApply(
+      &*live, J(Backup(R"("metadata":{"name":"b"},"spec":{"x":2,"y":2})")), Options("b", Time(1)));
   ASSERT_FALSE(conflict.ok());
   ASSERT_EQ(conflict.status().causes().size(), 2u);
   EXPECT_EQ(conflict.status().causes()[0].type, "FieldManagerConflict");
@@ -158,10 +184,10 @@ struct Step {
 };
 
 // Steps are built through these two so that each table row names only what matters.
-Step Apply(std::string manager, std::string body, bool force = false,
-           std::string subresource = "", std::string want_error = "") {
-  return Step{Op::kApply, std::move(manager), std::move(body), force, std::move(subresource),
-              std::move(want_error)};
+Step Apply(std::string manager, std::string body, bool force = false, std::string subresource = "",
+           std::string want_error = "") {
+  return Step{Op::kApply, std::move(manager),     std::move(body),
+              force,      std::move(subresource), std::move(want_error)};
 }
 Step ApplyFails(std::string manager, std::string body, std::string want_error) {
   return Apply(std::move(manager), std::move(body), false, "", std::move(want_error));
@@ -174,7 +200,7 @@ struct Scenario {
   std::string name;
   std::string start;  // the stored object before the first step; "" when absent
   std::vector<Step> steps;
-  std::string want_object;         // without managedFields
+  std::string want_object;          // without managedFields
   std::string want_managed_fields;  // compact JSON, "" when absent
 };
 
@@ -199,23 +225,27 @@ TEST(ServerSideApplyScenario, Table) {
       {"a different value for a field of an Update manager conflicts",
        "",
        {Update("kubectl-client-side-apply",
-         Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b1","other":"o"})")),
-        ApplyFails("a", Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b2"})"),
-         "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
-         "csdr.io/v1alpha1: .spec.bucket")},
+               Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b1","other":"o"})")),
+        ApplyFails(
+            "a", Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b2"})"),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
+            "csdr.io/v1alpha1: .spec.bucket")},
        Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b1","other":"o"})"),
-       "[" + Entry("kubectl-client-side-apply", "Update",
-                   R"({"f:spec":{".":{},"f:bucket":{},"f:other":{}}})", Time(0)) + "]"},
+       "[" +
+           Entry("kubectl-client-side-apply", "Update",
+                 R"({"f:spec":{".":{},"f:bucket":{},"f:other":{}}})", Time(0)) +
+           "]"},
 
       {"force takes the field from the Update manager",
        "",
        {Update("kubectl-client-side-apply",
-         Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b1","other":"o"})")),
+               Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b1","other":"o"})")),
         Apply("a", Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b2"})"), true)},
        Backup(R"("metadata":{"name":"b"},"spec":{"bucket":"b2","other":"o"})"),
        "[" + Entry("a", "Apply", R"({"f:spec":{"f:bucket":{}}})", Time(1)) + "," +
            Entry("kubectl-client-side-apply", "Update", R"({"f:spec":{".":{},"f:other":{}}})",
-                 Time(0)) + "]"},
+                 Time(0)) +
+           "]"},
 
       {"the same value is shared ownership, not a conflict",
        "",
@@ -229,10 +259,9 @@ TEST(ServerSideApplyScenario, Table) {
        "",
        {Update("m", Backup(R"("metadata":{"name":"b"},"spec":{"z":1})")),
         Apply("a", Backup(R"("metadata":{"name":"b"},"spec":{"x":1,"y":1})")),
-        Apply("b", Backup(R"("metadata":{"name":"b"},"spec":{"x":2,"y":2,"z":2})"), false,
-         "",
-         "Apply failed with 3 conflicts: conflicts with \"a\":\n- .spec.x\n- .spec.y\n"
-         "conflicts with \"m\" using csdr.io/v1alpha1:\n- .spec.z")},
+        Apply("b", Backup(R"("metadata":{"name":"b"},"spec":{"x":2,"y":2,"z":2})"), false, "",
+              "Apply failed with 3 conflicts: conflicts with \"a\":\n- .spec.x\n- .spec.y\n"
+              "conflicts with \"m\" using csdr.io/v1alpha1:\n- .spec.z")},
        Backup(R"("metadata":{"name":"b"},"spec":{"z":1,"x":1,"y":1})"),
        "[" + Entry("a", "Apply", R"({"f:spec":{"f:x":{},"f:y":{}}})", Time(1)) + "," +
            Entry("m", "Update", R"({"f:spec":{".":{},"f:z":{}}})", Time(0)) + "]"},
@@ -240,27 +269,32 @@ TEST(ServerSideApplyScenario, Table) {
       {"kubectl's annotation-only second apply does not wipe the spec",
        "",
        {Apply("kubectl",
-         Backup(R"("metadata":{"name":"b","labels":{"app":"web"}},"spec":{"x":1})")),
+              Backup(R"("metadata":{"name":"b","labels":{"app":"web"}},"spec":{"x":1})")),
         Apply("kubectl-last-applied",
-         Backup(R"("metadata":{"name":"b","namespace":"csdr","annotations":)"
-                R"({"kubectl.kubernetes.io/last-applied-configuration":"{}"}})"))},
+              Backup(R"("metadata":{"name":"b","namespace":"csdr","annotations":)"
+                     R"({"kubectl.kubernetes.io/last-applied-configuration":"{}"}})"))},
        Backup(R"("metadata":{"name":"b","namespace":"csdr","labels":{"app":"web"},"annotations":)"
               R"({"kubectl.kubernetes.io/last-applied-configuration":"{}"}},"spec":{"x":1})"),
-       "[" + Entry("kubectl", "Apply", R"({"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:x":{}}})", Time(0)) + "," +
-           Entry("kubectl-last-applied", "Apply",
-                 R"({"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/last-applied-configuration":{}}}})",
-                 Time(1)) + "]"},
+       "[" +
+           Entry("kubectl", "Apply",
+                 R"({"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:x":{}}})", Time(0)) +
+           "," +
+           Entry(
+               "kubectl-last-applied", "Apply",
+               R"({"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/last-applied-configuration":{}}}})",
+               Time(1)) +
+           "]"},
 
       {"the status subresource reads only status; the main resource ignores status",
        "",
        {Update("a", Backup(R"("metadata":{"name":"b"},"spec":{"x":1})")),
         Apply("controller",
-         Backup(R"("metadata":{"name":"b"},"spec":{"x":9},"status":{"phase":"Done"})"), false,
-         "status"),
+              Backup(R"("metadata":{"name":"b"},"spec":{"x":9},"status":{"phase":"Done"})"), false,
+              "status"),
         Apply("a", Backup(R"("metadata":{"name":"b"},"spec":{"x":1},"status":{"phase":"Lost"})"))},
        Backup(R"("metadata":{"name":"b"},"spec":{"x":1},"status":{"phase":"Done"})"),
-       "[" + Entry("controller", "Apply", R"({"f:status":{"f:phase":{}}})", Time(1), "status") + "," +
-           Entry("a", "Apply", R"({"f:spec":{"f:x":{}}})", Time(2)) + "," +
+       "[" + Entry("controller", "Apply", R"({"f:status":{"f:phase":{}}})", Time(1), "status") +
+           "," + Entry("a", "Apply", R"({"f:spec":{"f:x":{}}})", Time(2)) + "," +
            Entry("a", "Update", R"({"f:spec":{".":{},"f:x":{}}})", Time(0)) + "]"},
 
       {"labels are owned key by key",
@@ -282,8 +316,8 @@ TEST(ServerSideApplyScenario, Table) {
       {"an untracked object's fields belong to before-first-apply",
        Backup(R"("metadata":{"name":"b"},"spec":{"x":1})"),
        {ApplyFails("a", Backup(R"("metadata":{"name":"b"},"spec":{"x":2})"),
-         "Apply failed with 1 conflict: conflict with \"before-first-apply\" using "
-         "csdr.io/v1alpha1: .spec.x")},
+                   "Apply failed with 1 conflict: conflict with \"before-first-apply\" using "
+                   "csdr.io/v1alpha1: .spec.x")},
        Backup(R"("metadata":{"name":"b"},"spec":{"x":1})"),
        ""},
 
@@ -314,7 +348,8 @@ TEST(ServerSideApplyScenario, Table) {
        {Update("m", Backup(R"("metadata":{"name":"b"},"spec":{"x":1})")),
         Update("n", Backup(R"("metadata":{"name":"b","labels":{"l":"1"}})"))},
        Backup(R"("metadata":{"name":"b","labels":{"l":"1"}})"),
-       "[" + Entry("n", "Update", R"({"f:metadata":{"f:labels":{".":{},"f:l":{}}}})", Time(1)) + "]"},
+       "[" + Entry("n", "Update", R"({"f:metadata":{"f:labels":{".":{},"f:l":{}}}})", Time(1)) +
+           "]"},
 
       {"an update of an untracked object leaves it untracked",
        Backup(R"("metadata":{"name":"b"},"spec":{"x":1})"),
@@ -329,18 +364,80 @@ TEST(ServerSideApplyScenario, Table) {
        Backup(R"("metadata":{"name":"b"},"spec":{"x":2})"),
        ""},
 
+      {"kubectl takes over fields its last client-side apply still describes",
+       "",
+       {Update(
+            "kubectl-client-side-apply",
+            Backup(
+                R"("metadata":{"name":"b","annotations":{"kubectl.kubernetes.io/last-applied-configuration":)"
+                R"("{\"spec\":{\"x\":1}}"}},"spec":{"x":1,"y":1})")),
+        Apply("kubectl", Backup(R"("metadata":{"name":"b"},"spec":{"x":2})"))},
+       Backup(
+           R"("metadata":{"name":"b","annotations":{"kubectl.kubernetes.io/last-applied-configuration":)"
+           R"("{\"apiVersion\":\"csdr.io/v1alpha1\",\"kind\":\"Backup\",\"metadata\":{\"name\":\"b\"},\"spec\":{\"x\":2}}\n"}},)"
+           R"("spec":{"x":2,"y":1})"),
+       "[" + Entry("kubectl", "Apply", R"({"f:spec":{"f:x":{}}})", Time(1)) + "," +
+           Entry(
+               "kubectl-client-side-apply", "Update",
+               R"({"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}}},"f:spec":{".":{},"f:y":{}}})",
+               Time(0)) +
+           "]"},
+
+      {"only kubectl gets the last-applied exemption",
+       "",
+       {Update(
+            "kubectl-client-side-apply",
+            Backup(
+                R"("metadata":{"name":"b","annotations":{"kubectl.kubernetes.io/last-applied-configuration":)"
+                R"("{\"spec\":{\"x\":1}}"}},"spec":{"x":1})")),
+        ApplyFails(
+            "a", Backup(R"("metadata":{"name":"b"},"spec":{"x":2})"),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
+            "csdr.io/v1alpha1: .spec.x")},
+       Backup(
+           R"("metadata":{"name":"b","annotations":{"kubectl.kubernetes.io/last-applied-configuration":)"
+           R"("{\"spec\":{\"x\":1}}"}},"spec":{"x":1})"),
+       "[" +
+           Entry(
+               "kubectl-client-side-apply", "Update",
+               R"({"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}}},"f:spec":{".":{},"f:x":{}}})",
+               Time(0)) +
+           "]"},
+
+      {"kubectl conflicts on fields changed since its last client-side apply",
+       "",
+       {Update(
+            "kubectl-client-side-apply",
+            Backup(
+                R"("metadata":{"name":"b","annotations":{"kubectl.kubernetes.io/last-applied-configuration":)"
+                R"("{\"spec\":{\"x\":1}}"}},"spec":{"x":3})")),
+        ApplyFails(
+            "kubectl", Backup(R"("metadata":{"name":"b"},"spec":{"x":2})"),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
+            "csdr.io/v1alpha1: .spec.x")},
+       Backup(
+           R"("metadata":{"name":"b","annotations":{"kubectl.kubernetes.io/last-applied-configuration":)"
+           R"("{\"spec\":{\"x\":1}}"}},"spec":{"x":3})"),
+       "[" +
+           Entry(
+               "kubectl-client-side-apply", "Update",
+               R"({"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}}},"f:spec":{".":{},"f:x":{}}})",
+               Time(0)) +
+           "]"},
+
       {"managedFields in an apply body are refused",
        "",
        {ApplyFails("a", Backup(R"("metadata":{"name":"b","managedFields":[]})"),
-         "metadata.managedFields must be nil")},
+                   "metadata.managedFields must be nil")},
        "null",
        ""},
 
       {"an apply body of another version is refused",
        "",
-       {ApplyFails("a", R"({"apiVersion":"csdr.io/v1","kind":"Backup","metadata":{"name":"b"}})",
-         "Incorrect version specified in apply patch. Specified patch version: csdr.io/v1, "
-         "expected: csdr.io/v1alpha1")},
+       {ApplyFails(
+           "a", R"({"apiVersion":"csdr.io/v1","kind":"Backup","metadata":{"name":"b"}})",
+           "Incorrect version specified in apply patch. Specified patch version: csdr.io/v1, "
+           "expected: csdr.io/v1alpha1")},
        "null",
        ""},
   };
@@ -352,7 +449,8 @@ TEST(ServerSideApplyScenario, Table) {
     for (size_t i = 0; i < sc.steps.size(); ++i) {
       const Step& step = sc.steps[i];
       SCOPED_TRACE("step " + std::to_string(i));
-      ApplyOptions options = Options(step.manager, Time(static_cast<int>(i)), step.force, step.subresource);
+      ApplyOptions options =
+          Options(step.manager, Time(static_cast<int>(i)), step.force, step.subresource);
       if (step.op == Op::kApply) {
         auto result = ServerSideApply(live ? &*live : nullptr, J(step.body), options);
         if (!step.want_error.empty()) {
@@ -389,11 +487,15 @@ TEST(UpdateManagedFieldsCapture, CreateRecordsDotEntriesAndNoSystemFields) {
       R"("uid":"181b3934","creationTimestamp":"2026-11-24T09:04:57Z","generation":1},)"
       R"("spec":{"vaultName":"vault1","backupType":"AppBackup","includedNamespaces":["shop"]})"));
   UpdateManagedFields(nullptr, &object, Options("curl", "2026-11-24T09:04:57Z"));
-  EXPECT_EQ(ManagedFields(object),
-            "[" + Entry("curl", "Update",
-                        R"({"f:metadata":{"f:labels":{".":{},"f:app":{},"f:tier":{}}},)"
-                        R"("f:spec":{".":{},"f:backupType":{},"f:includedNamespaces":{},"f:vaultName":{}}})",
-                        "2026-11-24T09:04:57Z") + "]");
+  EXPECT_EQ(
+      ManagedFields(object),
+      "[" +
+          Entry(
+              "curl", "Update",
+              R"({"f:metadata":{"f:labels":{".":{},"f:app":{},"f:tier":{}}},)"
+              R"("f:spec":{".":{},"f:backupType":{},"f:includedNamespaces":{},"f:vaultName":{}}})",
+              "2026-11-24T09:04:57Z") +
+          "]");
 }
 
 TEST(UpdateManagedFieldsCapture, StatusWriteGetsItsOwnEntry) {
@@ -406,7 +508,9 @@ TEST(UpdateManagedFieldsCapture, StatusWriteGetsItsOwnEntry) {
       t);
   const std::string object_text =
       R"("metadata":{"name":"b1","namespace":"csdr","labels":{"app":"shop","tier":"gold"},)"
-      R"("managedFields":[)" + main_entry + R"(]},)"
+      R"("managedFields":[)" +
+      main_entry +
+      R"(]},)"
       R"("spec":{"vaultName":"vault1","backupType":"AppBackup","includedNamespaces":["shop"],"ttl":"720h"})";
   const json::Value old = J(Backup(object_text));
   json::Value updated =
@@ -416,7 +520,8 @@ TEST(UpdateManagedFieldsCapture, StatusWriteGetsItsOwnEntry) {
             "[" + main_entry + "," +
                 Entry("curl", "Update",
                       R"({"f:status":{".":{},"f:phase":{},"f:progress":{".":{},"f:done":{}}}})", t,
-                      "status") + "]");
+                      "status") +
+                "]");
 }
 
 TEST(UpdateManagedFields, EmptyManagerLeavesManagedFieldsAlone) {
@@ -481,20 +586,22 @@ TEST(ServerSideApply, StoredEntriesRoundTripWhateverTheirKeyOrder) {
       R"({"manager":"u","operation":"Update","apiVersion":"csdr.io/v1alpha1","time":"2026-11-24T09:00:00Z",)"
       R"("fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:m":{".":{},"f:k":{}},".":{}}}}]},)"
       R"("spec":{"x":1,"m":{"k":1}})"));
-  auto r = ServerSideApply(&live, J(Backup(R"("metadata":{"name":"b"},"spec":{"m":{"k":1},"x":1})")),
-                           Options("a", Time(5)));
+  auto r =
+      ServerSideApply(&live, J(Backup(R"("metadata":{"name":"b"},"spec":{"m":{"k":1},"x":1})")),
+                      Options("a", Time(5)));
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(json::Serialize(*r), json::Serialize(live));
 
   // Dropping spec.x re-encodes the entries canonically: u keeps its "." entries.
-  auto dropped = ServerSideApply(&live, J(Backup(R"("metadata":{"name":"b"},"spec":{"m":{"k":1}})")),
-                                 Options("a", Time(6)));
+  auto dropped = ServerSideApply(
+      &live, J(Backup(R"("metadata":{"name":"b"},"spec":{"m":{"k":1}})")), Options("a", Time(6)));
   ASSERT_TRUE(dropped.ok()) << dropped.status().message();
   EXPECT_EQ(*dropped->Find("spec"), J(R"({"m":{"k":1}})"));
   EXPECT_EQ(ManagedFields(*dropped),
             "[" + Entry("a", "Apply", R"({"f:spec":{"f:m":{"f:k":{}}}})", Time(6)) + "," +
                 Entry("u", "Update", R"({"f:spec":{".":{},"f:m":{".":{},"f:k":{}}}})",
-                      "2026-11-24T09:00:00Z") + "]");
+                      "2026-11-24T09:00:00Z") +
+                "]");
 }
 
 TEST(ServerSideApply, DeepObjectsStayWithinBounds) {
@@ -507,7 +614,8 @@ TEST(ServerSideApply, DeepObjectsStayWithinBounds) {
   auto again = ServerSideApply(&*created, config, Options("a", Time(1)));
   ASSERT_TRUE(again.ok()) << again.status().message();
   EXPECT_EQ(json::Serialize(*again), json::Serialize(*created));
-  auto emptied = ServerSideApply(&*created, J(Backup(R"("metadata":{"name":"b"})")), Options("a", Time(2)));
+  auto emptied =
+      ServerSideApply(&*created, J(Backup(R"("metadata":{"name":"b"})")), Options("a", Time(2)));
   ASSERT_TRUE(emptied.ok());
   EXPECT_EQ(emptied->Find("spec"), nullptr);
 }
