@@ -417,7 +417,7 @@ StatusOr<int64_t> ParseGoDuration(std::string_view text) {
           continue;
         }
         const uint64_t y = f * 10 + static_cast<uint64_t>(s[j] - '0');
-        if (y > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        if (y > kMaxMagnitude) {
           overflow = true;
           continue;
         }

@@ -1,0 +1,68 @@
+// Helpers shared by the csdr_kinds tests: building objects from a valid base by merge
+// patch, and comparing FieldErrors by (type, field).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/json.h"
+#include "common/patch.h"
+#include "common/status.h"
+
+namespace csdr::apiserver::testing {
+
+inline json::Value Json(std::string_view text) {
+  StatusOr<json::Value> v = json::Parse(text);
+  EXPECT_TRUE(v.ok()) << v.status().message() << " in " << text;
+  return v.ok() ? *v : json::Value();
+}
+
+// `base` with the RFC 7386 merge patch `patch` applied ("" leaves it as is).
+inline json::Value Patched(const json::Value& base, std::string_view patch) {
+  if (patch.empty()) return base;
+  StatusOr<json::Value> v = ApplyMergePatch(base, Json(patch));
+  EXPECT_TRUE(v.ok());
+  return v.ok() ? *v : base;
+}
+
+// (type, field) of each error, sorted, for order-insensitive comparison.
+using ErrorKeys = std::vector<std::pair<std::string, std::string>>;
+
+inline ErrorKeys Keys(const FieldErrors& errors) {
+  ErrorKeys keys;
+  for (const FieldError& e : errors) keys.emplace_back(e.type, e.field);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+inline ErrorKeys Sorted(ErrorKeys keys) {
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+inline std::string Describe(const FieldErrors& errors) {
+  std::string out;
+  for (const FieldError& e : errors) out += "  " + e.type + " " + e.field + ": " + e.message + "\n";
+  return out.empty() ? "  (none)\n" : out;
+}
+
+// One validation case: a merge patch onto the valid base object and the errors expected.
+struct ValidationCase {
+  std::string name;
+  std::string patch;
+  ErrorKeys want;
+};
+
+constexpr const char* kRequired = "FieldValueRequired";
+constexpr const char* kInvalid = "FieldValueInvalid";
+constexpr const char* kNotSupported = "FieldValueNotSupported";
+constexpr const char* kForbidden = "FieldValueForbidden";
+constexpr const char* kDuplicate = "FieldValueDuplicate";
+constexpr const char* kTooLong = "FieldValueTooLong";
+
+}  // namespace csdr::apiserver::testing
