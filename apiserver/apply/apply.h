@@ -24,6 +24,9 @@
 
 namespace csdr::apiserver {
 
+// Callers aggregate-initialize this ({manager, force, api_version, now, subresource}); a
+// new member would trip -Wmissing-field-initializers (-Wextra -Werror) at every call site.
+// Every csdr.io kind has a status subresource, so `status` is always scoped as one.
 struct ApplyOptions {
   std::string manager;      // fieldManager, required and non-empty (<= 128 chars)
   bool force = false;       // take ownership of conflicting fields
