@@ -1,0 +1,80 @@
+// The policy engine: one admission request and the facts in, one decision out.
+//
+// Pure: no I/O, no clock, no globals beyond the immutable rule table; it reads the world only
+// through Facts (facts.h). The API server calls it in-process on every write to a csdr.io
+// object (after object-local validation, before storage, dry runs included), and the
+// webhook handler calls it for AdmissionReviews on Namespaces, Secrets and csdr.io kinds.
+//
+// Rules (docs/rules.md has the full table) are small units registered in a fixed order
+// (rule.h, registry.cc). Evaluate runs every rule that applies to the request's kind and
+// operation and combines what they find:
+//   - denials: every denial of every rule, in rule-table order (DEP, CP, BV, BK, RS, BS, SEC,
+//     NS; by number within each family), and within one rule in the order the rule found
+//     them (which each rule keeps deterministic, e.g. list order or sorted names). Each
+//     denial is the rule's message, which starts with its ID: "[CSDR-BK-004] ...". A
+//     BackupSchedule's template findings are the Backup rules' messages prefixed
+//     "template: " (CSDR-BS-002).
+//   - allowed == denials.empty().
+//   - message == the denials joined by "; " (empty when allowed).
+//   - code/reason: 422 "Invalid" when every denial is the fault of a field of the request
+//     (each then has a cause naming the field), else 403 "Forbidden". 0 and "" when allowed.
+//   - warnings: every warning, in the same order, whether or not the request is allowed.
+//
+// Which requests are evaluated:
+//   - CONNECT, and any subresource (status writes by controllers among them): allowed with
+//     no rule run. Spec rules must not block a controller recording what happened; no rule
+//     of the table is about status.
+//   - group "csdr.io": the five known kinds, and unknown csdr.io kinds for the rules that
+//     cover "every csdr.io kind".
+//   - group "" (core): Secrets and Namespaces (CSDR-SEC-*, CSDR-NS-001).
+//   - anything else: allowed with no rule run.
+//
+// Thread safety: Evaluate may be called concurrently; it shares nothing but the rule table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "webhook/policy/facts.h"
+
+namespace csdr::webhook {
+
+enum class Operation { kCreate, kUpdate, kDelete, kConnect };
+
+struct AdmissionInput {
+  Operation operation = Operation::kCreate;
+  std::string group;        // "csdr.io", or "" for core (Secret, Namespace)
+  std::string kind;         // "Backup", "Namespace", "Secret", ...
+  std::string namespace_;   // "" for cluster-scoped objects; else the request's namespace
+  std::string name;         // the object's name (assigned before admission on generateName)
+  std::string subresource;  // "" for the object itself, "status", ...
+  const json::Value* object = nullptr;      // the new object; null on DELETE
+  const json::Value* old_object = nullptr;  // the stored object; null on CREATE
+  std::string user;                         // the requesting user's name
+  std::vector<std::string> groups;          // and groups
+  bool dry_run = false;  // no rule behaves differently: admission has no side effects
+};
+
+struct Decision {
+  bool allowed = true;
+  int code = 0;                       // 403 or 422 when denied; 0 when allowed
+  std::string reason;                 // "Forbidden" or "Invalid" when denied; "" when allowed
+  std::string message;                // denials joined by "; "
+  std::vector<std::string> denials;   // each "[CSDR-...] text" (templates: "template: [...] ...")
+  std::vector<std::string> warnings;  // each "[CSDR-...] text"
+  FieldErrors causes;                 // FieldValueInvalid per field-at-fault denial
+  std::vector<std::string> denied_rule_ids;  // IDs of the rules that denied, in order, unique
+};
+
+struct EngineOptions {
+  // Finance and government cloud region IDs (cn-hangzhou-finance-1, cn-north-2-gov-1, ...)
+  // are valid only when set: domain.md 2.7 keeps them "behind a flag", since an ordinary
+  // cluster naming one is a typo far more often than a finance-cloud cluster.
+  bool allow_finance_and_gov_regions = false;
+};
+
+Decision Evaluate(const AdmissionInput& input, const Facts& facts, const EngineOptions& options = {});
+
+}  // namespace csdr::webhook
