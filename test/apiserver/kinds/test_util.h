@@ -66,3 +66,67 @@ constexpr const char* kDuplicate = "FieldValueDuplicate";
 constexpr const char* kTooLong = "FieldValueTooLong";
 
 }  // namespace csdr::apiserver::testing
+
+#include <chrono>
+
+#include "apiserver/kinds/kind.h"
+
+namespace csdr::apiserver::testing {
+
+// The tests' clock: 2026-11-24T09:00:00Z. Objects created at 08:54:50 are "5m10s" old.
+inline std::chrono::system_clock::time_point Now() {
+  return std::chrono::sys_days(std::chrono::year(2026) / 11 / 24) + std::chrono::hours(9);
+}
+constexpr const char* kCreated = "2026-11-24T08:54:50Z";
+
+inline void RunCreateCases(const KindStrategy& kind, const json::Value& base, const std::vector<ValidationCase>& cases) {
+  for (const ValidationCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    FieldErrors got = kind.ValidateCreate(Patched(base, c.patch));
+    EXPECT_EQ(Keys(got), Sorted(c.want)) << Describe(got);
+  }
+}
+
+inline void RunUpdateCases(const KindStrategy& kind, const json::Value& old, const std::vector<ValidationCase>& cases) {
+  for (const ValidationCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    FieldErrors got = kind.ValidateUpdate(Patched(old, c.patch), old);
+    EXPECT_EQ(Keys(got), Sorted(c.want)) << Describe(got);
+  }
+}
+
+inline void RunStatusCases(const KindStrategy& kind, const json::Value& base, const std::vector<ValidationCase>& cases) {
+  for (const ValidationCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    FieldErrors got = kind.ValidateStatus(Patched(base, c.patch));
+    EXPECT_EQ(Keys(got), Sorted(c.want)) << Describe(got);
+  }
+}
+
+// One defaulting case: Default(Patched(base, patch)) must equal Patched(base, want_patch).
+struct DefaultCase {
+  std::string name;
+  std::string input;  // a whole object
+  std::string want;   // the whole defaulted object
+};
+
+inline void RunDefaultCases(const KindStrategy& kind, const std::vector<DefaultCase>& cases) {
+  for (const DefaultCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    json::Value obj = Json(c.input);
+    kind.Default(&obj);
+    EXPECT_EQ(obj, Json(c.want)) << json::Serialize(obj);
+    // Defaulting twice changes nothing.
+    json::Value again = obj;
+    kind.Default(&again);
+    EXPECT_EQ(again, obj);
+  }
+}
+
+inline std::string CellsText(const std::vector<json::Value>& cells) {
+  json::Value a = json::Value::MakeArray();
+  for (const json::Value& c : cells) a.PushBack(c);
+  return json::Serialize(a);
+}
+
+}  // namespace csdr::apiserver::testing
