@@ -61,6 +61,9 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // Any code may carry causes (an apply conflict lists the conflicting fields).
+  Status(Code code, std::string message, FieldErrors causes)
+      : code_(code), message_(std::move(message)), causes_(std::move(causes)) {}
   static Status Ok() { return Status(); }
   static Status Invalid(std::string message, FieldErrors causes) {
     Status s(Code::kInvalid, std::move(message));
