@@ -99,11 +99,13 @@ struct StoreOptions {
   // Events the in-memory watch history (the ring buffer every Watch replays from) keeps, and
   // the bytes it may hold (keys + values + prev_values). 100,000 events is the upper bound of
   // k8s.io/apiserver's watch cache (100 x 1024): at 1,000 writes/s that is 100 s, more than
-  // its 75 s freshness window. The byte cap keeps resident size bounded whatever the objects
-  // weigh: 64 MiB of history next to the few tens of MiB the design allows for 10,000 objects.
-  // For memory:// this IS the retention: older revisions are kExpired.
+  // its 75 s freshness window. The byte cap keeps resident size within the design's "a few
+  // tens of MiB with 10,000 objects" whatever the objects weigh: 16 MiB is 4,000 updates of
+  // 2 KiB objects (value + prev_value). sqlite:// replays older retained history from its
+  // event log, so the cap only decides what is served from memory; for memory:// it IS the
+  // retention: older revisions are kExpired.
   size_t watch_history_events = 100000;
-  size_t watch_history_bytes = size_t{64} << 20;
+  size_t watch_history_bytes = size_t{16} << 20;
   // Events one watcher may have waiting (beyond its initial replay) before it is ended with
   // expired=true. Next() hands over everything ready at once, so a reader that keeps up
   // never holds more than one burst; 4,096 is eight full SQLite write batches.

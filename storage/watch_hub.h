@@ -51,7 +51,7 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
  public:
   struct Options {
     size_t history_events = 100000;  // see StoreOptions::watch_history_events
-    size_t history_bytes = size_t{64} << 20;
+    size_t history_bytes = size_t{16} << 20;
     size_t watcher_queue_limit = 4096;
   };
 

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <future>
 #include <optional>
 #include <utility>
 
@@ -270,12 +269,34 @@ class ReadTransaction {
   Status status_;
 };
 
+// One queued write. It lives on the caller's stack; the caller waits in Wait() until the
+// writer has called Complete(), after which the writer never touches it again.
 struct SqliteStore::PendingWrite {
-  WriteOp op;
-  const std::string* key;
-  int64_t expected_revision;
-  const Encoder* encode;
-  std::promise<StatusOr<int64_t>> done;
+  PendingWrite(WriteOp o, const std::string* k, int64_t expected, const Encoder* e)
+      : op(o), key(k), expected_revision(expected), encode(e) {}
+
+  void Complete(StatusOr<int64_t> r) {
+    // Notify while holding the mutex: the caller cannot return (and destroy this) before
+    // the writer is done with it.
+    std::lock_guard<std::mutex> lock(mu);
+    result.emplace(std::move(r));
+    cv.notify_one();
+  }
+  StatusOr<int64_t> Wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return result.has_value(); });
+    return std::move(*result);
+  }
+
+  const WriteOp op;
+  const std::string* const key;
+  const int64_t expected_revision;
+  const Encoder* const encode;
+
+ private:
+  std::mutex mu;  // guards result
+  std::condition_variable cv;
+  std::optional<StatusOr<int64_t>> result;
 };
 
 // Returns its reader to the pool when it goes out of scope.
@@ -467,9 +488,8 @@ StatusOr<int64_t> SqliteStore::SubmitWrite(WriteOp op, const std::string& key,
   std::shared_lock<std::shared_mutex> alive(lifecycle_);
   if (closing_) return internal::ClosedStatus();
   // The request lives on this stack frame; the writer only touches it until it completes
-  // the promise, and we wait for exactly that.
-  PendingWrite pending{op, &key, expected_revision, &encode, {}};
-  auto result = pending.done.get_future();
+  // it, and we wait for exactly that.
+  PendingWrite pending(op, &key, expected_revision, &encode);
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (stopping_) return internal::ClosedStatus();
@@ -477,7 +497,7 @@ StatusOr<int64_t> SqliteStore::SubmitWrite(WriteOp op, const std::string& key,
     stat_pending_.fetch_add(1, std::memory_order_relaxed);
   }
   queue_cv_.notify_one();
-  return result.get();
+  return pending.Wait();
 }
 
 void SqliteStore::WriterLoop() {
@@ -623,9 +643,9 @@ void SqliteStore::CommitBatch(std::vector<PendingWrite*>& batch) {
                  << " failed: " << failure.message();
     for (size_t i = 0; i < batch.size(); ++i) {
       stat_failed_writes_.fetch_add(1, std::memory_order_relaxed);
-      batch[i]->done.set_value(
-          refused[i] ? *refused[i]
-                     : Status(failure.code(), failure.message() + "; nothing was written"));
+      batch[i]->Complete(refused[i]
+                             ? *refused[i]
+                             : Status(failure.code(), failure.message() + "; nothing was written"));
     }
     return;
   }
@@ -642,9 +662,9 @@ void SqliteStore::CommitBatch(std::vector<PendingWrite*>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     if (refused[i]) {
       stat_failed_writes_.fetch_add(1, std::memory_order_relaxed);
-      batch[i]->done.set_value(*refused[i]);
+      batch[i]->Complete(*refused[i]);
     } else {
-      batch[i]->done.set_value(revisions[i]);
+      batch[i]->Complete(revisions[i]);
     }
   }
 }
