@@ -7,7 +7,7 @@
 namespace csdr::webhook {
 namespace {
 
-using testing::J;
+using policytest::J;
 
 TEST(SummarizeSecretTest, KeysAndEmptiness) {
   struct Case {

@@ -14,7 +14,7 @@
 #include "webhook/policy/engine.h"
 #include "webhook/policy/fake_facts.h"
 
-namespace csdr::webhook::testing {
+namespace csdr::webhook::policytest {
 
 // Parses JSON or fails the test (returning null).
 inline json::Value J(std::string_view text) {
@@ -191,7 +191,7 @@ struct Case {
   std::vector<std::string> warnings;
 };
 
-inline Decision Run(const Case& c, const EngineOptions& options = {}) {
+inline Decision RunCase(const Case& c, const EngineOptions& options = {}) {
   FakeFacts facts;
   Baseline(&facts);
   if (c.world) c.world(&facts);
@@ -204,7 +204,7 @@ inline Decision Run(const Case& c, const EngineOptions& options = {}) {
 inline void RunCases(const std::vector<Case>& cases, const EngineOptions& options = {}) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const Decision d = Run(c, options);
+    const Decision d = RunCase(c, options);
     EXPECT_EQ(d.denials, c.denials);
     EXPECT_EQ(d.warnings, c.warnings);
     EXPECT_EQ(d.allowed, c.denials.empty());
@@ -233,4 +233,4 @@ inline std::function<AdmissionInput(std::vector<json::Value>*)> DeleteOf(std::fu
   };
 }
 
-}  // namespace csdr::webhook::testing
+}  // namespace csdr::webhook::policytest
