@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -18,6 +19,14 @@ namespace csdr::json {
 
 // ---------------------------------------------------------------------------------------------
 // Value
+
+int64_t Value::DoubleToInt(double d) {
+  constexpr double kTwo63 = 9223372036854775808.0;  // exactly representable
+  if (std::isnan(d)) return 0;
+  if (d >= kTwo63) return std::numeric_limits<int64_t>::max();
+  if (d < -kTwo63) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(d);
+}
 
 const Value* Value::Find(std::string_view key) const {
   if (type_ != Type::kObject) return nullptr;
@@ -356,21 +365,27 @@ namespace {
 
 // A RapidJSON output stream that writes straight into the caller's std::string. The
 // Writer announces how many bytes it is about to put (PutReserve), so the buffer grows
-// geometrically once per token and each byte is a plain store (PutUnsafe).
+// geometrically once per token and each byte is one store through a cursor (PutUnsafe);
+// indexing the string instead costs three times as much, since every char store may alias
+// the string's own fields and forces them to be reloaded.
 class StringSink {
  public:
   using Ch = char;
-  explicit StringSink(std::string* out) : out_(out), size_(out->size()) {}
-  ~StringSink() { out_->resize(size_); }
+  explicit StringSink(std::string* out) : out_(out), used_(out->size()) {
+    Grow(256);
+  }
+  ~StringSink() { out_->resize(static_cast<size_t>(cursor_ - out_->data())); }
   StringSink(const StringSink&) = delete;
   StringSink& operator=(const StringSink&) = delete;
 
   void Reserve(size_t count) {
-    if (size_ + count > out_->size()) {
-      out_->resize(std::max(size_ + count, out_->size() * 2 + 256));
-    }
+    if (static_cast<size_t>(end_ - cursor_) < count) Grow(count);
   }
-  void PutUnsafe(char c) { (*out_)[size_++] = c; }
+  void PutUnsafe(char c) { *cursor_++ = c; }
+  void AppendUnsafe(const char* data, size_t n) {
+    std::memcpy(cursor_, data, n);
+    cursor_ += n;
+  }
   void Put(char c) {
     Reserve(1);
     PutUnsafe(c);
@@ -378,8 +393,19 @@ class StringSink {
   void Flush() {}
 
  private:
+  // Makes room for `count` more bytes. The string's size is its capacity in use while the
+  // sink is alive; the destructor trims it to what was written.
+  void Grow(size_t count) {
+    if (cursor_ != nullptr) used_ = static_cast<size_t>(cursor_ - out_->data());
+    out_->resize(std::max(used_ + count, out_->size() * 2));
+    cursor_ = out_->data() + used_;
+    end_ = out_->data() + out_->size();
+  }
+
   std::string* out_;
-  size_t size_;  // bytes written; out_->size() is the capacity in use until destruction
+  size_t used_;
+  char* cursor_ = nullptr;
+  char* end_ = nullptr;
 };
 
 // Found by argument-dependent lookup from rapidjson::Writer (they live in StringSink's
@@ -476,26 +502,103 @@ void WriteDouble(Writer& writer, double d) {
   writer.RawValue(buf, n, rapidjson::kNumberType);
 }
 
-template <typename Writer>
-void WriteString(Writer& writer, const std::string& s, bool key) {
-  // RapidJSON sizes are 32-bit; our bodies are bounded far below that (3 MiB requests).
-  assert(s.size() <= std::numeric_limits<rapidjson::SizeType>::max());
-  auto len = static_cast<rapidjson::SizeType>(s.size());
-  if (key) {
-    writer.Key(s.data(), len);
-  } else {
-    writer.String(s.data(), len);
+// Bytes that a JSON string can carry as they are, as Go's encoding/json decides: not '"',
+// '\\', control characters, or '<', '>', '&' (Go escapes these by default so JSON can sit in
+// HTML, and kube-apiserver's output does). Bytes >= 0x80 need a look at the whole sequence.
+constexpr std::array<bool, 256> kSafeByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = true;
+  for (char c : {'"', '\\', '<', '>', '&'}) t[static_cast<unsigned char>(c)] = false;
+  return t;
+}();
+
+// Writes s as a JSON string literal the way Go's encoding/json does, byte for byte: runs of
+// safe bytes are copied at once, \b \f \n \r \t and \u00xx (lowercase hex) for other control
+// characters, \u003c \u003e \u0026 for < > &, \u2028 and \u2029 escaped, and each byte of an
+// invalid UTF-8 sequence replaced by \ufffd (Parse never yields one; built values might).
+void AppendJsonString(StringSink& sink, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  // Room for the quotes and every byte unescaped; each escape reserves its own extra room.
+  sink.Reserve(s.size() + 2);
+  sink.PutUnsafe('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t run = i;
+    while (run < s.size() && kSafeByte[static_cast<unsigned char>(s[run])]) ++run;
+    sink.AppendUnsafe(s.data() + i, run - i);
+    if (run == s.size()) break;
+    i = run;
+    // An escape is at most 6 bytes for 1; the +1 keeps the closing quote's room.
+    sink.Reserve(6 + 1 + (s.size() - i));
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      uint32_t cp = 0;
+      size_t n = 0;
+      if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+      }
+      bool valid = n > 0 && i + n <= s.size();
+      for (size_t k = 1; valid && k < n; ++k) {
+        const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+        valid = (cc & 0xC0) == 0x80;
+        cp = (cp << 6) | (cc & 0x3F);
+      }
+      valid = valid && !(n == 3 && cp < 0x800) && !(n == 4 && cp < 0x10000) &&
+              !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
+      if (!valid) {
+        sink.AppendUnsafe("\\ufffd", 6);
+        ++i;
+      } else if (cp == 0x2028 || cp == 0x2029) {
+        sink.AppendUnsafe(cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+        i += n;
+      } else {
+        sink.AppendUnsafe(s.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': sink.AppendUnsafe("\\\"", 2); break;
+      case '\\': sink.AppendUnsafe("\\\\", 2); break;
+      case '\b': sink.AppendUnsafe("\\b", 2); break;
+      case '\f': sink.AppendUnsafe("\\f", 2); break;
+      case '\n': sink.AppendUnsafe("\\n", 2); break;
+      case '\r': sink.AppendUnsafe("\\r", 2); break;
+      case '\t': sink.AppendUnsafe("\\t", 2); break;
+      default: {
+        const char escaped[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        sink.AppendUnsafe(escaped, 6);
+      }
+    }
+    ++i;
   }
+  sink.PutUnsafe('"');
+}
+
+// The Writer keeps the structure (commas, colons, indentation, the nesting bookkeeping); an
+// empty raw value makes it emit exactly the separator a string needs here, and the string
+// itself then goes straight into the sink, much faster than RapidJSON's byte-wise escaping.
+template <typename Writer>
+void WriteString(Writer& writer, StringSink& sink, std::string_view s) {
+  writer.RawValue("", 0, rapidjson::kStringType);
+  AppendJsonString(sink, s);
 }
 
 template <typename Writer>
-void WriteScalar(Writer& writer, const Value& v) {
+void WriteScalar(Writer& writer, StringSink& sink, const Value& v) {
   switch (v.type()) {
     case Type::kNull: writer.Null(); break;
     case Type::kBool: writer.Bool(v.as_bool()); break;
     case Type::kInt: writer.Int64(v.as_int()); break;
     case Type::kDouble: WriteDouble(writer, v.as_double()); break;
-    case Type::kString: WriteString(writer, v.as_string(), false); break;
+    case Type::kString: WriteString(writer, sink, v.as_string()); break;
     default: assert(false);
   }
 }
@@ -503,7 +606,7 @@ void WriteScalar(Writer& writer, const Value& v) {
 // Walks the tree with an explicit stack, so a deeply nested Value built in code (not only
 // parsed ones, which are bounded by max_depth) cannot exhaust the call stack.
 template <typename Writer>
-void WriteValue(Writer& writer, const Value& root) {
+void WriteValue(Writer& writer, StringSink& sink, const Value& root) {
   struct Open {
     const Value* container;
     size_t next;
@@ -517,7 +620,7 @@ void WriteValue(Writer& writer, const Value& root) {
       writer.StartObject();
       stack.push_back({&v, 0});
     } else {
-      WriteScalar(writer, v);
+      WriteScalar(writer, sink, v);
     }
   };
   enter(root);
@@ -539,7 +642,7 @@ void WriteValue(Writer& writer, const Value& root) {
         continue;
       }
       const Value::Member& m = c.object()[top.next++];
-      WriteString(writer, m.first, true);
+      WriteString(writer, sink, m.first);
       enter(m.second);  // may invalidate `top`
     }
   }
@@ -552,10 +655,10 @@ void SerializeTo(const Value& value, std::string* out, bool pretty) {
   if (pretty) {
     rapidjson::PrettyWriter<StringSink> writer(sink);
     writer.SetIndent(' ', 2);
-    WriteValue(writer, value);
+    WriteValue(writer, sink, value);
   } else {
     rapidjson::Writer<StringSink> writer(sink);
-    WriteValue(writer, value);
+    WriteValue(writer, sink, value);
   }
 }
 

@@ -49,9 +49,11 @@ class Value {
   bool is_array() const { return type_ == Type::kArray; }
   bool is_object() const { return type_ == Type::kObject; }
 
-  // Accessors assert the type in debug builds; check the type first on untrusted input.
+  // Accessors do not check the type: on another type they give false, 0 or an empty string
+  // or container (as_int truncates a double, saturating at the int64 limits; as_double widens
+  // an int). Check the type first on untrusted input.
   bool as_bool() const { return bool_; }
-  int64_t as_int() const { return type_ == Type::kDouble ? static_cast<int64_t>(double_) : int_; }
+  int64_t as_int() const { return type_ == Type::kDouble ? DoubleToInt(double_) : int_; }
   double as_double() const { return type_ == Type::kInt ? static_cast<double>(int_) : double_; }
   const std::string& as_string() const { return string_; }
   std::string& as_string() { return string_; }
@@ -82,6 +84,9 @@ class Value {
   bool operator!=(const Value& other) const { return !(*this == other); }
 
  private:
+  // static_cast<int64_t> is undefined outside int64's range (a client can send 1e300).
+  static int64_t DoubleToInt(double d);
+
   Type type_ = Type::kNull;
   bool bool_ = false;
   int64_t int_ = 0;

@@ -252,7 +252,43 @@ TEST(JsonSerialize, BuiltValues) {
   v["ctl"] = std::string("\x01\x1f\x7f", 3);
   EXPECT_EQ(Serialize(v),
             R"({"kind":"Status","code":404,"ratio":0.5,"whole":3,"nan":null,"list":[true,null],)"
-            R"("empty":{},"ctl":"\u0001\u001F)" "\x7f" R"("})");
+            R"("empty":{},"ctl":"\u0001\u001f)" "\x7f" R"("})");
+}
+
+TEST(JsonSerialize, EscapesStringsLikeGo) {
+  // Go's encoding/json (and so kube-apiserver): HTML-safe, lowercase hex, U+2028/9 escaped,
+  // invalid UTF-8 bytes replaced by U+FFFD, everything else printable passes through.
+  struct Case {
+    std::string in, out;
+  };
+  const std::vector<Case> cases = {
+      {"plain", R"("plain")"},
+      {"", R"("")"},
+      {"q\"b\\s/", R"("q\"b\\s/")"},
+      {"<a href=\"x\">&amp;</a>", R"("\u003ca href=\"x\"\u003e\u0026amp;\u003c/a\u003e")"},
+      {"\b\f\n\r\t", R"("\b\f\n\r\t")"},
+      {std::string("\0\x01\x1b\x1f", 4), R"("\u0000\u0001\u001b\u001f")"},
+      {"\x7f", "\"\x7f\""},
+      {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
+      {"a\xE2\x80\xA8" "b\xE2\x80\xA9" "c", R"("a\u2028b\u2029c")"},
+      {"a\xFF" "b", R"("a\ufffdb")"},
+      {"\xC3", R"("\ufffd")"},                         // truncated sequence
+      {"\xED\xA0\x80", R"("\ufffd\ufffd\ufffd")"},     // encoded surrogate
+      {"\xC0\xAF", R"("\ufffd\ufffd")"},                // overlong
+      {std::string(100, '<'), "\"" + [] {
+         std::string s;
+         for (int i = 0; i < 100; ++i) s += "\\u003c";
+         return s;
+       }() + "\""},  // all escapes: the sink grows as needed
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.out);
+    EXPECT_EQ(Serialize(Value(c.in)), c.out);
+    Value obj;
+    obj[c.in] = c.in;  // keys take the same path
+    EXPECT_EQ(Serialize(obj), "{" + c.out + ":" + c.out + "}");
+    EXPECT_EQ(Serialize(obj, true), "{\n  " + c.out + ": " + c.out + "\n}");
+  }
 }
 
 TEST(JsonSerialize, SerializeToAppends) {
@@ -330,6 +366,19 @@ TEST(JsonValue, Equality) {
   EXPECT_EQ(MustParse(a), MustParse(b));
   b[b.size() - 2] = '2';
   EXPECT_NE(MustParse(a), MustParse(b));
+}
+
+TEST(JsonValue, AccessorsOnOtherTypes) {
+  EXPECT_EQ(Value(1e300).as_int(), INT64_MAX);  // saturates instead of undefined behaviour
+  EXPECT_EQ(Value(-1e300).as_int(), INT64_MIN);
+  EXPECT_EQ(Value(std::nan("")).as_int(), 0);
+  EXPECT_EQ(Value(-2.9).as_int(), -2);
+  EXPECT_EQ(Value(7).as_double(), 7.0);
+  EXPECT_FALSE(Value(1).as_bool());
+  EXPECT_EQ(Value(true).as_int(), 0);
+  EXPECT_EQ(Value(5).as_string(), "");
+  EXPECT_TRUE(Value("s").array().empty());
+  EXPECT_TRUE(Value(1).object().empty());
 }
 
 TEST(JsonValue, ObjectHelpers) {

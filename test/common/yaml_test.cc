@@ -56,7 +56,7 @@ TEST(ParseYaml, Scalars) {
                         "f: !custom x\ng: !!binary aGk=\nh: !!str true",
        R"({"a":"123","b":42,"c":1,"d":true,"e":null,"f":"x","g":"hi","h":"true"})"},
       {"binary that is not UTF-8 gets U+FFFD", "a: !!binary /w==", "{\"a\":\"\xEF\xBF\xBD\"}"},
-      {"merge marker as a value is a string", "a: <<", R"({"a":"<<"})"},
+      {"merge marker as a value is a string", "a: <<", R"({"a":"\u003c\u003c"})"},
       {"root scalar", "hello", R"("hello")"},
       {"root list", "- 1\n- a\n- [x, {k: v}]", R"([1,"a",["x",{"k":"v"}]])"},
       {"flow mapping that is not JSON", "{a: 1, b: [x, z], c: {d: yes}}",
@@ -101,7 +101,7 @@ TEST(ParseYaml, AnchorsAndMerges) {
        "x: &x {a: 1}\nz: &z {a: 2, b: 2}\nm:\n  <<: [*x, *z]",
        R"({"x":{"a":1},"z":{"a":2,"b":2},"m":{"a":1,"b":2}})"},
       {"merge inline map", "m: {<<: {a: 1}, b: 2}", R"({"m":{"a":1,"b":2}})"},
-      {"quoted << is a key", "m: {'<<': {a: 1}}", R"({"m":{"<<":{"a":1}}})"},
+      {"quoted << is a key", "m: {'<<': {a: 1}}", R"({"m":{"\u003c\u003c":{"a":1}}})"},
       {"anchor redefined", "a: &x 1\nb: *x\nc: &x 2\nd: *x", R"({"a":1,"b":1,"c":2,"d":2})"},
   });
 }
