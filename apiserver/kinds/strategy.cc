@@ -291,9 +291,6 @@ json::Value CountdownCell(const json::Value& object, std::string_view dotted,
   return json::Value(HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(*t - now)));
 }
 
-}  // namespace csdr::apiserver
-
-namespace csdr::apiserver {
 
 void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path, bool required,
                    FieldErrors* errors) {

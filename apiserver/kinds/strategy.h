@@ -119,9 +119,6 @@ const KindStrategy& BackupScheduleStrategy();
 void DefaultBackupSpec(json::Value* spec);
 void ValidateBackupSpec(const json::Value& spec, std::string_view path, FieldErrors* errors);
 
-}  // namespace csdr::apiserver
-
-namespace csdr::apiserver {
 // An Alibaba Cloud region ID ("cn-hangzhou", "ap-southeast-1"): syntax only; whether the
 // region exists is a policy rule (CSDR-BV-005), not shape.
 void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path, bool required,
@@ -132,4 +129,5 @@ void CheckObjectReference(const json::Value& parent, std::string_view key, std::
                           bool namespaced, FieldErrors* errors);
 // The phases of Backup.status.phase, shared with BackupSchedule's lastBackup.phase.
 const std::vector<std::string>& BackupPhases();
+
 }  // namespace csdr::apiserver
