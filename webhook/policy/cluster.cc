@@ -35,7 +35,10 @@ Tri ClusterView::InGatedRegion(std::string* why) const {
   return IsCloudBackupGatedRegion(region) ? Tri::kYes : Tri::kNo;
 }
 
-ClusterView ViewOfProfile(const json::Value& profile) {
+namespace {
+
+// The view of `profile`; the caller sets v.profile.
+ClusterView FillView(const json::Value& profile) {
   ClusterView v;
   v.presence = Presence::kPresent;
   v.type = profile.GetString({"spec", "clusterType"});
@@ -54,9 +57,17 @@ ClusterView ViewOfProfile(const json::Value& profile) {
   return v;
 }
 
+}  // namespace
+
+ClusterView ViewOfProfile(const json::Value& profile) {
+  ClusterView v = FillView(profile);
+  v.profile = std::make_shared<const json::Value>(profile);  // rules read status facts through it
+  return v;
+}
+
 ClusterView ViewOfFact(const ObjectFact& fact) {
   if (fact.present() && fact.object != nullptr) {
-    ClusterView v = ViewOfProfile(*fact.object);
+    ClusterView v = FillView(*fact.object);
     v.profile = fact.object;
     return v;
   }

@@ -64,8 +64,8 @@ struct ClusterView {
   Tri InGatedRegion(std::string* why) const;
 };
 
-// Builds the view of a profile object (for CP-004, which compares old and new), or of the
-// store's answer.
+// Builds the view of a profile object (a copy: CP-004 compares the request's old and new
+// objects), or of the store's answer (shared, no copy).
 ClusterView ViewOfProfile(const json::Value& profile);
 ClusterView ViewOfFact(const ObjectFact& fact);
 
