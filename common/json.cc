@@ -99,9 +99,12 @@ void Value::PushBack(Value v) {
 
 size_t Value::size() const {
   switch (type_) {
-    case Type::kArray: return array_.size();
-    case Type::kObject: return object_.size();
-    default: return 0;
+    case Type::kArray:
+      return array_.size();
+    case Type::kObject:
+      return object_.size();
+    default:
+      return 0;
   }
 }
 
@@ -126,10 +129,14 @@ bool Value::operator==(const Value& other) const {
   }
   if (type_ != other.type_) return false;
   switch (type_) {
-    case Type::kNull: return true;
-    case Type::kBool: return bool_ == other.bool_;
-    case Type::kString: return string_ == other.string_;
-    case Type::kArray: return array_ == other.array_;
+    case Type::kNull:
+      return true;
+    case Type::kBool:
+      return bool_ == other.bool_;
+    case Type::kString:
+      return string_ == other.string_;
+    case Type::kArray:
+      return array_ == other.array_;
     case Type::kObject: {
       if (object_.size() != other.object_.size()) return false;
       // Small objects (the common case: metadata, spec) compare fastest by linear search;
@@ -151,7 +158,8 @@ bool Value::operator==(const Value& other) const {
       }
       return true;
     }
-    default: return false;  // numbers handled above
+    default:
+      return false;  // numbers handled above
   }
 }
 
@@ -371,9 +379,7 @@ namespace {
 class StringSink {
  public:
   using Ch = char;
-  explicit StringSink(std::string* out) : out_(out), used_(out->size()) {
-    Grow(256);
-  }
+  explicit StringSink(std::string* out) : out_(out), used_(out->size()) { Grow(256); }
   ~StringSink() { out_->resize(static_cast<size_t>(cursor_ - out_->data())); }
   StringSink(const StringSink&) = delete;
   StringSink& operator=(const StringSink&) = delete;
@@ -565,13 +571,27 @@ void AppendJsonString(StringSink& sink, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': sink.AppendUnsafe("\\\"", 2); break;
-      case '\\': sink.AppendUnsafe("\\\\", 2); break;
-      case '\b': sink.AppendUnsafe("\\b", 2); break;
-      case '\f': sink.AppendUnsafe("\\f", 2); break;
-      case '\n': sink.AppendUnsafe("\\n", 2); break;
-      case '\r': sink.AppendUnsafe("\\r", 2); break;
-      case '\t': sink.AppendUnsafe("\\t", 2); break;
+      case '"':
+        sink.AppendUnsafe("\\\"", 2);
+        break;
+      case '\\':
+        sink.AppendUnsafe("\\\\", 2);
+        break;
+      case '\b':
+        sink.AppendUnsafe("\\b", 2);
+        break;
+      case '\f':
+        sink.AppendUnsafe("\\f", 2);
+        break;
+      case '\n':
+        sink.AppendUnsafe("\\n", 2);
+        break;
+      case '\r':
+        sink.AppendUnsafe("\\r", 2);
+        break;
+      case '\t':
+        sink.AppendUnsafe("\\t", 2);
+        break;
       default: {
         const char escaped[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
         sink.AppendUnsafe(escaped, 6);
@@ -594,12 +614,23 @@ void WriteString(Writer& writer, StringSink& sink, std::string_view s) {
 template <typename Writer>
 void WriteScalar(Writer& writer, StringSink& sink, const Value& v) {
   switch (v.type()) {
-    case Type::kNull: writer.Null(); break;
-    case Type::kBool: writer.Bool(v.as_bool()); break;
-    case Type::kInt: writer.Int64(v.as_int()); break;
-    case Type::kDouble: WriteDouble(writer, v.as_double()); break;
-    case Type::kString: WriteString(writer, sink, v.as_string()); break;
-    default: assert(false);
+    case Type::kNull:
+      writer.Null();
+      break;
+    case Type::kBool:
+      writer.Bool(v.as_bool());
+      break;
+    case Type::kInt:
+      writer.Int64(v.as_int());
+      break;
+    case Type::kDouble:
+      WriteDouble(writer, v.as_double());
+      break;
+    case Type::kString:
+      WriteString(writer, sink, v.as_string());
+      break;
+    default:
+      assert(false);
   }
 }
 
@@ -688,12 +719,18 @@ std::string GoFormatV(double d) {
 
 std::string Repr(const Value& value) {
   switch (value.type()) {
-    case Type::kNull: return "null";
-    case Type::kBool: return value.as_bool() ? "true" : "false";
-    case Type::kInt: return std::to_string(value.as_int());
-    case Type::kDouble: return GoFormatV(value.as_double());
-    case Type::kString: return Quote(value.as_string());
-    default: return Serialize(value);
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return value.as_bool() ? "true" : "false";
+    case Type::kInt:
+      return std::to_string(value.as_int());
+    case Type::kDouble:
+      return GoFormatV(value.as_double());
+    case Type::kString:
+      return Quote(value.as_string());
+    default:
+      return Serialize(value);
   }
 }
 

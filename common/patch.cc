@@ -37,13 +37,19 @@ void MergeInto(json::Value& target, const json::Value& patch) {
 // Go's name for a JSON value's kind in "cannot unmarshal X into ..." messages.
 std::string_view GoJsonKind(const json::Value& v) {
   switch (v.type()) {
-    case json::Type::kNull: return "null";
-    case json::Type::kBool: return "bool";
+    case json::Type::kNull:
+      return "null";
+    case json::Type::kBool:
+      return "bool";
     case json::Type::kInt:
-    case json::Type::kDouble: return "number";
-    case json::Type::kString: return "string";
-    case json::Type::kArray: return "array";
-    case json::Type::kObject: return "object";
+    case json::Type::kDouble:
+      return "number";
+    case json::Type::kString:
+      return "string";
+    case json::Type::kArray:
+      return "array";
+    case json::Type::kObject:
+      return "object";
   }
   return "value";
 }
@@ -68,8 +74,7 @@ struct OpError {
 };
 
 // RFC 6901 reference tokens of a JSON Pointer.
-std::optional<std::vector<std::string>> ParsePointer(std::string_view pointer,
-                                                     std::string* error) {
+std::optional<std::vector<std::string>> ParsePointer(std::string_view pointer, std::string* error) {
   std::vector<std::string> tokens;
   if (pointer.empty()) return tokens;
   if (pointer[0] != '/') {
@@ -295,7 +300,8 @@ class Patcher {
       throw OpError{"cannot move " + JoinPointer(from, from.size()) + " into its own child " +
                     JoinPointer(to, to.size())};
     }
-    if (Get(from) == nullptr) throw OpError{"move from a missing path " + JoinPointer(from, from.size())};
+    if (Get(from) == nullptr)
+      throw OpError{"move from a missing path " + JoinPointer(from, from.size())};
     if (from == to) return;  // RFC 6902 4.4: a no-op, not an error
     // Moving does not duplicate, so it is not charged as a copy; the depth still counts.
     json::Value value = Remove(from);
@@ -339,9 +345,9 @@ StatusOr<std::vector<Operation>> DecodeOperations(const json::Value& patch_ops) 
         if (value.is_string()) {
           *field = value.as_string();
         } else if (!value.is_null()) {
-          return Status(Code::kBadRequest,
-                        prefix + std::string(GoJsonKind(value)) +
-                            " into Go struct field jsonPatchOp." + name + " of type string");
+          return Status(Code::kBadRequest, prefix + std::string(GoJsonKind(value)) +
+                                               " into Go struct field jsonPatchOp." + name +
+                                               " of type string");
         }
       } else if (name == "value") {
         op.value = &value;

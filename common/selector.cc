@@ -91,8 +91,8 @@ std::string ValidateRequirement(const LabelRequirement& r) {
       }
       for (size_t i = 0; i < r.values.size(); ++i) {
         if (!ParseInt64(r.values[i])) {
-          errors.push_back("values[" + std::to_string(i) + "]: Invalid value: " +
-                           Quote(r.values[i]) +
+          errors.push_back("values[" + std::to_string(i) +
+                           "]: Invalid value: " + Quote(r.values[i]) +
                            ": for 'Gt', 'Lt' operators, the value must be an integer");
         }
       }
@@ -101,16 +101,17 @@ std::string ValidateRequirement(const LabelRequirement& r) {
   for (size_t i = 0; i < r.values.size(); ++i) {
     std::vector<std::string> errs = validation::IsValidLabelValue(r.values[i]);
     if (!errs.empty()) {
-      errors.push_back("values[" + std::to_string(i) + "][" + r.key + "]: Invalid value: " +
-                       Quote(r.values[i]) + ": " + Join(errs, "; "));
+      errors.push_back("values[" + std::to_string(i) + "][" + r.key +
+                       "]: Invalid value: " + Quote(r.values[i]) + ": " + Join(errs, "; "));
     }
   }
   return errors.empty() ? "" : Aggregate(errors);
 }
 
 void SortByKey(std::vector<LabelRequirement>& requirements) {
-  std::stable_sort(requirements.begin(), requirements.end(),
-                   [](const LabelRequirement& a, const LabelRequirement& b) { return a.key < b.key; });
+  std::stable_sort(
+      requirements.begin(), requirements.end(),
+      [](const LabelRequirement& a, const LabelRequirement& b) { return a.key < b.key; });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,8 +164,10 @@ bool IsSpecialSymbol(char c) {
     case ')':
     case ',':
     case '>':
-    case '<': return true;
-    default: return false;
+    case '<':
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -265,7 +268,8 @@ class Parser {
           }
           return "found '" + after.literal + "', expected: ',' or 'end of string'";
         }
-        case Token::kEndOfString: return requirements;
+        case Token::kEndOfString:
+          return requirements;
         default:
           return "found '" + next.literal + "', expected: !, identifier, or 'end of string'";
       }
@@ -307,20 +311,34 @@ class Parser {
     // parseOperator
     const Item op_item = Consume(false);
     switch (op_item.token) {
-      case Token::kIn: r.op = SelectorOp::kIn; break;
-      case Token::kEquals: r.op = SelectorOp::kEquals; break;
-      case Token::kDoubleEquals: r.op = SelectorOp::kDoubleEquals; break;
-      case Token::kGreaterThan: r.op = SelectorOp::kGreaterThan; break;
-      case Token::kLessThan: r.op = SelectorOp::kLessThan; break;
-      case Token::kNotIn: r.op = SelectorOp::kNotIn; break;
-      case Token::kNotEquals: r.op = SelectorOp::kNotEquals; break;
+      case Token::kIn:
+        r.op = SelectorOp::kIn;
+        break;
+      case Token::kEquals:
+        r.op = SelectorOp::kEquals;
+        break;
+      case Token::kDoubleEquals:
+        r.op = SelectorOp::kDoubleEquals;
+        break;
+      case Token::kGreaterThan:
+        r.op = SelectorOp::kGreaterThan;
+        break;
+      case Token::kLessThan:
+        r.op = SelectorOp::kLessThan;
+        break;
+      case Token::kNotIn:
+        r.op = SelectorOp::kNotIn;
+        break;
+      case Token::kNotEquals:
+        r.op = SelectorOp::kNotEquals;
+        break;
       default:
         return "found '" + op_item.literal + "', expected: in, notin, =, ==, !=, gt, lt";
     }
     std::set<std::string> values;  // sets.String: sorted and unique
-    std::optional<std::string> error =
-        (r.op == SelectorOp::kIn || r.op == SelectorOp::kNotIn) ? ParseValues(values)
-                                                                : ParseExactValue(values);
+    std::optional<std::string> error = (r.op == SelectorOp::kIn || r.op == SelectorOp::kNotIn)
+                                           ? ParseValues(values)
+                                           : ParseExactValue(values);
     if (error) return *error;
     r.values.assign(values.begin(), values.end());
     if (std::string e = ValidateRequirement(r); !e.empty()) return e;
@@ -345,7 +363,8 @@ class Parser {
         Consume(true);
         values.insert("");
         return std::nullopt;
-      default: return "found '" + first.literal + "', expected: ',', ')' or identifier";
+      default:
+        return "found '" + first.literal + "', expected: ',', ')' or identifier";
     }
   }
 
@@ -374,7 +393,8 @@ class Parser {
           }
           break;
         }
-        default: return "found '" + item.literal + "', expected: ',', or identifier";
+        default:
+          return "found '" + item.literal + "', expected: ',', or identifier";
       }
     }
   }
@@ -399,27 +419,41 @@ class Parser {
 
 std::string_view OpString(SelectorOp op) {
   switch (op) {
-    case SelectorOp::kEquals: return "=";
-    case SelectorOp::kDoubleEquals: return "==";
-    case SelectorOp::kNotEquals: return "!=";
-    case SelectorOp::kIn: return " in ";
-    case SelectorOp::kNotIn: return " notin ";
-    case SelectorOp::kGreaterThan: return ">";
-    case SelectorOp::kLessThan: return "<";
-    default: return "";
+    case SelectorOp::kEquals:
+      return "=";
+    case SelectorOp::kDoubleEquals:
+      return "==";
+    case SelectorOp::kNotEquals:
+      return "!=";
+    case SelectorOp::kIn:
+      return " in ";
+    case SelectorOp::kNotIn:
+      return " notin ";
+    case SelectorOp::kGreaterThan:
+      return ">";
+    case SelectorOp::kLessThan:
+      return "<";
+    default:
+      return "";
   }
 }
 
 // Go's name for a JSON value's kind in "cannot unmarshal X into ..." messages.
 std::string GoKind(const json::Value& v) {
   switch (v.type()) {
-    case json::Type::kBool: return "bool";
+    case json::Type::kBool:
+      return "bool";
     case json::Type::kInt:
-    case json::Type::kDouble: return "number";
-    case json::Type::kString: return "string";
-    case json::Type::kArray: return "array";
-    case json::Type::kObject: return "object";
-    default: return "null";
+    case json::Type::kDouble:
+      return "number";
+    case json::Type::kString:
+      return "string";
+    case json::Type::kArray:
+      return "array";
+    case json::Type::kObject:
+      return "object";
+    default:
+      return "null";
   }
 }
 
@@ -447,8 +481,8 @@ std::variant<std::string, Status> UnescapeFieldValue(std::string_view s) {
       if (rune == "\\" || rune == "," || rune == "=") {
         out += rune;
       } else {
-        return Status(Code::kBadRequest, "invalid field selector: invalid escape sequence: \\" +
-                                             std::string(rune));
+        return Status(Code::kBadRequest,
+                      "invalid field selector: invalid escape sequence: \\" + std::string(rune));
       }
       in_slash = false;
       continue;
@@ -483,11 +517,15 @@ bool LabelRequirement::Matches(const json::Value* labels) const {
   switch (op) {
     case SelectorOp::kIn:
     case SelectorOp::kEquals:
-    case SelectorOp::kDoubleEquals: return found != nullptr && has_value();
+    case SelectorOp::kDoubleEquals:
+      return found != nullptr && has_value();
     case SelectorOp::kNotIn:
-    case SelectorOp::kNotEquals: return found == nullptr || !has_value();
-    case SelectorOp::kExists: return found != nullptr;
-    case SelectorOp::kDoesNotExist: return found == nullptr;
+    case SelectorOp::kNotEquals:
+      return found == nullptr || !has_value();
+    case SelectorOp::kExists:
+      return found != nullptr;
+    case SelectorOp::kDoesNotExist:
+      return found == nullptr;
     case SelectorOp::kGreaterThan:
     case SelectorOp::kLessThan: {
       if (value == nullptr || values.size() != 1) return false;
@@ -549,7 +587,8 @@ StatusOr<LabelSelector> ParseLabelSelector(std::string_view selector) {
 
 StatusOr<LabelSelector> LabelSelectorFromJson(const json::Value& label_selector) {
   if (label_selector.is_null()) return LabelSelector::Nothing();
-  if (!label_selector.is_object()) return UnmarshalError(label_selector, "value of type v1.LabelSelector");
+  if (!label_selector.is_object())
+    return UnmarshalError(label_selector, "value of type v1.LabelSelector");
   std::vector<LabelRequirement> requirements;
   const json::Value* match_labels = label_selector.Find("matchLabels");
   if (match_labels != nullptr && !match_labels->is_null()) {
@@ -570,13 +609,15 @@ StatusOr<LabelSelector> LabelSelectorFromJson(const json::Value& label_selector)
   if (expressions != nullptr && !expressions->is_null()) {
     if (!expressions->is_array()) {
       return UnmarshalError(
-          *expressions, "struct field LabelSelector.matchExpressions of type []v1.LabelSelectorRequirement");
+          *expressions,
+          "struct field LabelSelector.matchExpressions of type []v1.LabelSelectorRequirement");
     }
     for (const json::Value& expr : expressions->array()) {
       // null decodes to a zero requirement, whose empty operator is refused below.
       if (!expr.is_null() && !expr.is_object()) {
-        return UnmarshalError(expr, "struct field LabelSelector.matchExpressions of type "
-                                    "v1.LabelSelectorRequirement");
+        return UnmarshalError(expr,
+                              "struct field LabelSelector.matchExpressions of type "
+                              "v1.LabelSelectorRequirement");
       }
       LabelRequirement r;
       std::string op;
@@ -592,13 +633,15 @@ StatusOr<LabelSelector> LabelSelectorFromJson(const json::Value& label_selector)
           (name == "key" ? r.key : op) = value.as_string();
         } else if (name == "values" && !value.is_null()) {
           if (!value.is_array()) {
-            return UnmarshalError(value, "struct field LabelSelectorRequirement.matchExpressions."
-                                         "values of type []string");
+            return UnmarshalError(value,
+                                  "struct field LabelSelectorRequirement.matchExpressions."
+                                  "values of type []string");
           }
           for (const json::Value& v : value.array()) {
             if (!v.is_string()) {
-              return UnmarshalError(v, "struct field LabelSelectorRequirement.matchExpressions."
-                                       "values of type string");
+              return UnmarshalError(v,
+                                    "struct field LabelSelectorRequirement.matchExpressions."
+                                    "values of type string");
             }
             r.values.push_back(v.as_string());
           }

@@ -41,7 +41,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
     cp = (cp << 6) | (byte(i + k) & 0x3F);
   }
   if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;  // overlong
-  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;                         // surrogate
+  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;                        // surrogate
   if (cp > 0x10FFFF) return 0;
   return n;
 }
@@ -70,15 +70,33 @@ std::string Quote(std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\a': out += "\\a"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\v': out += "\\v"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           out += "\\x";
@@ -127,8 +145,9 @@ FieldError DuplicateField(std::string field, std::string value_repr) {
 
 FieldError TooLongField(std::string field, size_t max) {
   // field.TooLong: the value itself is omitted from the message on purpose.
-  return {"FieldValueTooLong", std::move(field),
-          "Too long: may not be more than " + std::to_string(max) + (max == 1 ? " byte" : " bytes")};
+  return {
+      "FieldValueTooLong", std::move(field),
+      "Too long: may not be more than " + std::to_string(max) + (max == 1 ? " byte" : " bytes")};
 }
 
 FieldError TypeInvalidField(std::string field, std::string value_repr, std::string detail) {

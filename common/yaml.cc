@@ -324,12 +324,12 @@ Resolved UintValue(uint64_t u) {
 Resolved ResolvePlain(const std::string& in) {
   static const std::unordered_map<std::string_view, Resolved> kTable = [] {
     std::unordered_map<std::string_view, Resolved> t;
-    for (std::string_view s : {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On",
-                               "ON"}) {
+    for (std::string_view s :
+         {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}) {
       t.emplace(s, Resolved{json::Value(true), Kind::kBool});
     }
-    for (std::string_view s : {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off",
-                               "Off", "OFF"}) {
+    for (std::string_view s :
+         {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}) {
       t.emplace(s, Resolved{json::Value(false), Kind::kBool});
     }
     for (std::string_view s : {"", "~", "null", "Null", "NULL"}) {
@@ -408,14 +408,20 @@ std::string ShortTag(std::string_view tag) {
 
 std::string_view KindTag(Kind kind) {
   switch (kind) {
-    case Kind::kNull: return "!!null";
-    case Kind::kBool: return "!!bool";
+    case Kind::kNull:
+      return "!!null";
+    case Kind::kBool:
+      return "!!bool";
     case Kind::kInt:
     case Kind::kUint:
-    case Kind::kBig: return "!!int";
-    case Kind::kFloat: return "!!float";
-    case Kind::kMerge: return "!!merge";
-    default: return "!!str";
+    case Kind::kBig:
+      return "!!int";
+    case Kind::kFloat:
+      return "!!float";
+    case Kind::kMerge:
+      return "!!merge";
+    default:
+      return "!!str";
   }
 }
 
@@ -425,7 +431,8 @@ Resolved ResolveScalar(const std::string& tag, const std::string& value, const Y
   if (tag == "?") return ResolvePlain(value);
   if (tag == "!") return {json::Value(value), Kind::kString};
   const std::string short_tag = ShortTag(tag);
-  if (short_tag == "!!str" || short_tag == "!!timestamp") return {json::Value(value), Kind::kString};
+  if (short_tag == "!!str" || short_tag == "!!timestamp")
+    return {json::Value(value), Kind::kString};
   if (short_tag == "!!binary") {
     std::optional<std::string> data = DecodeBase64(value);
     if (!data) Fail(LinePrefix(mark) + "!!binary value contains invalid base64 data");
@@ -646,16 +653,22 @@ class Builder : public YAML::EventHandler {
   static std::string KeyString(const json::Value& v, Kind kind, const YAML::Mark& mark) {
     switch (kind) {
       case Kind::kString:
-      case Kind::kMerge: return v.as_string();
-      case Kind::kInt: return std::to_string(v.as_int());
-      case Kind::kFloat: return FormatFloat32Key(v.as_double());
-      case Kind::kBool: return v.as_bool() ? "true" : "false";
-      case Kind::kNull: Fail(LinePrefix(mark) + "unsupported map key of type: <nil>");
+      case Kind::kMerge:
+        return v.as_string();
+      case Kind::kInt:
+        return std::to_string(v.as_int());
+      case Kind::kFloat:
+        return FormatFloat32Key(v.as_double());
+      case Kind::kBool:
+        return v.as_bool() ? "true" : "false";
+      case Kind::kNull:
+        Fail(LinePrefix(mark) + "unsupported map key of type: <nil>");
       case Kind::kUint:
       case Kind::kBig:
-        Fail(LinePrefix(mark) + "unsupported map key of type: " +
-             (kind == Kind::kUint ? "uint64" : "*big.Int"));
-      default: Fail(LinePrefix(mark) + "invalid map key: a mapping or sequence cannot be a key");
+        Fail(LinePrefix(mark) +
+             "unsupported map key of type: " + (kind == Kind::kUint ? "uint64" : "*big.Int"));
+      default:
+        Fail(LinePrefix(mark) + "invalid map key: a mapping or sequence cannot be a key");
     }
   }
 
@@ -702,7 +715,8 @@ class Builder : public YAML::EventHandler {
     }
     if (v.is_array()) {
       for (const json::Value& e : v.array()) {
-        if (!e.is_object()) Fail(LinePrefix(mark) + "map merge requires map or sequence of maps as the value");
+        if (!e.is_object())
+          Fail(LinePrefix(mark) + "map merge requires map or sequence of maps as the value");
       }
       for (auto it = v.array().rbegin(); it != v.array().rend(); ++it) {
         for (auto& [key, value] : it->object()) SetMember(f, std::move(key), std::move(value));

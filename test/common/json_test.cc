@@ -28,7 +28,7 @@ TEST(JsonParse, RoundTripsCompactly) {
       {"{}", "{}"},
       {R"("a\"b\\c\/d\n\t\u0001")", R"("a\"b\\c/d\n\t\u0001")"},
       {R"("\u00e9\ud83d\ude00")", "\"\xC3\xA9\xF0\x9F\x98\x80\""},  // escapes decode to UTF-8
-      {"\"\xC3\xA9\"", "\"\xC3\xA9\""},                               // UTF-8 passes through
+      {"\"\xC3\xA9\"", "\"\xC3\xA9\""},                             // UTF-8 passes through
       {"0", "0"},
       {"-1", "-1"},
       {"9223372036854775807", "9223372036854775807"},
@@ -112,11 +112,12 @@ TEST(JsonParse, RejectsMalformedInput) {
       {R"("\ud800")", "invalid JSON at offset"},  // lone high surrogate
       // Invalid UTF-8 inside strings is refused, not passed on.
       {"\"\xFF\"", "invalid JSON at offset 1: Invalid encoding in string"},
-      {"\"\xC3\"", "invalid JSON at offset"},              // truncated sequence
-      {"\"\xC0\xAF\"", "invalid JSON at offset"},          // overlong '/'
-      {"\"\xED\xA0\x80\"", "invalid JSON at offset"},      // encoded surrogate
-      {"{\"\xFE\":1}", "invalid JSON at offset"},          // in a key too
-      {std::string("{}\0{}", 5), "invalid JSON at offset 2: unexpected data after the top-level value"},
+      {"\"\xC3\"", "invalid JSON at offset"},          // truncated sequence
+      {"\"\xC0\xAF\"", "invalid JSON at offset"},      // overlong '/'
+      {"\"\xED\xA0\x80\"", "invalid JSON at offset"},  // encoded surrogate
+      {"{\"\xFE\":1}", "invalid JSON at offset"},      // in a key too
+      {std::string("{}\0{}", 5),
+       "invalid JSON at offset 2: unexpected data after the top-level value"},
       {std::string("\"a\0b\"", 5), "invalid JSON at offset"},
   };
   for (const Case& c : cases) {
@@ -124,14 +125,15 @@ TEST(JsonParse, RejectsMalformedInput) {
     StatusOr<Value> v = Parse(c.in);
     ASSERT_FALSE(v.ok());
     EXPECT_EQ(v.status().code(), Code::kBadRequest);
-    EXPECT_EQ(v.status().message().substr(0, c.message.size()), c.message)
-        << v.status().message();
+    EXPECT_EQ(v.status().message().substr(0, c.message.size()), c.message) << v.status().message();
   }
 }
 
 TEST(JsonParse, LoneLowSurrogateEscapeBecomesReplacementCharacter) {
   // As Go's decoder does; the stored string must stay valid UTF-8.
-  EXPECT_EQ(MustParse(R"("a\udc00b")").as_string(), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(MustParse(R"("a\udc00b")").as_string(),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(MustParse(R"({"\udfff":1})").object()[0].first, "\xEF\xBF\xBD");
 }
 
@@ -196,7 +198,8 @@ TEST(JsonParse, CollectsDuplicateKeysLastWins) {
       options);
   ASSERT_TRUE(v.ok()) << v.status().message();
   EXPECT_EQ(dups, (std::vector<std::string>{".b.c", ".a", ".l[1].x", ".m.n[0].o.p"}));
-  EXPECT_EQ(Serialize(*v), R"({"a":3,"b":{"c":{"d":2}},"l":[0,{"x":2}],"m":{"n":[{"o":{"p":2}}]}})");
+  EXPECT_EQ(Serialize(*v),
+            R"({"a":3,"b":{"c":{"d":2}},"l":[0,{"x":2}],"m":{"n":[{"o":{"p":2}}]}})");
 
   // Without a collector the same input parses to the same value.
   EXPECT_EQ(MustParse(R"({"a":1,"a":2})"), MustParse(R"({"a":2})"));
@@ -205,7 +208,8 @@ TEST(JsonParse, CollectsDuplicateKeysLastWins) {
 TEST(JsonParse, DuplicateDetectionInLargeObjects) {
   // Past the indexing threshold, detection must still find every duplicate.
   std::string text = "{";
-  for (int i = 0; i < 1000; ++i) text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  for (int i = 0; i < 1000; ++i)
+    text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
   text += "\"k5\":-5,\"k999\":-999,\"k500\":-500}";
   std::vector<std::string> dups;
   ParseOptions options;
@@ -252,7 +256,9 @@ TEST(JsonSerialize, BuiltValues) {
   v["ctl"] = std::string("\x01\x1f\x7f", 3);
   EXPECT_EQ(Serialize(v),
             R"({"kind":"Status","code":404,"ratio":0.5,"whole":3,"nan":null,"list":[true,null],)"
-            R"("empty":{},"ctl":"\u0001\u001f)" "\x7f" R"("})");
+            R"("empty":{},"ctl":"\u0001\u001f)"
+            "\x7f"
+            R"("})");
 }
 
 TEST(JsonSerialize, EscapesStringsLikeGo) {
@@ -269,17 +275,25 @@ TEST(JsonSerialize, EscapesStringsLikeGo) {
       {"\b\f\n\r\t", R"("\b\f\n\r\t")"},
       {std::string("\0\x01\x1b\x1f", 4), R"("\u0000\u0001\u001b\u001f")"},
       {"\x7f", "\"\x7f\""},
-      {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
-      {"a\xE2\x80\xA8" "b\xE2\x80\xA9" "c", R"("a\u2028b\u2029c")"},
-      {"a\xFF" "b", R"("a\ufffdb")"},
-      {"\xC3", R"("\ufffd")"},                         // truncated sequence
-      {"\xED\xA0\x80", R"("\ufffd\ufffd\ufffd")"},     // encoded surrogate
-      {"\xC0\xAF", R"("\ufffd\ufffd")"},                // overlong
-      {std::string(100, '<'), "\"" + [] {
-         std::string s;
-         for (int i = 0; i < 100; ++i) s += "\\u003c";
-         return s;
-       }() + "\""},  // all escapes: the sink grows as needed
+      {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",
+       "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
+      {"a\xE2\x80\xA8"
+       "b\xE2\x80\xA9"
+       "c",
+       R"("a\u2028b\u2029c")"},
+      {"a\xFF"
+       "b",
+       R"("a\ufffdb")"},
+      {"\xC3", R"("\ufffd")"},                      // truncated sequence
+      {"\xED\xA0\x80", R"("\ufffd\ufffd\ufffd")"},  // encoded surrogate
+      {"\xC0\xAF", R"("\ufffd\ufffd")"},            // overlong
+      {std::string(100, '<'), "\"" +
+                                  [] {
+                                    std::string s;
+                                    for (int i = 0; i < 100; ++i) s += "\\u003c";
+                                    return s;
+                                  }() +
+                                  "\""},  // all escapes: the sink grows as needed
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.out);
@@ -338,8 +352,8 @@ TEST(JsonValue, Equality) {
     bool equal;
   };
   const std::vector<Case> cases = {
-      {R"({"a":1,"b":2})", R"({"b":2,"a":1})", true},   // objects are unordered
-      {"[1,2]", "[2,1]", false},                         // arrays are not
+      {R"({"a":1,"b":2})", R"({"b":2,"a":1})", true},  // objects are unordered
+      {"[1,2]", "[2,1]", false},                       // arrays are not
       {"1", "1.0", true},
       {"1", "1.5", false},
       {"9007199254740993", "9007199254740992.0", false},  // no rounding through double

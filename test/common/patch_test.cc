@@ -58,7 +58,8 @@ TEST(MergePatch, KubeCapture) {
   const json::Value b2 = J(R"({"metadata":{"name":"b2","labels":{"app":"shop"}},
       "spec":{"backupType":"AppBackup","vaultName":"vault1"}})");
   StatusOr<json::Value> v = ApplyMergePatch(
-      b2, J(R"({"metadata":{"labels":{"tier":"bronze"}},"spec":{"ttl":"48h","includedNamespaces":["a","b"]}})"));
+      b2,
+      J(R"({"metadata":{"labels":{"tier":"bronze"}},"spec":{"ttl":"48h","includedNamespaces":["a","b"]}})"));
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, J(R"({"metadata":{"name":"b2","labels":{"app":"shop","tier":"bronze"}},
       "spec":{"backupType":"AppBackup","vaultName":"vault1","ttl":"48h","includedNamespaces":["a","b"]}})"));
@@ -79,11 +80,14 @@ TEST(MergePatch, CheckBody) {
       {"{}", Code::kOk, ""},
       {"null", Code::kBadRequest, "Invalid JSON Patch"},
       {"[1]", Code::kBadRequest,
-       "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}"},
+       "error decoding patch: json: cannot unmarshal array into Go value of type "
+       "map[string]interface {}"},
       {R"("s")", Code::kBadRequest,
-       "error decoding patch: json: cannot unmarshal string into Go value of type map[string]interface {}"},
+       "error decoding patch: json: cannot unmarshal string into Go value of type "
+       "map[string]interface {}"},
       {"5", Code::kBadRequest,
-       "error decoding patch: json: cannot unmarshal number into Go value of type map[string]interface {}"},
+       "error decoding patch: json: cannot unmarshal number into Go value of type "
+       "map[string]interface {}"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.patch);
@@ -139,7 +143,8 @@ TEST(JsonPatch, Rfc6902AppendixA) {
       {"A.8 test success", R"({"baz":"qux","foo":["a",2,"c"]})",
        R"([{"op":"test","path":"/baz","value":"qux"},{"op":"test","path":"/foo/1","value":2}])",
        R"({"baz":"qux","foo":["a",2,"c"]})"},
-      {"A.9 test failure", R"({"baz":"qux"})", R"([{"op":"test","path":"/baz","value":"bar"}])", ""},
+      {"A.9 test failure", R"({"baz":"qux"})", R"([{"op":"test","path":"/baz","value":"bar"}])",
+       ""},
       {"A.10 add a nested member object", R"({"foo":"bar"})",
        R"([{"op":"add","path":"/child","value":{"grandchild":{}}}])",
        R"({"foo":"bar","child":{"grandchild":{}}})"},
@@ -154,7 +159,8 @@ TEST(JsonPatch, Rfc6902AppendixA) {
       {"A.15 strings are not numbers", R"({"/":9,"~1":10})",
        R"([{"op":"test","path":"/~01","value":"10"}])", ""},
       {"A.16 add an array value", R"({"foo":["bar"]})",
-       R"([{"op":"add","path":"/foo/-","value":["abc","def"]}])", R"({"foo":["bar",["abc","def"]]})"},
+       R"([{"op":"add","path":"/foo/-","value":["abc","def"]}])",
+       R"({"foo":["bar",["abc","def"]]})"},
   });
 }
 
@@ -165,9 +171,18 @@ TEST(JsonPatch, Rfc6901Pointers) {
     std::string pointer, value;
   };
   const std::vector<Case> cases = {
-      {"", doc},        {"/foo", R"(["bar","baz"])"}, {"/foo/0", R"("bar")"}, {"/", "0"},
-      {"/a~1b", "1"},   {"/c%d", "2"},                {"/e^f", "3"},          {"/g|h", "4"},
-      {R"(/i\\j)", "5"}, {R"(/k\"l)", "6"},            {"/ ", "7"},            {"/m~0n", "8"},
+      {"", doc},
+      {"/foo", R"(["bar","baz"])"},
+      {"/foo/0", R"("bar")"},
+      {"/", "0"},
+      {"/a~1b", "1"},
+      {"/c%d", "2"},
+      {"/e^f", "3"},
+      {"/g|h", "4"},
+      {R"(/i\\j)", "5"},
+      {R"(/k\"l)", "6"},
+      {"/ ", "7"},
+      {"/m~0n", "8"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.pointer);
@@ -187,8 +202,10 @@ TEST(JsonPatch, Operations) {
       {"add past the array end", R"({"l":[1]})", R"([{"op":"add","path":"/l/2","value":2}])", ""},
       {"add with a leading-zero index", R"({"l":[1,2]})",
        R"([{"op":"add","path":"/l/01","value":2}])", ""},
-      {"add with a negative index", R"({"l":[1,2]})", R"([{"op":"add","path":"/l/-1","value":2}])", ""},
-      {"add replaces the whole document", R"({"a":1})", R"([{"op":"add","path":"","value":[1]}])", "[1]"},
+      {"add with a negative index", R"({"l":[1,2]})", R"([{"op":"add","path":"/l/-1","value":2}])",
+       ""},
+      {"add replaces the whole document", R"({"a":1})", R"([{"op":"add","path":"","value":[1]}])",
+       "[1]"},
       {"add under a scalar", R"({"a":1})", R"([{"op":"add","path":"/a/b","value":1}])", ""},
       {"add without a value", R"({})", R"([{"op":"add","path":"/a"}])", ""},
       {"add null value", R"({})", R"([{"op":"add","path":"/a","value":null}])", R"({"a":null})"},
@@ -197,22 +214,26 @@ TEST(JsonPatch, Operations) {
       {"remove a missing path (kube capture)", R"({"spec":{}})",
        R"([{"op":"remove","path":"/spec/doesNotExist"}])", ""},
       {"replace a missing member", R"({"a":1})", R"([{"op":"replace","path":"/b","value":1}])", ""},
-      {"replace an array element", R"({"l":[1,2]})", R"([{"op":"replace","path":"/l/1","value":9}])",
-       R"({"l":[1,9]})"},
-      {"replace out of range", R"({"l":[1,2]})", R"([{"op":"replace","path":"/l/2","value":9}])", ""},
-      {"replace the root", R"({"a":1})", R"([{"op":"replace","path":"","value":{"b":2}}])", R"({"b":2})"},
-      {"move to the same place", R"({"a":1})", R"([{"op":"move","from":"/a","path":"/a"}])", R"({"a":1})"},
-      {"move into its own child", R"({"a":{"b":1}})", R"([{"op":"move","from":"/a","path":"/a/b/c"}])", ""},
+      {"replace an array element", R"({"l":[1,2]})",
+       R"([{"op":"replace","path":"/l/1","value":9}])", R"({"l":[1,9]})"},
+      {"replace out of range", R"({"l":[1,2]})", R"([{"op":"replace","path":"/l/2","value":9}])",
+       ""},
+      {"replace the root", R"({"a":1})", R"([{"op":"replace","path":"","value":{"b":2}}])",
+       R"({"b":2})"},
+      {"move to the same place", R"({"a":1})", R"([{"op":"move","from":"/a","path":"/a"}])",
+       R"({"a":1})"},
+      {"move into its own child", R"({"a":{"b":1}})",
+       R"([{"op":"move","from":"/a","path":"/a/b/c"}])", ""},
       {"move from a missing path", R"({"a":1})", R"([{"op":"move","from":"/x","path":"/y"}])", ""},
       {"move to a sibling prefix is fine", R"({"a":{"b":1}})",
        R"([{"op":"move","from":"/a","path":"/ab"}])", R"({"ab":{"b":1}})"},
       {"copy", R"({"a":{"b":[1]}})", R"([{"op":"copy","from":"/a","path":"/c"}])",
        R"({"a":{"b":[1]},"c":{"b":[1]}})"},
-      {"copy into its own child", R"({"a":{"b":1}})", R"([{"op":"copy","from":"/a","path":"/a/c"}])",
-       R"({"a":{"b":1,"c":{"b":1}}})"},
+      {"copy into its own child", R"({"a":{"b":1}})",
+       R"([{"op":"copy","from":"/a","path":"/a/c"}])", R"({"a":{"b":1,"c":{"b":1}}})"},
       {"copy from a missing path", R"({})", R"([{"op":"copy","from":"/x","path":"/y"}])", ""},
-      {"test numbers compare numerically", R"({"a":1})", R"([{"op":"test","path":"/a","value":1.0}])",
-       R"({"a":1})"},
+      {"test numbers compare numerically", R"({"a":1})",
+       R"([{"op":"test","path":"/a","value":1.0}])", R"({"a":1})"},
       {"test objects compare unordered", R"({"a":{"x":1,"y":2}})",
        R"([{"op":"test","path":"/a","value":{"y":2,"x":1}}])", R"({"a":{"x":1,"y":2}})"},
       {"test a missing path", R"({})", R"([{"op":"test","path":"/a","value":null}])", ""},
@@ -231,16 +252,17 @@ TEST(JsonPatch, Operations) {
 }
 
 TEST(JsonPatch, KubeCapture) {
-  const json::Value b2 =
-      J(R"({"spec":{"backupType":"AppBackup","includedNamespaces":["a","b"],"vaultName":"vault1"}})");
+  const json::Value b2 = J(
+      R"({"spec":{"backupType":"AppBackup","includedNamespaces":["a","b"],"vaultName":"vault1"}})");
   // test (passes) + replace + add to the list end.
   StatusOr<json::Value> v = ApplyJsonPatch(b2, J(R"([
       {"op":"test","path":"/spec/vaultName","value":"vault1"},
       {"op":"replace","path":"/spec/vaultName","value":"vault7"},
       {"op":"add","path":"/spec/includedNamespaces/-","value":"c"}])"));
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(json::Serialize(*v),
-            R"({"spec":{"backupType":"AppBackup","includedNamespaces":["a","b","c"],"vaultName":"vault7"}})");
+  EXPECT_EQ(
+      json::Serialize(*v),
+      R"({"spec":{"backupType":"AppBackup","includedNamespaces":["a","b","c"],"vaultName":"vault7"}})");
 
   // A failing test op: 422 Invalid with the generic message and no causes.
   std::string detail;
@@ -265,7 +287,8 @@ TEST(JsonPatch, DecodeErrorsAreBadRequest) {
   };
   const std::string p = "error decoding patch: json: cannot unmarshal ";
   const std::vector<Case> cases = {
-      {R"({"op":"add"})", Code::kBadRequest, p + "object into Go value of type []handlers.jsonPatchOp"},
+      {R"({"op":"add"})", Code::kBadRequest,
+       p + "object into Go value of type []handlers.jsonPatchOp"},
       {R"("x")", Code::kBadRequest, p + "string into Go value of type []handlers.jsonPatchOp"},
       {"true", Code::kBadRequest, p + "bool into Go value of type []handlers.jsonPatchOp"},
       {R"(["x"])", Code::kBadRequest, p + "string into Go value of type handlers.jsonPatchOp"},
@@ -295,11 +318,13 @@ TEST(JsonPatch, Limits) {
   StatusOr<json::Value> v = ApplyJsonPatch(J("{}"), J(ops));
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.status().code(), Code::kTooLarge);
-  EXPECT_EQ(v.status().message(), "The allowed maximum operations in a JSON patch is 10000, got 10001");
+  EXPECT_EQ(v.status().message(),
+            "The allowed maximum operations in a JSON patch is 10000, got 10001");
 
   // Copying the document into a member of itself nests it one level deeper each time.
   ops = "[";
-  for (int i = 0; i < 150; ++i) ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/a"})";
+  for (int i = 0; i < 150; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/a"})";
   ops += "]";
   std::string detail;
   JsonPatchOptions options;
@@ -312,7 +337,8 @@ TEST(JsonPatch, Limits) {
   // Copying it into new members doubles it each time: 2^100 nodes unless the budget stops it.
   ops = "[";
   for (int i = 0; i < 100; ++i) {
-    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + R"("})";
+    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) +
+           R"("})";
   }
   ops += "]";
   const auto start = std::chrono::steady_clock::now();
@@ -323,22 +349,26 @@ TEST(JsonPatch, Limits) {
 
   // A smaller budget, as an option.
   options.max_copied_nodes = 10;
-  v = ApplyJsonPatch(J(R"({"x":[1,2,3]})"),
-                     J(R"([{"op":"copy","from":"/x","path":"/y"},{"op":"copy","from":"/x","path":"/z"},
+  v = ApplyJsonPatch(
+      J(R"({"x":[1,2,3]})"),
+      J(R"([{"op":"copy","from":"/x","path":"/y"},{"op":"copy","from":"/x","path":"/z"},
                            {"op":"copy","from":"/x","path":"/w"}])"),
-                     options);
+      options);
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(detail.find("operation 2 (copy): the patch inserts more than 10 nodes"), std::string::npos)
+  EXPECT_NE(detail.find("operation 2 (copy): the patch inserts more than 10 nodes"),
+            std::string::npos)
       << detail;
 
   // Depth: adding a nested value where it would exceed max_depth.
   options = {};
   options.max_depth = 3;
   options.failure_detail = &detail;
-  v = ApplyJsonPatch(J(R"({"a":{}})"), J(R"([{"op":"add","path":"/a/b","value":{"c":{}}}])"), options);
+  v = ApplyJsonPatch(J(R"({"a":{}})"), J(R"([{"op":"add","path":"/a/b","value":{"c":{}}}])"),
+                     options);
   ASSERT_FALSE(v.ok());
   EXPECT_NE(detail.find("nest deeper than 3"), std::string::npos) << detail;
-  v = ApplyJsonPatch(J(R"({"a":{}})"), J(R"([{"op":"add","path":"/a/b","value":{"c":1}}])"), options);
+  v = ApplyJsonPatch(J(R"({"a":{}})"), J(R"([{"op":"add","path":"/a/b","value":{"c":1}}])"),
+                     options);
   EXPECT_TRUE(v.ok());
 }
 

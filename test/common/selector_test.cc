@@ -87,13 +87,14 @@ TEST(ParseLabelSelector, UpstreamErrors) {
       {"a in (x=)", "unable to parse requirement: found '=', expected: ',' or ')'"},
       {"a in (=)", "unable to parse requirement: found '=', expected: ',', ')' or identifier"},
       {"-bad", "unable to parse requirement: : Invalid value: \"-bad\": " + name_part_regex},
-      {"/a=b", "unable to parse requirement: : Invalid value: \"/a\": prefix part must be non-empty"},
+      {"/a=b",
+       "unable to parse requirement: : Invalid value: \"/a\": prefix part must be non-empty"},
       {"n>abc",
        "unable to parse requirement: values[0]: Invalid value: \"abc\": for 'Gt', 'Lt' operators, "
        "the value must be an integer"},
-      {"a=" + std::string(64, 'x'),
-       "unable to parse requirement: values[0][a]: Invalid value: \"" + std::string(64, 'x') +
-           "\": must be no more than 63 characters"},
+      {"a=" + std::string(64, 'x'), "unable to parse requirement: values[0][a]: Invalid value: \"" +
+                                        std::string(64, 'x') +
+                                        "\": must be no more than 63 characters"},
       {"a in (-x,-y)",
        "unable to parse requirement: [values[0][a]: Invalid value: \"-x\": a valid label must be "
        "an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and "
@@ -181,10 +182,13 @@ TEST(LabelSelectorFromJson, Conversions) {
        "\"in\" is not a valid label selector operator", false},
       {R"({"matchExpressions":[null]})", "\"\" is not a valid label selector operator", false},
       {R"({"matchExpressions":[{"key":"a","operator":"In"}]})",
-       "values: Invalid value: null: for 'in', 'notin' operators, values set can't be empty", false},
+       "values: Invalid value: null: for 'in', 'notin' operators, values set can't be empty",
+       false},
       {R"({"matchExpressions":[{"key":"a","operator":"Exists","values":["x"]}]})",
-       "values: Invalid value: [\"x\"]: values set must be empty for exists and does not exist", false},
-      {R"({"matchLabels":{"bad key":"x"}})", "key: Invalid value: \"bad key\": " + key_regex, false},
+       "values: Invalid value: [\"x\"]: values set must be empty for exists and does not exist",
+       false},
+      {R"({"matchLabels":{"bad key":"x"}})", "key: Invalid value: \"bad key\": " + key_regex,
+       false},
       {R"({"matchLabels":{"a":"-x"}})",
        "values[0][a]: Invalid value: \"-x\": a valid label must be an empty string or consist of "
        "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
@@ -200,9 +204,11 @@ TEST(LabelSelectorFromJson, Conversions) {
        "map[string]string",
        false},
       {R"({"matchLabels":{"a":1}})",
-       "json: cannot unmarshal number into Go struct field LabelSelector.matchLabels of type string",
+       "json: cannot unmarshal number into Go struct field LabelSelector.matchLabels of type "
+       "string",
        false},
-      {R"("app=shop")", "json: cannot unmarshal string into Go value of type v1.LabelSelector", false},
+      {R"("app=shop")", "json: cannot unmarshal string into Go value of type v1.LabelSelector",
+       false},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.json);

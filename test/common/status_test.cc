@@ -59,12 +59,12 @@ TEST(Quote, MatchesGoStrconvQuote) {
       {"a\nb\tc\r", R"("a\nb\tc\r")"},
       {std::string("\0\x01\x7f", 3), R"("\x00\x01\x7f")"},
       {"\a\b\f\v", R"("\a\b\f\v")"},
-      {"caf\xC3\xA9", "\"caf\xC3\xA9\""},       // printable UTF-8 kept
+      {"caf\xC3\xA9", "\"caf\xC3\xA9\""},  // printable UTF-8 kept
       {"\xF0\x9F\x98\x80", "\"\xF0\x9F\x98\x80\""},
-      {"a\xFFz", R"("a\xffz")"},                // invalid byte escaped
-      {"\xC3", R"("\xc3")"},                    // truncated sequence
-      {"\xED\xA0\x80", R"("\xed\xa0\x80")"},    // surrogate
-      {"\xC0\xAF", R"("\xc0\xaf")"},            // overlong
+      {"a\xFFz", R"("a\xffz")"},              // invalid byte escaped
+      {"\xC3", R"("\xc3")"},                  // truncated sequence
+      {"\xED\xA0\x80", R"("\xed\xa0\x80")"},  // surrogate
+      {"\xC0\xAF", R"("\xc0\xaf")"},          // overlong
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.out);

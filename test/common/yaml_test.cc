@@ -37,8 +37,7 @@ TEST(ParseYaml, Scalars) {
        R"({"a":"yes","b":"on","c":"123","d":"1.5","e":"null","f":"","g":"~"})"},
       {"not booleans in go-yaml v2", "a: yES\nb: tRUE\nc: nil\nd: None",
        R"({"a":"yES","b":"tRUE","c":"nil","d":"None"})"},
-      {"integers",
-       "a: 0x1F\nb: 017\nc: 0o17\nd: 0b101\ne: -0b101\nf: 1_000\ng: +5\nh: -0\ni: -42",
+      {"integers", "a: 0x1F\nb: 017\nc: 0o17\nd: 0b101\ne: -0b101\nf: 1_000\ng: +5\nh: -0\ni: -42",
        R"({"a":31,"b":15,"c":15,"d":5,"e":-5,"f":1000,"g":5,"h":0,"i":-42})"},
       {"int64 limits", "a: 9223372036854775807\nb: -9223372036854775808\nc: 9223372036854775808",
        R"({"a":9223372036854775807,"b":-9223372036854775808,"c":9223372036854776000})"},
@@ -50,10 +49,10 @@ TEST(ParseYaml, Scalars) {
        R"({"a":"2024-01-01","b":"2001-12-14t21:59:43.10-05:00"})"},
       {"block scalars", "a: |\n  line1\n  line2\nb: >\n  folded\n  text\nc: |-\n  keep\n",
        R"({"a":"line1\nline2\n","b":"folded text\n","c":"keep"})"},
-      {"double-quoted escapes", "a: \"tab\\there\\u00e9\\n\"",
-       "{\"a\":\"tab\\there\xC3\xA9\\n\"}"},
-      {"explicit tags", "a: !!str 123\nb: !!int \"42\"\nc: !!float 1\nd: !!bool \"yes\"\ne: !!null ''\n"
-                        "f: !custom x\ng: !!binary aGk=\nh: !!str true",
+      {"double-quoted escapes", "a: \"tab\\there\\u00e9\\n\"", "{\"a\":\"tab\\there\xC3\xA9\\n\"}"},
+      {"explicit tags",
+       "a: !!str 123\nb: !!int \"42\"\nc: !!float 1\nd: !!bool \"yes\"\ne: !!null ''\n"
+       "f: !custom x\ng: !!binary aGk=\nh: !!str true",
        R"({"a":"123","b":42,"c":1,"d":true,"e":null,"f":"x","g":"hi","h":"true"})"},
       {"binary that is not UTF-8 gets U+FFFD", "a: !!binary /w==", "{\"a\":\"\xEF\xBF\xBD\"}"},
       {"merge marker as a value is a string", "a: <<", R"({"a":"\u003c\u003c"})"},
@@ -64,7 +63,10 @@ TEST(ParseYaml, Scalars) {
       {"y and n are booleans too, even as keys", "[x, y, n]\n", R"(["x",true,false])"},
       {"JSON input", R"({"a": 1, "b": [1.5, "yes", null], "c": {"d": true}})",
        R"({"a":1,"b":[1.5,"yes",null],"c":{"d":true}})"},
-      {"UTF-8 BOM", "\xEF\xBB\xBF" "a: 1", R"({"a":1})"},
+      {"UTF-8 BOM",
+       "\xEF\xBB\xBF"
+       "a: 1",
+       R"({"a":1})"},
       {"a Kubernetes object",
        "apiVersion: csdr.io/v1alpha1\nkind: Backup\nmetadata:\n  name: b1\n  namespace: csdr\n"
        "  labels:\n    app: shop\nspec:\n  vaultName: vault1\n  includedNamespaces:\n  - a\n  - b\n"
@@ -92,13 +94,13 @@ TEST(ParseYaml, KeysBecomeStrings) {
 
 TEST(ParseYaml, AnchorsAndMerges) {
   ExpectDecodes({
-      {"alias", "a: &x [1, 2]\nb: *x\nc: &s str\nd: *s", R"({"a":[1,2],"b":[1,2],"c":"str","d":"str"})"},
+      {"alias", "a: &x [1, 2]\nb: *x\nc: &s str\nd: *s",
+       R"({"a":[1,2],"b":[1,2],"c":"str","d":"str"})"},
       {"alias as key", "k: &k name\n*k : v", R"({"k":"name","name":"v"})"},
       {"merge after keys overrides them, later keys override merged",
        "base: &b {a: 1, b: 2}\nm:\n  b: 0\n  <<: *b\n  c: 3\n  a: 9",
        R"({"base":{"a":1,"b":2},"m":{"b":2,"a":9,"c":3}})"},
-      {"merge sequence: earlier maps win",
-       "x: &x {a: 1}\nz: &z {a: 2, b: 2}\nm:\n  <<: [*x, *z]",
+      {"merge sequence: earlier maps win", "x: &x {a: 1}\nz: &z {a: 2, b: 2}\nm:\n  <<: [*x, *z]",
        R"({"x":{"a":1},"z":{"a":2,"b":2},"m":{"a":1,"b":2}})"},
       {"merge inline map", "m: {<<: {a: 1}, b: 2}", R"({"m":{"a":1,"b":2}})"},
       {"quoted << is a key", "m: {'<<': {a: 1}}", R"({"m":{"\u003c\u003c":{"a":1}}})"},
@@ -128,31 +130,43 @@ TEST(ParseYaml, Errors) {
       {"syntax", "a: b: c", p + "yaml: line 1, column 5: illegal map value"},
       {"unclosed flow", "a: [1, 2", p + "yaml: line 1, column"},
       {"bad indentation", "a:\n  b: 1\n c: 2", p + "yaml: line"},
-      {"unknown alias", "x: *nope", p + "yaml: line 1, column 4: the referenced anchor is not defined"},
+      {"unknown alias", "x: *nope",
+       p + "yaml: line 1, column 4: the referenced anchor is not defined"},
       {"recursive alias", "a: &x [1, *x]", p + "yaml: line 1: anchor 'x' value contains itself"},
       {"NaN value", "a: .nan", p + "json: unsupported value: NaN"},
       {"infinite value", "a: [-.inf]", p + "json: unsupported value: -Inf"},
       {"null key", "~: 1", p + "yaml: line 1: unsupported map key of type: <nil>"},
       {"empty key", ": 1", p + "yaml: "},
-      {"uint64 key", "18446744073709551615: a", p + "yaml: line 1: unsupported map key of type: uint64"},
+      {"uint64 key", "18446744073709551615: a",
+       p + "yaml: line 1: unsupported map key of type: uint64"},
       {"mapping key", "? {a: 1}\n: 2", p + "yaml: line 1: invalid map key"},
       {"sequence key", "? [1]\n: 2", p + "yaml: line 1: invalid map key"},
       {"alias to a mapping as key", "a: &m {b: 1}\n*m : 2", p + "yaml: line 2: invalid map key"},
       {"tag mismatch", "a: !!int abc", p + "yaml: line 1: cannot decode !!str `abc` as a !!int"},
       {"tag mismatch bool", "a: !!bool 1", p + "yaml: line 1: cannot decode !!int `1` as a !!bool"},
-      {"bad base64", "a: !!binary '!!!'", p + "yaml: line 1: !!binary value contains invalid base64 data"},
-      {"merge of a scalar", "<<: 1", p + "yaml: line 1: map merge requires map or sequence of maps as the value"},
-      {"merge of a list of scalars", "<<: [1]", p + "yaml: line 1: map merge requires map or sequence"},
+      {"bad base64", "a: !!binary '!!!'",
+       p + "yaml: line 1: !!binary value contains invalid base64 data"},
+      {"merge of a scalar", "<<: 1",
+       p + "yaml: line 1: map merge requires map or sequence of maps as the value"},
+      {"merge of a list of scalars", "<<: [1]",
+       p + "yaml: line 1: map merge requires map or sequence"},
       {"control character", "a: \x01", p + "yaml: control characters are not allowed"},
       {"NUL byte", std::string("a: b\0", 5), p + "yaml: control characters are not allowed"},
       {"DEL", "a: \x7f", p + "yaml: control characters are not allowed"},
       {"C1 control", "a: \xC2\x80", p + "yaml: control characters are not allowed"},
       {"invalid UTF-8", "a: \xFF", p + "yaml: invalid UTF-8 at byte offset 3"},
-      {"UTF-16", "\xFF\xFE" "a\0:\0", p + "yaml: invalid UTF-8 at byte offset 0"},
-      {"two documents", "a: 1\n---\nb: 2", p + "yaml: the stream has more than one non-empty document"},
-      {"invalid JSON falls back to YAML and fails there", R"({"a": [})", p + "yaml: line 1, column"},
-      {"stray comma at document level (yaml-cpp would loop)", ",a", p + "yaml: line 1, column 1: did not find expected node content"},
-      {"stray comma after a document", "a\n...\n,", p + "yaml: line 3, column 1: did not find expected node content"},
+      {"UTF-16",
+       "\xFF\xFE"
+       "a\0:\0",
+       p + "yaml: invalid UTF-8 at byte offset 0"},
+      {"two documents", "a: 1\n---\nb: 2",
+       p + "yaml: the stream has more than one non-empty document"},
+      {"invalid JSON falls back to YAML and fails there", R"({"a": [})",
+       p + "yaml: line 1, column"},
+      {"stray comma at document level (yaml-cpp would loop)", ",a",
+       p + "yaml: line 1, column 1: did not find expected node content"},
+      {"stray comma after a document", "a\n...\n,",
+       p + "yaml: line 3, column 1: did not find expected node content"},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name + ": " + c.yaml);
@@ -208,7 +222,8 @@ TEST(ParseYaml, DepthLimit) {
 
 TEST(ParseYaml, AliasBombIsRefusedQuickly) {
   // The "billion laughs": 9^9 strings if expanded.
-  std::string bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string bomb =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   for (char c = 'b'; c <= 'i'; ++c) {
     const char prev = static_cast<char>(c - 1);
     bomb += std::string(1, c) + ": &" + c + " [";
@@ -268,8 +283,8 @@ TEST(ParseYaml, CollectsDuplicateKeys) {
   std::vector<std::string> dups;
   YamlOptions options;
   options.duplicate_fields = &dups;
-  StatusOr<json::Value> v =
-      ParseYaml("a: 1\nb:\n  c: 1\n  c: 2\na: 3\nl:\n- x: 1\n  x: 2\nm: {<<: {k: 1}, k: 2}\n", options);
+  StatusOr<json::Value> v = ParseYaml(
+      "a: 1\nb:\n  c: 1\n  c: 2\na: 3\nl:\n- x: 1\n  x: 2\nm: {<<: {k: 1}, k: 2}\n", options);
   ASSERT_TRUE(v.ok()) << v.status().message();
   // A key set over a merged one counts, as in go-yaml v2's strict mode.
   EXPECT_EQ(dups, (std::vector<std::string>{".b.c", ".a", ".l[0].x", ".m.k"}));
@@ -315,8 +330,10 @@ TEST(LooksLikeJson, FirstNonSpaceByte) {
     bool json;
   };
   const std::vector<LCase> cases = {
-      {"{}", true}, {"  \n\t{\"a\":1}", true}, {"[1]", true}, {"a: 1", false},
-      {"", false},  {"   ", false},            {"# {", false}, {"\"{\"", false},
+      {"{}", true},   {"  \n\t{\"a\":1}", true},
+      {"[1]", true},  {"a: 1", false},
+      {"", false},    {"   ", false},
+      {"# {", false}, {"\"{\"", false},
   };
   for (const LCase& c : cases) {
     SCOPED_TRACE(c.text);
