@@ -58,6 +58,9 @@ struct Event {
 };
 
 // Builds the bytes to store, given the revision this write will be committed at.
+// It runs inside the write (sqlite://: on the writer thread, in the open transaction, so a
+// slow encoder delays every write of its batch): keep it cheap and never call the Store from
+// it. An exception it throws fails that write alone with kInternal.
 using Encoder = std::function<std::string(int64_t revision)>;
 
 // A live watch. Events arrive in revision order, each exactly once, none at or below the
