@@ -71,8 +71,7 @@ class Watcher {
   // Waits up to `timeout` for events and moves the ready ones into *out (appending).
   // Returns false when the watch has ended (store closed, or the watcher fell so far behind
   // that its buffer overflowed: then *expired is set and the client must relist).
-  virtual bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out,
-                    bool* expired) = 0;
+  virtual bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out, bool* expired) = 0;
   // The highest revision this watcher has been told about: every event <= it has been
   // delivered or filtered. Used for bookmarks.
   virtual int64_t ProgressRevision() const = 0;
