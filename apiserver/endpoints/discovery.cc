@@ -156,7 +156,8 @@ DiscoveryDocuments Build() {
     json::Value v = json::Value::MakeObject();
     v.Set("kind", "APIGroup");
     v.Set("apiVersion", "v1");
-    for (auto& m : ApiGroup().object()) v.Set(m.first, m.second);
+    json::Value group = ApiGroup();
+    for (auto& m : group.object()) v.Set(m.first, m.second);
     d.group = json::Serialize(v);
   }
   {

@@ -139,7 +139,7 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   if (!info.is_resource_request) {
     ServeNonResource(ctx, info);
   } else {
-    ServeResource(ctx, info, user, watch);
+    ServeResource(ctx, info, user);
   }
   log(user.name);
 }

@@ -42,8 +42,7 @@ class ApiHandler {
 
  private:
   void ServeNonResource(RequestContext& ctx, const RequestInfo& info);
-  void ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user,
-                     bool watch);
+  void ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user);
   void ServeWatch(RequestContext& ctx, const Scope& scope, const OutputFormat& format);
 
   Registry* registry_;

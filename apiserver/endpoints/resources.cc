@@ -30,6 +30,18 @@ std::string MediaType(const std::string& content_type) {
 
 bool ParseBool(const std::string& s) { return s == "true" || s == "1"; }
 
+// Whether the client of a watch went away: its socket reads as EOF or an error.
+bool PeerClosed(const SSL* ssl) {
+  if (ssl == nullptr) return false;
+  int fd = SSL_get_fd(ssl);
+  if (fd < 0) return true;
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLHUP | POLLERR)) return true;
+  char c;
+  return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void NotFoundPage(httplib::Response& res) {
   res.status = 404;
   res.set_content("404 page not found\n", "text/plain; charset=utf-8");
@@ -479,8 +491,7 @@ void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) 
   NotFoundPage(ctx.res);
 }
 
-void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user,
-                               bool watch) {
+void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user) {
   const httplib::Request& req = ctx.req;
   if (info.api_prefix != "apis" || info.api_group != "csdr.io" || info.api_version != "v1alpha1") {
     return NotFoundPage(ctx.res);
@@ -681,7 +692,7 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   if (!scope.name.empty()) {
     // A watch on /backups/NAME is a watch of the collection narrowed to that name.
     auto named = ParseFieldSelector("metadata.name=" + scope.name);
-    if (named.ok() && wo.field_selector.Empty()) wo.field_selector = std::move(named.value());
+    if (named.ok() && wo.field_selector.empty()) wo.field_selector = std::move(named.value());
   }
   wo.resource_version = req.get_param_value("resourceVersion");
   wo.allow_bookmarks = ParseBool(req.get_param_value("allowWatchBookmarks"));

@@ -265,10 +265,10 @@ Status Registry::ValidateFieldSelector(const KindStrategy& kind, const FieldSele
 
 bool Registry::Matches(const KindStrategy& kind, const json::Value& object,
                        const LabelSelector& labels, const FieldSelector& fields) {
-  if (!labels.Empty()) {
+  if (!labels.empty()) {
     if (!labels.Matches(MetaField(object, "labels"))) return false;
   }
-  if (!fields.Empty()) {
+  if (!fields.empty()) {
     return fields.Matches([&](std::string_view f) { return kind.FieldValue(object, f); });
   }
   return true;
@@ -428,7 +428,7 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
   // A metadata.name=X requirement narrows the scan to one key.
   ListResult out;
   size_t limit = options.limit > 0 ? static_cast<size_t>(options.limit) : 0;
-  bool need_parse = !options.label_selector.Empty() || !options.field_selector.Empty();
+  bool need_parse = !options.label_selector.empty() || !options.field_selector.empty();
   std::string cursor = start_after;
   int64_t revision = at_revision;
   bool exhausted = false;
@@ -553,6 +553,7 @@ StatusOr<WriteResult> Registry::Patch(const Scope& scope, PatchType type, const 
                                            ") does not match the name on the URL (" + scope.name + ")");
     }
   }
+  if (type == PatchType::kMerge) CSDR_RETURN_IF_ERROR(CheckMergePatchBody(patch));
   return UpdateLoop(
       scope, options,
       [&](const json::Value& current, bool* rv_precondition) -> StatusOr<json::Value> {

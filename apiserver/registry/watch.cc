@@ -88,7 +88,7 @@ class RegistryWatch : public WatchStream {
     po.max_depth = 200;
     auto obj = json::Parse(e.value, po);
     if (!obj.ok()) return;
-    bool filtered = !options_.label_selector.Empty() || !options_.field_selector.Empty();
+    bool filtered = !options_.label_selector.empty() || !options_.field_selector.empty();
     if (!filtered) {
       const char* type = e.type == storage::EventType::kAdded      ? "ADDED"
                          : e.type == storage::EventType::kModified ? "MODIFIED"

@@ -43,6 +43,23 @@ class RegistryTest : public ::testing::Test {
                  R"(","labels":)" + labels + R"(},"spec":{"vaultName":"v1","includedNamespaces":["shop"]}})");
   }
 
+  // BackupSchedule: a kind whose spec may change (a Backup's spec is immutable).
+  Scope ScheduleScope(const std::string& name = "", const std::string& sub = "") {
+    Scope s = BackupScope(name, sub);
+    s.kind = FindKindByResource("backupschedules");
+    return s;
+  }
+
+  json::Value MustCreateSchedule(const std::string& name) {
+    auto r = registry_->Create(
+        ScheduleScope(),
+        Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule","metadata":{"name":")" + name +
+              R"("},"spec":{"schedule":"1 4 * * *","template":{"vaultName":"v1"}}})"),
+        Opts());
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->object : json::Value();
+  }
+
   WriteOptions Opts(const std::string& manager = "test") {
     WriteOptions o;
     o.field_manager = manager;
@@ -123,15 +140,15 @@ TEST_F(RegistryTest, DryRunCreateStoresNothing) {
 }
 
 TEST_F(RegistryTest, UpdateWithStaleVersionConflicts) {
-  json::Value obj = MustCreate("b1");
+  json::Value obj = MustCreateSchedule("s1");
   json::Value first = obj;
-  first["spec"].Set("vaultName", "v2");
-  auto r1 = registry_->Update(BackupScope("b1"), first, Opts());
+  first["spec"].Set("schedule", "2 4 * * *");
+  auto r1 = registry_->Update(ScheduleScope("s1"), first, Opts());
   ASSERT_TRUE(r1.ok()) << r1.status().message();
   EXPECT_EQ(r1->object.FindPath({"metadata", "generation"})->as_int(), 2);
   json::Value stale = obj;  // still carries the first resourceVersion
-  stale["spec"].Set("vaultName", "v3");
-  auto r2 = registry_->Update(BackupScope("b1"), stale, Opts());
+  stale["spec"].Set("schedule", "3 4 * * *");
+  auto r2 = registry_->Update(ScheduleScope("s1"), stale, Opts());
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.status().code(), Code::kConflict);
 }
@@ -139,6 +156,14 @@ TEST_F(RegistryTest, UpdateWithStaleVersionConflicts) {
 TEST_F(RegistryTest, UpdateWithoutVersionIsInvalid) {
   json::Value obj = MustCreate("b1");
   obj["metadata"].Erase("resourceVersion");
+  auto r = registry_->Update(BackupScope("b1"), obj, Opts());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+}
+
+TEST_F(RegistryTest, BackupSpecIsImmutable) {
+  json::Value obj = MustCreate("b1");
+  obj["spec"].Set("vaultName", "v2");
   auto r = registry_->Update(BackupScope("b1"), obj, Opts());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
@@ -154,23 +179,23 @@ TEST_F(RegistryTest, NoOpUpdateKeepsResourceVersion) {
 }
 
 TEST_F(RegistryTest, StatusSubresourceSplitsTheObject) {
-  json::Value obj = MustCreate("b1");
+  json::Value obj = MustCreateSchedule("s1");
   // A status write ignores spec changes and leaves generation alone.
   json::Value s = obj;
-  s["spec"].Set("vaultName", "ignored");
-  s.Set("status", Parse(R"({"phase":"InProgress"})"));
-  auto r = registry_->Update(BackupScope("b1", "status"), s, Opts("controller"));
+  s["spec"].Set("schedule", "9 9 * * *");
+  s.Set("status", Parse(R"({"phase":"Enabled"})"));
+  auto r = registry_->Update(ScheduleScope("s1", "status"), s, Opts("controller"));
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->object.GetString({"spec", "vaultName"}), "v1");
-  EXPECT_EQ(r->object.GetString({"status", "phase"}), "InProgress");
+  EXPECT_EQ(r->object.GetString({"spec", "schedule"}), "1 4 * * *");
+  EXPECT_EQ(r->object.GetString({"status", "phase"}), "Enabled");
   EXPECT_EQ(r->object.FindPath({"metadata", "generation"})->as_int(), 1);
   // A main-resource write ignores status.
   json::Value m = r->object;
-  m["status"].Set("phase", "Completed");
-  m["spec"].Set("vaultName", "v2");
-  auto r2 = registry_->Update(BackupScope("b1"), m, Opts());
+  m["status"].Set("phase", "Paused");
+  m["spec"].Set("schedule", "2 4 * * *");
+  auto r2 = registry_->Update(ScheduleScope("s1"), m, Opts());
   ASSERT_TRUE(r2.ok()) << r2.status().message();
-  EXPECT_EQ(r2->object.GetString({"status", "phase"}), "InProgress");
+  EXPECT_EQ(r2->object.GetString({"status", "phase"}), "Enabled");
   EXPECT_EQ(r2->object.FindPath({"metadata", "generation"})->as_int(), 2);
 }
 
@@ -187,15 +212,15 @@ TEST_F(RegistryTest, MergePatchWithStaleVersionConflicts) {
 }
 
 TEST_F(RegistryTest, JsonPatchTestOperation) {
-  MustCreate("b1");
-  auto ok = registry_->Patch(BackupScope("b1"), PatchType::kJson,
-                             Parse(R"([{"op":"test","path":"/spec/vaultName","value":"v1"},)"
-                                   R"({"op":"replace","path":"/spec/vaultName","value":"v9"}])"),
+  MustCreateSchedule("s1");
+  auto ok = registry_->Patch(ScheduleScope("s1"), PatchType::kJson,
+                             Parse(R"([{"op":"test","path":"/spec/schedule","value":"1 4 * * *"},)"
+                                   R"({"op":"replace","path":"/spec/schedule","value":"5 4 * * *"}])"),
                              Opts());
   ASSERT_TRUE(ok.ok()) << ok.status().message();
-  EXPECT_EQ(ok->object.GetString({"spec", "vaultName"}), "v9");
-  auto bad = registry_->Patch(BackupScope("b1"), PatchType::kJson,
-                              Parse(R"([{"op":"test","path":"/spec/vaultName","value":"v1"}])"), Opts());
+  EXPECT_EQ(ok->object.GetString({"spec", "schedule"}), "5 4 * * *");
+  auto bad = registry_->Patch(ScheduleScope("s1"), PatchType::kJson,
+                              Parse(R"([{"op":"test","path":"/spec/schedule","value":"1 4 * * *"}])"), Opts());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Code::kInvalid);
 }
