@@ -99,8 +99,9 @@ class Value {
 struct ParseOptions {
   // Maximum nesting of arrays and objects; deeper input is refused with BadRequest.
   int max_depth = 100;
-  // When set, duplicate object keys are collected here as paths (".spec.bucket") and the
-  // last occurrence wins; when null, duplicates are silently resolved the same way.
+  // When set, duplicate object keys are collected here as paths (".spec.bucket", array
+  // elements as ".spec.hooks[2].name") and the last occurrence wins, in the position of the
+  // first; when null, duplicates are silently resolved the same way.
   std::vector<std::string>* duplicate_fields = nullptr;
 };
 
@@ -109,6 +110,10 @@ struct ParseOptions {
 StatusOr<Value> Parse(std::string_view text, const ParseOptions& options = {});
 
 // Serializes compactly, or with two-space indentation as Go's json.MarshalIndent does.
+// Strings and numbers come out byte for byte as Go's encoding/json writes them (and so
+// kube-apiserver): <, >, & escaped as \u003c \u003e \u0026, 1.0 as 1, 1e21 as 1e+21.
+// NaN and infinities, which JSON cannot carry (Go refuses them), are written as null.
+// SerializeTo appends to *out.
 std::string Serialize(const Value& value, bool pretty = false);
 void SerializeTo(const Value& value, std::string* out, bool pretty = false);
 
