@@ -140,13 +140,14 @@ inline json::Value DoneBackup() {
 
 // The world in which every rule passes for the baseline objects below: an ACK managed
 // cluster in cn-hangzhou on v1.8.4, vault v1 Available, namespace shop with one PVC, the
-// completed backup "done", the two storage classes ACK documents, ConfigMap csdr/modifiers.
+// completed backup "done", the system namespaces, the two storage classes ACK documents, ConfigMap csdr/modifiers.
 inline void Baseline(FakeFacts* f) {
   f->Put(Profile("ACKManaged", "cn-hangzhou", "v1.8.4"));
   f->Put(Vault("v1"));
   f->Put(DoneBackup());
-  f->PutCluster(NamespaceObject("csdr"));
-  f->PutCluster(NamespaceObject("shop"));
+  for (const char* ns : {"csdr", "shop", "kube-system", "kube-public", "kube-node-lease"}) {
+    f->PutCluster(NamespaceObject(ns));
+  }
   f->PutCluster(Pvc("shop", "data"));
   f->PutCluster(StorageClassObject("alicloud-disk-topology-alltype", "diskplugin.csi.alibabacloud.com"));
   f->PutCluster(StorageClassObject("alibabacloud-cnfs-nas", "nasplugin.csi.alibabacloud.com", "Immediate"));
