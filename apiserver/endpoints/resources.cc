@@ -10,6 +10,7 @@
 
 #include "apiserver/endpoints/discovery.h"
 #include "apiserver/endpoints/handler.h"
+#include "apiserver/endpoints/openapi_proto.h"
 #include "apiserver/kinds/schema.h"
 #include "common/yaml.h"
 
@@ -461,11 +462,25 @@ void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) 
     return WriteBody(ctx, 200, d.resource_list + "\n");
   }
   if (path == "/openapi/v2") {
+    // kubectl 1.20-1.26 asks for gnostic protobuf; everyone else for JSON.
+    static const std::string proto = [] {
+      auto doc = json::Parse(OpenAPIV2Document(), json::ParseOptions{.max_depth = 1000});
+      return doc.ok() ? EncodeOpenAPIV2Proto(*doc) : std::string();
+    }();
     static const std::string etag = "\"" + Sha512Hex(OpenAPIV2Document()) + "\"";
-    ctx.res.set_header("Etag", etag);
-    if (ctx.req.get_header_value("If-None-Match") == etag) {
+    static const std::string proto_etag = "\"" + Sha512Hex(proto) + "\"";
+    std::string accept = ctx.req.get_header_value("Accept");
+    bool want_proto = accept.find("com.github.proto-openapi.spec.v2") != std::string::npos;
+    const std::string& tag = want_proto ? proto_etag : etag;
+    ctx.res.set_header("Etag", tag);
+    ctx.res.set_header("Vary", "Accept");
+    if (ctx.req.get_header_value("If-None-Match") == tag) {
       ctx.res.status = 304;
       return;
+    }
+    if (want_proto) {
+      // The "@" form clients send is not a valid media type for Go's mime parser.
+      return WriteBody(ctx, 200, proto, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
     }
     return WriteBody(ctx, 200, OpenAPIV2Document());
   }
