@@ -215,6 +215,46 @@ std::string ToYaml(const json::Value& value) {
   return s;
 }
 
+httplib::Params ParseQuery(const std::string& target) {
+  httplib::Params params;
+  size_t q = target.find('?');
+  if (q == std::string::npos) return params;
+  std::string query = target.substr(q + 1);
+  if (size_t hash = query.find('#'); hash != std::string::npos) query.resize(hash);
+  auto decode = [](const std::string& in) {
+    std::string out;
+    out.reserve(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      char c = in[i];
+      if (c == '+') {
+        out += ' ';
+      } else if (c == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+        out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  size_t i = 0;
+  while (i <= query.size()) {
+    size_t amp = query.find('&', i);
+    if (amp == std::string::npos) amp = query.size();
+    std::string part = query.substr(i, amp - i);
+    i = amp + 1;
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      std::string key = decode(part.substr(0, eq));
+      std::string value = eq == std::string::npos ? "" : decode(part.substr(eq + 1));
+      if (!key.empty()) params.emplace(std::move(key), std::move(value));
+    }
+    if (amp == query.size()) break;
+  }
+  return params;
+}
+
 std::string WarningHeaderValue(const std::string& text) {
   std::string out = "299 - \"";
   for (char c : text) {

@@ -43,6 +43,11 @@ StatusOr<OutputFormat> NegotiateOutput(const std::string& accept, bool is_list);
 // Serializes `value` as YAML (block style, as kubectl -o yaml prints).
 std::string ToYaml(const json::Value& value);
 
+// Parses a URL query as Go's url.ParseQuery does: '&'-separated, key and value split at the
+// FIRST '=', percent-decoding with '+' as space. (cpp-httplib splits at every '=', which
+// turns "labelSelector=-bad-=x" into "x".) Malformed escapes are kept verbatim.
+httplib::Params ParseQuery(const std::string& target);
+
 // `Warning: 299 - "text"` header value, with quotes and backslashes escaped.
 std::string WarningHeaderValue(const std::string& text);
 

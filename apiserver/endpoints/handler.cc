@@ -10,7 +10,10 @@
 namespace csdr::apiserver {
 namespace {
 
-bool ParseBool(const std::string& s) { return s == "true" || s == "1"; }
+// strconv.ParseBool's true spellings (the Python client sends "True").
+bool ParseBool(const std::string& s) {
+  return s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True";
+}
 
 // Upstream pretty-prints for curl, wget and browsers, and on ?pretty=true.
 bool WantsPretty(const httplib::Request& req) {
@@ -63,6 +66,9 @@ void ApiHandler::Install(httplib::Server* server) {
 
 void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   auto start = std::chrono::steady_clock::now();
+  // Re-parse the query with Go's rules before anything reads it (see ParseQuery). The
+  // request object is the server's, mutable, and used by nobody else during this call.
+  const_cast<httplib::Request&>(req).params = ParseQuery(req.target);
   res.set_header("Cache-Control", "no-cache, private");
   const std::string& path = req.path;
   RequestContext ctx{req, res, WantsPretty(req)};

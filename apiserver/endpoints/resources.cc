@@ -29,7 +29,10 @@ std::string MediaType(const std::string& content_type) {
   return t;
 }
 
-bool ParseBool(const std::string& s) { return s == "true" || s == "1"; }
+// strconv.ParseBool's true spellings (the Python client sends "True").
+bool ParseBool(const std::string& s) {
+  return s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True";
+}
 
 // Whether the client of a watch went away: its socket reads as EOF or an error.
 bool PeerClosed(const SSL* ssl) {
@@ -586,6 +589,11 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
       return WriteStatus(ctx.res, Status(Code::kBadRequest, decode_prefix + "couldn't get version/kind; json parse error: json: cannot unmarshal " + (obj->is_array() ? "array" : "value") + " into Go value of type struct"), {}, ctx.pretty);
     }
     Status tm = CheckTypeMeta(*kind, *obj, req.body);
+    if (!tm.ok() && tm.code() == Code::kInvalid) {
+      // Upstream names the body's kind in the details of a kind mismatch.
+      StatusDetails d{obj->GetString({"metadata", "name"}), ki.group, obj->GetString({"kind"}), ""};
+      return WriteStatus(ctx.res, tm, d, ctx.pretty);
+    }
     if (!tm.ok()) return Fail(ctx, &ki, obj->GetString({"metadata", "name"}), tm);
     std::vector<std::string> warnings;
     if (!duplicates.empty()) {

@@ -84,6 +84,16 @@ TEST(WarningHeaderTest, Escapes) {
   EXPECT_EQ(WarningHeaderValue("unknown field \"spec.x\""), "299 - \"unknown field \\\"spec.x\\\"\"");
 }
 
+TEST(ParseQueryTest, SplitsAtTheFirstEqualsSign) {
+  httplib::Params p = ParseQuery("/apis/x?labelSelector=-bad-=x&watch=True&a=%41+b&flag&dryRun=All&dryRun=x");
+  EXPECT_EQ(p.find("labelSelector")->second, "-bad-=x");
+  EXPECT_EQ(p.find("watch")->second, "True");
+  EXPECT_EQ(p.find("a")->second, "A b");
+  EXPECT_EQ(p.find("flag")->second, "");
+  EXPECT_EQ(p.count("dryRun"), 2u);
+  EXPECT_TRUE(ParseQuery("/apis/x").empty());
+}
+
 TEST(ToYamlTest, BlockStyle) {
   auto v = json::Parse(R"({"a":{"b":[1,"x"]},"c":true})");
   ASSERT_TRUE(v.ok());
