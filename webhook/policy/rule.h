@@ -123,7 +123,10 @@ struct Rule {
   uint32_t operations;     // OperationBits
   const char* applies_to;  // for docs: "Backup, BackupSchedule template / CREATE"
   const char* message;     // domain.md's format, with %q/%s placeholders
-  const char* basis;       // the seed sentence or reference it rests on
+  // What the rule rests on. Text in double quotes is verbatim from the seed (the product
+  // documentation, shared/seed/ack-backup-center-install.txt; "..." marks an elision);
+  // other sources are cited by section of reference/domain.md, quoted in single quotes.
+  const char* basis;
   CheckFn check = nullptr;
   // Backup CREATE rules set this instead of `check`: the engine runs it on a Backup's spec,
   // and CSDR-BS-002 on every BackupSchedule template.

@@ -327,12 +327,12 @@ Rule SpecRule(const char* id, Severity sev, const char* message, const char* bas
 std::vector<Rule> BkRules() {
   return {
       SpecRule("CSDR-BK-001", Severity::kDeny, kBk001Format,
-               "domain.md 2.3 (ACK FAQ, monitoring): \"Backup, snapshot and restore tasks can only run once the vault "
-               "is Available.\"",
+               "domain.md 2.3 (ACK FAQ, monitoring): 'Backup, snapshot and restore tasks can only run once the vault "
+               "is Available.'",
                CheckBk001),
       SpecRule("CSDR-BK-002", Severity::kDeny, kBk002Format,
-               "domain.md 3.2 (Velero): \"backup can't be created because backup storage location %s is currently in "
-               "read-only mode\"",
+               "domain.md 3.2 (Velero): 'backup can\'t be created because backup storage location %s is currently in "
+               "read-only mode'",
                CheckBk002),
       {"CSDR-BK-003", Severity::kDeny, kBackupKind, kOnUpdate, "Backup / UPDATE", kBk003,
        "domain.md 8 [I]: a backup is a one-shot task (Velero, ACK); changing its spec after it ran would make the "
@@ -367,13 +367,13 @@ std::vector<Rule> BkRules() {
       SpecRule("CSDR-BK-011", Severity::kDeny, kBk011Format,
                "domain.md 3.2 (Velero includes_excludes.go): the include/exclude list rules", CheckBk011),
       SpecRule("CSDR-BK-012", Severity::kDeny, kBk012,
-               "domain.md 3.2 (Velero): \"encountered labelSelector as well as orLabelSelectors in backup spec, only "
-               "one can be specified\"",
+               "domain.md 3.2 (Velero): 'encountered labelSelector as well as orLabelSelectors in backup spec, only "
+               "one can be specified'",
                CheckBk012),
       SpecRule("CSDR-BK-013", Severity::kDeny, kBk013,
                "domain.md 2.5: ECS CreateSnapshot.RetentionDays is 1-65536 days; HBR retention is in days", CheckBk013),
       {"CSDR-BK-014", Severity::kDeny, kBackupKind, kOnCreate, "Backup / CREATE", kBk014Format,
-       "domain.md 2.3 (ACK FAQ): \"backup already exists in OSS bucket\": a backup of the same name is already in "
+       "domain.md 2.3 (ACK FAQ): 'backup already exists in OSS bucket': a backup of the same name is already in "
        "the vault's bucket",
        CheckBk014},
       {"CSDR-BK-015", Severity::kDeny, kBackupKind, kOnCreate, "Backup / CREATE", kBk015,

@@ -111,8 +111,8 @@ std::vector<Rule> BsRules() {
   return {
       ScheduleRule("CSDR-BS-001", Severity::kDeny, "BackupSchedule / CREATE, UPDATE (schedule set or changed)",
                    kBs001,
-                   "domain.md 2.2 (ACK FAQ): \"Schedule syntax is a 5-field crontab (minute 0-59) or an interval such "
-                   "as 6h30m\"",
+                   "domain.md 2.2 (ACK FAQ): 'Schedule syntax is a 5-field crontab (minute 0-59) or an interval such "
+                   "as 6h30m'",
                    CheckBs001),
       ScheduleRule("CSDR-BS-002", Severity::kDeny, "BackupSchedule / CREATE, UPDATE (template set or changed)",
                    kBs002Format,
@@ -120,7 +120,7 @@ std::vector<Rule> BsRules() {
                    "schedule's template only when it runs (#6225)",
                    CheckBs002),
       ScheduleRule("CSDR-BS-003", Severity::kWarn, "BackupSchedule / CREATE, UPDATE", kBs003Format,
-                   "domain.md 8 (ACK FAQ): \"get target namespace failed\"", CheckBs003),
+                   "domain.md 8 (ACK FAQ): 'get target namespace failed'", CheckBs003),
       ScheduleRule("CSDR-BS-004", Severity::kWarn, "BackupSchedule / CREATE, UPDATE", kBs004,
                    "domain.md 3.3 (Velero #3947): count-based retention", CheckBs004),
       ScheduleRule("CSDR-BS-005", Severity::kDeny, "BackupSchedule / CREATE, UPDATE", kBs005,

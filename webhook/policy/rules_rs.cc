@@ -351,8 +351,8 @@ std::vector<Rule> RsRules() {
                   CheckRs002),
       RestoreRule("CSDR-RS-003", Severity::kDeny, kRs003,
                   "seed: \"migrate-controller versions 1.7.7 and later support cross-region restoration for Alibaba "
-                  "Cloud disk backups.\" (disk backups only); ACK FAQ message \"only disk type PVs support "
-                  "cross-region restore in current version\"",
+                  "Cloud disk backups.\" (disk backups only); ACK FAQ message 'only disk type PVs support "
+                  "cross-region restore in current version'",
                   CheckRs003),
       RestoreRule("CSDR-RS-004", Severity::kWarn, kRs004,
                   "seed (ACK dedicated clusters): \"To use this feature, add the required permissions for ECS disk "
@@ -363,10 +363,10 @@ std::vector<Rule> RsRules() {
                   "clusters or ACK Edge clusters.\" (extended to restoring volumes: there is no volume path there)",
                   CheckRs005),
       RestoreRule("CSDR-RS-006", Severity::kDeny, kRs006Format,
-                  "domain.md 8 (ACK FAQ message \"storageclass %s not exists\")", CheckRs006),
+                  "domain.md 8 (ACK FAQ message 'storageclass %s not exists')", CheckRs006),
       RestoreRule("CSDR-RS-007", Severity::kDeny, kRs007,
-                  "domain.md 8 (ACK FAQ message \"only support convert to storageclass with CSI diskplugin or "
-                  "nasplugin provisioner\")",
+                  "domain.md 8 (ACK FAQ message 'only support convert to storageclass with CSI diskplugin or "
+                  "nasplugin provisioner')",
                   CheckRs007),
       RestoreRule("CSDR-RS-008", Severity::kDeny, kRs008,
                   "domain.md 8 (ACK FAQ): multi-zone clusters need a WaitForFirstConsumer disk StorageClass",
@@ -380,9 +380,9 @@ std::vector<Rule> RsRules() {
                   "delete this namespace.\" (restoring into csdr would overwrite the components)",
                   CheckRs010),
       RestoreRule("CSDR-RS-011", Severity::kDeny, kRs011Format,
-                  "domain.md 3.2 (Velero): \"%v are non-restorable resources\"", CheckRs011),
+                  "domain.md 3.2 (Velero): '%v are non-restorable resources'", CheckRs011),
       RestoreRule("CSDR-RS-012", Severity::kDeny, kRs012,
-                  "domain.md 3.2 (Velero): \"Invalid ExistingResourcePolicy: %s\"", CheckRs012),
+                  "domain.md 3.2 (Velero): 'Invalid ExistingResourcePolicy: %s'", CheckRs012),
       RestoreRule("CSDR-RS-013", Severity::kDeny, kRs013Format,
                   "domain.md 2.8 (ACK modify-on-restore page): resource modifiers from a ConfigMap need "
                   "migrate-controller >= 1.8.1",
