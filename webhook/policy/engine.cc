@@ -53,7 +53,7 @@ RuleContext::RuleContext(const RuleContext& base, const ClusterView* cluster)
 
 const ClusterView& RuleContext::cluster() const {
   if (cluster_override_ != nullptr) return *cluster_override_;
-  if (!cluster_) cluster_ = ViewOfFact(facts_.Get("ClusterProfile", "", kProfileName));
+  if (!cluster_) cluster_ = ViewOfFact(Get("ClusterProfile", "", kProfileName));
   return *cluster_;
 }
 
@@ -75,6 +75,26 @@ std::string RuleContext::Name() const {
   if (!input_.name.empty()) return input_.name;
   std::string name = object().GetString({"metadata", "name"});
   return name.empty() ? old_object().GetString({"metadata", "name"}) : name;
+}
+
+template <typename Read>
+ObjectFact RuleContext::Memoized(std::string key, Read&& read) const {
+  for (const auto& [k, fact] : memo_) {
+    if (k == key) return fact;
+  }
+  ObjectFact fact = read();
+  memo_.emplace_back(std::move(key), fact);
+  return fact;
+}
+
+ObjectFact RuleContext::Get(std::string_view kind, std::string_view ns, std::string_view name) const {
+  std::string key;
+  key.append("csdr.io/").append(kind).append("/").append(ns).append("/").append(name);
+  return Memoized(std::move(key), [&] { return facts_.Get(kind, ns, name); });
+}
+
+ObjectFact RuleContext::StorageClass(std::string_view name) const {
+  return Memoized("storage.k8s.io/StorageClass//" + std::string(name), [&] { return facts_.StorageClass(name); });
 }
 
 Decision Evaluate(const AdmissionInput& input, const Facts& facts, const EngineOptions& options) {

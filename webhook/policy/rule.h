@@ -95,12 +95,24 @@ class RuleContext {
   // The object's name: the request's, else metadata.name.
   std::string Name() const;
 
+  // Facts::Get and Facts::StorageClass, memoized for this evaluation: every rule sees the same
+  // answer (one consistent view per decision, even while the cache or store changes), and a
+  // Restore's backup is read once rather than by each of the seven rules that need it.
+  ObjectFact Get(std::string_view kind, std::string_view ns, std::string_view name) const;
+  ObjectFact StorageClass(std::string_view name) const;
+
  private:
   const AdmissionInput& input_;
   const Facts& facts_;
   const EngineOptions& options_;
   const ClusterView* cluster_override_ = nullptr;
+  template <typename Read>
+  ObjectFact Memoized(std::string key, Read&& read) const;
+
   mutable std::optional<ClusterView> cluster_;
+  // Keyed "group/kind/namespace/name". A decision reads a handful of objects, so a vector
+  // beats a map.
+  mutable std::vector<std::pair<std::string, ObjectFact>> memo_;
 };
 
 // The spec a Backup rule checks: a Backup's spec, or a BackupSchedule's template

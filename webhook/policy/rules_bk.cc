@@ -61,7 +61,7 @@ const std::set<std::string, std::less<>>& SystemNamespaces() {
 }
 
 ObjectFact VaultOf(const RuleContext& ctx, const BackupSpecTarget& t) {
-  return ctx.facts().Get("BackupVault", t.ns, Str(t.spec, "vaultName"));
+  return ctx.Get("BackupVault", t.ns, Str(t.spec, "vaultName"));
 }
 
 void CheckBk001(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out) {

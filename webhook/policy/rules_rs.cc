@@ -42,7 +42,7 @@ const json::Value& SpecOf(const json::Value& object) {
 }
 
 ObjectFact BackupOf(const RuleContext& ctx) {
-  return ctx.facts().Get("Backup", ctx.Namespace(), Str(SpecOf(ctx.object()), "backupName"));
+  return ctx.Get("Backup", ctx.Namespace(), Str(SpecOf(ctx.object()), "backupName"));
 }
 
 // Whether the backup holds volume data: its status says so (dataType snapshot/hbr/all, or
@@ -164,7 +164,7 @@ void ForEachConversion(const RuleContext& ctx, Fn&& fn) {
 void CheckRs006(const RuleContext& ctx, Findings* out) {
   ForEachConversion(ctx, [&](size_t, const json::Value& conv) {
     const std::string target = Str(conv, "targetStorageClass");
-    const ObjectFact sc = ctx.facts().StorageClass(target);
+    const ObjectFact sc = ctx.StorageClass(target);
     const std::string message = "[CSDR-RS-006] storageclass " + target + " not exists";
     if (sc.unknown()) {
       out->DenyUnverified(message, sc.unknown_reason.empty() ? "StorageClasses cannot be read" : sc.unknown_reason);
@@ -176,7 +176,7 @@ void CheckRs006(const RuleContext& ctx, Findings* out) {
 
 void CheckRs007(const RuleContext& ctx, Findings* out) {
   ForEachConversion(ctx, [&](size_t, const json::Value& conv) {
-    const ObjectFact sc = ctx.facts().StorageClass(Str(conv, "targetStorageClass"));
+    const ObjectFact sc = ctx.StorageClass(Str(conv, "targetStorageClass"));
     if (!sc.present()) return;  // CSDR-RS-006
     const std::string provisioner = sc.object->GetString({"provisioner"});
     if (provisioner != kDiskProvisioner && provisioner != kNasProvisioner) out->Deny(kRs007);
@@ -185,7 +185,7 @@ void CheckRs007(const RuleContext& ctx, Findings* out) {
 
 void CheckRs008(const RuleContext& ctx, Findings* out) {
   ForEachConversion(ctx, [&](size_t, const json::Value& conv) {
-    const ObjectFact sc = ctx.facts().StorageClass(Str(conv, "targetStorageClass"));
+    const ObjectFact sc = ctx.StorageClass(Str(conv, "targetStorageClass"));
     if (!sc.present() || sc.object->GetString({"provisioner"}) != kDiskProvisioner) return;
     std::string mode = sc.object->GetString({"volumeBindingMode"});
     if (mode.empty()) mode = "Immediate";  // the StorageClass API default
@@ -201,7 +201,7 @@ void CheckRs009(const RuleContext& ctx, Findings* out) {
   const json::Value* volumes = backup.object->FindPath({"status", "volumes"});
   if (volumes == nullptr || !volumes->is_array()) return;  // access modes unknown: nothing to judge
   ForEachConversion(ctx, [&](size_t, const json::Value& conv) {
-    const ObjectFact sc = ctx.facts().StorageClass(Str(conv, "targetStorageClass"));
+    const ObjectFact sc = ctx.StorageClass(Str(conv, "targetStorageClass"));
     if (!sc.present() || sc.object->GetString({"provisioner"}) != kDiskProvisioner) return;
     const std::vector<std::string> target_modes = StrList(conv, "convertToAccessModes");
     if (target_modes == std::vector<std::string>{"ReadWriteOnce"}) return;

@@ -1,6 +1,7 @@
 // Evaluate as a whole: which requests are judged, and how findings combine into a decision.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "test/webhook/policy/policy_test_util.h"
@@ -197,6 +198,32 @@ TEST(EvaluateTest, MalformedObjectsDoNotCrash) {
       EXPECT_EQ(d.allowed, d.denials.empty());
     }
   }
+}
+
+// Counts store reads, to show that one decision reads each object once (and so sees one
+// consistent answer, even if the store changed between two rules' reads).
+class CountingFacts : public FakeFacts {
+ public:
+  ObjectFact Get(std::string_view kind, std::string_view ns, std::string_view name) const override {
+    ++gets[std::string(kind) + "/" + std::string(name)];
+    return FakeFacts::Get(kind, ns, name);
+  }
+  ObjectFact StorageClass(std::string_view name) const override {
+    ++gets["StorageClass/" + std::string(name)];
+    return FakeFacts::StorageClass(name);
+  }
+  mutable std::map<std::string, int> gets;
+};
+
+TEST(EvaluateTest, EachObjectReadOncePerDecision) {
+  CountingFacts facts;
+  Baseline(&facts);
+  const json::Value r = Restore("r1", R"({"backupName":"done","storageClassConversions":[
+    {"namespace":"shop","targetStorageClass":"alicloud-disk-topology-alltype"}]})");
+  EXPECT_TRUE(Evaluate(Create(r), facts).allowed);
+  EXPECT_EQ(facts.gets, (std::map<std::string, int>{{"Backup/done", 1},
+                                                    {"ClusterProfile/cluster", 1},
+                                                    {"StorageClass/alicloud-disk-topology-alltype", 1}}));
 }
 
 TEST(RuleTableTest, OrderedUniqueAndDocumented) {
