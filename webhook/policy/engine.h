@@ -52,8 +52,11 @@ struct AdmissionInput {
   std::string subresource;  // "" for the object itself, "status", ...
   const json::Value* object = nullptr;      // the new object; null on DELETE
   const json::Value* old_object = nullptr;  // the stored object; null on CREATE
-  std::string user;                         // the requesting user's name
-  std::vector<std::string> groups;          // and groups
+  // The requesting user. No rule reads them today (the SEC-001 exemption for the namespace
+  // controller rests on the namespace's state, not on who asks); they are here for rules and
+  // audit logs that will.
+  std::string user;
+  std::vector<std::string> groups;
   bool dry_run = false;  // no rule behaves differently: admission has no side effects
 };
 
@@ -65,7 +68,9 @@ struct Decision {
   std::vector<std::string> denials;   // each "[CSDR-...] text" (templates: "template: [...] ...")
   std::vector<std::string> warnings;  // each "[CSDR-...] text"
   FieldErrors causes;                 // FieldValueInvalid per field-at-fault denial
-  std::vector<std::string> denied_rule_ids;  // IDs of the rules that denied, in order, unique
+  // IDs of the rules that denied, in order, unique ("CSDR-BS-002" for template findings): for
+  // metrics and logs, which must not carry messages.
+  std::vector<std::string> denied_rule_ids;
 };
 
 struct EngineOptions {
