@@ -13,6 +13,8 @@
 #include "apiserver/server/options.h"
 #include "apiserver/server/tls_server.h"
 #include "storage/store.h"
+#include "webhook/admission/policy_admission.h"
+#include "webhook/review/review.h"
 
 int main(int argc, char** argv) {
   using namespace csdr;
@@ -69,11 +71,20 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  AdmitAll admission;
-  Registry registry(store->get(), &admission);
+  // Standalone: no cluster to read Secrets and Namespaces from; rules that need them fail
+  // closed and say so.
+  webhook::NoClusterSource cluster;
+  webhook::PolicyAdmission admission(store->get(), &cluster);
+  AdmitAll admit_all;
+  bool policy_off = !opts->disable_admission_plugins.empty();
+  if (policy_off) LOG(WARNING) << "admission plugin CSDRPolicy is disabled: the backup center's rules are not enforced";
+  Registry registry(store->get(), policy_off ? static_cast<AdmissionController*>(&admit_all) : &admission);
   HandlerOptions handler_options;
   handler_options.min_request_timeout_seconds = opts->min_request_timeout;
   ApiHandler handler(&registry, &authenticator, &authorizer, handler_options);
+  handler.SetWebhook([&admission](const httplib::Request& req, httplib::Response& res) {
+    webhook::ServeValidate(req, res, admission.facts());
+  });
   handler.Install(&(*server)->http());
 
   Status bound = (*server)->Bind();

@@ -68,7 +68,13 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   auto start = std::chrono::steady_clock::now();
   // Re-parse the query with Go's rules before anything reads it (see ParseQuery). The
   // request object is the server's, mutable, and used by nobody else during this call.
-  const_cast<httplib::Request&>(req).params = ParseQuery(req.target);
+  auto& mutable_req = const_cast<httplib::Request&>(req);
+  mutable_req.params = ParseQuery(req.target);
+  // cpp-httplib gzips JSON when the client accepts it (Go clients always do), and its
+  // streaming compressor holds watch events back until a buffer fills: a watch event would
+  // reach kubectl minutes late. Responses go uncompressed (kube-apiserver, too, compresses
+  // only bodies over 128 KiB).
+  mutable_req.headers.erase("Accept-Encoding");
   res.set_header("Cache-Control", "no-cache, private");
   const std::string& path = req.path;
   RequestContext ctx{req, res, WantsPretty(req)};
@@ -93,6 +99,12 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     }
     res.set_content(body, "text/plain; charset=utf-8");
     res.set_header("X-Content-Type-Options", "nosniff");
+    log("-");
+    return;
+  }
+
+  if (path == "/validate" && webhook_) {
+    webhook_(req, res);
     log("-");
     return;
   }

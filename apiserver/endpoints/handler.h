@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,13 @@ class ApiHandler {
 
   void SetReady(bool ready) { ready_.store(ready); }
 
+  // The validating webhook's handler for POST /validate. It runs before authentication:
+  // kube-apiserver presents no client certificate to webhooks by default (see
+  // webhook/review/review.h for why that is safe).
+  void SetWebhook(std::function<void(const httplib::Request&, httplib::Response&)> webhook) {
+    webhook_ = std::move(webhook);
+  }
+
   // The whole pipeline for one request (public for tests).
   void Serve(const httplib::Request& req, httplib::Response& res);
 
@@ -50,6 +58,7 @@ class ApiHandler {
   const Authorizer* authorizer_;
   HandlerOptions options_;
   std::atomic<bool> ready_{false};
+  std::function<void(const httplib::Request&, httplib::Response&)> webhook_;
 };
 
 }  // namespace csdr::apiserver

@@ -34,6 +34,10 @@ class AdmissionController {
   // the client. Warnings are appended to *warnings either way.
   virtual Status Admit(const AdmissionAttributes& attributes,
                        std::vector<std::string>* warnings) = 0;
+  // Called after an object was really deleted (not on dry runs, not when only marked for
+  // deletion), for bookkeeping such as the vault tombstones of CSDR-BV-004.
+  virtual void Deleted(const KindStrategy& /*kind*/, const std::string& /*ns*/,
+                       const std::string& /*name*/) {}
 };
 
 class AdmitAll : public AdmissionController {

@@ -733,6 +733,7 @@ StatusOr<WriteResult> Registry::UpdateLoop(
       if (rev.status().code() == Code::kNotFound) return NotFound(info, scope.name);
       return rev.status();
     }
+    if (finish_delete) admission_->Deleted(kind, scope.namespace_, scope.name);
     result.object = std::move(next);
     return result;
   }
@@ -821,6 +822,7 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
       if (rev.status().code() == Code::kNotFound) return NotFound(info, scope.name);
       return rev.status();
     }
+    admission_->Deleted(kind, scope.namespace_, scope.name);
     result.object = std::move(current);
     return result;
   }

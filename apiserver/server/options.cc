@@ -40,6 +40,11 @@ Authentication:
   --client-ca-file FILE          CA bundle for client certificates; the user is the CN and the
                                  groups are the O values of a verified certificate
 
+Admission:
+  --disable-admission-plugins LIST
+                                 admission plugins to turn off; the only one is CSDRPolicy (the
+                                 backup center's rules, on by default)
+
 Storage:
   --storage URL                  sqlite:///abs/path.db, sqlite://relative/path.db or memory://
                                  (default sqlite://./data/csdr.db)
@@ -61,6 +66,21 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       {"storage", [&](const std::string& v) { o.storage = v; return Status::Ok(); }},
       {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},
       {"max-connections", [&](const std::string& v) { return ParseInt("max-connections", v, 1, 100000, &o.max_connections); }},
+      {"disable-admission-plugins", [&](const std::string& v) {
+         size_t i = 0;
+         while (i <= v.size()) {
+           size_t j = v.find(',', i);
+           if (j == std::string::npos) j = v.size();
+           std::string name = v.substr(i, j - i);
+           if (name != "CSDRPolicy") {
+             return Status(Code::kBadRequest, "--disable-admission-plugins: unknown plugin \"" + name +
+                                                  "\" (known: CSDRPolicy)");
+           }
+           o.disable_admission_plugins.push_back(name);
+           i = j + 1;
+         }
+         return Status::Ok();
+       }},
       {"min-request-timeout", [&](const std::string& v) { return ParseInt("min-request-timeout", v, 1, 86400, &o.min_request_timeout); }},
   };
   for (size_t i = 0; i < args.size(); ++i) {

@@ -105,7 +105,11 @@ class Response:
 class Server:
     """One csdr-apiserver process on a free loopback port."""
 
-    def __init__(self, workdir, storage="sqlite", data_dir=None, certs=None, extra_args=()):
+    # policy=False: the REST suites test the API machinery alone, so they turn the backup
+    # center's rules off (--disable-admission-plugins=CSDRPolicy); the rules have their own
+    # suite (test_rules.py) that runs with them on.
+    def __init__(self, workdir, storage="sqlite", data_dir=None, certs=None, extra_args=(),
+                 policy=False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -117,6 +121,8 @@ class Server:
         else:
             self.storage = storage
         self.extra_args = list(extra_args)
+        if not policy:
+            self.extra_args.append("--disable-admission-plugins=CSDRPolicy")
         self.proc = None
         self.log_path = None
         self.starts = 0

@@ -30,6 +30,7 @@ TEST(OptionsTest, Errors) {
       {{"--secure-port=abc"}, "invalid value \"abc\" for flag --secure-port"},
       {{"--storage"}, "flag needs an argument: --storage"},
       {{"stray"}, "unexpected argument \"stray\""},
+      {{"--disable-admission-plugins=Bogus"}, "unknown plugin \"Bogus\""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
@@ -37,6 +38,12 @@ TEST(OptionsTest, Errors) {
     ASSERT_FALSE(o.ok());
     EXPECT_NE(o.status().message().find(c.message), std::string::npos) << o.status().message();
   }
+}
+
+TEST(OptionsTest, DisableAdmissionPlugins) {
+  auto o = ParseOptions({"--disable-admission-plugins=CSDRPolicy"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->disable_admission_plugins, std::vector<std::string>{"CSDRPolicy"});
 }
 
 TEST(OptionsTest, Help) {
