@@ -460,6 +460,45 @@ class KubectlTest(ServerTestCase):
         self.assertEqual(code, 0, waiter.err)
         self.assert_not_found("restore", "shop-restore")
 
+    # --- the README's quick start, with the backup center's rules on ----------------------
+    def test_readme_quick_start(self):
+        """README.md's steps, as a newcomer types them, against a server with its policy on."""
+        self.server = self.start_server(policy=True)
+        self.env["KUBECONFIG"] = str(self.server.certs.kubeconfig)
+
+        def set_phase(resource, name, phase):
+            if MINOR >= 24:
+                self.k("patch", resource, name, "--subresource=status", "--type", "merge",
+                       "-p", json.dumps({"status": {"phase": phase}}))
+            else:  # kubectl < 1.24 has no --subresource: do what it would send
+                r = self.server.request("PATCH", self.server.path(resource + "s", name, subresource="status"),
+                                        {"status": {"phase": phase}},
+                                        content_type="application/merge-patch+json")
+                self.assertEqual(r.status, 200, r)
+
+        empty = self.k("get", "backups")
+        self.assertIn("No resources found in csdr namespace.", empty.stderr + empty.stdout)
+        # Everything at once is refused by the rules until the vault is Available.
+        early = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step2", ok=False)
+        self.assertIn("[CSDR-DEP-003]", early.stderr)
+        out = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step1").stdout
+        self.assertEqual(out.split("\n")[:2], ["clusterprofile.csdr.io/cluster created",
+                                               "backupvault.csdr.io/prod-vault created"])
+        early = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step2", ok=False)
+        self.assertIn('[CSDR-BK-001] backup vault "prod-vault" is not Available', early.stderr)
+        set_phase("backupvault", "prod-vault", "Available")
+        out = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step2").stdout
+        self.assertIn("backup.csdr.io/shop-backup created", out)
+        self.assertIn("backupschedule.csdr.io/nightly created", out)
+        row = self.row(self.k("get", "backups").stdout, "shop-backup")
+        self.assertIn("prod-vault", row.split())
+        set_phase("backup", "shop-backup", "Completed")
+        out = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step3").stdout
+        self.assertEqual(out.strip(), "restore.csdr.io/shop-restore created")
+        out = self.k("get", "csdr").stdout
+        for resource, kind, _, name, _ in KINDS:
+            self.assertIn(f"{kind.lower()}.csdr.io/{name}", out)
+
     # --- describe / explain / api-resources --------------------------------------------
     def test_describe(self):
         self.create_examples()
@@ -467,7 +506,7 @@ class KubectlTest(ServerTestCase):
         uid = self.get_json("backups", "shop-backup")["metadata"]["uid"]
         self.assertRegex(out, r"(?m)^Name:\s+shop-backup$")
         self.assertRegex(out, r"(?m)^Namespace:\s+csdr$")
-        self.assertRegex(out, r"(?m)^Labels:\s+csdr\.io/vault=prod-vault$")
+        self.assertRegex(out, r"(?m)^(Labels:)?\s+csdr\.io/vault=prod-vault$")
         self.assertRegex(out, r"(?m)^API Version:\s+csdr\.io/v1alpha1$")
         self.assertRegex(out, r"(?m)^Kind:\s+Backup$")
         self.assertRegex(out, rf"(?mi)^\s+uid:\s+{uid}$")
