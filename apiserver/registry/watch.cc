@@ -8,10 +8,6 @@
 namespace csdr::apiserver {
 namespace {
 
-// How often an idle watch that allows bookmarks receives one. Upstream sends them about
-// once a minute; more often costs little and lets clients resume closer to the head.
-constexpr std::chrono::seconds kBookmarkInterval(15);
-
 json::Value ExpiredStatus(const std::string& message) {
   json::Value s = json::Value::MakeObject();
   s.Set("kind", "Status");
@@ -61,7 +57,7 @@ class RegistryWatch : public WatchStream {
     auto now = std::chrono::steady_clock::now();
     if (!events.empty()) {
       last_bookmark_ = now;
-    } else if (options_.allow_bookmarks && now - last_bookmark_ >= kBookmarkInterval) {
+    } else if (options_.allow_bookmarks && now - last_bookmark_ >= options_.bookmark_interval) {
       last_bookmark_ = now;
       json::Value b = json::Value::MakeObject();
       b.Set("kind", kind_->info().kind);

@@ -344,6 +344,66 @@ TEST_F(RegistryTest, WatchFromZeroSendsSyntheticAdded) {
   EXPECT_EQ(events[0].type, "ADDED");
 }
 
+TEST_F(RegistryTest, BookmarksOnlyWhenAsked) {
+  json::Value a = MustCreate("a");
+  for (bool allow : {false, true}) {
+    SCOPED_TRACE(allow);
+    WatchOptions o;
+    o.resource_version = a.GetString({"metadata", "resourceVersion"});
+    o.allow_bookmarks = allow;
+    o.bookmark_interval = std::chrono::milliseconds(20);
+    auto w = registry_->Watch(BackupScope(), o);
+    ASSERT_TRUE(w.ok());
+    std::vector<WatchEvent> events;
+    for (int i = 0; i < 5; ++i) (*w)->Next(std::chrono::milliseconds(30), &events);
+    if (!allow) {
+      EXPECT_TRUE(events.empty());
+      continue;
+    }
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events[0].type, "BOOKMARK");
+    EXPECT_EQ(events[0].object.GetString({"kind"}), "Backup");
+    EXPECT_EQ(events[0].object.GetString({"metadata", "resourceVersion"}),
+              a.GetString({"metadata", "resourceVersion"}));
+    EXPECT_EQ(events[0].object.FindPath({"spec"}), nullptr);
+  }
+}
+
+TEST(RegistryExpiryTest, CompactedVersionIsAnExpiredErrorEvent) {
+  storage::StoreOptions so;
+  so.watch_history_events = 2;
+  auto s = storage::OpenStore("memory://", so);
+  ASSERT_TRUE(s.ok());
+  AdmitAll admit;
+  Registry registry(s->get(), &admit);
+  UserInfo user;
+  Scope scope;
+  scope.kind = FindKindByResource("backups");
+  scope.namespace_ = "csdr";
+  scope.user = &user;
+  for (int i = 0; i < 6; ++i) {
+    auto r = registry.Create(scope, Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b)" +
+                                          std::to_string(i) + R"("},"spec":{"vaultName":"v"}})"),
+                             WriteOptions{});
+    ASSERT_TRUE(r.ok()) << r.status().message();
+  }
+  WatchOptions o;
+  o.resource_version = "1";
+  auto w = registry.Watch(scope, o);
+  ASSERT_TRUE(w.ok());
+  std::vector<WatchEvent> events;
+  (*w)->Next(std::chrono::milliseconds(50), &events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, "ERROR");
+  EXPECT_EQ(events[0].object.GetString({"reason"}), "Expired");
+  EXPECT_EQ(events[0].object.Find("code")->as_int(), 410);
+  EXPECT_FALSE((*w)->Next(std::chrono::milliseconds(10), &events));
+  // A list continued from a compacted snapshot is 410 too.
+  ListOptions lo;
+  lo.continue_token = EncodeContinue(1, "csdr/b0");
+  EXPECT_EQ(registry.List(scope, lo).status().code(), Code::kExpired);
+}
+
 TEST(ContinueTokenTest, RoundTripAndGarbage) {
   std::string t = EncodeContinue(42, "csdr/b1");
   auto d = DecodeContinue(t);
