@@ -36,8 +36,18 @@ print_env=0
 log() { echo "build_kube: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# quiet CMD...: the go tool's chatter goes to $build_log; its tail is printed if CMD fails.
+quiet() {
+  echo "\$ $*" >>"$build_log"
+  if ! "$@" >>"$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    die "failed: $* (whole output: $build_log)"
+  fi
+}
+
 # Refuse a cache inside a git work tree (nothing built goes into the checkout).
 mkdir -p "$cache_root"
+build_log="$cache_root/build.log"
 if git -C "$cache_root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   die "$cache_root is inside a git work tree; set CSDR_E2E_CACHE to a directory outside the checkout"
 fi
@@ -59,7 +69,8 @@ build_kube() {
   cd "$src"
   if [[ ! -f go.mod ]] || ! grep -q "k8s.io/kubernetes $KUBE_VERSION" go.mod; then
     rm -f go.mod go.sum tools.go
-    go mod init e2e-kube >/dev/null 2>&1
+    : >"$build_log"
+    quiet go mod init e2e-kube
     log "downloading k8s.io/kubernetes@$KUBE_VERSION"
     local gomod
     gomod="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" |
@@ -91,7 +102,7 @@ import (
 )
 GO
     log "go mod tidy ($(wc -l <<<"$staging") staging modules replaced at $staging_version)"
-    "${nice_cmd[@]}" go mod tidy
+    quiet "${nice_cmd[@]}" go mod tidy
   fi
   local ldflags="" pkg
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -101,7 +112,7 @@ GO
   local out="$cache_root/.kube-out.$$"
   rm -rf "$out"; mkdir -p "$out"
   log "go build kube-apiserver kubectl (nice, -trimpath)"
-  "${nice_cmd[@]}" go build -trimpath -ldflags "-s -w$ldflags" -o "$out/" \
+  quiet "${nice_cmd[@]}" go build -trimpath -ldflags "-s -w$ldflags" -o "$out/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
   "$out/kube-apiserver" --version | grep -qx "Kubernetes $KUBE_VERSION" ||
     die "built kube-apiserver reports '$("$out/kube-apiserver" --version)'"
@@ -118,14 +129,14 @@ build_etcd() {
   cd "$src"
   if [[ ! -f go.mod ]] || ! grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" go.mod; then
     rm -f go.mod go.sum
-    go mod init e2e-etcd >/dev/null 2>&1
+    quiet go mod init e2e-etcd
     log "go get go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-    "${nice_cmd[@]}" go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    quiet "${nice_cmd[@]}" go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
   fi
   local out="$cache_root/.etcd-out.$$"
   rm -rf "$out"; mkdir -p "$out"
   log "go build etcd $ETCD_VERSION (nice, -trimpath)"
-  "${nice_cmd[@]}" go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
+  quiet "${nice_cmd[@]}" go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
   "$out/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" ||
     die "built etcd reports '$("$out/etcd" --version | head -n1)'"
   echo "go.etcd.io/etcd/server/v3 $ETCD_VERSION built $(date -u +%FT%TZ) with $(go env GOVERSION)" >"$out/BUILD-INFO"

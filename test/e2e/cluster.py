@@ -319,9 +319,14 @@ def _stop_all_live():
 atexit.register(_stop_all_live)
 
 
+_control_planes = set()  # started and not yet stopped, for the signal handler's report
+
+
 def _on_signal(signum, frame):
     log(f"signal {signum}: stopping {len(_live)} e2e processes by pid")
     _stop_all_live()
+    for cp in list(_control_planes):
+        log(f"kept {cp.workdir} (interrupted)")
     os._exit(128 + signum)
 
 
@@ -428,6 +433,7 @@ class ControlPlane:
 
     def start(self):
         t0 = time.monotonic()
+        _control_planes.add(self)
         try:
             self.certs = Certs(self.workdir / "pki")
             self._start_etcd()
@@ -533,6 +539,8 @@ class ControlPlane:
         if keep is None:
             keep = self.failed
         keep = keep or os.environ.get("CSDR_E2E_KEEP") == "1"
+        if keep and self.failed:
+            self.print_logs()  # as they were at the failure, before the shutdown noise
         for s in reversed(self.servers):
             try:
                 s.stop()
@@ -541,8 +549,8 @@ class ControlPlane:
         for p in (self.apiserver, self.etcd):
             if p is not None:
                 p.stop()
+        _control_planes.discard(self)
         if keep:
-            self.print_logs()
             log(f"kept {self.workdir}")
         elif self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
