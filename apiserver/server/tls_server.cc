@@ -116,12 +116,17 @@ int AcceptAnyPeer(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) {
 }  // namespace
 
 StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& options) {
-  for (const std::string* f : {&options.cert_file, &options.key_file}) {
-    if (f->empty()) return Status(Code::kBadRequest, "--tls-cert-file and --tls-private-key-file are required");
-    if (!Readable(*f)) return Status(Code::kBadRequest, "cannot read " + *f);
+  if (options.cert_file.empty() || options.key_file.empty()) {
+    return Status(Code::kBadRequest, "--tls-cert-file and --tls-private-key-file are required");
   }
-  if (!options.client_ca_file.empty() && !Readable(options.client_ca_file)) {
-    return Status(Code::kBadRequest, "cannot read " + options.client_ca_file);
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--tls-cert-file", &options.cert_file},
+      {"--tls-private-key-file", &options.key_file},
+      {"--client-ca-file", &options.client_ca_file}};
+  for (const auto& [flag, path] : files) {
+    if (!path->empty() && !Readable(*path)) {
+      return Status(Code::kBadRequest, std::string(flag) + " " + *path + ": cannot read the file");
+    }
   }
   std::string error;
   auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) -> bool {
