@@ -1,0 +1,144 @@
+#include "webhook/cluster/cluster_facts.h"
+
+#include <glog/logging.h>
+
+namespace csdr::webhook {
+namespace {
+
+ObjectFact UnknownObject(const std::string& reason) {
+  ObjectFact fact;
+  fact.unknown_reason = reason;
+  return fact;
+}
+
+std::string DescribeReflector(const Reflector& reflector) {
+  const ReflectorStatus s = reflector.status();
+  std::string line = reflector.spec().Description();
+  if (!s.synced) {
+    return line + " not synced" + (s.last_error.empty() ? "" : ": " + s.last_error);
+  }
+  line += " synced (" + std::to_string(s.objects) + " objects, resourceVersion " + s.resource_version + ")";
+  if (!s.connected) {
+    line += ", disconnected for " + std::to_string(s.disconnected_for.count() / 1000) + "s";
+    if (!s.last_error.empty()) line += ": " + s.last_error;
+  }
+  return line;
+}
+
+}  // namespace
+
+// ---- NoCluster ----
+
+SecretFact NoCluster::Secret(std::string_view, std::string_view) const {
+  SecretFact fact;
+  fact.unknown_reason = reason_;
+  return fact;
+}
+ObjectFact NoCluster::Namespace(std::string_view) const { return UnknownObject(reason_); }
+ObjectFact NoCluster::StorageClass(std::string_view) const { return UnknownObject(reason_); }
+ListFact NoCluster::PersistentVolumeClaims(std::string_view) const { return ListFact{false, {}, reason_}; }
+ObjectFact NoCluster::ConfigMap(std::string_view, std::string_view) const { return UnknownObject(reason_); }
+std::string NoCluster::StatusLine() const {
+  return "cluster: none (" + reason_ + "); rules that need cluster objects fail closed";
+}
+
+// ---- CachedClusterFacts ----
+
+StatusOr<std::unique_ptr<CachedClusterFacts>> CachedClusterFacts::Create(ClusterConfig config,
+                                                                         const ClusterOptions& options) {
+  StatusOr<std::unique_ptr<KubeClient>> client = KubeClient::Create(std::move(config), options.client);
+  if (!client.ok()) return client.status();
+  std::unique_ptr<CachedClusterFacts> facts(new CachedClusterFacts(std::move(*client)));
+  const KubeClient* c = facts->client_.get();
+  facts->reflectors_[kSecrets] = std::make_unique<Reflector>(c, SecretsSpec(options.csdr_namespace), options.reflector);
+  facts->reflectors_[kNamespaces] = std::make_unique<Reflector>(c, NamespacesSpec(), options.reflector);
+  facts->reflectors_[kStorageClasses] = std::make_unique<Reflector>(c, StorageClassesSpec(), options.reflector);
+  facts->reflectors_[kPersistentVolumeClaims] =
+      std::make_unique<Reflector>(c, PersistentVolumeClaimsSpec(), options.reflector);
+  facts->reflectors_[kConfigMaps] =
+      std::make_unique<Reflector>(c, ConfigMapsSpec(options.csdr_namespace), options.reflector);
+  return facts;
+}
+
+CachedClusterFacts::~CachedClusterFacts() { Stop(); }
+
+SecretFact CachedClusterFacts::Secret(std::string_view ns, std::string_view name) const {
+  const ObjectFact object = reflectors_[kSecrets]->Get(ns, name);
+  if (object.present()) return SecretFactOfSummary(*object.object);
+  SecretFact fact;
+  fact.presence = object.presence;
+  fact.unknown_reason = object.unknown_reason;
+  return fact;
+}
+
+ObjectFact CachedClusterFacts::Namespace(std::string_view name) const {
+  return reflectors_[kNamespaces]->Get("", name);
+}
+
+ObjectFact CachedClusterFacts::StorageClass(std::string_view name) const {
+  return reflectors_[kStorageClasses]->Get("", name);
+}
+
+ListFact CachedClusterFacts::PersistentVolumeClaims(std::string_view ns) const {
+  return reflectors_[kPersistentVolumeClaims]->List(ns);
+}
+
+ObjectFact CachedClusterFacts::ConfigMap(std::string_view ns, std::string_view name) const {
+  return reflectors_[kConfigMaps]->Get(ns, name);
+}
+
+void CachedClusterFacts::Start() {
+  LOG(INFO) << "cluster: watching " << client_->config().Describe();
+  for (auto& reflector : reflectors_) reflector->Start();
+}
+
+void CachedClusterFacts::Stop() {
+  // Interrupt all first, then wait: the five threads wind down together.
+  for (auto& reflector : reflectors_) reflector->RequestStop();
+  for (auto& reflector : reflectors_) reflector->Stop();
+}
+
+bool CachedClusterFacts::HasSynced() const {
+  for (const auto& reflector : reflectors_) {
+    if (!reflector->HasSynced()) return false;
+  }
+  return true;
+}
+
+bool CachedClusterFacts::WaitForSync(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (const auto& reflector : reflectors_) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!reflector->WaitForSync(std::max(left, std::chrono::milliseconds(0)))) return false;
+  }
+  return true;
+}
+
+std::string CachedClusterFacts::StatusLine() const {
+  std::string line = "cluster " + client_->config().server + ":";
+  for (size_t i = 0; i < reflectors_.size(); ++i) {
+    line += (i == 0 ? " " : "; ") + DescribeReflector(*reflectors_[i]);
+  }
+  return line;
+}
+
+// ---- NewClusterFacts ----
+
+StatusOr<std::unique_ptr<ClusterFacts>> NewClusterFacts(const ClusterOptions& options) {
+  StatusOr<ClusterConfig> config = Status(Code::kInternal, "unset");
+  if (!options.kubeconfig.empty()) {
+    config = LoadKubeconfig(options.kubeconfig, options.kubeconfig_options);
+  } else if (options.use_in_cluster && InClusterAvailable(options.in_cluster)) {
+    config = LoadInClusterConfig(options.in_cluster);
+  } else {
+    LOG(WARNING) << "cluster: none configured (no --kubeconfig, not running in a pod): rules that need "
+                    "Secrets, Namespaces, StorageClasses, PersistentVolumeClaims or ConfigMaps fail closed";
+    return std::unique_ptr<ClusterFacts>(std::make_unique<NoCluster>());
+  }
+  if (!config.ok()) return config.status();
+  StatusOr<std::unique_ptr<CachedClusterFacts>> facts = CachedClusterFacts::Create(std::move(*config), options);
+  if (!facts.ok()) return facts.status();
+  return std::unique_ptr<ClusterFacts>(std::move(*facts));
+}
+
+}  // namespace csdr::webhook
