@@ -324,6 +324,11 @@ _control_planes = set()  # started and not yet stopped, for the signal handler's
 
 def _on_signal(signum, frame):
     log(f"signal {signum}: stopping {len(_live)} e2e processes by pid")
+    for cp in list(_control_planes):
+        try:
+            cp.print_logs(lines=20)
+        except Exception:  # noqa: BLE001 - best effort while being killed
+            pass
     _stop_all_live()
     for cp in list(_control_planes):
         log(f"kept {cp.workdir} (interrupted)")

@@ -28,8 +28,9 @@ die() { echo "e2e: error: $*" >&2; exit 1; }
 if [[ "${CSDR_SKIP_E2E:-0}" == 1 ]]; then
   cat >&2 <<'MSG'
 ################################################################################
-#  e2e: SKIPPED because CSDR_SKIP_E2E=1 -- NOTHING against a real kube-apiserver  #
-#  was tested. Fine for a quick local run; CI must run this tier.               #
+# e2e: SKIPPED because CSDR_SKIP_E2E=1.
+# NOTHING was tested against a real kube-apiserver. Fine for a quick local run;
+# CI must run this tier.
 ################################################################################
 MSG
   exit 0
