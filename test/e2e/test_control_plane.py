@@ -92,6 +92,11 @@ class WebhookRoutingTest(ControlPlaneTestCase):
                                    "extension-apiserver-authentication")
         self.assertEqual(r.status, 200, r)
         self.assertIn("requestheader-client-ca-file", r.json()["data"])
+        # Debian's python3-kubernetes through the admin kubeconfig.
+        from kubernetes import client
+        with self.cp.api_client() as api:
+            names = [n.metadata.name for n in client.CoreV1Api(api).list_namespace().items]
+        self.assertIn("kube-system", names)
 
     def test_watch_list_ends_initial_events_with_a_bookmark(self):
         """Why build_kube.sh builds etcd 3.6 instead of using Debian's 3.4: kube-apiserver 1.36
@@ -101,7 +106,7 @@ class WebhookRoutingTest(ControlPlaneTestCase):
                                  text=True).stdout
         m = re.search(r"etcd Version: (\d+)\.(\d+)", version)
         if not m or (int(m.group(1)), int(m.group(2))) < (3, 5):
-            self.skipTest(f"etcd {version.splitlines()[0] if version else '?'} has no watch "
+            self.skipTest(f"{version.splitlines()[0] if version else 'etcd ?'} has no watch "
                           "progress requests (CSDR_E2E_ETCD=debian?)")
         c = self.cp.certs
         ctx = ssl.create_default_context(cafile=str(c.ca))
