@@ -10,7 +10,7 @@ STORAGE        ?= sqlite://./data/csdr.db
 VERBOSITY      ?= 2
 BINARY         := $(BUILD_DIR)/csdr-apiserver
 
-.PHONY: all deps configure build certs run test unit-test integration-test test-asan format-check clean help
+.PHONY: all deps configure build certs run test unit-test integration-test e2e-test test-asan format-check clean help
 
 all: build
 
@@ -51,9 +51,14 @@ unit-test:
 integration-test:
 	CSDR_APISERVER=$(BINARY) test/integration/run.sh
 
+# A real kube-apiserver (built from Go modules once, cached outside the checkout) with etcd.
+e2e-test:
+	CSDR_APISERVER=$(BINARY) CSDR_E2E_REQUIRE_BINARY=1 test/e2e/run.sh
+
 test: deps build
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory integration-test
+	$(MAKE) --no-print-directory e2e-test
 
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCSDR_SANITIZE=ON
