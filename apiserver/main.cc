@@ -71,10 +71,17 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Standalone: no cluster to read Secrets and Namespaces from; rules that need them fail
-  // closed and say so.
-  webhook::NoClusterSource cluster;
-  webhook::PolicyAdmission admission(store->get(), &cluster);
+  // The cluster the rules read Secrets, Namespaces, ... from: --kubeconfig, the in-cluster
+  // service account, or none (standalone: rules that need it fail closed and say so).
+  webhook::ClusterOptions cluster_options;
+  cluster_options.kubeconfig = opts->kubeconfig;
+  auto cluster = webhook::NewClusterFacts(cluster_options);
+  if (!cluster.ok()) {
+    std::cerr << "csdr-apiserver: --kubeconfig " << opts->kubeconfig << ": " << cluster.status().message() << "\n";
+    return 1;
+  }
+  (*cluster)->Start();
+  webhook::PolicyAdmission admission(store->get(), cluster->get());
   AdmitAll admit_all;
   bool policy_off = !opts->disable_admission_plugins.empty();
   if (policy_off) LOG(WARNING) << "admission plugin CSDRPolicy is disabled: the backup center's rules are not enforced";
@@ -100,10 +107,16 @@ int main(int argc, char** argv) {
     handler.SetReady(false);
     srv->Stop();
   });
+  if ((*cluster)->Configured()) {
+    // Admission decisions before the first list would all fail closed: wait a little for it.
+    bool synced = (*cluster)->WaitForSync(std::chrono::seconds(10));
+    LOG(INFO) << (synced ? "" : "not yet synced: ") << (*cluster)->StatusLine();
+  }
   handler.SetReady(true);
   LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":" << opts->secure_port
             << " with storage " << opts->storage;
   srv->Serve();
+  (*cluster)->Stop();
   (*store)->Close();
   if (signal_thread.joinable()) {
     // Serve() returns only after Stop(), which the signal thread called.

@@ -45,6 +45,12 @@ Admission:
                                  admission plugins to turn off; the only one is CSDRPolicy (the
                                  backup center's rules, on by default)
 
+Cluster:
+  --kubeconfig FILE              the cluster whose Secrets, Namespaces, StorageClasses, PVCs and
+                                 ConfigMaps the rules read (watched, cached); default: the
+                                 in-cluster service account in a pod, else none (rules that
+                                 need the cluster then refuse and say why)
+
 Storage:
   --storage URL                  sqlite:///abs/path.db, sqlite://relative/path.db or memory://
                                  (default sqlite://./data/csdr.db)
@@ -63,6 +69,7 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       {"tls-cert-file", [&](const std::string& v) { o.tls_cert_file = v; return Status::Ok(); }},
       {"tls-private-key-file", [&](const std::string& v) { o.tls_private_key_file = v; return Status::Ok(); }},
       {"client-ca-file", [&](const std::string& v) { o.client_ca_file = v; return Status::Ok(); }},
+      {"kubeconfig", [&](const std::string& v) { o.kubeconfig = v; return Status::Ok(); }},
       {"storage", [&](const std::string& v) { o.storage = v; return Status::Ok(); }},
       {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},
       {"max-connections", [&](const std::string& v) { return ParseInt("max-connections", v, 1, 100000, &o.max_connections); }},

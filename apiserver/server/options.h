@@ -14,6 +14,9 @@ struct Options {
   std::string tls_cert_file;
   std::string tls_private_key_file;
   std::string client_ca_file;
+  // The cluster whose Secrets, Namespaces, StorageClasses, PVCs and ConfigMaps the rules
+  // read; empty: the in-cluster service account inside a pod, else none.
+  std::string kubeconfig;
   std::string storage = "sqlite://./data/csdr.db";
   int verbosity = 0;
   int max_connections = 4096;

@@ -31,22 +31,6 @@ ObjectFact Unknown(std::string reason) {
 
 }  // namespace
 
-SecretFact NoClusterSource::Secret(std::string_view, std::string_view) const {
-  SecretFact f;
-  f.presence = Presence::kUnknown;
-  f.unknown_reason = kReason;
-  return f;
-}
-ObjectFact NoClusterSource::Namespace(std::string_view) const { return Unknown(kReason); }
-ObjectFact NoClusterSource::StorageClass(std::string_view) const { return Unknown(kReason); }
-ListFact NoClusterSource::PersistentVolumeClaims(std::string_view) const {
-  ListFact f;
-  f.known = false;
-  f.unknown_reason = kReason;
-  return f;
-}
-ObjectFact NoClusterSource::ConfigMap(std::string_view, std::string_view) const { return Unknown(kReason); }
-
 std::string StoreFacts::TombstoneKey(std::string_view ns, std::string_view name) {
   return "/registry/csdr.io/_backupvault_tombstones/" + std::string(ns) + "/" + std::string(name);
 }

@@ -1,9 +1,9 @@
 // The policy engine plugged into the API server's admission seam, and the Facts it reads.
 //
 // StoreFacts answers the engine's questions about csdr.io objects from our own store and
-// about cluster objects (Secrets, Namespaces, StorageClasses, PVCs, ConfigMaps) from a
-// ClusterSource (the list-then-watch cache, or NoClusterSource in standalone mode, which
-// answers "unknown" so that rules needing the cluster fail closed with a reason).
+// about cluster objects (Secrets, Namespaces, StorageClasses, PVCs, ConfigMaps) from
+// ClusterFacts (the list-then-watch cache of webhook/cluster, or NoCluster in standalone
+// mode, which answers "unknown" so that rules needing the cluster fail closed with a reason).
 //
 // PolicyAdmission runs Evaluate on every create, update and delete that the registry
 // admits, and writes the BackupVault tombstones that CSDR-BV-004 reads.
@@ -16,37 +16,15 @@
 
 #include "apiserver/registry/admission.h"
 #include "storage/store.h"
+#include "webhook/cluster/cluster_facts.h"
 #include "webhook/policy/engine.h"
 #include "webhook/policy/facts.h"
 
 namespace csdr::webhook {
 
-// The cluster half of Facts.
-class ClusterSource {
- public:
-  virtual ~ClusterSource() = default;
-  virtual SecretFact Secret(std::string_view ns, std::string_view name) const = 0;
-  virtual ObjectFact Namespace(std::string_view name) const = 0;
-  virtual ObjectFact StorageClass(std::string_view name) const = 0;
-  virtual ListFact PersistentVolumeClaims(std::string_view ns) const = 0;
-  virtual ObjectFact ConfigMap(std::string_view ns, std::string_view name) const = 0;
-};
-
-// Standalone mode: no cluster to ask.
-class NoClusterSource : public ClusterSource {
- public:
-  SecretFact Secret(std::string_view, std::string_view) const override;
-  ObjectFact Namespace(std::string_view) const override;
-  ObjectFact StorageClass(std::string_view) const override;
-  ListFact PersistentVolumeClaims(std::string_view) const override;
-  ObjectFact ConfigMap(std::string_view, std::string_view) const override;
-  static constexpr const char* kReason =
-      "no cluster configured (start csdr-apiserver with --kubeconfig, or in a cluster)";
-};
-
 class StoreFacts : public Facts {
  public:
-  StoreFacts(storage::Store* store, const ClusterSource* cluster) : store_(store), cluster_(cluster) {}
+  StoreFacts(storage::Store* store, const ClusterFacts* cluster) : store_(store), cluster_(cluster) {}
   ObjectFact Get(std::string_view kind, std::string_view ns, std::string_view name) const override;
   ListFact List(std::string_view kind, std::string_view ns) const override;
   ObjectFact VaultTombstone(std::string_view ns, std::string_view name) const override;
@@ -70,12 +48,12 @@ class StoreFacts : public Facts {
 
  private:
   storage::Store* store_;
-  const ClusterSource* cluster_;
+  const ClusterFacts* cluster_;
 };
 
 class PolicyAdmission : public apiserver::AdmissionController {
  public:
-  PolicyAdmission(storage::Store* store, const ClusterSource* cluster, EngineOptions options = {})
+  PolicyAdmission(storage::Store* store, const ClusterFacts* cluster, EngineOptions options = {})
       : store_(store), facts_(store, cluster), options_(options) {}
   Status Admit(const apiserver::AdmissionAttributes& attributes,
                std::vector<std::string>* warnings) override;
