@@ -1,5 +1,8 @@
 #include "webhook/cluster/reflector.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <random>
 
@@ -393,6 +396,15 @@ Status Reflector::Watch(std::string* resource_version, bool* healthy) {
 }
 
 void Reflector::Run() {
+  // OpenSSL writes to the socket with write(), so a peer that closed the connection raises
+  // SIGPIPE, whose default action ends the process. main ignores it process-wide; blocking
+  // it on this thread as well keeps the library safe in any host (the write then fails with
+  // EPIPE, which is handled as a broken connection).
+  sigset_t sigpipe;
+  sigemptyset(&sigpipe);
+  sigaddset(&sigpipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
+
   std::chrono::milliseconds backoff = options_.backoff_initial;
   auto wait_backoff = [&](const Status& failure) {
     std::chrono::milliseconds delay = backoff;
