@@ -121,6 +121,11 @@ ClusterConfig FakeApiServer::Config(const std::string& ca_pem) const {
   return config;
 }
 
+void FakeApiServer::AddCollection(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_[path];
+}
+
 void FakeApiServer::Append(Collection* c, const std::string& type, const json::Value& object) {
   c->log.push_back({rv_, EventLine(type, object)});
   cv_.notify_all();

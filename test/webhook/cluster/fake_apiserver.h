@@ -65,6 +65,9 @@ class FakeApiServer {
   ClusterConfig Config(const std::string& ca_pem) const;
 
   // ---- State and scripted events, per collection path ----
+  // Serves `path` as an empty collection (any of the calls below also creates it; an
+  // untouched path answers 404).
+  void AddCollection(const std::string& path);
   // Creates or replaces the object (keyed by metadata.namespace/name); sends ADDED or
   // MODIFIED to open watches unless `silently` (a change the client misses). Returns the
   // object's new resourceVersion.
