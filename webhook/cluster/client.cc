@@ -12,37 +12,63 @@ constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
 
 std::string DescribeError(httplib::Error error) {
   switch (error) {
-    case httplib::Error::Connection: return "cannot connect";
-    case httplib::Error::ConnectionTimeout: return "connection timed out";
-    case httplib::Error::BindIPAddress: return "cannot bind the local address";
-    case httplib::Error::Read: return "connection broken or read timed out";
-    case httplib::Error::Write: return "connection broken while sending";
-    case httplib::Error::SSLConnection: return "TLS handshake failed";
-    case httplib::Error::SSLLoadingCerts: return "cannot load CA certificates";
-    case httplib::Error::SSLServerVerification: return "server certificate refused";
-    case httplib::Error::Compression: return "cannot decompress the response";
-    case httplib::Error::Canceled: return "cancelled";
-    default: return "request failed (" + httplib::to_string(error) + ")";
+    case httplib::Error::Connection:
+      return "cannot connect";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::BindIPAddress:
+      return "cannot bind the local address";
+    case httplib::Error::Read:
+      return "connection broken or read timed out";
+    case httplib::Error::Write:
+      return "connection broken while sending";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load CA certificates";
+    case httplib::Error::SSLServerVerification:
+      return "server certificate refused";
+    case httplib::Error::Compression:
+      return "cannot decompress the response";
+    case httplib::Error::Canceled:
+      return "cancelled";
+    default:
+      return "request failed (" + httplib::to_string(error) + ")";
   }
 }
 
 Code CodeOfHttpStatus(int status) {
   switch (status) {
-    case 400: return Code::kBadRequest;
-    case 401: return Code::kUnauthorized;
-    case 403: return Code::kForbidden;
-    case 404: return Code::kNotFound;
-    case 405: return Code::kMethodNotAllowed;
-    case 406: return Code::kNotAcceptable;
-    case 409: return Code::kConflict;
-    case 410: return Code::kExpired;
-    case 413: return Code::kTooLarge;
-    case 415: return Code::kUnsupportedMediaType;
-    case 422: return Code::kInvalid;
-    case 429: return Code::kTooManyRequests;
-    case 503: return Code::kUnavailable;
-    case 504: return Code::kTimeout;
-    default: return status >= 500 ? Code::kInternal : Code::kUnavailable;
+    case 400:
+      return Code::kBadRequest;
+    case 401:
+      return Code::kUnauthorized;
+    case 403:
+      return Code::kForbidden;
+    case 404:
+      return Code::kNotFound;
+    case 405:
+      return Code::kMethodNotAllowed;
+    case 406:
+      return Code::kNotAcceptable;
+    case 409:
+      return Code::kConflict;
+    case 410:
+      return Code::kExpired;
+    case 413:
+      return Code::kTooLarge;
+    case 415:
+      return Code::kUnsupportedMediaType;
+    case 422:
+      return Code::kInvalid;
+    case 429:
+      return Code::kTooManyRequests;
+    case 503:
+      return Code::kUnavailable;
+    case 504:
+      return Code::kTimeout;
+    default:
+      return status >= 500 ? Code::kInternal : Code::kUnavailable;
   }
 }
 
@@ -123,7 +149,8 @@ KubeClient::KubeClient(ClusterConfig config, ClientOptions options)
 
 KubeClient::~KubeClient() = default;
 
-StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(ClusterConfig config, ClientOptions options) {
+StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(ClusterConfig config,
+                                                         ClientOptions options) {
   if (config.host.empty()) return Status(Code::kBadRequest, "cluster configuration has no server");
   std::unique_ptr<KubeClient> client(new KubeClient(std::move(config), std::move(options)));
   // Build one connection (no network I/O happens before a request) so that TLS material
@@ -133,7 +160,8 @@ StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(ClusterConfig config, C
   return client;
 }
 
-StatusOr<std::unique_ptr<KubeClient::Connection>> KubeClient::Connect(std::chrono::seconds read_timeout) const {
+StatusOr<std::unique_ptr<KubeClient::Connection>> KubeClient::Connect(
+    std::chrono::seconds read_timeout) const {
   auto conn = std::make_unique<Connection>();
   conn->client = std::make_unique<httplib::SSLClient>(config_.host, config_.port);
   tls::ClientTlsSettings settings;
@@ -142,7 +170,8 @@ StatusOr<std::unique_ptr<KubeClient::Connection>> KubeClient::Connect(std::chron
   settings.client_cert_pem = config_.client_cert_pem;
   settings.client_key_pem = config_.client_key_pem;
   settings.insecure_skip_verify = config_.insecure_skip_tls_verify;
-  CSDR_RETURN_IF_ERROR(tls::ConfigureClientContext(conn->client->ssl_context(), settings, &conn->failure));
+  CSDR_RETURN_IF_ERROR(
+      tls::ConfigureClientContext(conn->client->ssl_context(), settings, &conn->failure));
   // OpenSSL verifies the chain and the name inside the handshake (ConfigureClientContext);
   // cpp-httplib's own check, which this turns off, would add the system roots to the
   // cluster CA's store and then check the name a second time.
@@ -166,7 +195,8 @@ std::string KubeClient::Url(const std::string& path_and_query) const {
          std::to_string(config_.port) + Target(path_and_query);
 }
 
-StatusOr<json::Value> KubeClient::GetJson(const std::string& path_and_query, Cancellation* cancel) const {
+StatusOr<json::Value> KubeClient::GetJson(const std::string& path_and_query,
+                                          Cancellation* cancel) const {
   const std::string url = Url(path_and_query);
   StatusOr<std::unique_ptr<Connection>> conn = Connect(options_.request_timeout);
   if (!conn.ok()) return conn.status();
@@ -199,7 +229,8 @@ StatusOr<json::Value> KubeClient::GetJson(const std::string& path_and_query, Can
       });
   if (cancel != nullptr) cancel->End();
 
-  if (cancel != nullptr && cancel->cancelled()) return Status(Code::kUnavailable, "GET " + url + ": cancelled");
+  if (cancel != nullptr && cancel->cancelled())
+    return Status(Code::kUnavailable, "GET " + url + ": cancelled");
   if (status != 0 && !success()) {
     if (status == 401) token_->Invalidate();
     return ErrorFromResponse(url, status, content_type, body, too_large || !result);
@@ -281,7 +312,8 @@ Status KubeClient::Stream(const std::string& path_and_query, std::chrono::second
   if (cancel != nullptr) cancel->End();
 
   if (handler_stopped) return Status::Ok();
-  if (cancel != nullptr && cancel->cancelled()) return Status(Code::kUnavailable, "GET " + url + ": cancelled");
+  if (cancel != nullptr && cancel->cancelled())
+    return Status(Code::kUnavailable, "GET " + url + ": cancelled");
   if (line_too_long) {
     return Status(Code::kTooLarge, "GET " + url + ": a stream line is longer than " +
                                        std::to_string(options_.max_line_bytes) + " bytes");

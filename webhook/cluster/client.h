@@ -81,12 +81,14 @@ class KubeClient {
  public:
   // Checks the TLS material by building a context once, so that a bad certificate or key
   // is an error at startup.
-  static StatusOr<std::unique_ptr<KubeClient>> Create(ClusterConfig config, ClientOptions options = {});
+  static StatusOr<std::unique_ptr<KubeClient>> Create(ClusterConfig config,
+                                                      ClientOptions options = {});
   ~KubeClient();
 
   // GET `path_and_query` (e.g. "/api/v1/namespaces?limit=500", appended to the server's
   // base path) and parses the JSON body.
-  StatusOr<json::Value> GetJson(const std::string& path_and_query, Cancellation* cancel = nullptr) const;
+  StatusOr<json::Value> GetJson(const std::string& path_and_query,
+                                Cancellation* cancel = nullptr) const;
 
   // Returns false to stop reading the stream.
   using LineHandler = std::function<bool(std::string_view line)>;

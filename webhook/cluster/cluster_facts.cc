@@ -17,7 +17,8 @@ std::string DescribeReflector(const Reflector& reflector) {
   if (!s.synced) {
     return line + " not synced" + (s.last_error.empty() ? "" : ": " + s.last_error);
   }
-  line += " synced (" + std::to_string(s.objects) + " objects, resourceVersion " + s.resource_version + ")";
+  line += " synced (" + std::to_string(s.objects) + " objects, resourceVersion " +
+          s.resource_version + ")";
   if (!s.connected) {
     line += ", disconnected for " + std::to_string(s.disconnected_for.count() / 1000) + "s";
     if (!s.last_error.empty()) line += ": " + s.last_error;
@@ -36,23 +37,31 @@ SecretFact NoCluster::Secret(std::string_view, std::string_view) const {
 }
 ObjectFact NoCluster::Namespace(std::string_view) const { return UnknownObject(reason_); }
 ObjectFact NoCluster::StorageClass(std::string_view) const { return UnknownObject(reason_); }
-ListFact NoCluster::PersistentVolumeClaims(std::string_view) const { return ListFact{false, {}, reason_}; }
-ObjectFact NoCluster::ConfigMap(std::string_view, std::string_view) const { return UnknownObject(reason_); }
+ListFact NoCluster::PersistentVolumeClaims(std::string_view) const {
+  return ListFact{false, {}, reason_};
+}
+ObjectFact NoCluster::ConfigMap(std::string_view, std::string_view) const {
+  return UnknownObject(reason_);
+}
 std::string NoCluster::StatusLine() const {
   return "cluster: none (" + reason_ + "); rules that need cluster objects fail closed";
 }
 
 // ---- CachedClusterFacts ----
 
-StatusOr<std::unique_ptr<CachedClusterFacts>> CachedClusterFacts::Create(ClusterConfig config,
-                                                                         const ClusterOptions& options) {
-  StatusOr<std::unique_ptr<KubeClient>> client = KubeClient::Create(std::move(config), options.client);
+StatusOr<std::unique_ptr<CachedClusterFacts>> CachedClusterFacts::Create(
+    ClusterConfig config, const ClusterOptions& options) {
+  StatusOr<std::unique_ptr<KubeClient>> client =
+      KubeClient::Create(std::move(config), options.client);
   if (!client.ok()) return client.status();
   std::unique_ptr<CachedClusterFacts> facts(new CachedClusterFacts(std::move(*client)));
   const KubeClient* c = facts->client_.get();
-  facts->reflectors_[kSecrets] = std::make_unique<Reflector>(c, SecretsSpec(options.csdr_namespace), options.reflector);
-  facts->reflectors_[kNamespaces] = std::make_unique<Reflector>(c, NamespacesSpec(), options.reflector);
-  facts->reflectors_[kStorageClasses] = std::make_unique<Reflector>(c, StorageClassesSpec(), options.reflector);
+  facts->reflectors_[kSecrets] =
+      std::make_unique<Reflector>(c, SecretsSpec(options.csdr_namespace), options.reflector);
+  facts->reflectors_[kNamespaces] =
+      std::make_unique<Reflector>(c, NamespacesSpec(), options.reflector);
+  facts->reflectors_[kStorageClasses] =
+      std::make_unique<Reflector>(c, StorageClassesSpec(), options.reflector);
   facts->reflectors_[kPersistentVolumeClaims] =
       std::make_unique<Reflector>(c, PersistentVolumeClaimsSpec(), options.reflector);
   facts->reflectors_[kConfigMaps] =
@@ -108,7 +117,8 @@ bool CachedClusterFacts::HasSynced() const {
 bool CachedClusterFacts::WaitForSync(std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (const auto& reflector : reflectors_) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (!reflector->WaitForSync(std::max(left, std::chrono::milliseconds(0)))) return false;
   }
   return true;
@@ -131,12 +141,14 @@ StatusOr<std::unique_ptr<ClusterFacts>> NewClusterFacts(const ClusterOptions& op
   } else if (options.use_in_cluster && InClusterAvailable(options.in_cluster)) {
     config = LoadInClusterConfig(options.in_cluster);
   } else {
-    LOG(WARNING) << "cluster: none configured (no --kubeconfig, not running in a pod): rules that need "
-                    "Secrets, Namespaces, StorageClasses, PersistentVolumeClaims or ConfigMaps fail closed";
+    LOG(WARNING)
+        << "cluster: none configured (no --kubeconfig, not running in a pod): rules that need "
+           "Secrets, Namespaces, StorageClasses, PersistentVolumeClaims or ConfigMaps fail closed";
     return std::unique_ptr<ClusterFacts>(std::make_unique<NoCluster>());
   }
   if (!config.ok()) return config.status();
-  StatusOr<std::unique_ptr<CachedClusterFacts>> facts = CachedClusterFacts::Create(std::move(*config), options);
+  StatusOr<std::unique_ptr<CachedClusterFacts>> facts =
+      CachedClusterFacts::Create(std::move(*config), options);
   if (!facts.ok()) return facts.status();
   return std::unique_ptr<ClusterFacts>(std::move(*facts));
 }

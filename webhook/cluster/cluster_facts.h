@@ -19,7 +19,8 @@
 //   auto cluster = csdr::webhook::NewClusterFacts(cluster_options);
 //   if (!cluster.ok()) { LOG(ERROR) << cluster.status().message(); return 1; }
 //   (*cluster)->Start();
-//   if (!(*cluster)->WaitForSync(std::chrono::seconds(10))) LOG(WARNING) << (*cluster)->StatusLine();
+//   if (!(*cluster)->WaitForSync(std::chrono::seconds(10))) LOG(WARNING) <<
+//   (*cluster)->StatusLine();
 //   ... a Facts implementation forwards its five cluster methods to **cluster ...
 //   (*cluster)->Stop();  // before the process exits
 //
@@ -43,7 +44,8 @@
 namespace csdr::webhook {
 
 // What every lookup answers when no cluster is configured.
-inline constexpr std::string_view kNoClusterReason = "no cluster configured (--kubeconfig or in-cluster)";
+inline constexpr std::string_view kNoClusterReason =
+    "no cluster configured (--kubeconfig or in-cluster)";
 
 class ClusterFacts {
  public:
@@ -78,7 +80,8 @@ class ClusterFacts {
 // Standalone mode: no cluster, every lookup kUnknown with `reason`.
 class NoCluster final : public ClusterFacts {
  public:
-  explicit NoCluster(std::string reason = std::string(kNoClusterReason)) : reason_(std::move(reason)) {}
+  explicit NoCluster(std::string reason = std::string(kNoClusterReason))
+      : reason_(std::move(reason)) {}
 
   SecretFact Secret(std::string_view ns, std::string_view name) const override;
   ObjectFact Namespace(std::string_view name) const override;
@@ -113,7 +116,7 @@ struct ClusterOptions {
 class CachedClusterFacts final : public ClusterFacts {
  public:
   static StatusOr<std::unique_ptr<CachedClusterFacts>> Create(ClusterConfig config,
-                                                               const ClusterOptions& options);
+                                                              const ClusterOptions& options);
   ~CachedClusterFacts() override;
 
   SecretFact Secret(std::string_view ns, std::string_view name) const override;
@@ -131,7 +134,14 @@ class CachedClusterFacts final : public ClusterFacts {
   const KubeClient& client() const { return *client_; }
 
  private:
-  enum Index { kSecrets, kNamespaces, kStorageClasses, kPersistentVolumeClaims, kConfigMaps, kCount };
+  enum Index {
+    kSecrets,
+    kNamespaces,
+    kStorageClasses,
+    kPersistentVolumeClaims,
+    kConfigMaps,
+    kCount
+  };
   explicit CachedClusterFacts(std::unique_ptr<KubeClient> client) : client_(std::move(client)) {}
 
   std::unique_ptr<KubeClient> client_;

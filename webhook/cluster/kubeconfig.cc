@@ -1,5 +1,8 @@
 #include "webhook/cluster/kubeconfig.h"
 
+#include <glog/logging.h>
+#include <yaml-cpp/yaml.h>
+
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -9,9 +12,6 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
-
-#include <glog/logging.h>
-#include <yaml-cpp/yaml.h>
 
 #include "webhook/cluster/tls.h"
 
@@ -59,7 +59,8 @@ bool DecodeBase64(std::string_view text, std::string* out) {
     std::array<int8_t, 256> t{};
     t.fill(-1);
     const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+    for (int i = 0; i < 64; ++i)
+      t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
     return t;
   }();
   std::string clean;
@@ -176,7 +177,8 @@ YAML::Node FindNamed(const YAML::Node& root, const char* list, const std::string
 // Reads `<field>-data` (base64) or else `<field>` (a path), as client-go does.
 StatusOr<std::string> DataOrFile(const YAML::Node& node, const std::string& field,
                                  std::string_view base_dir, const std::string& where) {
-  if (std::optional<std::string> data = Str(node, (field + "-data").c_str()); data && !data->empty()) {
+  if (std::optional<std::string> data = Str(node, (field + "-data").c_str());
+      data && !data->empty()) {
     std::string decoded;
     if (!DecodeBase64(*data, &decoded)) {
       return Bad(where + ": " + field + "-data is not valid base64");
@@ -199,9 +201,11 @@ StatusOr<ClusterConfig> ParseKubeconfigNodes(const YAML::Node& root, std::string
   const YAML::Node context_entry = FindNamed(root, "contexts", context_name);
   if (!context_entry) return Bad(origin + ": context \"" + context_name + "\" not found");
   const YAML::Node context = context_entry["context"];
-  if (!context || !context.IsMap()) return Bad(origin + ": context \"" + context_name + "\" is empty");
+  if (!context || !context.IsMap())
+    return Bad(origin + ": context \"" + context_name + "\" is empty");
   const std::string cluster_name = Str(context, "cluster").value_or("");
-  if (cluster_name.empty()) return Bad(origin + ": context \"" + context_name + "\" names no cluster");
+  if (cluster_name.empty())
+    return Bad(origin + ": context \"" + context_name + "\" names no cluster");
   const YAML::Node cluster_entry = FindNamed(root, "clusters", cluster_name);
   if (!cluster_entry) return Bad(origin + ": cluster \"" + cluster_name + "\" not found");
   const YAML::Node cluster = cluster_entry["cluster"];
@@ -289,7 +293,8 @@ StatusOr<ClusterConfig> ParseKubeconfigNodes(const YAML::Node& root, std::string
   if (std::optional<std::string> file = Str(user, "tokenFile"); file && !file->empty()) {
     config.token_file = JoinPath(base_dir, *file);
     StatusOr<std::string> token = ReadTokenFile(config.token_file);
-    if (!token.ok()) return Status(token.status().code(), user_where + ": tokenFile: " + token.status().message());
+    if (!token.ok())
+      return Status(token.status().code(), user_where + ": tokenFile: " + token.status().message());
   }
   return config;
 }
@@ -355,19 +360,23 @@ StatusOr<ClusterConfig> LoadInClusterConfig(const InClusterEnvironment& env) {
         "(not running in a pod? give --kubeconfig)");
   }
   // An IPv6 service address needs brackets in the URL.
-  const std::string authority = host.find(':') != std::string::npos ? "[" + host + "]:" + port : host + ":" + port;
+  const std::string authority =
+      host.find(':') != std::string::npos ? "[" + host + "]:" + port : host + ":" + port;
   ClusterConfig config;
   config.source = "in-cluster service account";
   CSDR_RETURN_IF_ERROR(ParseServer("https://" + authority, "in-cluster configuration", &config));
   config.tls_server_name = config.host;
   StatusOr<std::string> ca = ReadFile(env.ca_file, "in-cluster CA certificate");
   if (!ca.ok()) return ca.status();
-  StatusOr<std::vector<tls::X509Ptr>> certs = tls::ParseCertificates(*ca, "in-cluster CA certificate " + env.ca_file);
+  StatusOr<std::vector<tls::X509Ptr>> certs =
+      tls::ParseCertificates(*ca, "in-cluster CA certificate " + env.ca_file);
   if (!certs.ok()) return certs.status();
   config.ca_pem = std::move(*ca);
   config.token_file = env.token_file;
   StatusOr<std::string> token = ReadTokenFile(config.token_file);
-  if (!token.ok()) return Status(token.status().code(), "in-cluster service account token: " + token.status().message());
+  if (!token.ok())
+    return Status(token.status().code(),
+                  "in-cluster service account token: " + token.status().message());
   return config;
 }
 

@@ -72,12 +72,14 @@ struct KubeconfigOptions {
 // Reads and parses the kubeconfig at `path`. The files it names are read now (a missing one
 // is an error at startup, not at the first request); a tokenFile is read now to check it and
 // again by TokenSource later.
-StatusOr<ClusterConfig> LoadKubeconfig(const std::string& path, const KubeconfigOptions& options = {});
+StatusOr<ClusterConfig> LoadKubeconfig(const std::string& path,
+                                       const KubeconfigOptions& options = {});
 
 // Parses kubeconfig text; relative file paths are resolved against `base_dir`. `origin`
 // names the text in messages (the file's path).
 StatusOr<ClusterConfig> ParseKubeconfig(std::string_view yaml, std::string_view base_dir,
-                                        std::string_view origin, const KubeconfigOptions& options = {});
+                                        std::string_view origin,
+                                        const KubeconfigOptions& options = {});
 
 // Where in-cluster configuration comes from; the defaults are the real locations, tests
 // point them elsewhere.
@@ -104,7 +106,8 @@ class TokenSource {
 
   // A static token (`token`) or a file; the file wins when both are set. No clock: steady_clock.
   TokenSource(std::string token, std::string token_file,
-              std::chrono::seconds refresh_period = std::chrono::seconds(60), Clock clock = nullptr);
+              std::chrono::seconds refresh_period = std::chrono::seconds(60),
+              Clock clock = nullptr);
 
   // The current token ("" when there is none).
   std::string Token();

@@ -1,12 +1,12 @@
 #include "webhook/cluster/reflector.h"
 
+#include <glog/logging.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
-
-#include <glog/logging.h>
 
 namespace csdr::webhook {
 namespace {
@@ -49,10 +49,18 @@ ResourceSpec SecretsSpec(std::string ns) {
   return spec;
 }
 
-ResourceSpec NamespacesSpec() { return {"/api/v1", "v1", "Namespace", "namespaces", false, "", nullptr}; }
+ResourceSpec NamespacesSpec() {
+  return {"/api/v1", "v1", "Namespace", "namespaces", false, "", nullptr};
+}
 
 ResourceSpec StorageClassesSpec() {
-  return {"/apis/storage.k8s.io/v1", "storage.k8s.io/v1", "StorageClass", "storageclasses", false, "", nullptr};
+  return {"/apis/storage.k8s.io/v1",
+          "storage.k8s.io/v1",
+          "StorageClass",
+          "storageclasses",
+          false,
+          "",
+          nullptr};
 }
 
 ResourceSpec PersistentVolumeClaimsSpec() {
@@ -168,8 +176,8 @@ bool Reflector::WaitForSync(std::chrono::milliseconds timeout) const {
 std::string Reflector::UnusableReasonLocked(std::string_view ns) const {
   // A namespace outside the watched one cannot be answered, whatever the cache's state.
   if (spec_.namespaced && !spec_.watched_namespace.empty() && ns != spec_.watched_namespace) {
-    return spec_.kind + "s are only watched in namespace " + spec_.watched_namespace + ", not in \"" +
-           std::string(ns) + "\"";
+    return spec_.kind + "s are only watched in namespace " + spec_.watched_namespace +
+           ", not in \"" + std::string(ns) + "\"";
   }
   const std::string what = "cluster cache for " + spec_.Description();
   if (!synced_) {
@@ -186,17 +194,13 @@ std::string Reflector::UnusableReasonLocked(std::string_view ns) const {
   return "";
 }
 
-std::string Reflector::UnusableReason() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return UnusableReasonLocked(spec_.watched_namespace);
-}
-
 ObjectFact Reflector::Get(std::string_view ns, std::string_view name) const {
   ObjectFact fact;
   std::shared_lock<std::shared_mutex> lock(mu_);
   fact.unknown_reason = UnusableReasonLocked(ns);
   if (!fact.unknown_reason.empty()) return fact;
-  const std::string key = spec_.namespaced ? std::string(ns) + "/" + std::string(name) : std::string(name);
+  const std::string key =
+      spec_.namespaced ? std::string(ns) + "/" + std::string(name) : std::string(name);
   auto it = objects_.find(key);
   if (it == objects_.end()) {
     fact.presence = Presence::kAbsent;
@@ -211,7 +215,8 @@ ListFact Reflector::List(std::string_view ns) const {
   ListFact fact;
   std::shared_lock<std::shared_mutex> lock(mu_);
   // "Every namespace" of a resource watched in one namespace is that namespace.
-  fact.unknown_reason = UnusableReasonLocked(ns.empty() ? std::string_view(spec_.watched_namespace) : ns);
+  fact.unknown_reason =
+      UnusableReasonLocked(ns.empty() ? std::string_view(spec_.watched_namespace) : ns);
   if (!fact.unknown_reason.empty()) return fact;
   fact.known = true;
   if (ns.empty() || !spec_.namespaced) {
@@ -221,7 +226,8 @@ ListFact Reflector::List(std::string_view ns) const {
   }
   // Keys are "ns/name" and names hold no '/': the namespace is one contiguous range.
   const std::string prefix = std::string(ns) + "/";
-  for (auto it = objects_.lower_bound(prefix); it != objects_.end() && it->first.starts_with(prefix); ++it) {
+  for (auto it = objects_.lower_bound(prefix);
+       it != objects_.end() && it->first.starts_with(prefix); ++it) {
     fact.items.push_back(it->second);
   }
   return fact;
@@ -233,7 +239,8 @@ ReflectorStatus Reflector::status() const {
   s.synced = synced_;
   s.connected = connected_;
   if (!connected_ && synced_) {
-    s.disconnected_for = std::chrono::duration_cast<std::chrono::milliseconds>(Now() - disconnected_since_);
+    s.disconnected_for =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Now() - disconnected_since_);
   }
   s.objects = objects_.size();
   s.resource_version = resource_version_;
@@ -252,7 +259,8 @@ std::optional<std::pair<std::string, ObjectRef>> Reflector::Prepare(json::Value 
   if (spec_.namespaced) key = object.GetString({"metadata", "namespace"}) + "/" + name;
   object.Set("apiVersion", spec_.api_version);
   object.Set("kind", spec_.kind);
-  if (json::Value* metadata = object.Find("metadata"); metadata != nullptr) metadata->Erase("managedFields");
+  if (json::Value* metadata = object.Find("metadata"); metadata != nullptr)
+    metadata->Erase("managedFields");
   if (spec_.transform) object = spec_.transform(std::move(object));
   return std::make_pair(std::move(key), std::make_shared<const json::Value>(std::move(object)));
 }
@@ -283,7 +291,8 @@ Status Reflector::ListAndReplace(std::string* resource_version) {
     if (items != nullptr && items->is_array()) {
       for (json::Value& item : items->array()) {
         auto prepared = Prepare(std::move(item));
-        if (prepared) fresh.insert_or_assign(std::move(prepared->first), std::move(prepared->second));
+        if (prepared)
+          fresh.insert_or_assign(std::move(prepared->first), std::move(prepared->second));
       }
     }
   } while (!continue_token.empty() && !stopping());
@@ -327,7 +336,8 @@ bool Reflector::ApplyEvent(std::string_view line, std::string* resource_version,
   const std::string type = event->GetString({"type"});
   json::Value* object = event->Find("object");
   if (object == nullptr || !object->is_object()) {
-    *error = Status(Code::kInternal, what + ": " + (type.empty() ? "an" : type) + " event without an object");
+    *error = Status(Code::kInternal,
+                    what + ": " + (type.empty() ? "an" : type) + " event without an object");
     return false;
   }
   if (type == "ERROR") {
@@ -335,10 +345,11 @@ bool Reflector::ApplyEvent(std::string_view line, std::string* resource_version,
     const json::Value* code = object->Find("code");
     const int64_t http = code != nullptr && code->is_number() ? code->as_int() : 0;
     const std::string message = object->GetString({"message"});
-    *error = Status(http == 410 ? Code::kExpired : Code::kUnavailable,
-                    what + ": ERROR event " + std::to_string(http) +
-                        (object->GetString({"reason"}).empty() ? "" : " " + object->GetString({"reason"})) +
-                        (message.empty() ? "" : ": " + message));
+    *error = Status(
+        http == 410 ? Code::kExpired : Code::kUnavailable,
+        what + ": ERROR event " + std::to_string(http) +
+            (object->GetString({"reason"}).empty() ? "" : " " + object->GetString({"reason"})) +
+            (message.empty() ? "" : ": " + message));
     return false;
   }
   const std::string rv = object->GetString({"metadata", "resourceVersion"});
@@ -350,12 +361,14 @@ bool Reflector::ApplyEvent(std::string_view line, std::string* resource_version,
     return true;
   }
   if (type != "ADDED" && type != "MODIFIED" && type != "DELETED") {
-    LOG(WARNING) << "cluster cache: " << what << ": ignoring an event of unknown type \"" << type << "\"";
+    LOG(WARNING) << "cluster cache: " << what << ": ignoring an event of unknown type \"" << type
+                 << "\"";
     return true;
   }
   auto prepared = Prepare(std::move(*object));
   if (!prepared) {
-    LOG(WARNING) << "cluster cache: " << what << ": ignoring a " << type << " event for an object without a name";
+    LOG(WARNING) << "cluster cache: " << what << ": ignoring a " << type
+                 << " event for an object without a name";
     return true;
   }
   VLOG(2) << "cluster cache: " << spec_.Description() << ": " << type << " " << prepared->first
@@ -378,20 +391,25 @@ Status Reflector::Watch(std::string* resource_version, bool* healthy) {
   const long long base = std::max<long long>(1, options_.watch_timeout.count());
   const auto timeout =
       std::chrono::seconds(base + std::uniform_int_distribution<long long>(0, base - 1)(Random()));
-  const std::string path = spec_.ListPath() + "?watch=true&resourceVersion=" + QueryEscape(*resource_version) +
-                           "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count());
+  const std::string path =
+      spec_.ListPath() + "?watch=true&resourceVersion=" + QueryEscape(*resource_version) +
+      "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count());
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
     ++watches_;
   }
-  VLOG(1) << "cluster cache: watching " << spec_.Description() << " from resourceVersion " << *resource_version;
+  VLOG(1) << "cluster cache: watching " << spec_.Description() << " from resourceVersion "
+          << *resource_version;
   Status event_error;
   Status streamed = client_->Stream(
       path, timeout + options_.watch_read_slack,
-      [&](std::string_view line) { return ApplyEvent(line, resource_version, healthy, &event_error); },
+      [&](std::string_view line) {
+        return ApplyEvent(line, resource_version, healthy, &event_error);
+      },
       &cancel_);
   if (!event_error.ok()) return event_error;
-  if (!streamed.ok()) return Status(streamed.code(), "watch " + spec_.Description() + ": " + streamed.message());
+  if (!streamed.ok())
+    return Status(streamed.code(), "watch " + spec_.Description() + ": " + streamed.message());
   return Status::Ok();
 }
 

@@ -30,7 +30,6 @@
 // snapshots of immutable objects. Start and Stop are for one owning thread.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -103,8 +102,8 @@ struct ReflectorOptions {
 
 // A snapshot of a reflector's state, for the status line and tests.
 struct ReflectorStatus {
-  bool synced = false;     // a full LIST has been applied
-  bool connected = false;  // listing or watching without a failure since
+  bool synced = false;                            // a full LIST has been applied
+  bool connected = false;                         // listing or watching without a failure since
   std::chrono::milliseconds disconnected_for{0};  // when !connected
   size_t objects = 0;
   std::string resource_version;
@@ -139,8 +138,6 @@ class Reflector {
   ObjectFact Get(std::string_view ns, std::string_view name) const;
   // The objects in `ns` ("" = every watched namespace), ordered by namespace and name.
   ListFact List(std::string_view ns) const;
-  // "" when lookups are answered; else why not.
-  std::string UnusableReason() const;
 
   ReflectorStatus status() const;
   const ResourceSpec& spec() const { return spec_; }
@@ -155,7 +152,8 @@ class Reflector {
   // ERROR arrived (the connection works: reset the backoff).
   Status Watch(std::string* resource_version, bool* healthy);
   // Applies one event line; false (with *error) ends the watch.
-  bool ApplyEvent(std::string_view line, std::string* resource_version, bool* healthy, Status* error);
+  bool ApplyEvent(std::string_view line, std::string* resource_version, bool* healthy,
+                  Status* error);
   // Turns a decoded object into the cached one; nullopt when it has no name.
   std::optional<std::pair<std::string, ObjectRef>> Prepare(json::Value object) const;
   void MarkFailure(const Status& status);
@@ -181,7 +179,7 @@ class Reflector {
   uint64_t watches_ = 0;
   uint64_t events_ = 0;
 
-  mutable std::mutex run_mu_;  // guards stop_requested_, done_ (with run_cv_)
+  mutable std::mutex run_mu_;               // guards stop_requested_, done_ (with run_cv_)
   mutable std::condition_variable run_cv_;  // wakes backoff sleeps and Stop; sync waiters
   bool stop_requested_ = false;
   bool done_ = false;

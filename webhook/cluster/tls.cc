@@ -1,7 +1,6 @@
 #include "webhook/cluster/tls.h"
 
 #include <arpa/inet.h>
-
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -129,8 +128,8 @@ Status ConfigureClientContext(SSL_CTX* ctx, const ClientTlsSettings& settings,
     }
     if (settings.ca_pem.empty()) {
       if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        return Status(Code::kInternal, "cannot load the system's CA certificates: " +
-                                           TakeOpenSslErrors());
+        return Status(Code::kInternal,
+                      "cannot load the system's CA certificates: " + TakeOpenSslErrors());
       }
     } else {
       // A fresh store with the cluster CA alone: a certificate from any other CA, public
@@ -168,7 +167,8 @@ Status ConfigureClientContext(SSL_CTX* ctx, const ClientTlsSettings& settings,
   }
 
   if (settings.client_cert_pem.empty() != settings.client_key_pem.empty()) {
-    return Status(Code::kBadRequest, "a client certificate needs its key and a key its certificate");
+    return Status(Code::kBadRequest,
+                  "a client certificate needs its key and a key its certificate");
   }
   if (!settings.client_cert_pem.empty()) {
     StatusOr<std::vector<X509Ptr>> chain =

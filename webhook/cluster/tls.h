@@ -8,14 +8,14 @@
 // except through OpenSSL's own locking.
 #pragma once
 
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "common/status.h"
 

@@ -29,17 +29,21 @@ json::Value Namespace(const std::string& name) {
 }
 
 std::unique_ptr<KubeClient> MustCreate(ClusterConfig config, ClientOptions options = {}) {
-  StatusOr<std::unique_ptr<KubeClient>> client = KubeClient::Create(std::move(config), std::move(options));
+  StatusOr<std::unique_ptr<KubeClient>> client =
+      KubeClient::Create(std::move(config), std::move(options));
   EXPECT_TRUE(client.ok()) << client.status().message();
   return client.ok() ? std::move(*client) : nullptr;
 }
 
-bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<FakeApiServer>(FakeApiServer::Options{pki_.Server(), "", {"good-token"}});
+    server_ =
+        std::make_unique<FakeApiServer>(FakeApiServer::Options{pki_.Server(), "", {"good-token"}});
     server_->Put(kNamespaces, Namespace("csdr"));
     server_->Put(kNamespaces, Namespace("default"));
   }
@@ -72,23 +76,25 @@ TEST_F(ClientTest, GetJsonWithBearerTokenOverVerifiedTls) {
 TEST_F(ClientTest, ApiErrorsCarryTheStatusMessageAndCode) {
   auto client = MustCreate(Config());
   ASSERT_NE(client, nullptr);
-  server_->FailLists(kNamespaces, 403, "Forbidden",
-                     "namespaces is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" cannot list "
-                     "resource \"namespaces\" in API group \"\" at the cluster scope");
+  server_->FailLists(
+      kNamespaces, 403, "Forbidden",
+      "namespaces is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" cannot list "
+      "resource \"namespaces\" in API group \"\" at the cluster scope");
   StatusOr<json::Value> list = client->GetJson("/api/v1/namespaces?limit=10");
   ASSERT_FALSE(list.ok());
   EXPECT_EQ(list.status().code(), Code::kForbidden);
-  EXPECT_EQ(list.status().message(),
-            "GET " + Url("/api/v1/namespaces?limit=10") +
-                ": HTTP 403 Forbidden: namespaces is forbidden: User "
-                "\"system:serviceaccount:csdr:csdr-apiserver\" cannot list resource \"namespaces\" in API group "
-                "\"\" at the cluster scope");
+  EXPECT_EQ(list.status().message(), "GET " + Url("/api/v1/namespaces?limit=10") +
+                                         ": HTTP 403 Forbidden: namespaces is forbidden: User "
+                                         "\"system:serviceaccount:csdr:csdr-apiserver\" cannot "
+                                         "list resource \"namespaces\" in API group "
+                                         "\"\" at the cluster scope");
 
   StatusOr<json::Value> missing = client->GetJson("/api/v1/nothing");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
   EXPECT_EQ(missing.status().message(),
-            "GET " + Url("/api/v1/nothing") + ": HTTP 404 NotFound: the server could not find the requested resource");
+            "GET " + Url("/api/v1/nothing") +
+                ": HTTP 404 NotFound: the server could not find the requested resource");
 }
 
 TEST_F(ClientTest, WrongTokenIsUnauthorized) {
@@ -99,7 +105,8 @@ TEST_F(ClientTest, WrongTokenIsUnauthorized) {
   StatusOr<json::Value> list = client->GetJson("/api/v1/namespaces");
   ASSERT_FALSE(list.ok());
   EXPECT_EQ(list.status().code(), Code::kUnauthorized);
-  EXPECT_TRUE(Contains(list.status().message(), "HTTP 401 Unauthorized")) << list.status().message();
+  EXPECT_TRUE(Contains(list.status().message(), "HTTP 401 Unauthorized"))
+      << list.status().message();
   EXPECT_FALSE(Contains(list.status().message(), "bad-token"));
 }
 
@@ -125,7 +132,8 @@ TEST_F(ClientTest, TokenFileIsRereadAfterA401) {
 }
 
 TEST_F(ClientTest, ClientCertificateAuthentication) {
-  server_ = std::make_unique<FakeApiServer>(FakeApiServer::Options{pki_.Server(), pki_.ca_pem(), {}});
+  server_ =
+      std::make_unique<FakeApiServer>(FakeApiServer::Options{pki_.Server(), pki_.ca_pem(), {}});
   server_->Put(kNamespaces, Namespace("csdr"));
   const testing::IssuedCert cert = pki_.Issue("csdr-webhook", {}, {}, false, "csdr");
   ClusterConfig config = server_->Config(pki_.ca_pem());
@@ -161,18 +169,19 @@ TEST_F(ClientTest, ServerCertificateIsVerified) {
   const std::vector<Case> cases = {
       {"the cluster CA and an IP SAN", pki_.Server(), pki_.ca_pem(), "", ""},
       {"a certificate from another CA", other.Server(), pki_.ca_pem(), "",
-       "TLS handshake failed: certificate verify failed: unable to get local issuer certificate (depth 0, subject "
+       "TLS handshake failed: certificate verify failed: unable to get local issuer certificate "
+       "(depth 0, subject "
        "\"CN=kube-apiserver\")"},
       {"no CA given: system roots only, which do not know the test CA", pki_.Server(), "", "",
        "certificate verify failed: unable to get local issuer certificate"},
-      {"a DNS-only certificate reached by IP", pki_.Issue("api", {"localhost"}, {}, true), pki_.ca_pem(), "",
-       "certificate verify failed: IP address mismatch"},
-      {"a DNS-only certificate with tls-server-name", pki_.Issue("api", {"localhost"}, {}, true), pki_.ca_pem(),
-       "localhost", ""},
-      {"a DNS name that does not match", pki_.Issue("api", {"kubernetes.default.svc"}, {}, true), pki_.ca_pem(),
-       "kubernetes.default", "certificate verify failed: hostname mismatch"},
-      {"a client certificate presented as a server's", pki_.Issue("api", {}, {"127.0.0.1"}, false), pki_.ca_pem(), "",
-       "certificate verify failed: unsuitable certificate purpose"},
+      {"a DNS-only certificate reached by IP", pki_.Issue("api", {"localhost"}, {}, true),
+       pki_.ca_pem(), "", "certificate verify failed: IP address mismatch"},
+      {"a DNS-only certificate with tls-server-name", pki_.Issue("api", {"localhost"}, {}, true),
+       pki_.ca_pem(), "localhost", ""},
+      {"a DNS name that does not match", pki_.Issue("api", {"kubernetes.default.svc"}, {}, true),
+       pki_.ca_pem(), "kubernetes.default", "certificate verify failed: hostname mismatch"},
+      {"a client certificate presented as a server's", pki_.Issue("api", {}, {"127.0.0.1"}, false),
+       pki_.ca_pem(), "", "certificate verify failed: unsuitable certificate purpose"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -190,7 +199,8 @@ TEST_F(ClientTest, ServerCertificateIsVerified) {
     ASSERT_FALSE(list.ok());
     EXPECT_EQ(list.status().code(), Code::kUnavailable);
     EXPECT_TRUE(Contains(list.status().message(), c.error)) << list.status().message();
-    EXPECT_TRUE(server.Requests(kNamespaces).empty()) << "nothing may be sent to an unverified server";
+    EXPECT_TRUE(server.Requests(kNamespaces).empty())
+        << "nothing may be sent to an unverified server";
   }
 }
 
@@ -233,8 +243,8 @@ TEST_F(ClientTest, ConnectionRefusedIsUnavailable) {
   StatusOr<json::Value> list = client->GetJson("/api/v1/namespaces");
   ASSERT_FALSE(list.ok());
   EXPECT_EQ(list.status().code(), Code::kUnavailable);
-  EXPECT_EQ(list.status().message(),
-            "GET https://127.0.0.1:" + std::to_string(config.port) + "/api/v1/namespaces: cannot connect");
+  EXPECT_EQ(list.status().message(), "GET https://127.0.0.1:" + std::to_string(config.port) +
+                                         "/api/v1/namespaces: cannot connect");
 }
 
 TEST_F(ClientTest, StreamDeliversLinesAndEndsCleanly) {
@@ -245,8 +255,8 @@ TEST_F(ClientTest, StreamDeliversLinesAndEndsCleanly) {
   Status result;
   std::thread reader([&] {
     result = client->Stream(
-        "/api/v1/namespaces?watch=true&resourceVersion=" + server_->CurrentResourceVersion(), std::chrono::seconds(30),
-        [&](std::string_view line) {
+        "/api/v1/namespaces?watch=true&resourceVersion=" + server_->CurrentResourceVersion(),
+        std::chrono::seconds(30), [&](std::string_view line) {
           std::lock_guard<std::mutex> lock(mu);
           lines.emplace_back(line);
           return true;
@@ -274,17 +284,19 @@ TEST_F(ClientTest, StreamReportsABrokenConnection) {
   Status result;
   int lines = 0;
   std::thread reader([&] {
-    result = client->Stream("/api/v1/namespaces?watch=true", std::chrono::seconds(30), [&](std::string_view) {
-      ++lines;
-      return true;
-    });
+    result = client->Stream("/api/v1/namespaces?watch=true", std::chrono::seconds(30),
+                            [&](std::string_view) {
+                              ++lines;
+                              return true;
+                            });
   });
   ASSERT_TRUE(WaitUntil([&] { return server_->WatchCount(kNamespaces) == 1; }));
   server_->DropWatches(kNamespaces);
   reader.join();
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.code(), Code::kUnavailable);
-  EXPECT_TRUE(Contains(result.message(), "connection broken or read timed out")) << result.message();
+  EXPECT_TRUE(Contains(result.message(), "connection broken or read timed out"))
+      << result.message();
 }
 
 TEST_F(ClientTest, StreamRefusesAnOverlongLine) {
@@ -308,10 +320,11 @@ TEST_F(ClientTest, StreamErrorStatusIsDecoded) {
   ASSERT_NE(client, nullptr);
   server_->Compact();
   server_->SetWatch410AsHttp(true);
-  Status result = client->Stream("/api/v1/namespaces?watch=true&resourceVersion=1", std::chrono::seconds(30),
-                                 [&](std::string_view) { return true; });
+  Status result = client->Stream("/api/v1/namespaces?watch=true&resourceVersion=1",
+                                 std::chrono::seconds(30), [&](std::string_view) { return true; });
   EXPECT_EQ(result.code(), Code::kExpired);
-  EXPECT_TRUE(Contains(result.message(), "HTTP 410 Expired: too old resource version: 1")) << result.message();
+  EXPECT_TRUE(Contains(result.message(), "HTTP 410 Expired: too old resource version: 1"))
+      << result.message();
 }
 
 TEST_F(ClientTest, CancelInterruptsAQuietStream) {
@@ -320,8 +333,9 @@ TEST_F(ClientTest, CancelInterruptsAQuietStream) {
   Cancellation cancel;
   Status result;
   std::thread reader([&] {
-    result = client->Stream("/api/v1/namespaces?watch=true", std::chrono::seconds(300),
-                            [&](std::string_view) { return true; }, &cancel);
+    result = client->Stream(
+        "/api/v1/namespaces?watch=true", std::chrono::seconds(300),
+        [&](std::string_view) { return true; }, &cancel);
   });
   ASSERT_TRUE(WaitUntil([&] { return server_->WatchCount(kNamespaces) == 1; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the client is blocked reading
@@ -332,7 +346,8 @@ TEST_F(ClientTest, CancelInterruptsAQuietStream) {
   EXPECT_EQ(result.code(), Code::kUnavailable);
   EXPECT_TRUE(Contains(result.message(), "cancelled")) << result.message();
   // A cancelled Cancellation refuses new requests at once.
-  EXPECT_TRUE(Contains(client->GetJson("/api/v1/namespaces", &cancel).status().message(), "cancelled"));
+  EXPECT_TRUE(
+      Contains(client->GetJson("/api/v1/namespaces", &cancel).status().message(), "cancelled"));
 }
 
 TEST(QueryEscapeTest, EscapesEverythingButUnreservedCharacters) {

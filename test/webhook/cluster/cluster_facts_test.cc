@@ -42,21 +42,31 @@ json::Value AddonSecret(const std::string& id, const std::string& secret) {
 // Store facts from FakeFacts, cluster facts from a ClusterFacts: how main composes Facts.
 class ComposedFacts : public Facts {
  public:
-  ComposedFacts(const Facts& store, const ClusterFacts& cluster) : store_(store), cluster_(cluster) {}
+  ComposedFacts(const Facts& store, const ClusterFacts& cluster)
+      : store_(store), cluster_(cluster) {}
   ObjectFact Get(std::string_view kind, std::string_view ns, std::string_view name) const override {
     return store_.Get(kind, ns, name);
   }
-  ListFact List(std::string_view kind, std::string_view ns) const override { return store_.List(kind, ns); }
+  ListFact List(std::string_view kind, std::string_view ns) const override {
+    return store_.List(kind, ns);
+  }
   ObjectFact VaultTombstone(std::string_view ns, std::string_view name) const override {
     return store_.VaultTombstone(ns, name);
   }
-  bool VaultIndexHasBackup(std::string_view ns, std::string_view vault, std::string_view backup) const override {
+  bool VaultIndexHasBackup(std::string_view ns, std::string_view vault,
+                           std::string_view backup) const override {
     return store_.VaultIndexHasBackup(ns, vault, backup);
   }
-  SecretFact Secret(std::string_view ns, std::string_view name) const override { return cluster_.Secret(ns, name); }
+  SecretFact Secret(std::string_view ns, std::string_view name) const override {
+    return cluster_.Secret(ns, name);
+  }
   ObjectFact Namespace(std::string_view name) const override { return cluster_.Namespace(name); }
-  ObjectFact StorageClass(std::string_view name) const override { return cluster_.StorageClass(name); }
-  ListFact PersistentVolumeClaims(std::string_view ns) const override { return cluster_.PersistentVolumeClaims(ns); }
+  ObjectFact StorageClass(std::string_view name) const override {
+    return cluster_.StorageClass(name);
+  }
+  ListFact PersistentVolumeClaims(std::string_view ns) const override {
+    return cluster_.PersistentVolumeClaims(ns);
+  }
   ObjectFact ConfigMap(std::string_view ns, std::string_view name) const override {
     return cluster_.ConfigMap(ns, name);
   }
@@ -73,7 +83,8 @@ TEST(NoClusterTest, EveryLookupIsUnknownWithTheReason) {
   const SecretFact secret = none.Secret("csdr", "alibaba-addon-secret");
   EXPECT_EQ(secret.presence, Presence::kUnknown);
   EXPECT_EQ(secret.unknown_reason, reason);
-  for (const ObjectFact& f : {none.Namespace("csdr"), none.StorageClass("sc"), none.ConfigMap("csdr", "m")}) {
+  for (const ObjectFact& f :
+       {none.Namespace("csdr"), none.StorageClass("sc"), none.ConfigMap("csdr", "m")}) {
     EXPECT_TRUE(f.unknown());
     EXPECT_EQ(f.unknown_reason, reason);
     EXPECT_EQ(f.object, nullptr);
@@ -86,7 +97,8 @@ TEST(NoClusterTest, EveryLookupIsUnknownWithTheReason) {
   EXPECT_FALSE(none.HasSynced());
   EXPECT_FALSE(none.WaitForSync(std::chrono::milliseconds(1)));
   EXPECT_EQ(none.StatusLine(),
-            "cluster: none (no cluster configured (--kubeconfig or in-cluster)); rules that need cluster objects "
+            "cluster: none (no cluster configured (--kubeconfig or in-cluster)); rules that need "
+            "cluster objects "
             "fail closed");
   none.Stop();
 
@@ -98,9 +110,12 @@ class ClusterFactsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_ = std::make_unique<FakeApiServer>(FakeApiServer::Options{pki_.Server(), "", {"token"}});
-    for (const char* path : {kSecrets, kStorageClasses, kPvcs, kConfigMaps}) server_->AddCollection(path);
-    server_->Put(kNamespaces, J(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"csdr"}})"));
-    server_->Put(kNamespaces, J(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}})"));
+    for (const char* path : {kSecrets, kStorageClasses, kPvcs, kConfigMaps})
+      server_->AddCollection(path);
+    server_->Put(kNamespaces,
+                 J(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"csdr"}})"));
+    server_->Put(kNamespaces,
+                 J(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}})"));
     options_.reflector.backoff_initial = std::chrono::milliseconds(10);
     options_.reflector.backoff_max = std::chrono::milliseconds(50);
     options_.use_in_cluster = false;
@@ -141,16 +156,16 @@ TEST_F(ClusterFactsTest, NewClusterFactsChoosesTheSource) {
   ClusterOptions in_pod = options_;
   in_pod.use_in_cluster = true;
   in_pod.in_cluster.getenv = [](const char* name) {
-    return std::string(name) == "KUBERNETES_SERVICE_HOST" ? "10.96.0.1"
+    return std::string(name) == "KUBERNETES_SERVICE_HOST"   ? "10.96.0.1"
            : std::string(name) == "KUBERNETES_SERVICE_PORT" ? "443"
-                                                              : "";
+                                                            : "";
   };
   in_pod.in_cluster.token_file = dir_.path() + "/no-token";
   in_pod.in_cluster.ca_file = dir_.path() + "/no-ca.crt";
   StatusOr<std::unique_ptr<ClusterFacts>> broken = NewClusterFacts(in_pod);
   ASSERT_FALSE(broken.ok());
-  EXPECT_EQ(broken.status().message(),
-            "in-cluster CA certificate: cannot read " + dir_.path() + "/no-ca.crt: No such file or directory");
+  EXPECT_EQ(broken.status().message(), "in-cluster CA certificate: cannot read " + dir_.path() +
+                                           "/no-ca.crt: No such file or directory");
 
   // In a pod with the files: the service account.
   in_pod.in_cluster.ca_file = dir_.Write("sa/ca.crt", pki_.ca_pem());
@@ -158,7 +173,9 @@ TEST_F(ClusterFactsTest, NewClusterFactsChoosesTheSource) {
   StatusOr<std::unique_ptr<ClusterFacts>> pod = NewClusterFacts(in_pod);
   ASSERT_TRUE(pod.ok()) << pod.status().message();
   EXPECT_TRUE((*pod)->Configured());
-  EXPECT_EQ((*pod)->StatusLine().rfind("cluster https://10.96.0.1:443: secrets in csdr not synced", 0), 0u)
+  EXPECT_EQ(
+      (*pod)->StatusLine().rfind("cluster https://10.96.0.1:443: secrets in csdr not synced", 0),
+      0u)
       << (*pod)->StatusLine();
 
   // --kubeconfig that does not exist: an error, not standalone mode.
@@ -175,7 +192,9 @@ TEST_F(ClusterFactsTest, AnswersFromTheCache) {
       "metadata":{"name":"alicloud-disk-topology-alltype"},"provisioner":"diskplugin.csi.alibabacloud.com"})"));
   server_->Put(kPvcs, J(R"({"apiVersion":"v1","kind":"PersistentVolumeClaim",
       "metadata":{"name":"data","namespace":"shop"},"spec":{"volumeMode":"Block"}})"));
-  server_->Put(kConfigMaps, J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"modifiers","namespace":"csdr"}})"));
+  server_->Put(
+      kConfigMaps,
+      J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"modifiers","namespace":"csdr"}})"));
   std::unique_ptr<ClusterFacts> cluster = Connect();
   ASSERT_NE(cluster, nullptr);
   EXPECT_TRUE(cluster->Configured());
@@ -195,7 +214,8 @@ TEST_F(ClusterFactsTest, AnswersFromTheCache) {
   EXPECT_EQ(cluster->Secret("csdr", "other").presence, Presence::kAbsent);
   const SecretFact elsewhere = cluster->Secret("kube-system", "alibaba-addon-secret");
   EXPECT_EQ(elsewhere.presence, Presence::kUnknown);
-  EXPECT_EQ(elsewhere.unknown_reason, "Secrets are only watched in namespace csdr, not in \"kube-system\"");
+  EXPECT_EQ(elsewhere.unknown_reason,
+            "Secrets are only watched in namespace csdr, not in \"kube-system\"");
 
   EXPECT_TRUE(cluster->Namespace("shop").present());
   EXPECT_TRUE(cluster->Namespace("gone").absent());
@@ -215,15 +235,18 @@ TEST_F(ClusterFactsTest, AnswersFromTheCache) {
                        0),
             0u)
       << line;
-  for (const char* part : {"; namespaces synced (2 objects", "; storageclasses synced (1 objects",
-                           "; persistentvolumeclaims synced (1 objects", "; configmaps in csdr synced (1 objects"}) {
+  for (const char* part :
+       {"; namespaces synced (2 objects", "; storageclasses synced (1 objects",
+        "; persistentvolumeclaims synced (1 objects", "; configmaps in csdr synced (1 objects"}) {
     EXPECT_NE(line.find(part), std::string::npos) << part << " in " << line;
   }
   EXPECT_EQ(line.find(Base64("examplesecret")), std::string::npos);
 
   // Watched changes arrive without a request from the caller.
   server_->Remove(kSecrets, "csdr", "alibaba-addon-secret");
-  EXPECT_TRUE(WaitUntil([&] { return cluster->Secret("csdr", "alibaba-addon-secret").presence == Presence::kAbsent; }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return cluster->Secret("csdr", "alibaba-addon-secret").presence == Presence::kAbsent;
+  }));
 
   const auto start = std::chrono::steady_clock::now();
   cluster->Stop();
@@ -232,13 +255,15 @@ TEST_F(ClusterFactsTest, AnswersFromTheCache) {
 }
 
 TEST_F(ClusterFactsTest, UnsyncedResourcesSayWhy) {
-  server_->FailLists(kNamespaces, 403, "Forbidden",
-                     "namespaces is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" cannot list "
-                     "resource \"namespaces\" in API group \"\" at the cluster scope");
+  server_->FailLists(
+      kNamespaces, 403, "Forbidden",
+      "namespaces is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" cannot list "
+      "resource \"namespaces\" in API group \"\" at the cluster scope");
   std::unique_ptr<ClusterFacts> cluster = Connect();
   ASSERT_NE(cluster, nullptr);
   cluster->Start();
-  ASSERT_TRUE(WaitUntil([&] { return server_->ListCount(kNamespaces) >= 1 && server_->WatchCount(kSecrets) >= 1; }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->ListCount(kNamespaces) >= 1 && server_->WatchCount(kSecrets) >= 1; }));
   EXPECT_FALSE(cluster->WaitForSync(std::chrono::milliseconds(200)));
   EXPECT_FALSE(cluster->HasSynced());
   const ObjectFact ns = cluster->Namespace("csdr");
@@ -247,11 +272,13 @@ TEST_F(ClusterFactsTest, UnsyncedResourcesSayWhy) {
             "cluster cache for namespaces has not synced: list namespaces: GET https://127.0.0.1:" +
                 std::to_string(server_->port()) +
                 "/api/v1/namespaces?limit=500: HTTP 403 Forbidden: namespaces is forbidden: User "
-                "\"system:serviceaccount:csdr:csdr-apiserver\" cannot list resource \"namespaces\" in API group \"\" "
+                "\"system:serviceaccount:csdr:csdr-apiserver\" cannot list resource \"namespaces\" "
+                "in API group \"\" "
                 "at the cluster scope");
   // The other resources are not held back by the one that fails.
   EXPECT_EQ(cluster->Secret("csdr", "alibaba-addon-secret").presence, Presence::kAbsent);
-  EXPECT_NE(cluster->StatusLine().find("; namespaces not synced: list namespaces: GET "), std::string::npos)
+  EXPECT_NE(cluster->StatusLine().find("; namespaces not synced: list namespaces: GET "),
+            std::string::npos)
       << cluster->StatusLine();
 }
 
@@ -259,7 +286,8 @@ TEST_F(ClusterFactsTest, UnsyncedResourcesSayWhy) {
 // BackupVault is admitted only once csdr/alibaba-addon-secret exists with both keys.
 TEST_F(ClusterFactsTest, EngineAdmitsAVaultOnDedicatedOnlyOnceTheSecretExists) {
   FakeFacts store;
-  store.Put(J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"ClusterProfile","metadata":{"name":"cluster"},
+  store.Put(
+      J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"ClusterProfile","metadata":{"name":"cluster"},
       "spec":{"clusterType":"ACKDedicated","regionID":"cn-hangzhou","componentVersion":"v1.8.4"},
       "status":{"kubernetesVersion":"v1.30.1","csiVersion":"v1.30.1","zones":["zone-a"]}})"));
   const json::Value vault = J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault",
@@ -274,31 +302,39 @@ TEST_F(ClusterFactsTest, EngineAdmitsAVaultOnDedicatedOnlyOnceTheSecretExists) {
   create.name = "v1";
   create.object = &vault;
   const std::string dep004 =
-      "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and access-key-secret is "
+      "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and "
+      "access-key-secret is "
       "required on ACK dedicated and registered clusters";
 
   NoCluster none;
   const Decision standalone = Evaluate(create, ComposedFacts(store, none));
   EXPECT_EQ(standalone.denials,
-            std::vector<std::string>{dep004 + " (cannot verify: no cluster configured (--kubeconfig or in-cluster))"});
+            std::vector<std::string>{
+                dep004 + " (cannot verify: no cluster configured (--kubeconfig or in-cluster))"});
 
   std::unique_ptr<ClusterFacts> cluster = Connect();
   ASSERT_NE(cluster, nullptr);
   const ComposedFacts facts(store, *cluster);
   const Decision unsynced = Evaluate(create, facts);
-  EXPECT_EQ(unsynced.denials, std::vector<std::string>{
-                                  dep004 + " (cannot verify: cluster cache for secrets in csdr has not synced yet)"});
+  EXPECT_EQ(unsynced.denials,
+            std::vector<std::string>{
+                dep004 + " (cannot verify: cluster cache for secrets in csdr has not synced yet)"});
 
   cluster->Start();
   ASSERT_TRUE(cluster->WaitForSync(std::chrono::seconds(10))) << cluster->StatusLine();
   EXPECT_EQ(Evaluate(create, facts).denials, std::vector<std::string>{dep004});
 
   server_->Put(kSecrets, AddonSecret("LTAIexampleid", ""));
-  ASSERT_TRUE(WaitUntil([&] { return cluster->Secret("csdr", "alibaba-addon-secret").presence == Presence::kPresent; }));
-  EXPECT_EQ(Evaluate(create, facts).denials, std::vector<std::string>{dep004}) << "an empty key does not count";
+  ASSERT_TRUE(WaitUntil([&] {
+    return cluster->Secret("csdr", "alibaba-addon-secret").presence == Presence::kPresent;
+  }));
+  EXPECT_EQ(Evaluate(create, facts).denials, std::vector<std::string>{dep004})
+      << "an empty key does not count";
 
   server_->Put(kSecrets, AddonSecret("LTAIexampleid", "examplesecret"));
-  ASSERT_TRUE(WaitUntil([&] { return cluster->Secret("csdr", "alibaba-addon-secret").HasNonEmpty("access-key-secret"); }));
+  ASSERT_TRUE(WaitUntil([&] {
+    return cluster->Secret("csdr", "alibaba-addon-secret").HasNonEmpty("access-key-secret");
+  }));
   const Decision admitted = Evaluate(create, facts);
   EXPECT_TRUE(admitted.allowed) << admitted.message;
   cluster->Stop();

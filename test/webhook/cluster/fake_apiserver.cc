@@ -1,14 +1,12 @@
 #include "test/webhook/cluster/fake_apiserver.h"
 
 #include <httplib.h>
-
+#include <openssl/x509.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
-
-#include <openssl/x509.h>
 
 namespace csdr::webhook::testing {
 namespace {
@@ -44,9 +42,9 @@ std::string EventLine(const std::string& type, const json::Value& object) {
 }
 
 std::string ExpiredLine(int64_t asked, int64_t oldest) {
-  StatusOr<json::Value> parsed =
-      json::Parse(StatusBody(410, "Expired",
-                             "too old resource version: " + std::to_string(asked) + " (" + std::to_string(oldest) + ")"));
+  StatusOr<json::Value> parsed = json::Parse(StatusBody(
+      410, "Expired",
+      "too old resource version: " + std::to_string(asked) + " (" + std::to_string(oldest) + ")"));
   return EventLine("ERROR", *parsed);
 }
 
@@ -74,12 +72,14 @@ FakeApiServer::FakeApiServer(Options options) : tokens_(std::move(options.tokens
   // As main does: a peer that hangs up mid-TLS-write must be an EPIPE, not the end of the
   // test process (OpenSSL writes with write(), which raises SIGPIPE).
   signal(SIGPIPE, SIG_IGN);
-  StatusOr<std::vector<tls::X509Ptr>> cert = tls::ParseCertificates(options.serving.cert_pem, "serving cert");
+  StatusOr<std::vector<tls::X509Ptr>> cert =
+      tls::ParseCertificates(options.serving.cert_pem, "serving cert");
   StatusOr<tls::EvpPkeyPtr> key = tls::ParsePrivateKey(options.serving.key_pem, "serving key");
   if (!cert.ok() || !key.ok()) throw std::runtime_error("FakeApiServer: bad serving certificate");
   X509_STORE* client_ca = nullptr;
   if (!options.client_ca_pem.empty()) {
-    StatusOr<std::vector<tls::X509Ptr>> cas = tls::ParseCertificates(options.client_ca_pem, "client CA");
+    StatusOr<std::vector<tls::X509Ptr>> cas =
+        tls::ParseCertificates(options.client_ca_pem, "client CA");
     if (!cas.ok()) throw std::runtime_error("FakeApiServer: bad client CA");
     client_ca = X509_STORE_new();
     for (const tls::X509Ptr& ca : *cas) X509_STORE_add_cert(client_ca, ca.get());
@@ -91,7 +91,8 @@ FakeApiServer::FakeApiServer(Options options) : tokens_(std::move(options.tokens
   // plus abandoned watches.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_read_timeout(5, 0);
-  server_->Get(".*", [this](const httplib::Request& req, httplib::Response& res) { Handle(req, &res); });
+  server_->Get(".*",
+               [this](const httplib::Request& req, httplib::Response& res) { Handle(req, &res); });
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) throw std::runtime_error("FakeApiServer: cannot bind");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -143,7 +144,8 @@ std::string FakeApiServer::Put(const std::string& path, json::Value object, bool
   return rv;
 }
 
-void FakeApiServer::Remove(const std::string& path, const std::string& ns, const std::string& name, bool silently) {
+void FakeApiServer::Remove(const std::string& path, const std::string& ns, const std::string& name,
+                           bool silently) {
   std::lock_guard<std::mutex> lock(mu_);
   Collection& c = collections_[path];
   auto it = c.objects.find(ns.empty() ? name : ns + "/" + name);
@@ -261,9 +263,9 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) 
     Fail(res, 503, "ServiceUnavailable", "the server is currently unable to handle the request");
     return;
   }
-  if (!tokens_.empty() &&
-      std::none_of(tokens_.begin(), tokens_.end(),
-                   [&](const std::string& t) { return record.authorization == "Bearer " + t; })) {
+  if (!tokens_.empty() && std::none_of(tokens_.begin(), tokens_.end(), [&](const std::string& t) {
+        return record.authorization == "Bearer " + t;
+      })) {
     Fail(res, 401, "Unauthorized", "Unauthorized");
     return;
   }
@@ -320,7 +322,8 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) 
   const std::string path = req.path;
   const int64_t compacted = compacted_rv_;
   res->set_chunked_content_provider(
-      "application/json", [this, path, state, expired_at_start, from, compacted](size_t, httplib::DataSink& sink) {
+      "application/json",
+      [this, path, state, expired_at_start, from, compacted](size_t, httplib::DataSink& sink) {
         if (expired_at_start) {
           const std::string line = ExpiredLine(from, compacted) + "\n";
           sink.write(line.data(), line.size());
@@ -330,12 +333,16 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) 
         std::unique_lock<std::mutex> lock(mu_);
         Collection& c = collections_[path];
         cv_.wait_for(lock, std::chrono::milliseconds(100), [&] {
-          return stopping_ || state->cursor < c.log.size() || c.drop_generation != state->drop_generation ||
-                 c.end_generation != state->end_generation || c.expire_generation != state->expire_generation;
+          return stopping_ || state->cursor < c.log.size() ||
+                 c.drop_generation != state->drop_generation ||
+                 c.end_generation != state->end_generation ||
+                 c.expire_generation != state->expire_generation;
         });
-        if (stopping_ || c.drop_generation != state->drop_generation) return false;  // cut mid-stream
+        if (stopping_ || c.drop_generation != state->drop_generation)
+          return false;  // cut mid-stream
         std::string out;
-        for (; state->cursor < c.log.size(); ++state->cursor) out += c.log[state->cursor].line + "\n";
+        for (; state->cursor < c.log.size(); ++state->cursor)
+          out += c.log[state->cursor].line + "\n";
         const bool expire = c.expire_generation != state->expire_generation;
         const bool end = c.end_generation != state->end_generation;
         const int64_t now = rv_;

@@ -37,7 +37,7 @@ namespace httplib {
 class SSLServer;
 struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace csdr::webhook::testing {
 
@@ -51,8 +51,8 @@ struct FakeRequest {
 class FakeApiServer {
  public:
   struct Options {
-    IssuedCert serving;         // the server's certificate and key
-    std::string client_ca_pem;  // when set, require client certificates from this CA
+    IssuedCert serving;               // the server's certificate and key
+    std::string client_ca_pem;        // when set, require client certificates from this CA
     std::vector<std::string> tokens;  // accepted bearer tokens; empty: no token check
   };
 
@@ -72,7 +72,8 @@ class FakeApiServer {
   // MODIFIED to open watches unless `silently` (a change the client misses). Returns the
   // object's new resourceVersion.
   std::string Put(const std::string& path, json::Value object, bool silently = false);
-  void Remove(const std::string& path, const std::string& ns, const std::string& name, bool silently = false);
+  void Remove(const std::string& path, const std::string& ns, const std::string& name,
+              bool silently = false);
   void Bookmark(const std::string& path);
   void SendRaw(const std::string& path, const std::string& line);
   void ExpireWatches(const std::string& path);
@@ -81,7 +82,8 @@ class FakeApiServer {
   void Compact();
   void SetWatch410AsHttp(bool on);
   // LISTs of `path` answer this error until code 0 is set.
-  void FailLists(const std::string& path, int code, const std::string& reason, const std::string& message);
+  void FailLists(const std::string& path, int code, const std::string& reason,
+                 const std::string& message);
   void SetTokens(std::vector<std::string> tokens);
   // Every request is answered 503 and open watches are cut (an API server that is down
   // behind a load balancer); false restores service.

@@ -58,7 +58,9 @@ std::vector<std::string> Names(const ListFact& list) {
   return names;
 }
 
-bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 class ReflectorTest : public ::testing::Test {
  protected:
@@ -71,7 +73,9 @@ class ReflectorTest : public ::testing::Test {
     client_ = std::move(*client);
     options_.backoff_initial = std::chrono::milliseconds(10);
     options_.backoff_max = std::chrono::milliseconds(50);
-    options_.clock = [this] { return std::chrono::steady_clock::now() + std::chrono::milliseconds(skew_ms_.load()); };
+    options_.clock = [this] {
+      return std::chrono::steady_clock::now() + std::chrono::milliseconds(skew_ms_.load());
+    };
   }
 
   std::unique_ptr<Reflector> Make(ResourceSpec spec) {
@@ -114,8 +118,10 @@ TEST_F(ReflectorTest, ListsInPagesThenWatchesFromTheListResourceVersion) {
   ASSERT_EQ(requests.size(), 4u);
   EXPECT_EQ(requests[0].params, (std::map<std::string, std::string>{{"limit", "2"}}));
   // The continue token needs escaping ('+', '/', '='); the server got it back intact.
-  EXPECT_EQ(requests[1].params, (std::map<std::string, std::string>{{"limit", "2"}, {"continue", "tok+/=2"}}));
-  EXPECT_EQ(requests[2].params, (std::map<std::string, std::string>{{"limit", "2"}, {"continue", "tok+/=4"}}));
+  EXPECT_EQ(requests[1].params,
+            (std::map<std::string, std::string>{{"limit", "2"}, {"continue", "tok+/=2"}}));
+  EXPECT_EQ(requests[2].params,
+            (std::map<std::string, std::string>{{"limit", "2"}, {"continue", "tok+/=4"}}));
   const FakeRequest& watch = requests[3];
   EXPECT_TRUE(watch.watch);
   EXPECT_EQ(watch.params.at("resourceVersion"), list_rv);
@@ -127,7 +133,8 @@ TEST_F(ReflectorTest, ListsInPagesThenWatchesFromTheListResourceVersion) {
 
   const ListFact all = reflector->List("csdr");
   ASSERT_TRUE(all.known);
-  EXPECT_EQ(Names(all), (std::vector<std::string>{"csdr/a", "csdr/b", "csdr/c", "csdr/d", "csdr/e"}));
+  EXPECT_EQ(Names(all),
+            (std::vector<std::string>{"csdr/a", "csdr/b", "csdr/c", "csdr/d", "csdr/e"}));
   const ObjectFact a = reflector->Get("csdr", "a");
   ASSERT_TRUE(a.present());
   // List items come without apiVersion/kind; the cache restores them.
@@ -216,7 +223,8 @@ TEST_F(ReflectorTest, RelistsAndCatchesUpAfterLosingTheWatch) {
          s->EndWatches(kConfigMaps);
        },
        "ERROR event 410 Expired"},
-      {"undecodable event", [](FakeApiServer* s) { s->SendRaw(kConfigMaps, "{\"type\":\"ADDED\",\"object\":"); },
+      {"undecodable event",
+       [](FakeApiServer* s) { s->SendRaw(kConfigMaps, "{\"type\":\"ADDED\",\"object\":"); },
        "watch configmaps in csdr: undecodable event: invalid JSON at offset"},
   };
   for (const Case& c : cases) {
@@ -243,8 +251,10 @@ TEST_F(ReflectorTest, RelistsAndCatchesUpAfterLosingTheWatch) {
     EXPECT_TRUE(Contains(logs.all(), "; relisting in ")) << logs.all();
 
     // And the new watch works.
-    ASSERT_TRUE(WaitUntil([&] { return LastWatch(kConfigMaps).params.count("resourceVersion") != 0 &&
-                                       server_->WatchCount(kConfigMaps) >= 2; }));
+    ASSERT_TRUE(WaitUntil([&] {
+      return LastWatch(kConfigMaps).params.count("resourceVersion") != 0 &&
+             server_->WatchCount(kConfigMaps) >= 2;
+    }));
     server_->Put(kConfigMaps, ConfigMap("after"));
     EXPECT_TRUE(WaitUntil([&] { return reflector->Get("csdr", "after").present(); }));
     reflector->Stop();
@@ -254,17 +264,20 @@ TEST_F(ReflectorTest, RelistsAndCatchesUpAfterLosingTheWatch) {
 TEST_F(ReflectorTest, ListFailureLeavesTheCacheUnsyncedWithTheReason) {
   server_->Put(kSecrets, Secret("s", {}));
   server_->FailLists(kSecrets, 403, "Forbidden",
-                     "secrets is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" cannot list resource "
+                     "secrets is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" "
+                     "cannot list resource "
                      "\"secrets\" in API group \"\" in the namespace \"csdr\"");
   auto reflector = Make(SecretsSpec("csdr"));
   reflector->Start();
-  ASSERT_TRUE(WaitUntil([&] { return server_->ListCount(kSecrets) >= 2; }));  // retried with backoff
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->ListCount(kSecrets) >= 2; }));  // retried with backoff
   const ObjectFact fact = reflector->Get("csdr", "s");
   ASSERT_TRUE(fact.unknown());
   EXPECT_EQ(fact.unknown_reason,
             "cluster cache for secrets in csdr has not synced: list secrets in csdr: GET " +
                 Url("/api/v1/namespaces/csdr/secrets?limit=500") +
-                ": HTTP 403 Forbidden: secrets is forbidden: User \"system:serviceaccount:csdr:csdr-apiserver\" "
+                ": HTTP 403 Forbidden: secrets is forbidden: User "
+                "\"system:serviceaccount:csdr:csdr-apiserver\" "
                 "cannot list resource \"secrets\" in API group \"\" in the namespace \"csdr\"");
   EXPECT_FALSE(reflector->HasSynced());
   EXPECT_FALSE(reflector->List("csdr").known);
@@ -291,13 +304,17 @@ TEST_F(ReflectorTest, KeepsAnsweringThroughAShortOutageAndFailsClosedAfterMaxSta
   skew_ms_ = 31'000;
   const ObjectFact stale = reflector->Get("csdr", "a");
   ASSERT_TRUE(stale.unknown());
-  EXPECT_EQ(stale.unknown_reason.rfind(
-                "cluster cache for configmaps in csdr is stale: no contact with the API server for 31", 0),
-            0u)
+  EXPECT_EQ(
+      stale.unknown_reason.rfind(
+          "cluster cache for configmaps in csdr is stale: no contact with the API server for 31",
+          0),
+      0u)
       << stale.unknown_reason;
-  EXPECT_TRUE(Contains(stale.unknown_reason, "HTTP 503 ServiceUnavailable")) << stale.unknown_reason;
+  EXPECT_TRUE(Contains(stale.unknown_reason, "HTTP 503 ServiceUnavailable"))
+      << stale.unknown_reason;
   EXPECT_FALSE(reflector->List("csdr").known);
-  EXPECT_TRUE(reflector->HasSynced()) << "synced once stays synced; staleness is reported by lookups";
+  EXPECT_TRUE(reflector->HasSynced())
+      << "synced once stays synced; staleness is reported by lookups";
 
   server_->SetUnavailable(false);
   server_->Put(kConfigMaps, ConfigMap("b"), /*silently=*/true);
@@ -312,7 +329,8 @@ TEST_F(ReflectorTest, OnlyTheWatchedNamespaceIsAnswered) {
   ASSERT_TRUE(reflector->WaitForSync(std::chrono::seconds(10)));
   const ObjectFact other = reflector->Get("kube-system", "a");
   ASSERT_TRUE(other.unknown());
-  EXPECT_EQ(other.unknown_reason, "ConfigMaps are only watched in namespace csdr, not in \"kube-system\"");
+  EXPECT_EQ(other.unknown_reason,
+            "ConfigMaps are only watched in namespace csdr, not in \"kube-system\"");
   EXPECT_FALSE(reflector->List("kube-system").known);
   EXPECT_EQ(Names(reflector->List("")), std::vector<std::string>{"csdr/a"});
 }
@@ -321,7 +339,8 @@ TEST_F(ReflectorTest, ClusterWideResourcesListByNamespace) {
   server_->Put(kPvcs, Object("v1", "PersistentVolumeClaim", "b", "z"));
   server_->Put(kPvcs, Object("v1", "PersistentVolumeClaim", "a", "y"));
   server_->Put(kPvcs, Object("v1", "PersistentVolumeClaim", "a", "x"));
-  server_->Put(kPvcs, Object("v1", "PersistentVolumeClaim", "ab", "w"));  // "a" is not a prefix match
+  server_->Put(kPvcs,
+               Object("v1", "PersistentVolumeClaim", "ab", "w"));  // "a" is not a prefix match
   auto reflector = Make(PersistentVolumeClaimsSpec());
   reflector->Start();
   ASSERT_TRUE(reflector->WaitForSync(std::chrono::seconds(10)));
@@ -348,7 +367,8 @@ TEST_F(ReflectorTest, ClusterScopedResources) {
   EXPECT_EQ(fact.object->GetString({"kind"}), "StorageClass");
   EXPECT_EQ(fact.object->GetString({"provisioner"}), "diskplugin.csi.alibabacloud.com");
   EXPECT_EQ(fact.object->FindPath({"metadata", "managedFields"}), nullptr);
-  EXPECT_TRUE(reflector->Get("whatever", "alicloud-disk-essd").present()) << "the namespace is ignored";
+  EXPECT_TRUE(reflector->Get("whatever", "alicloud-disk-essd").present())
+      << "the namespace is ignored";
   EXPECT_TRUE(reflector->Get("", "other").absent());
 }
 
@@ -367,7 +387,8 @@ TEST_F(ReflectorTest, StopInterruptsAQuietWatchPromptly) {
 
 TEST_F(ReflectorTest, SecretValuesNeverReachTheCacheOrTheLogs) {
   // Each value in both spellings a leak could take: plain and base64.
-  const std::vector<std::string> values = {"AKIDsupersecretKEY1", "supersecretVALUE2", "rotatedSECRET3"};
+  const std::vector<std::string> values = {"AKIDsupersecretKEY1", "supersecretVALUE2",
+                                           "rotatedSECRET3"};
   std::vector<std::string> forbidden;
   for (const std::string& v : values) {
     forbidden.push_back(v);
@@ -375,7 +396,8 @@ TEST_F(ReflectorTest, SecretValuesNeverReachTheCacheOrTheLogs) {
   }
   LogCapture logs;
 
-  json::Value secret = Secret("alibaba-addon-secret", {{"access-key-id", values[0]}, {"access-key-secret", values[1]}});
+  json::Value secret = Secret("alibaba-addon-secret",
+                              {{"access-key-id", values[0]}, {"access-key-secret", values[1]}});
   secret["data"].Set("blank", Base64("  \n"));
   secret["metadata"]["annotations"].Set("kubectl.kubernetes.io/last-applied-configuration",
                                         json::Serialize(secret));
@@ -388,16 +410,19 @@ TEST_F(ReflectorTest, SecretValuesNeverReachTheCacheOrTheLogs) {
     std::string cached;
     for (const ObjectRef& o : reflector->List("csdr").items) cached += json::Serialize(*o);
     ASSERT_TRUE(Contains(cached, "alibaba-addon-secret"));
-    for (const std::string& f : forbidden) EXPECT_FALSE(Contains(cached, f)) << f << " in the cache: " << cached;
+    for (const std::string& f : forbidden)
+      EXPECT_FALSE(Contains(cached, f)) << f << " in the cache: " << cached;
   };
   expect_clean_cache();  // as listed, with the last-applied annotation
 
   // A rotation through the watch, then an event that does not parse (with a value inside),
   // then an ERROR: each goes through a path that logs.
-  json::Value rotated = Secret("alibaba-addon-secret", {{"access-key-id", values[0]}, {"access-key-secret", values[2]}});
+  json::Value rotated = Secret("alibaba-addon-secret",
+                               {{"access-key-id", values[0]}, {"access-key-secret", values[2]}});
   server_->Put(kSecrets, rotated);
   ASSERT_TRUE(WaitUntil([&] { return reflector->status().events == 1; }));
-  server_->SendRaw(kSecrets, "{\"type\":\"MODIFIED\",\"object\":{\"data\":{\"k\":\"" + Base64(values[2]) + "\"}} trailing");
+  server_->SendRaw(kSecrets, "{\"type\":\"MODIFIED\",\"object\":{\"data\":{\"k\":\"" +
+                                 Base64(values[2]) + "\"}} trailing");
   ASSERT_TRUE(WaitUntil([&] { return server_->ListCount(kSecrets) == 2; }));
   ASSERT_TRUE(WaitUntil([&] { return reflector->status().lists == 2; }));
 
@@ -416,9 +441,11 @@ TEST_F(ReflectorTest, SecretValuesNeverReachTheCacheOrTheLogs) {
   expect_clean_cache();
   const std::string logged = logs.all();
   ASSERT_TRUE(Contains(logged, "secrets in csdr synced")) << "the capture works";
-  ASSERT_TRUE(Contains(logged, "MODIFIED csdr/alibaba-addon-secret")) << "verbose lines are captured too";
+  ASSERT_TRUE(Contains(logged, "MODIFIED csdr/alibaba-addon-secret"))
+      << "verbose lines are captured too";
   ASSERT_TRUE(Contains(logged, "undecodable event"));
-  for (const std::string& f : forbidden) EXPECT_FALSE(Contains(logged, f)) << f << " in the logs:\n" << logged;
+  for (const std::string& f : forbidden)
+    EXPECT_FALSE(Contains(logged, f)) << f << " in the logs:\n" << logged;
 }
 
 TEST(SecretSummaryTest, KeepsKeysAndMetadataOnly) {

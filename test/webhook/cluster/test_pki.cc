@@ -1,17 +1,18 @@
 #include "test/webhook/cluster/test_pki.h"
 
-#include <stdexcept>
-
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+
+#include <stdexcept>
 
 namespace csdr::webhook::testing {
 namespace {
 
 // Test setup failures are programming errors: throw, and let GoogleTest report them.
 void Check(bool ok, const char* what) {
-  if (!ok) throw std::runtime_error(std::string("TestPki: ") + what + ": " + tls::TakeOpenSslErrors());
+  if (!ok)
+    throw std::runtime_error(std::string("TestPki: ") + what + ": " + tls::TakeOpenSslErrors());
 }
 
 tls::EvpPkeyPtr NewKey() {
@@ -30,7 +31,8 @@ void AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509_EXTENSION_free(ext);
 }
 
-tls::X509Ptr NewCert(EVP_PKEY* subject_key, const std::string& cn, const std::string& org, X509* issuer) {
+tls::X509Ptr NewCert(EVP_PKEY* subject_key, const std::string& cn, const std::string& org,
+                     X509* issuer) {
   static long serial = 1;
   tls::X509Ptr cert(X509_new());
   Check(cert != nullptr, "X509_new");
@@ -40,11 +42,11 @@ tls::X509Ptr NewCert(EVP_PKEY* subject_key, const std::string& cn, const std::st
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
   X509_NAME* name = X509_get_subject_name(cert.get());
   if (!org.empty()) {
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(org.c_str()), -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0);
   }
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
-                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), issuer != nullptr ? X509_get_subject_name(issuer) : name);
   Check(X509_set_pubkey(cert.get(), subject_key) == 1, "set public key");
   return cert;
@@ -60,7 +62,8 @@ std::string CertPem(X509* cert) {
 
 std::string KeyPem(EVP_PKEY* key) {
   tls::BioPtr bio(BIO_new(BIO_s_mem()));
-  Check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1, "write key");
+  Check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+        "write key");
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(len));
@@ -79,11 +82,13 @@ TestPki::TestPki(const std::string& ca_name) {
 }
 
 IssuedCert TestPki::Issue(const std::string& common_name, const std::vector<std::string>& dns,
-                          const std::vector<std::string>& ips, bool server, const std::string& organization) const {
+                          const std::vector<std::string>& ips, bool server,
+                          const std::string& organization) const {
   tls::EvpPkeyPtr key = NewKey();
   tls::X509Ptr cert = NewCert(key.get(), common_name, organization, ca_cert_.get());
   AddExtension(cert.get(), ca_cert_.get(), NID_basic_constraints, "critical,CA:FALSE");
-  AddExtension(cert.get(), ca_cert_.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
+  AddExtension(cert.get(), ca_cert_.get(), NID_key_usage,
+               "critical,digitalSignature,keyEncipherment");
   AddExtension(cert.get(), ca_cert_.get(), NID_ext_key_usage, server ? "serverAuth" : "clientAuth");
   AddExtension(cert.get(), ca_cert_.get(), NID_authority_key_identifier, "keyid");
   std::string sans;

@@ -3,6 +3,9 @@
 // value is ever logged).
 #pragma once
 
+#include <glog/logging.h>
+#include <openssl/evp.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -12,9 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <glog/logging.h>
-#include <openssl/evp.h>
 
 namespace csdr::webhook::testing {
 
@@ -56,7 +56,8 @@ inline bool WaitUntil(const std::function<bool()>& condition,
 inline std::string Base64(const std::string& data) {
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+                                reinterpret_cast<const unsigned char*>(data.data()),
+                                static_cast<int>(data.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -73,8 +74,8 @@ class LogCapture : public google::LogSink {
     google::RemoveLogSink(this);
     FLAGS_v = saved_v_;
   }
-  void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&, const char* message,
-            size_t length) override {
+  void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&,
+            const char* message, size_t length) override {
     std::lock_guard<std::mutex> lock(mu_);
     lines_.emplace_back(message, length);
   }
