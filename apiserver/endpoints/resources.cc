@@ -299,6 +299,10 @@ StatusOr<ListOptions> ParseListOptions(const httplib::Request& req) {
       return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
     }
   }
+  if (req.has_param("sendInitialEvents")) {
+    FieldError e = ForbiddenField("sendInitialEvents", "sendInitialEvents is forbidden for list");
+    return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e});
+  }
   if (!o.continue_token.empty() && !o.resource_version.empty() && o.resource_version != "0") {
     FieldError e = ForbiddenField("resourceVersion", "specifying resource version is not allowed when using continue");
     return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: " + e.message, {e});
@@ -719,9 +723,21 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   }
   wo.resource_version = req.get_param_value("resourceVersion");
   wo.allow_bookmarks = ParseBool(req.get_param_value("allowWatchBookmarks"));
-  if (ParseBool(req.get_param_value("sendInitialEvents"))) {
-    FieldError e = ForbiddenField("sendInitialEvents", "sendInitialEvents is not supported by this server; list, then watch");
-    return Fail(ctx, nullptr, "", Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e}));
+  // Watch-list (client-go 1.35+ informers): sendInitialEvents needs resourceVersionMatch
+  // NotOlderThan, and resourceVersionMatch on a watch needs sendInitialEvents (upstream's
+  // ListOptions validation).
+  const std::string match = req.get_param_value("resourceVersionMatch");
+  if (req.has_param("sendInitialEvents")) {
+    if (match != "NotOlderThan") {
+      FieldError e = ForbiddenField("sendInitialEvents",
+                                    "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan");
+      return Fail(ctx, nullptr, "", Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e}));
+    }
+    wo.send_initial_events = ParseBool(req.get_param_value("sendInitialEvents"));
+  } else if (!match.empty()) {
+    FieldError e = ForbiddenField("resourceVersionMatch",
+                                  "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
+    return Fail(ctx, nullptr, "", Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e}));
   }
   int timeout_seconds = 0;
   if (req.has_param("timeoutSeconds")) {

@@ -88,6 +88,10 @@ struct WatchOptions {
   FieldSelector field_selector;
   std::string resource_version;  // "", "0" or a number
   bool allow_bookmarks = false;
+  // sendInitialEvents (watch-list): true sends the current objects as ADDED events, then a
+  // BOOKMARK annotated k8s.io/initial-events-end, then changes; false sends no initial
+  // events whatever the resourceVersion; unset follows resource_version as above.
+  std::optional<bool> send_initial_events;
   // How often an idle watch that allows bookmarks receives one. Upstream sends them about
   // once a minute; more often costs little and lets clients resume closer to the head.
   std::chrono::milliseconds bookmark_interval{15000};

@@ -20,6 +20,27 @@ json::Value ExpiredStatus(const std::string& message) {
   return s;
 }
 
+}  // namespace
+
+// A BOOKMARK event's object: only apiVersion, kind and metadata.resourceVersion (and the
+// initial-events-end annotation that closes a watch-list's initial events).
+json::Value Bookmark(const KindStrategy& kind, int64_t revision, bool initial_events_end) {
+  json::Value b = json::Value::MakeObject();
+  b.Set("apiVersion", kind.info().api_version());
+  b.Set("kind", kind.info().kind);
+  json::Value meta = json::Value::MakeObject();
+  if (initial_events_end) {
+    json::Value annotations = json::Value::MakeObject();
+    annotations.Set("k8s.io/initial-events-end", "true");
+    meta.Set("annotations", std::move(annotations));
+  }
+  meta.Set("resourceVersion", std::to_string(revision));
+  b.Set("metadata", std::move(meta));
+  return b;
+}
+
+namespace {
+
 class RegistryWatch : public WatchStream {
  public:
   RegistryWatch(const KindStrategy* kind, WatchOptions options,
@@ -59,13 +80,7 @@ class RegistryWatch : public WatchStream {
       last_bookmark_ = now;
     } else if (options_.allow_bookmarks && now - last_bookmark_ >= options_.bookmark_interval) {
       last_bookmark_ = now;
-      json::Value b = json::Value::MakeObject();
-      b.Set("kind", kind_->info().kind);
-      b.Set("apiVersion", kind_->info().api_version());
-      json::Value meta = json::Value::MakeObject();
-      meta.Set("resourceVersion", std::to_string(watcher_->ProgressRevision()));
-      b.Set("metadata", std::move(meta));
-      out->push_back({"BOOKMARK", std::move(b)});
+      out->push_back({"BOOKMARK", Bookmark(*kind_, watcher_->ProgressRevision(), false)});
     }
     return true;
   }
@@ -131,7 +146,12 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
 
   std::deque<WatchEvent> initial;
   int64_t after = 0;
-  if (options.resource_version.empty() || options.resource_version == "0") {
+  bool initial_events = options.send_initial_events.value_or(
+      options.resource_version.empty() || options.resource_version == "0");
+  if (options.send_initial_events.has_value() && !*options.send_initial_events &&
+      (options.resource_version.empty() || options.resource_version == "0")) {
+    after = 0;  // from now, nothing replayed
+  } else if (initial_events) {
     // "Get state and start at most recent": the current objects as synthetic ADDED events,
     // then every change after the revision they were read at.
     auto page = store_->List(prefix, "", 0, 0);
@@ -144,6 +164,9 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
       if (!obj.ok()) continue;
       if (!Matches(kind, *obj, options.label_selector, options.field_selector)) continue;
       initial.push_back({"ADDED", std::move(obj.value())});
+    }
+    if (options.send_initial_events.value_or(false)) {
+      initial.push_back({"BOOKMARK", Bookmark(kind, after, true)});
     }
   } else {
     after = -1;

@@ -369,6 +369,40 @@ TEST_F(RegistryTest, BookmarksOnlyWhenAsked) {
   }
 }
 
+TEST_F(RegistryTest, WatchListEndsInitialEventsWithABookmark) {
+  MustCreate("a");
+  MustCreate("b");
+  int64_t head = store_->CurrentRevision();
+  WatchOptions o;
+  o.send_initial_events = true;
+  o.allow_bookmarks = true;
+  auto w = registry_->Watch(BackupScope(), o);
+  ASSERT_TRUE(w.ok());
+  std::vector<WatchEvent> events;
+  (*w)->Next(std::chrono::milliseconds(50), &events);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type, "ADDED");
+  EXPECT_EQ(events[1].type, "ADDED");
+  EXPECT_EQ(events[2].type, "BOOKMARK");
+  EXPECT_EQ(json::Serialize(events[2].object),
+            R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"annotations":{"k8s.io/initial-events-end":"true"},"resourceVersion":")" +
+                std::to_string(head) + R"("}})");
+  // Live changes follow.
+  MustCreate("c");
+  events.clear();
+  for (int i = 0; i < 20 && events.empty(); ++i) (*w)->Next(std::chrono::milliseconds(50), &events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, "ADDED");
+  // sendInitialEvents=false: nothing replayed.
+  WatchOptions none;
+  none.send_initial_events = false;
+  auto w2 = registry_->Watch(BackupScope(), none);
+  ASSERT_TRUE(w2.ok());
+  events.clear();
+  (*w2)->Next(std::chrono::milliseconds(30), &events);
+  EXPECT_TRUE(events.empty());
+}
+
 TEST(RegistryExpiryTest, CompactedVersionIsAnExpiredErrorEvent) {
   storage::StoreOptions so;
   so.watch_history_events = 2;
