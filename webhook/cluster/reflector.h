@@ -37,10 +37,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "common/json.h"
 #include "common/status.h"
