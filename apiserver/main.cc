@@ -2,12 +2,16 @@
 // server together. Everything else lives in the component libraries.
 #include <signal.h>
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <glog/logging.h>
 
 #include "apiserver/auth/auth.h"
+#include "apiserver/auth/delegating.h"
+#include "apiserver/auth/review_client.h"
 #include "apiserver/endpoints/handler.h"
 #include "apiserver/registry/registry.h"
 #include "apiserver/server/options.h"
@@ -41,7 +45,31 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Authentication: front-proxy headers (flags or the ConfigMap), client certificates
+  // (--client-ca-file and the ConfigMap's client-ca-file), bearer tokens (TokenReview).
+  AuthenticationSource auth_source;
   UnionAuthenticator authenticator;
+  std::string advertised_cas;  // CA names offered in the TLS handshake besides --client-ca-file
+  if (!opts->requestheader_client_ca_file.empty()) {
+    std::ifstream in(opts->requestheader_client_ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    auto ca = CaBundle::FromPem(pem.str(), "--requestheader-client-ca-file " + opts->requestheader_client_ca_file);
+    if (!in || !ca.ok()) {
+      std::cerr << "csdr-apiserver: --requestheader-client-ca-file " << opts->requestheader_client_ca_file << ": "
+                << (in ? ca.status().message() : "cannot read the file") << "\n";
+      return 1;
+    }
+    auto config = std::make_shared<RequestHeaderConfig>();
+    config->ca = *ca;
+    config->allowed_names = opts->requestheader_allowed_names;
+    config->username_headers = opts->requestheader_username_headers;
+    config->group_headers = opts->requestheader_group_headers;
+    config->extra_prefixes = opts->requestheader_extra_headers_prefix;
+    config->uid_headers = opts->requestheader_uid_headers;
+    auth_source.set_request_header(std::move(config));
+  }
+  authenticator.Add(std::make_unique<RequestHeaderAuthenticator>(&auth_source));
   if (!opts->client_ca_file.empty()) {
     auto x509 = X509Authenticator::FromFile(opts->client_ca_file);
     if (!x509.ok()) {
@@ -50,7 +78,64 @@ int main(int argc, char** argv) {
     }
     authenticator.Add(std::move(x509.value()));
   }
-  AuthenticatedAllowAuthorizer authorizer;
+  authenticator.Add(std::make_unique<DynamicClientCertAuthenticator>(&auth_source));
+
+  std::unique_ptr<AuthConfigMapWatcher> configmap_watcher;
+  std::unique_ptr<KubeReviewClient> token_reviews;
+  auto authn_cluster = LoadDelegationConfig(opts->authentication_kubeconfig, "--authentication-kubeconfig");
+  if (authn_cluster.ok()) {
+    auto kube = webhook::KubeClient::Create(*authn_cluster);
+    auto reviews = KubeReviewClient::Create(*authn_cluster);
+    if (!kube.ok() || !reviews.ok()) {
+      std::cerr << "csdr-apiserver: --authentication-kubeconfig: "
+                << (!kube.ok() ? kube.status() : reviews.status()).message() << "\n";
+      return 1;
+    }
+    token_reviews = std::move(*reviews);
+    // The ConfigMap fills what the flags left unset (as k8s.io/apiserver does).
+    configmap_watcher = std::make_unique<AuthConfigMapWatcher>(
+        std::move(*kube), opts->client_ca_file.empty(), opts->requestheader_client_ca_file.empty(), &auth_source);
+    Status read = configmap_watcher->Start();
+    if (!read.ok()) {
+      std::cerr << "csdr-apiserver: cannot read kube-system/extension-apiserver-authentication: " << read.message()
+                << "\n";
+      return 1;
+    }
+    TokenReviewOptions token_options;
+    token_options.cache_ttl = std::chrono::seconds(opts->authentication_token_webhook_cache_ttl_seconds);
+    authenticator.Add(std::make_unique<TokenReviewAuthenticator>(token_reviews.get(), token_options));
+    LOG(INFO) << "delegated authentication through " << authn_cluster->Describe();
+  } else if (authn_cluster.status().code() != Code::kNotFound || !opts->authentication_kubeconfig.empty()) {
+    std::cerr << "csdr-apiserver: " << authn_cluster.status().message() << "\n";
+    return 1;
+  }
+  if (auto rh = auth_source.request_header(); rh && rh->ca) advertised_cas += rh->ca->pem();
+  if (auto ca = auth_source.client_ca()) advertised_cas += ca->pem();
+
+  // Authorization: SubjectAccessReview when a cluster is configured, else standalone.
+  std::unique_ptr<Authorizer> authorizer;
+  std::unique_ptr<KubeReviewClient> access_reviews;
+  auto authz_cluster = LoadDelegationConfig(opts->authorization_kubeconfig, "--authorization-kubeconfig");
+  if (authz_cluster.ok()) {
+    auto reviews = KubeReviewClient::Create(*authz_cluster);
+    if (!reviews.ok()) {
+      std::cerr << "csdr-apiserver: --authorization-kubeconfig: " << reviews.status().message() << "\n";
+      return 1;
+    }
+    access_reviews = std::move(*reviews);
+    DelegatingAuthorizerOptions authz_options;
+    authz_options.always_allow_paths = opts->authorization_always_allow_paths;
+    authz_options.authorized_ttl = std::chrono::seconds(opts->authorization_webhook_cache_authorized_ttl_seconds);
+    authz_options.unauthorized_ttl =
+        std::chrono::seconds(opts->authorization_webhook_cache_unauthorized_ttl_seconds);
+    authorizer = std::make_unique<DelegatingAuthorizer>(access_reviews.get(), authz_options);
+    LOG(INFO) << "delegated authorization (SubjectAccessReview) through " << authz_cluster->Describe();
+  } else if (authz_cluster.status().code() != Code::kNotFound || !opts->authorization_kubeconfig.empty()) {
+    std::cerr << "csdr-apiserver: " << authz_cluster.status().message() << "\n";
+    return 1;
+  } else {
+    authorizer = std::make_unique<AuthenticatedAllowAuthorizer>();
+  }
 
   ServingOptions serving;
   serving.bind_address = opts->bind_address;
@@ -58,6 +143,7 @@ int main(int argc, char** argv) {
   serving.cert_file = opts->tls_cert_file;
   serving.key_file = opts->tls_private_key_file;
   serving.client_ca_file = opts->client_ca_file;
+  serving.extra_client_ca_pem = advertised_cas;
   serving.max_connections = static_cast<size_t>(opts->max_connections);
   auto server = TlsServer::Create(serving);
   if (!server.ok()) {
@@ -88,7 +174,7 @@ int main(int argc, char** argv) {
   Registry registry(store->get(), policy_off ? static_cast<AdmissionController*>(&admit_all) : &admission);
   HandlerOptions handler_options;
   handler_options.min_request_timeout_seconds = opts->min_request_timeout;
-  ApiHandler handler(&registry, &authenticator, &authorizer, handler_options);
+  ApiHandler handler(&registry, &authenticator, authorizer.get(), handler_options);
   handler.SetWebhook([&admission](const httplib::Request& req, httplib::Response& res) {
     webhook::ServeValidate(req, res, admission.facts());
   });
@@ -117,6 +203,7 @@ int main(int argc, char** argv) {
             << " with storage " << opts->storage;
   srv->Serve();
   (*cluster)->Stop();
+  if (configmap_watcher) configmap_watcher->Stop();
   (*store)->Close();
   if (signal_thread.joinable()) {
     // Serve() returns only after Stop(), which the signal thread called.

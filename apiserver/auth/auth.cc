@@ -18,6 +18,8 @@ struct BioFree {
   void operator()(BIO* p) const { BIO_free(p); }
 };
 
+}  // namespace
+
 std::vector<std::string> SubjectEntries(X509* cert, int nid) {
   std::vector<std::string> out;
   X509_NAME* name = X509_get_subject_name(cert);
@@ -35,7 +37,35 @@ std::vector<std::string> SubjectEntries(X509* cert, int nid) {
   return out;
 }
 
-}  // namespace
+PeerCertificates PeerOf(const AuthRequest& request) {
+  PeerCertificates peer;
+  if (request.ssl != nullptr) {
+    // The session keeps the peer certificate; the chain (for servers) excludes the leaf.
+    peer.leaf = SSL_get0_peer_certificate(request.ssl);
+    peer.chain = SSL_get_peer_cert_chain(request.ssl);
+  } else {
+    peer.leaf = request.peer_leaf;
+    peer.chain = request.peer_chain;
+  }
+  return peer;
+}
+
+std::string VerifyClientCertificate(X509_STORE* store, const PeerCertificates& peer) {
+  if (peer.leaf == nullptr) return "no client certificate";
+  std::unique_ptr<X509_STORE_CTX, X509StoreCtxFree> ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store, peer.leaf, peer.chain) != 1) {
+    ERR_clear_error();
+    return "cannot initialise certificate verification";
+  }
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  if (X509_verify_cert(ctx.get()) != 1) {
+    std::string reason = std::string("x509: ") +
+                         X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    ERR_clear_error();
+    return reason;
+  }
+  return "";
+}
 
 bool UserInfo::IsIn(std::string_view group) const {
   return std::find(groups.begin(), groups.end(), group) != groups.end();
@@ -63,27 +93,19 @@ StatusOr<std::unique_ptr<X509Authenticator>> X509Authenticator::FromFile(
 X509Authenticator::~X509Authenticator() { X509_STORE_free(store_); }
 
 AuthResult X509Authenticator::Authenticate(const AuthRequest& request) const {
-  AuthResult result;
-  if (request.ssl == nullptr) return result;
-  // The session keeps the peer certificate; the chain (for servers) excludes the leaf.
-  X509* leaf = SSL_get0_peer_certificate(request.ssl);
-  if (leaf == nullptr) return result;
-  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(request.ssl);
+  return AuthenticateClientCertificate(store_, PeerOf(request));
+}
 
-  std::unique_ptr<X509_STORE_CTX, X509StoreCtxFree> ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store_, leaf, chain) != 1) {
+AuthResult AuthenticateClientCertificate(X509_STORE* store, const PeerCertificates& peer) {
+  AuthResult result;
+  if (peer.leaf == nullptr) return result;
+  std::string error = VerifyClientCertificate(store, peer);
+  if (!error.empty()) {
     result.outcome = AuthOutcome::kRejected;
-    result.reason = "cannot initialise certificate verification";
+    result.reason = error;
     return result;
   }
-  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
-  if (X509_verify_cert(ctx.get()) != 1) {
-    result.outcome = AuthOutcome::kRejected;
-    result.reason = std::string("x509: ") +
-                    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
-    return result;
-  }
-  std::vector<std::string> cn = SubjectEntries(leaf, NID_commonName);
+  std::vector<std::string> cn = SubjectEntries(peer.leaf, NID_commonName);
   if (cn.empty() || cn.front().empty()) {
     result.outcome = AuthOutcome::kRejected;
     result.reason = "x509: certificate has no common name";
@@ -91,7 +113,7 @@ AuthResult X509Authenticator::Authenticate(const AuthRequest& request) const {
   }
   result.outcome = AuthOutcome::kAuthenticated;
   result.user.name = cn.front();
-  result.user.groups = SubjectEntries(leaf, NID_organizationName);
+  result.user.groups = SubjectEntries(peer.leaf, NID_organizationName);
   result.user.groups.push_back("system:authenticated");
   return result;
 }

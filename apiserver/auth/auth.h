@@ -31,11 +31,31 @@ struct UserInfo {
 };
 
 // What an authenticator may look at. `ssl` is the connection's TLS session (peer
-// certificate chain); headers are the request's, multi-valued.
+// certificate chain); headers are the request's, multi-valued, with names as the client
+// spelled them (compare them case-insensitively). Tests, which have no TLS session, set
+// `peer_leaf` and `peer_chain` instead of `ssl` (neither owned).
 struct AuthRequest {
   const SSL* ssl = nullptr;
   const std::multimap<std::string, std::string>* headers = nullptr;
+  X509* peer_leaf = nullptr;
+  STACK_OF(X509)* peer_chain = nullptr;
 };
+
+// The peer's leaf certificate and the rest of its chain: from `ssl` when set, else the
+// test fields. leaf is null when the client sent no certificate.
+struct PeerCertificates {
+  X509* leaf = nullptr;
+  STACK_OF(X509)* chain = nullptr;
+};
+PeerCertificates PeerOf(const AuthRequest& request);
+
+// Verifies `peer` for client authentication (ExtKeyUsageClientAuth) against `store`; the
+// chain's other certificates serve as intermediates. Empty on success, else the reason
+// ("x509: certificate signed by unknown authority ...").
+std::string VerifyClientCertificate(X509_STORE* store, const PeerCertificates& peer);
+
+// The subject's values for `nid` (NID_commonName, NID_organizationName), in order.
+std::vector<std::string> SubjectEntries(X509* cert, int nid);
 
 enum class AuthOutcome { kNoOpinion, kAuthenticated, kRejected };
 
@@ -64,6 +84,11 @@ class X509Authenticator : public Authenticator {
   explicit X509Authenticator(X509_STORE* store) : store_(store) {}
   X509_STORE* store_;  // owned; X509_STORE verification is thread-safe for concurrent use
 };
+
+// The client-certificate check shared by X509Authenticator and the ConfigMap's client CA:
+// no certificate is no opinion, a chain that does not verify is rejected, else user = CN,
+// groups = O values plus system:authenticated.
+AuthResult AuthenticateClientCertificate(X509_STORE* store, const PeerCertificates& peer);
 
 // Tries each authenticator in order; the first that authenticates or rejects wins.
 class UnionAuthenticator : public Authenticator {

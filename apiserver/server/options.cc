@@ -20,7 +20,59 @@ Status ParseInt(const std::string& flag, const std::string& v, int min, int max,
   return Status::Ok();
 }
 
+std::vector<std::string> SplitList(const std::string& v) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= v.size()) {
+    size_t j = v.find(',', i);
+    if (j == std::string::npos) j = v.size();
+    std::string item = v.substr(i, j - i);
+    if (!item.empty()) out.push_back(item);
+    i = j + 1;
+  }
+  return out;
+}
+
+Status ParseDuration(const std::string& flag, const std::string& v, int* out) {
+  int seconds = ParseDurationSeconds(v);
+  if (seconds < 0) {
+    return Status(Code::kBadRequest, "invalid value \"" + v + "\" for flag --" + flag +
+                                         ": want a duration such as 10s, 1m or 1h");
+  }
+  *out = seconds;
+  return Status::Ok();
+}
+
 }  // namespace
+
+int ParseDurationSeconds(const std::string& value) {
+  if (value.empty()) return -1;
+  long total = 0;
+  size_t i = 0;
+  bool plain = true;
+  while (i < value.size()) {
+    size_t start = i;
+    while (i < value.size() && value[i] >= '0' && value[i] <= '9') ++i;
+    if (i == start || i - start > 6) return -1;
+    long n = std::stol(value.substr(start, i - start));
+    long unit = 1;
+    if (i < value.size()) {
+      plain = false;
+      switch (value[i]) {
+        case 'h': unit = 3600; break;
+        case 'm': unit = 60; break;
+        case 's': unit = 1; break;
+        default: return -1;
+      }
+      ++i;
+    } else if (!plain) {
+      return -1;  // "1m30" has no unit on its last number
+    }
+    total += n * unit;
+    if (total > 86400 * 7) return -1;
+  }
+  return static_cast<int>(total);
+}
 
 std::string Usage() {
   return R"(csdr-apiserver: the csdr.io API server and validating admission webhook of the backup center.
@@ -39,6 +91,38 @@ Secure serving:
 Authentication:
   --client-ca-file FILE          CA bundle for client certificates; the user is the CN and the
                                  groups are the O values of a verified certificate
+
+Delegated authentication (as every aggregated API server):
+  --requestheader-client-ca-file FILE
+                                 CA bundle for front-proxy client certificates; only a request
+                                 whose client certificate verifies against it (and whose CN is
+                                 allowed) may carry its identity in the headers below. Default:
+                                 the ConfigMap kube-system/extension-apiserver-authentication
+  --requestheader-allowed-names LIST
+                                 CNs allowed for front-proxy certificates (empty: any)
+  --requestheader-username-headers LIST   (default X-Remote-User)
+  --requestheader-group-headers LIST      (default X-Remote-Group)
+  --requestheader-extra-headers-prefix LIST (default X-Remote-Extra-)
+  --requestheader-uid-headers LIST        (default X-Remote-Uid)
+  --authentication-kubeconfig FILE
+                                 the cluster that answers TokenReviews and whose ConfigMap
+                                 kube-system/extension-apiserver-authentication gives the client
+                                 CA and front-proxy settings (re-read every 30 s); default: the
+                                 in-cluster service account in a pod, else none
+  --authentication-token-webhook-cache-ttl DURATION
+                                 how long TokenReview answers are cached (default 10s)
+
+Delegated authorization:
+  --authorization-kubeconfig FILE
+                                 the cluster that answers SubjectAccessReviews; default: the
+                                 in-cluster service account in a pod, else none (standalone:
+                                 every authenticated user may do everything)
+  --authorization-webhook-cache-authorized-ttl DURATION    (default 10s)
+  --authorization-webhook-cache-unauthorized-ttl DURATION  (default 10s)
+  --authorization-always-allow-paths LIST
+                                 paths allowed without authorization (default
+                                 /healthz,/readyz,/livez); discovery and OpenAPI are allowed
+                                 to every authenticated user, system:masters to everything
 
 Admission:
   --disable-admission-plugins LIST
@@ -69,6 +153,21 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       {"tls-cert-file", [&](const std::string& v) { o.tls_cert_file = v; return Status::Ok(); }},
       {"tls-private-key-file", [&](const std::string& v) { o.tls_private_key_file = v; return Status::Ok(); }},
       {"client-ca-file", [&](const std::string& v) { o.client_ca_file = v; return Status::Ok(); }},
+      {"requestheader-client-ca-file", [&](const std::string& v) { o.requestheader_client_ca_file = v; return Status::Ok(); }},
+      {"requestheader-allowed-names", [&](const std::string& v) { o.requestheader_allowed_names = SplitList(v); return Status::Ok(); }},
+      {"requestheader-username-headers", [&](const std::string& v) { o.requestheader_username_headers = SplitList(v); return Status::Ok(); }},
+      {"requestheader-group-headers", [&](const std::string& v) { o.requestheader_group_headers = SplitList(v); return Status::Ok(); }},
+      {"requestheader-extra-headers-prefix", [&](const std::string& v) { o.requestheader_extra_headers_prefix = SplitList(v); return Status::Ok(); }},
+      {"requestheader-uid-headers", [&](const std::string& v) { o.requestheader_uid_headers = SplitList(v); return Status::Ok(); }},
+      {"authentication-kubeconfig", [&](const std::string& v) { o.authentication_kubeconfig = v; return Status::Ok(); }},
+      {"authorization-kubeconfig", [&](const std::string& v) { o.authorization_kubeconfig = v; return Status::Ok(); }},
+      {"authentication-token-webhook-cache-ttl", [&](const std::string& v) {
+         return ParseDuration("authentication-token-webhook-cache-ttl", v, &o.authentication_token_webhook_cache_ttl_seconds); }},
+      {"authorization-webhook-cache-authorized-ttl", [&](const std::string& v) {
+         return ParseDuration("authorization-webhook-cache-authorized-ttl", v, &o.authorization_webhook_cache_authorized_ttl_seconds); }},
+      {"authorization-webhook-cache-unauthorized-ttl", [&](const std::string& v) {
+         return ParseDuration("authorization-webhook-cache-unauthorized-ttl", v, &o.authorization_webhook_cache_unauthorized_ttl_seconds); }},
+      {"authorization-always-allow-paths", [&](const std::string& v) { o.authorization_always_allow_paths = SplitList(v); return Status::Ok(); }},
       {"kubeconfig", [&](const std::string& v) { o.kubeconfig = v; return Status::Ok(); }},
       {"storage", [&](const std::string& v) { o.storage = v; return Status::Ok(); }},
       {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},

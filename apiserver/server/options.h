@@ -14,6 +14,26 @@ struct Options {
   std::string tls_cert_file;
   std::string tls_private_key_file;
   std::string client_ca_file;
+
+  // Front-proxy (requestheader) authentication, as kube-apiserver names the flags. With
+  // --requestheader-client-ca-file set, these win over the ConfigMap's requestheader-* keys.
+  std::string requestheader_client_ca_file;
+  std::vector<std::string> requestheader_allowed_names;  // empty: any CN from that CA
+  std::vector<std::string> requestheader_username_headers{"X-Remote-User"};
+  std::vector<std::string> requestheader_group_headers{"X-Remote-Group"};
+  std::vector<std::string> requestheader_extra_headers_prefix{"X-Remote-Extra-"};
+  std::vector<std::string> requestheader_uid_headers{"X-Remote-Uid"};
+
+  // Delegated authentication: the cluster that answers TokenReviews and holds
+  // kube-system/extension-apiserver-authentication. Empty: in-cluster, else none.
+  std::string authentication_kubeconfig;
+  int authentication_token_webhook_cache_ttl_seconds = 10;
+  // Delegated authorization: the cluster that answers SubjectAccessReviews. Empty:
+  // in-cluster, else none (standalone: every authenticated user may do everything).
+  std::string authorization_kubeconfig;
+  int authorization_webhook_cache_authorized_ttl_seconds = 10;
+  int authorization_webhook_cache_unauthorized_ttl_seconds = 10;
+  std::vector<std::string> authorization_always_allow_paths{"/healthz", "/readyz", "/livez"};
   // The cluster whose Secrets, Namespaces, StorageClasses, PVCs and ConfigMaps the rules
   // read; empty: the in-cluster service account inside a pod, else none.
   std::string kubeconfig;
@@ -30,6 +50,10 @@ struct Options {
 
 // Parses argv (without argv[0]). Accepts --flag=value and --flag value. An unknown flag or
 // a bad value is kBadRequest with one line naming it.
+// Parses a Go-style duration made of whole units ("10s", "1m30s", "2h") or plain seconds
+// ("10") into seconds; -1 when malformed.
+int ParseDurationSeconds(const std::string& value);
+
 StatusOr<Options> ParseOptions(const std::vector<std::string>& args);
 std::string Usage();
 

@@ -161,6 +161,17 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
       }
       SSL_CTX_set_client_CA_list(&ctx, names);
     }
+    if (!options.extra_client_ca_pem.empty()) {
+      std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+          BIO_new_mem_buf(options.extra_client_ca_pem.data(),
+                          static_cast<int>(options.extra_client_ca_pem.size())),
+          &BIO_free);
+      while (X509* cert = bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr) {
+        SSL_CTX_add_client_CA(&ctx, cert);  // copies the subject name
+        X509_free(cert);
+      }
+      ERR_clear_error();  // the loop ends on a "no start line" error at EOF
+    }
     return true;
   });
   if (!server->is_valid()) {

@@ -28,6 +28,10 @@ struct ServingOptions {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;  // CA names advertised in the CertificateRequest; optional
+  // More CAs (PEM) whose names are advertised too: the front-proxy CA and the cluster's
+  // client CA from the authentication ConfigMap, as read at startup. Advertising is a hint
+  // (client-go presents its certificate whatever is advertised); verification is per request.
+  std::string extra_client_ca_pem;
   size_t max_connections = 4096;
   size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
 };
