@@ -2,6 +2,8 @@
 // retention. domain.md section 7.6. Unlike Backup it may change at any time.
 #include "apiserver/kinds/strategy.h"
 #include "apiserver/kinds/validation.h"
+#include "common/cron.h"
+#include "common/duration.h"
 
 namespace csdr::apiserver {
 namespace {

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "apiserver/kinds/validation.h"
+#include "common/duration.h"
 
 namespace csdr::apiserver {
 namespace {

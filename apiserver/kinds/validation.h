@@ -1,6 +1,7 @@
 // Object-local validators with kube-apiserver's wording (k8s.io/apimachinery
 // pkg/util/validation, pkg/api/validation, pkg/apis/meta/v1/validation), plus the formats
-// the csdr.io kinds use: Go durations, cron schedules, OSS bucket names, RFC 3339 times.
+// the csdr.io kinds use: OSS bucket names, RFC 3339 times. Go durations and cron schedules
+// are common/duration.h and common/cron.h (the policy engine reads them too).
 //
 // Everything here is pure and thread-safe. Validators that take a json::Value tolerate
 // values of the wrong JSON type (they skip them): type errors are CheckAgainstSchema's.
@@ -51,18 +52,6 @@ FieldErrors ValidateLabelSelector(const json::Value* selector, std::string_view 
 // metav1validation.ValidateConditions: type, status, reason, lastTransitionTime, message
 // length, observedGeneration >= 0, and no two conditions of one type.
 FieldErrors ValidateConditions(const json::Value* conditions, std::string_view path);
-
-// Go's time.ParseDuration: the duration in nanoseconds, or an error worded as Go's
-// ("time: invalid duration \"x\"", "time: missing unit in duration \"1\"",
-// "time: unknown unit \"d\" in duration \"1d\"").
-StatusOr<int64_t> ParseGoDuration(std::string_view text);
-
-// Checks a schedule the way the scheduler reads it: a standard 5-field cron expression
-// (minute hour day-of-month month day-of-week; '*', '?', lists, ranges, steps, month and
-// weekday names), optionally prefixed "CRON_TZ=<zone> " or "TZ=<zone> ". The zone is
-// checked for IANA name syntax only: whether it exists is tzdata's business on the
-// controller. On error returns kInvalid with robfig/cron-like wording.
-Status ValidateCron(std::string_view schedule);
 
 // RFC 3339 ("2026-11-24T09:04:57Z", fractional seconds and offsets allowed), as
 // metav1.Time is decoded; nullopt when malformed.

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/duration.h"
 #include "webhook/policy/rule.h"
-#include "webhook/policy/schedule.h"
 #include "webhook/policy/semver.h"
 
 namespace csdr::webhook {
@@ -292,7 +292,10 @@ void CheckBk012(const RuleContext&, const BackupSpecTarget& t, Findings* out) {
 void CheckBk013(const RuleContext&, const BackupSpecTarget& t, Findings* out) {
   const json::Value* ttl = Member(t.spec, "ttl");
   if (ttl == nullptr) return;  // defaulted to 720h (Velero's default) by the API server
-  const std::optional<int64_t> ns = ttl->is_string() ? ParseGoDuration(ttl->as_string()) : std::nullopt;
+  std::optional<int64_t> ns;
+  if (ttl->is_string()) {
+    if (StatusOr<int64_t> d = ParseGoDuration(ttl->as_string()); d.ok()) ns = *d;
+  }
   const bool bad = !ns || *ns <= 0 || *ns > kMaxTtlDays * kNanosPerDay ||
                    (BacksUpVolumes(t.spec) && *ns < kNanosPerDay);
   if (bad) out->DenyField(Path(t.field_prefix, "ttl"), kBk013);

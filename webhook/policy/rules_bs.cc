@@ -1,6 +1,7 @@
 // CSDR-BS-001..005: backup schedules.
+#include "common/cron.h"
+#include "common/duration.h"
 #include "webhook/policy/rule.h"
-#include "webhook/policy/schedule.h"
 
 namespace csdr::webhook {
 namespace {
@@ -38,7 +39,7 @@ Frequency FrequencyOf(std::string_view schedule) {
     // Several minutes of one hour: it fires more than once an hour.
     return cron->minutes.count() > 1 ? Frequency::kMoreThanHourly : Frequency::kAtMostHourly;
   }
-  if (std::optional<int64_t> every = ParseGoDuration(schedule); every && *every > 0) {
+  if (StatusOr<int64_t> every = ParseGoDuration(schedule); every.ok() && *every > 0) {
     return *every < kNanosPerHour ? Frequency::kMoreThanHourly : Frequency::kAtMostHourly;
   }
   return Frequency::kInvalid;

@@ -1,98 +1,14 @@
-#include "webhook/policy/schedule.h"
+#include "common/cron.h"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <vector>
 
-namespace csdr::webhook {
-
-// A transcription of Go's time.ParseDuration (src/time/format.go), so that what the engine
-// accepts is exactly what the Go controllers reading these objects accept.
-std::optional<int64_t> ParseGoDuration(std::string_view s) {
-  constexpr uint64_t kLimit = uint64_t{1} << 63;
-  bool neg = false;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
-    neg = s[0] == '-';
-    s.remove_prefix(1);
-  }
-  if (s == "0") return int64_t{0};
-  if (s.empty()) return std::nullopt;
-  uint64_t total = 0;
-  while (!s.empty()) {
-    if (!(s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))) return std::nullopt;
-    uint64_t v = 0;
-    size_t i = 0;
-    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-      if (v > kLimit / 10) return std::nullopt;
-      v = v * 10 + static_cast<uint64_t>(s[i] - '0');
-      if (v > kLimit) return std::nullopt;
-    }
-    const bool pre = i > 0;
-    s.remove_prefix(i);
-    uint64_t f = 0;
-    double scale = 1;
-    bool post = false;
-    if (!s.empty() && s[0] == '.') {
-      s.remove_prefix(1);
-      size_t j = 0;
-      bool overflow = false;
-      for (; j < s.size() && s[j] >= '0' && s[j] <= '9'; ++j) {
-        if (overflow) continue;
-        if (f > (kLimit - 1) / 10) {
-          overflow = true;
-          continue;
-        }
-        const uint64_t y = f * 10 + static_cast<uint64_t>(s[j] - '0');
-        if (y > kLimit) {
-          overflow = true;
-          continue;
-        }
-        f = y;
-        scale *= 10;
-      }
-      post = j > 0;
-      s.remove_prefix(j);
-    }
-    if (!pre && !post) return std::nullopt;
-    size_t u = 0;
-    while (u < s.size() && s[u] != '.' && !(s[u] >= '0' && s[u] <= '9')) ++u;
-    if (u == 0) return std::nullopt;  // missing unit
-    const std::string_view unit_text = s.substr(0, u);
-    s.remove_prefix(u);
-    uint64_t unit = 0;
-    if (unit_text == "ns") {
-      unit = 1;
-    } else if (unit_text == "us" || unit_text == "\xC2\xB5s" || unit_text == "\xCE\xBCs") {
-      unit = 1000;
-    } else if (unit_text == "ms") {
-      unit = 1000 * 1000;
-    } else if (unit_text == "s") {
-      unit = static_cast<uint64_t>(kNanosPerSecond);
-    } else if (unit_text == "m") {
-      unit = 60 * static_cast<uint64_t>(kNanosPerSecond);
-    } else if (unit_text == "h") {
-      unit = static_cast<uint64_t>(kNanosPerHour);
-    } else {
-      return std::nullopt;  // unknown unit, e.g. "d"
-    }
-    if (v > kLimit / unit) return std::nullopt;
-    v *= unit;
-    if (f > 0) {
-      v += static_cast<uint64_t>(static_cast<double>(f) * (static_cast<double>(unit) / scale));
-      if (v > kLimit) return std::nullopt;
-    }
-    total += v;
-    if (total > kLimit) return std::nullopt;
-  }
-  if (neg) return total == kLimit ? INT64_MIN : -static_cast<int64_t>(total);
-  if (total > kLimit - 1) return std::nullopt;
-  return static_cast<int64_t>(total);
-}
-
+namespace csdr {
 namespace {
 
-struct FieldSpec {
+struct CronField {
   const char* name;
   int min;
   int max;
@@ -103,14 +19,14 @@ const std::vector<std::string_view> kMonthNames = {"jan", "feb", "mar", "apr", "
                                                    "jul", "aug", "sep", "oct", "nov", "dec"};
 const std::vector<std::string_view> kDayNames = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
-std::optional<int> ParseValue(std::string_view text, const std::vector<std::string_view>* names,
-                              std::string* error) {
-  if (names != nullptr) {
+// A value of `field`: one of its names, or a number (range checks are the caller's).
+std::optional<int> CronValue(std::string_view text, const CronField& field, std::string* error) {
+  if (field.names != nullptr) {
     std::string lower(text);
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    for (size_t i = 0; i < names->size(); ++i) {
-      if ((*names)[i] == lower) return static_cast<int>(i);  // offset by min by the caller
+    for (size_t i = 0; i < field.names->size(); ++i) {
+      if ((*field.names)[i] == lower) return field.min + static_cast<int>(i);
     }
   }
   // Nine digits fit an int; no cron field needs more.
@@ -122,20 +38,8 @@ std::optional<int> ParseValue(std::string_view text, const std::vector<std::stri
   return std::stoi(std::string(text));
 }
 
-std::optional<int> ParseFieldValue(std::string_view text, const FieldSpec& field, std::string* error) {
-  if (field.names != nullptr) {
-    std::string lower(text);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    for (size_t i = 0; i < field.names->size(); ++i) {
-      if ((*field.names)[i] == lower) return field.min + static_cast<int>(i);
-    }
-  }
-  return ParseValue(text, nullptr, error);
-}
-
 // One comma-separated term: "*", "?", "a", "a-b", each optionally "/step"; sets its bits.
-bool ParseTerm(std::string_view term, const FieldSpec& field, std::bitset<64>* bits, std::string* error) {
+bool CronTerm(std::string_view term, const CronField& field, std::bitset<64>* bits, std::string* error) {
   std::string_view range = term;
   int step = 1;
   bool has_step = false;
@@ -146,7 +50,8 @@ bool ParseTerm(std::string_view term, const FieldSpec& field, std::bitset<64>* b
       *error = "too many slashes: " + std::string(term);
       return false;
     }
-    std::optional<int> s = ParseValue(step_text, nullptr, error);
+    const CronField numeric{field.name, field.min, field.max, nullptr};  // steps have no names
+    std::optional<int> s = CronValue(step_text, numeric, error);
     if (!s) return false;
     if (*s <= 0) {
       *error = "step of range should be a positive number: " + std::string(term);
@@ -162,14 +67,14 @@ bool ParseTerm(std::string_view term, const FieldSpec& field, std::bitset<64>* b
         *error = "too many hyphens: " + std::string(term);
         return false;
       }
-      std::optional<int> b = ParseFieldValue(range.substr(0, dash), field, error);
+      std::optional<int> b = CronValue(range.substr(0, dash), field, error);
       if (!b) return false;
-      std::optional<int> e = ParseFieldValue(range.substr(dash + 1), field, error);
+      std::optional<int> e = CronValue(range.substr(dash + 1), field, error);
       if (!e) return false;
       begin = *b;
       end = *e;
     } else {
-      std::optional<int> b = ParseFieldValue(range, field, error);
+      std::optional<int> b = CronValue(range, field, error);
       if (!b) return false;
       begin = *b;
       end = has_step ? field.max : *b;  // "5/15": from 5 to the maximum, every 15
@@ -219,9 +124,8 @@ std::bitset<N> Narrow(const std::bitset<64>& bits) {
   return out;
 }
 
-}  // namespace
-
-std::optional<CronSchedule> ParseCron(std::string_view spec, std::string* error) {
+// ParseCron, with a descriptor named (`name_descriptors`) or counted as the fields it has.
+std::optional<CronSchedule> Parse(std::string_view spec, bool name_descriptors, std::string* error) {
   for (std::string_view prefix : {std::string_view("CRON_TZ="), std::string_view("TZ=")}) {
     if (spec.substr(0, prefix.size()) != prefix) continue;
     const size_t space = spec.find(' ');
@@ -245,7 +149,7 @@ std::optional<CronSchedule> ParseCron(std::string_view spec, std::string* error)
     if (j > i) fields.push_back(spec.substr(i, j - i));
     i = j;
   }
-  if (!fields.empty() && !fields[0].empty() && fields[0][0] == '@') {
+  if (name_descriptors && !fields.empty() && fields[0].front() == '@') {
     *error = "descriptors such as " + std::string(fields[0]) + " are not supported";
     return std::nullopt;
   }
@@ -253,7 +157,7 @@ std::optional<CronSchedule> ParseCron(std::string_view spec, std::string* error)
     *error = "expected exactly 5 fields, found " + std::to_string(fields.size());
     return std::nullopt;
   }
-  static const std::array<FieldSpec, 5> kFields = {{{"minute", 0, 59, nullptr},
+  static const std::array<CronField, 5> kFields = {{{"minute", 0, 59, nullptr},
                                                     {"hour", 0, 23, nullptr},
                                                     {"day of month", 1, 31, nullptr},
                                                     {"month", 1, 12, &kMonthNames},
@@ -266,7 +170,7 @@ std::optional<CronSchedule> ParseCron(std::string_view spec, std::string* error)
       const size_t comma = field.find(',', start);
       const std::string_view term = field.substr(start, comma == std::string_view::npos ? field.npos : comma - start);
       std::string term_error;
-      if (!ParseTerm(term, kFields[f], &bits[f], &term_error)) {
+      if (!CronTerm(term, kFields[f], &bits[f], &term_error)) {
         *error = std::string(kFields[f].name) + ": " + term_error;
         return std::nullopt;
       }
@@ -283,4 +187,16 @@ std::optional<CronSchedule> ParseCron(std::string_view spec, std::string* error)
   return out;
 }
 
-}  // namespace csdr::webhook
+}  // namespace
+
+std::optional<CronSchedule> ParseCron(std::string_view spec, std::string* error) {
+  return Parse(spec, /*name_descriptors=*/true, error);
+}
+
+Status ValidateCron(std::string_view spec) {
+  std::string error;
+  if (Parse(spec, /*name_descriptors=*/false, &error)) return Status::Ok();
+  return Status(Code::kInvalid, error);
+}
+
+}  // namespace csdr

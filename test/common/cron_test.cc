@@ -1,43 +1,11 @@
-#include "webhook/policy/schedule.h"
+#include "common/cron.h"
 
 #include <gtest/gtest.h>
 
-namespace csdr::webhook {
-namespace {
+#include <string>
 
-TEST(ParseGoDurationTest, AsGoDoes) {
-  struct Case {
-    const char* text;
-    std::optional<int64_t> want;
-  };
-  const Case cases[] = {
-      {"0", 0},
-      {"6h30m", 6 * kNanosPerHour + 30 * 60 * kNanosPerSecond},
-      {"720h0m0s", 720 * kNanosPerHour},
-      {"1.5h", 90 * 60 * kNanosPerSecond},
-      {"24h", kNanosPerDay},
-      {"-2m", -120 * kNanosPerSecond},
-      {"+5s", 5 * kNanosPerSecond},
-      {"300ms", 300 * 1000 * 1000},
-      {"1us", 1000},
-      {"1\xC2\xB5s", 1000},
-      {".5s", 500 * 1000 * 1000},
-      {"1572864h", 1572864 * kNanosPerHour},  // 65536 days
-      {"2562047h", 2562047 * kNanosPerHour},  // Go's maximum whole hours
-      {"2562048h", std::nullopt},             // overflows int64
-      {"", std::nullopt},
-      {"1", std::nullopt},   // missing unit
-      {"1d", std::nullopt},  // unknown unit
-      {"h", std::nullopt},
-      {".s", std::nullopt},
-      {"1h ", std::nullopt},
-      {"-", std::nullopt},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.text);
-    EXPECT_EQ(ParseGoDuration(c.text), c.want);
-  }
-}
+namespace csdr {
+namespace {
 
 TEST(ParseCronTest, AcceptsStandardExpressions) {
   for (const char* spec : {"1 4 * * *", "*/15 * * * *", "0 0 1 jan *", "0 0 * * MON-FRI", "0 12 ? * sun",
@@ -102,5 +70,55 @@ TEST(ParseCronTest, Bits) {
   EXPECT_EQ(months->months.count(), 2u);
 }
 
+TEST(ValidateCronTest, Table) {
+  struct Case {
+    const char* schedule;
+    bool ok;
+    const char* error;  // substring, when not ok
+  };
+  const Case cases[] = {
+      {"1 4 * * *", true, ""},
+      {"*/15 * * * *", true, ""},
+      {"0 0 1 1 *", true, ""},
+      {"0 9-17 * * MON-FRI", true, ""},
+      {"0 0 * jan,Jul sun", true, ""},
+      {"5,10,15 0-23/2 1-31 1-12 0-6", true, ""},
+      {"0 0 ? * *", true, ""},
+      {"30 2 * * 1/2", true, ""},
+      {"  1   4 * * *  ", true, ""},
+      {"CRON_TZ=Asia/Shanghai 1 4 * * *", true, ""},
+      {"TZ=UTC 0 0 * * 0", true, ""},
+      {"CRON_TZ=America/Argentina/Buenos_Aires 0 0 * * *", true, ""},
+      {"CRON_TZ=Etc/GMT+8 0 0 * * *", true, ""},
+      {"", false, "expected exactly 5 fields, found 0"},
+      {"* * * *", false, "expected exactly 5 fields, found 4"},
+      {"0 * * * * *", false, "expected exactly 5 fields, found 6"},
+      {"@daily", false, "expected exactly 5 fields, found 1"},
+      {"60 * * * *", false, "minute: end of range (60) above maximum (59): 60"},
+      {"* 24 * * *", false, "hour: end of range (24) above maximum (23)"},
+      {"* * 0 * *", false, "day of month: beginning of range (0) below minimum (1)"},
+      {"* * * 13 *", false, "month: end of range (13) above maximum (12)"},
+      {"* * * * 7", false, "day of week: end of range (7) above maximum (6)"},
+      {"*/0 * * * *", false, "step of range should be a positive number"},
+      {"5-1 * * * *", false, "beginning of range (5) beyond end of range (1)"},
+      {"1-2-3 * * * *", false, "too many hyphens"},
+      {"a * * * *", false, "failed to parse int from a"},
+      {"1,,2 * * * *", false, "failed to parse int from "},
+      {"* * * * funday", false, "failed to parse int from funday"},
+      {"CRON_TZ=Asia/Shanghai", false, "missing schedule after time zone"},
+      {"CRON_TZ= 1 4 * * *", false, "provided bad location"},
+      {"CRON_TZ=../etc/passwd 1 4 * * *", false, "provided bad location ../etc/passwd"},
+      {"CRON_TZ=/Asia 1 4 * * *", false, "provided bad location"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.schedule);
+    Status s = ValidateCron(c.schedule);
+    EXPECT_EQ(s.ok(), c.ok) << s.message();
+    if (!c.ok) {
+      EXPECT_NE(s.message().find(c.error), std::string::npos) << s.message();
+    }
+  }
+}
+
 }  // namespace
-}  // namespace csdr::webhook
+}  // namespace csdr
