@@ -66,9 +66,11 @@ class RestoreKind final : public StrategyBase {
       // business (CSDR-RS-010).
       for (const auto& [from, to] : mapping->object()) {
         const std::string path = KeyPath("spec.namespaceMapping", from);
-        for (const std::string& m : IsDNS1123Label(from)) errors->push_back(InvalidField(path, Quote(from), m));
+        for (const std::string& m : validation::IsDNS1123Label(from)) {
+          errors->push_back(InvalidField(path, Quote(from), m));
+        }
         if (!to.is_string()) continue;
-        for (const std::string& m : IsDNS1123Label(to.as_string())) {
+        for (const std::string& m : validation::IsDNS1123Label(to.as_string())) {
           errors->push_back(InvalidField(path, Quote(to.as_string()), m));
         }
       }

@@ -149,12 +149,12 @@ void CheckName(const json::Value& parent, std::string_view key, std::string_view
 
 void CheckSubdomain(const json::Value& parent, std::string_view key, std::string_view path, bool required,
                     FieldErrors* errors) {
-  CheckName(parent, key, path, required, errors, &IsDNS1123Subdomain);
+  CheckName(parent, key, path, required, errors, &validation::IsDNS1123Subdomain);
 }
 
 void CheckLabel(const json::Value& parent, std::string_view key, std::string_view path, bool required,
                 FieldErrors* errors) {
-  CheckName(parent, key, path, required, errors, &IsDNS1123Label);
+  CheckName(parent, key, path, required, errors, &validation::IsDNS1123Label);
 }
 
 void CheckDuration(const json::Value& parent, std::string_view key, std::string_view path, bool positive,
@@ -205,7 +205,7 @@ void CheckNamespaceList(const json::Value& parent, std::string_view key, std::st
       continue;
     }
     if (ns == "*") continue;  // Velero's "every namespace"
-    for (const std::string& m : IsDNS1123Label(ns)) {
+    for (const std::string& m : validation::IsDNS1123Label(ns)) {
       errors->push_back(InvalidField(IndexPath(base, i), Quote(ns), m));
     }
   }
@@ -302,7 +302,8 @@ void CheckRegionID(const json::Value& parent, std::string_view key, std::string_
   }
   if (!v->is_string()) return;
   const std::string& r = v->as_string();
-  const bool ok = r.size() <= 63 && IsDNS1123Label(r).empty() && r.front() >= 'a' && r.front() <= 'z' &&
+  const bool ok = r.size() <= 63 && validation::IsDNS1123Label(r).empty() && r.front() >= 'a' &&
+                  r.front() <= 'z' &&
                   r.find('-') != std::string::npos;
   if (!ok) {
     errors->push_back(InvalidField(ChildPath(path, key), Quote(r),

@@ -8,80 +8,19 @@
 namespace csdr::apiserver {
 namespace {
 
-// The regular expressions of apimachinery, quoted in messages exactly as upstream does.
-// Matching is hand-written (no std::regex): std::regex backtracks recursively and can
-// exhaust the stack on long attacker-controlled input.
-constexpr std::string_view kDNS1123LabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-constexpr std::string_view kDNS1123SubdomainFmt =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-constexpr std::string_view kDNS1123LabelErrMsg =
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character";
-constexpr std::string_view kDNS1123SubdomainErrMsg =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character";
-constexpr std::string_view kQualifiedNameFmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-constexpr std::string_view kQualifiedNameErrMsg =
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-    "an alphanumeric character";
-constexpr std::string_view kLabelValueFmt = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-constexpr std::string_view kLabelValueErrMsg =
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-    "or '.', and must start and end with an alphanumeric character";
+// The Is* validators (and their messages) are common/validation.h's; these are the
+// condition-specific ones of metav1validation.
 constexpr std::string_view kConditionReasonFmt = "[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?";
 constexpr std::string_view kConditionReasonErrMsg =
     "a condition reason must start with alphabetic character, optionally followed by a "
     "string of alphanumeric characters or '_,:', and must end with an alphanumeric character "
     "or '_'";
-constexpr size_t kDNS1123LabelMaxLength = 63;
-constexpr size_t kDNS1123SubdomainMaxLength = 253;
-constexpr size_t kQualifiedNameMaxLength = 63;
-constexpr size_t kLabelValueMaxLength = 63;
 constexpr size_t kConditionReasonMaxLength = 1024;     // metav1validation maxReasonLen
 constexpr size_t kConditionMessageMaxLength = 32768;  // metav1validation maxMessageLen
-
-// validation.RegexError: "msg (e.g. 'a',  or 'b', regex used for validation is 'fmt')".
-std::string RegexError(std::string_view msg, std::string_view fmt,
-                       std::initializer_list<std::string_view> examples) {
-  std::string out(msg);
-  if (examples.size() == 0) return out + " (regex used for validation is '" + std::string(fmt) + "')";
-  out += " (e.g. ";
-  size_t i = 0;
-  for (std::string_view e : examples) {
-    if (i++ > 0) out += " or ";
-    out += "'" + std::string(e) + "', ";
-  }
-  return out + "regex used for validation is '" + std::string(fmt) + "')";
-}
-
-std::string MaxLenError(size_t n) { return "must be no more than " + std::to_string(n) + " characters"; }
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool IsAlpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
-
-bool MatchesDNS1123Label(std::string_view s) {
-  if (s.empty() || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
-}
-
-bool MatchesDNS1123Subdomain(std::string_view s) {
-  size_t start = 0;
-  while (true) {
-    size_t dot = s.find('.', start);
-    if (!MatchesDNS1123Label(s.substr(start, dot == std::string_view::npos ? s.npos : dot - start))) {
-      return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
-bool MatchesQualifiedNamePart(std::string_view s) {
-  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
-}
 
 void AddInvalid(FieldErrors* errors, std::string_view path, const std::string& value,
                 const std::vector<std::string>& messages) {
@@ -116,80 +55,24 @@ std::string KeyPath(std::string_view parent, std::string_view key) {
   return std::string(parent) + "[" + std::string(key) + "]";
 }
 
-std::vector<std::string> IsDNS1123Subdomain(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > kDNS1123SubdomainMaxLength) errs.push_back(MaxLenError(kDNS1123SubdomainMaxLength));
-  if (!MatchesDNS1123Subdomain(value)) {
-    errs.push_back(RegexError(kDNS1123SubdomainErrMsg, kDNS1123SubdomainFmt, {"example.com"}));
-  }
-  return errs;
-}
-
-std::vector<std::string> IsDNS1123Label(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > kDNS1123LabelMaxLength) errs.push_back(MaxLenError(kDNS1123LabelMaxLength));
-  if (!MatchesDNS1123Label(value)) {
-    errs.push_back(RegexError(kDNS1123LabelErrMsg, kDNS1123LabelFmt, {"my-name", "123-abc"}));
-  }
-  return errs;
-}
-
-std::vector<std::string> IsQualifiedName(std::string_view value) {
-  std::vector<std::string> errs;
-  std::string_view name = value;
-  const size_t slashes = std::count(value.begin(), value.end(), '/');
-  if (slashes == 1) {
-    const size_t slash = value.find('/');
-    std::string_view prefix = value.substr(0, slash);
-    name = value.substr(slash + 1);
-    if (prefix.empty()) {
-      errs.push_back("prefix part must be non-empty");
-    } else {
-      for (const std::string& m : IsDNS1123Subdomain(prefix)) errs.push_back("prefix part " + m);
-    }
-  } else if (slashes > 1) {
-    errs.push_back("a qualified name " +
-                   RegexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}) +
-                   " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')");
-    return errs;
-  }
-  if (name.empty()) {
-    errs.push_back("name part must be non-empty");
-  } else if (name.size() > kQualifiedNameMaxLength) {
-    errs.push_back("name part " + MaxLenError(kQualifiedNameMaxLength));
-  }
-  if (!MatchesQualifiedNamePart(name)) {
-    errs.push_back("name part " +
-                   RegexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}));
-  }
-  return errs;
-}
-
-std::vector<std::string> IsValidLabelValue(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > kLabelValueMaxLength) errs.push_back(MaxLenError(kLabelValueMaxLength));
-  if (!value.empty() && !MatchesQualifiedNamePart(value)) {
-    errs.push_back(RegexError(kLabelValueErrMsg, kLabelValueFmt, {"MyValue", "my_value", "12345"}));
-  }
-  return errs;
-}
-
 std::vector<std::string> NameIsDNSSubdomain(std::string_view name, bool prefix) {
   // maskTrailingDash: a generateName prefix may end in '-'; a suffix will follow it.
   if (prefix && name.size() > 1 && name.back() == '-') {
     std::string masked(name.substr(0, name.size() - 2));
     masked += 'a';
-    return IsDNS1123Subdomain(masked);
+    return validation::IsDNS1123Subdomain(masked);
   }
-  return IsDNS1123Subdomain(name);
+  return validation::IsDNS1123Subdomain(name);
 }
 
 FieldErrors ValidateLabels(const json::Value* labels, std::string_view path) {
   FieldErrors errs;
   if (labels == nullptr || !labels->is_object()) return errs;
   for (const auto& [key, value] : labels->object()) {
-    AddInvalid(&errs, path, key, IsQualifiedName(key));
-    if (value.is_string()) AddInvalid(&errs, path, value.as_string(), IsValidLabelValue(value.as_string()));
+    AddInvalid(&errs, path, key, validation::IsQualifiedName(key));
+    if (value.is_string()) {
+      AddInvalid(&errs, path, value.as_string(), validation::IsValidLabelValue(value.as_string()));
+    }
   }
   return errs;
 }
@@ -203,7 +86,7 @@ FieldErrors ValidateAnnotations(const json::Value* annotations, std::string_view
     std::string lower = key;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    AddInvalid(&errs, path, key, IsQualifiedName(lower));
+    AddInvalid(&errs, path, key, validation::IsQualifiedName(lower));
     total += key.size() + (value.is_string() ? value.as_string().size() : 0);
   }
   if (total > kTotalAnnotationSizeLimit) errs.push_back(TooLongField(std::string(path), kTotalAnnotationSizeLimit));
@@ -231,7 +114,7 @@ FieldErrors ValidateObjectMeta(const json::Value& object, bool namespaced) {
     if (ns.empty()) {
       errs.push_back(RequiredField("metadata.namespace"));
     } else {
-      AddInvalid(&errs, "metadata.namespace", ns, IsDNS1123Label(ns));
+      AddInvalid(&errs, "metadata.namespace", ns, validation::IsDNS1123Label(ns));
     }
   } else if (!ns.empty()) {
     errs.push_back(ForbiddenField("metadata.namespace", "not allowed on this type"));
@@ -267,7 +150,9 @@ FieldErrors ValidateObjectMeta(const json::Value& object, bool namespaced) {
   }
   if (const json::Value* fins = Member(*meta, "finalizers"); fins != nullptr && fins->is_array()) {
     for (const json::Value& f : fins->array()) {
-      if (f.is_string()) AddInvalid(&errs, "metadata.finalizers", f.as_string(), IsQualifiedName(f.as_string()));
+      if (f.is_string()) {
+        AddInvalid(&errs, "metadata.finalizers", f.as_string(), validation::IsQualifiedName(f.as_string()));
+      }
     }
   }
   return errs;
@@ -313,12 +198,12 @@ FieldErrors ValidateLabelSelector(const json::Value* selector, std::string_view 
       errs.push_back(InvalidField(ChildPath(base, "operator"), Quote(op), "not a valid selector operator"));
     }
     const std::string key = StringMember(expr, "key");
-    AddInvalid(&errs, ChildPath(base, "key"), key, IsQualifiedName(key));
+    AddInvalid(&errs, ChildPath(base, "key"), key, validation::IsQualifiedName(key));
     for (size_t j = 0; j < count; ++j) {
       const json::Value& v = values->array()[j];
       if (v.is_string()) {
         AddInvalid(&errs, IndexPath(ChildPath(base, "values"), j), v.as_string(),
-                   IsValidLabelValue(v.as_string()));
+                   validation::IsValidLabelValue(v.as_string()));
       }
     }
   }
@@ -334,7 +219,7 @@ FieldErrors ValidateConditions(const json::Value* conditions, std::string_view p
     if (!c.is_object()) continue;
     const std::string base = IndexPath(path, i);
     const std::string type = StringMember(c, "type");
-    AddInvalid(&errs, ChildPath(base, "type"), type, IsQualifiedName(type));
+    AddInvalid(&errs, ChildPath(base, "type"), type, validation::IsQualifiedName(type));
     if (!type.empty() && !seen.insert(type).second) {
       errs.push_back(DuplicateField(ChildPath(base, "type"), Quote(type)));
     }
@@ -359,7 +244,7 @@ FieldErrors ValidateConditions(const json::Value* conditions, std::string_view p
                       });
       if (!ok) {
         errs.push_back(InvalidField(ChildPath(base, "reason"), Quote(reason),
-                                    RegexError(kConditionReasonErrMsg, kConditionReasonFmt,
+                                    validation::RegexError(kConditionReasonErrMsg, kConditionReasonFmt,
                                                {"my_name", "MY_NAME", "MyName", "ReasonA,ReasonB",
                                                 "ReasonA:ReasonB"})));
       }

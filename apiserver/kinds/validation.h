@@ -16,6 +16,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "common/validation.h"
 
 namespace csdr::apiserver {
 
@@ -25,13 +26,9 @@ std::string ChildPath(std::string_view parent, std::string_view child);
 std::string IndexPath(std::string_view parent, size_t index);
 std::string KeyPath(std::string_view parent, std::string_view key);
 
-// The messages of upstream's Is* validators; empty when the value is valid.
-std::vector<std::string> IsDNS1123Subdomain(std::string_view value);  // <= 253
-std::vector<std::string> IsDNS1123Label(std::string_view value);      // <= 63
-std::vector<std::string> IsQualifiedName(std::string_view value);     // label keys
-std::vector<std::string> IsValidLabelValue(std::string_view value);
-// The apimachinery name validation as used for object names: with `prefix` (for
-// generateName) a trailing '-' is ignored.
+// The apimachinery name validation as used for object names (validation::IsDNS1123Subdomain,
+// common/validation.h, where the other Is* validators are): with `prefix` (for generateName)
+// a trailing '-' is ignored.
 std::vector<std::string> NameIsDNSSubdomain(std::string_view name, bool prefix);
 
 // metav1validation.ValidateLabels / apimachinery ValidateAnnotations at `path`.

@@ -44,55 +44,7 @@ TEST(ParseRFC3339Test, Table) {
   }
 }
 
-// The exact texts of kube-captures/35-error-422-invalid.txt.
-TEST(NameValidationTest, UpstreamMessages) {
-  EXPECT_EQ(IsDNS1123Subdomain("Bad_Name"),
-            std::vector<std::string>{
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-                "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-                "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"});
-  EXPECT_EQ(IsQualifiedName("bad key!"),
-            std::vector<std::string>{
-                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"});
-  // kube-captures/20-list-errors.txt
-  EXPECT_EQ(IsValidLabelValue("-bad-"),
-            std::vector<std::string>{
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-                "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
-                "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"});
-}
-
-TEST(NameValidationTest, Table) {
-  struct Case {
-    std::string value;
-    size_t subdomain_errors, label_errors, qualified_errors, label_value_errors;
-  };
-  const Case cases[] = {
-      {"a", 0, 0, 0, 0},
-      {"my-name.example.com", 0, 1, 0, 0},
-      {"123-abc", 0, 0, 0, 0},
-      {"-a", 1, 1, 1, 1},
-      {"a-", 1, 1, 1, 1},
-      {"a..b", 1, 1, 0, 0},
-      {"UPPER", 1, 1, 0, 0},
-      {"example.com/MyName", 1, 1, 0, 1},
-      {"/x", 1, 1, 1, 1},
-      {"a/b/c", 1, 1, 1, 1},
-      {"", 1, 1, 2, 0},
-      {std::string(64, 'a'), 0, 1, 1, 1},
-      {std::string(254, 'a'), 1, 1, 1, 1},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.value);
-    EXPECT_EQ(IsDNS1123Subdomain(c.value).size(), c.subdomain_errors);
-    EXPECT_EQ(IsDNS1123Label(c.value).size(), c.label_errors);
-    EXPECT_EQ(IsQualifiedName(c.value).size(), c.qualified_errors);
-    EXPECT_EQ(IsValidLabelValue(c.value).size(), c.label_value_errors);
-  }
-  EXPECT_EQ(IsDNS1123Subdomain(std::string(254, 'a')).front(), "must be no more than 253 characters");
-  EXPECT_EQ(IsQualifiedName("/x").front(), "prefix part must be non-empty");
+TEST(NameIsDNSSubdomainTest, GenerateNamePrefix) {
   // generateName prefixes may end in '-'.
   EXPECT_TRUE(NameIsDNSSubdomain("daily-", true).empty());
   EXPECT_FALSE(NameIsDNSSubdomain("daily-", false).empty());
