@@ -1,0 +1,272 @@
+"""csdr-apiserver as an aggregated API server of a real kube-apiserver (issue 5).
+
+csdr-apiserver runs on loopback with the delegated flags (front-proxy CA and allowed names from
+the harness, TokenReview and SubjectAccessReview through the admin kubeconfig, --kubeconfig for
+the rules' cluster reads). manifests/ is applied through an e2e overlay built here: the
+project's kustomization with the Deployment and its PVC removed, the Service turned into an
+ExternalName to localhost, and the APIService and webhooks pointed at our loopback port with
+the harness's csdr CA as caBundle. Then everything goes through the cluster with kubectl.
+
+RBAC note: the control plane runs no kube-controller-manager, so ClusterRole aggregation (our
+csdr.io-view/edit roles into the built-in view/edit/admin) does not happen here; the users are
+bound to csdr.io-view / csdr.io-edit directly.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+from cluster import ControlPlaneTestCase, Certs, CsdrServer, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+API = "/apis/csdr.io/v1alpha1"
+KINDS = {"backups", "restores", "backupschedules", "backupvaults", "clusterprofiles"}
+
+
+def kubectl_kustomize_overlay(directory, port, ca_file):
+    """Writes the e2e overlay of manifests/ into `directory`."""
+    bundle = Certs.b64(ca_file)
+    base = os.path.relpath(MANIFESTS, directory)
+    (Path(directory) / "kustomization.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: kustomize.config.k8s.io/v1beta1
+        kind: Kustomization
+        resources:
+          - {base}
+        patches:
+          - patch: |-
+              $patch: delete
+              apiVersion: apps/v1
+              kind: Deployment
+              metadata: {{name: csdr-apiserver, namespace: csdr}}
+          - patch: |-
+              $patch: delete
+              apiVersion: v1
+              kind: PersistentVolumeClaim
+              metadata: {{name: csdr-apiserver-data, namespace: csdr}}
+          - patch: |-
+              apiVersion: v1
+              kind: Service
+              metadata: {{name: csdr-apiserver, namespace: csdr}}
+              spec: {{type: ExternalName, externalName: localhost, selector: null}}
+          - target: {{group: apiregistration.k8s.io, kind: APIService, name: v1alpha1.csdr.io}}
+            patch: |-
+              - {{op: replace, path: /spec/service/port, value: {port}}}
+              - {{op: add, path: /spec/caBundle, value: {bundle}}}
+          - target: {{group: admissionregistration.k8s.io, kind: ValidatingWebhookConfiguration}}
+            patch: |-
+              - {{op: replace, path: /webhooks/0/clientConfig/service/port, value: {port}}}
+              - {{op: add, path: /webhooks/0/clientConfig/caBundle, value: {bundle}}}
+              - {{op: replace, path: /webhooks/1/clientConfig/service/port, value: {port}}}
+              - {{op: add, path: /webhooks/1/clientConfig/caBundle, value: {bundle}}}
+        """))
+
+
+class WithoutClientCaFlag(CsdrServer):
+    """The harness's server without --client-ca-file: client certificates are then trusted only
+    through the ConfigMap's client-ca-file."""
+
+    def args(self):
+        a = super().args()
+        i = a.index("--client-ca-file")
+        return a[:i] + a[i + 2:]
+
+
+class AggregationTest(ControlPlaneTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cp = cls.cp
+        c = cp.certs
+        cls.srv = cp.start_csdr_apiserver(
+            "--kubeconfig", cp.kubeconfig,
+            "--authentication-kubeconfig", cp.kubeconfig,
+            "--authorization-kubeconfig", cp.kubeconfig,
+            "--requestheader-client-ca-file", c.front_proxy_ca,
+            "--requestheader-allowed-names", "front-proxy-client",
+            "--requestheader-username-headers", "X-Remote-User",
+            "--requestheader-group-headers", "X-Remote-Group",
+            "--requestheader-extra-headers-prefix", "X-Remote-Extra-")
+        cls.overlay = Path(tempfile.mkdtemp(prefix="csdr-e2e-overlay-", dir=cp.workdir))
+        kubectl_kustomize_overlay(cls.overlay, cls.srv.port, c.csdr_ca)
+        cp.kubectl("apply", "-k", cls.overlay)
+        cp.wait_apiservice_available("v1alpha1.csdr.io", timeout=60)
+        # Discovery through the aggregator is refreshed asynchronously after Available.
+        wait_for(lambda: cp.kubectl("api-resources", "--api-group=csdr.io", "-o", "name",
+                                    check=False).stdout.count(".csdr.io") >= 5,
+                 timeout=60, interval=0.5, what="csdr.io in the cluster's discovery")
+
+    def k(self, *args, **kw):
+        return self.cp.kubectl(*args, **kw)
+
+    # -- helpers for requests straight to csdr-apiserver --
+    def direct(self, method, path, cert=None, headers=None, body=None):
+        return self.srv.request(method, path, cert=cert, headers=headers, body=body)
+
+    def front_proxy(self):
+        c = self.cp.certs
+        return (c.front_proxy_client_crt, c.front_proxy_client_key)
+
+    def test_01_overlay_renders_from_manifests(self):
+        base = self.k("kustomize", MANIFESTS).stdout
+        for kind in ("Namespace", "ServiceAccount", "ClusterRoleBinding", "RoleBinding", "Deployment",
+                     "Service", "APIService", "ValidatingWebhookConfiguration", "PersistentVolumeClaim"):
+            self.assertIn(f"kind: {kind}\n", base)
+        self.assertNotIn("objects.csdr.io", base)  # enforced in-process, not by the webhook
+        rendered = self.k("kustomize", self.overlay).stdout
+        self.assertNotIn("kind: Deployment", rendered)
+        self.assertIn("type: ExternalName", rendered)
+
+    def test_02_discovery_and_explain_through_the_cluster(self):
+        names = set(self.k("api-resources", "--api-group=csdr.io", "-o", "name").stdout.split())
+        self.assertEqual({n.split(".")[0] for n in names}, KINDS)
+        # kube-aggregator merges our OpenAPI asynchronously (v2 first, then the v3 index).
+        explain = lambda: self.k("explain", "backups.spec", check=False)
+        wait_for(lambda: explain().returncode == 0, timeout=60, interval=0.5,
+                 what="kubectl explain backups.spec through the cluster")
+        self.assertIn("vaultName", explain().stdout)
+
+    def test_03_objects_through_the_cluster(self):
+        k = self.k
+        k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")
+        vault = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+                 "metadata": {"name": "e2e-vault", "namespace": "csdr"},
+                 "spec": {"bucket": "cnfs-oss-e2e", "region": "cn-hangzhou", "network": "internal"}}
+        k("create", "-f", "-", input=json.dumps(vault))
+        k("-n", "csdr", "patch", "backupvault", "e2e-vault", "--subresource=status", "--type=merge",
+          "-p", '{"status":{"phase":"Available"}}')
+        backup = {"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",
+                  "metadata": {"name": "e2e-backup", "namespace": "csdr"},
+                  "spec": {"vaultName": "e2e-vault", "backupType": "AppBackup",
+                           "includedNamespaces": ["shop"], "ttl": "720h"}}
+        k("create", "-f", "-", input=json.dumps(backup))
+        got = json.loads(k("-n", "csdr", "get", "backup", "e2e-backup", "-o", "json").stdout)
+        self.assertEqual(got["spec"]["vaultName"], "e2e-vault")
+        wide = k("-n", "csdr", "get", "backups", "-o", "wide").stdout
+        self.assertIn("e2e-backup", wide)
+        self.assertIn("NAME", wide.splitlines()[0])
+        k("-n", "csdr", "label", "backup", "e2e-backup", "team=e2e")
+        self.assertIn("e2e-backup", k("-n", "csdr", "get", "backups", "-l", "team=e2e").stdout)
+        k("-n", "csdr", "delete", "backup", "e2e-backup")
+        p = k("-n", "csdr", "get", "backup", "e2e-backup", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("NotFound", p.stderr)
+
+    def test_04_rbac_through_the_cluster_and_subject_access_reviews(self):
+        k = self.k
+        nobody = self.cp.user_kubeconfig("nobody")
+        p = k("-n", "csdr", "get", "backups", kubeconfig=nobody, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('User "nobody" cannot list resource "backups" in API group "csdr.io" '
+                      'in the namespace "csdr"', p.stderr)
+
+        viewer = self.cp.user_kubeconfig("viewer")
+        editor = self.cp.user_kubeconfig("editor")
+        k("-n", "csdr", "create", "rolebinding", "e2e-view", "--clusterrole=csdr.io-view", "--user=viewer")
+        k("-n", "csdr", "create", "rolebinding", "e2e-edit", "--clusterrole=csdr.io-edit", "--user=editor")
+        wait_for(lambda: k("-n", "csdr", "get", "backups", kubeconfig=viewer, check=False).returncode == 0,
+                 timeout=15, interval=0.3, what="the view binding to take effect")
+        k("-n", "csdr", "get", "backupvaults", "-o", "name", kubeconfig=viewer)
+        b = {"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",
+             "metadata": {"name": "by-editor", "namespace": "csdr"},
+             "spec": {"vaultName": "e2e-vault", "backupType": "AppBackup", "includedNamespaces": ["shop"],
+                      "ttl": "720h"}}
+        p = k("create", "-f", "-", input=json.dumps(b), kubeconfig=viewer, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('User "viewer" cannot create resource "backups"', p.stderr)
+
+        # The same questions asked of csdr-apiserver directly, as kube-aggregator would ask them
+        # (front-proxy certificate + identity headers): our SubjectAccessReview answers.
+        as_viewer = {"X-Remote-User": "viewer", "X-Remote-Group": "system:authenticated"}
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", cert=self.front_proxy(), headers=as_viewer)
+        self.assertEqual(r.status, 200, r)
+        r = self.direct("POST", f"{API}/namespaces/csdr/backups", cert=self.front_proxy(), headers=as_viewer,
+                        body=b)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["message"],
+                         'backups.csdr.io is forbidden: User "viewer" cannot create resource "backups" '
+                         'in API group "csdr.io" in the namespace "csdr"')
+        self.assertEqual(r.json()["reason"], "Forbidden")
+
+        # The editor may create (the vault may or may not exist yet: any answer past
+        # authorization is not a 403 from RBAC).
+        wait_for(lambda: k("-n", "csdr", "auth", "can-i", "create", "backups.csdr.io",
+                           kubeconfig=editor, check=False).stdout.strip() == "yes",
+                 timeout=15, interval=0.3, what="the edit binding to take effect")
+        k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")
+        vault = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+                 "metadata": {"name": "editor-vault", "namespace": "csdr"},
+                 "spec": {"bucket": "cnfs-oss-e2e-editor", "region": "cn-hangzhou", "network": "internal"}}
+        k("create", "-f", "-", input=json.dumps(vault), kubeconfig=editor)
+        k("-n", "csdr", "get", "backupvault", "editor-vault", kubeconfig=editor)
+        k("-n", "csdr", "delete", "backupvault", "editor-vault", kubeconfig=editor)
+
+    def test_05_identity_headers_need_the_front_proxy_certificate(self):
+        spoof = {"X-Remote-User": "system:admin", "X-Remote-Group": "system:masters"}
+        # No certificate: the headers are ignored, nobody is authenticated.
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", cert=None, headers=spoof)
+        self.assertEqual(r.status, 401, r)
+        # A wrong-CN certificate from the front-proxy CA: not trusted.
+        c = self.cp.certs
+        wrong_cn = c.make_leaf("wrong-cn-proxy", c.front_proxy_ca, c.front_proxy_ca_key, "not-the-proxy")
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", cert=wrong_cn, headers=spoof)
+        self.assertEqual(r.status, 401, r)
+        # A certificate from another CA with the allowed CN: not trusted.
+        other_ca = c.make_ca("other-proxy-ca", "other-proxy-ca")
+        other = c.make_leaf("other-proxy", other_ca[0], other_ca[1], "front-proxy-client")
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", cert=other, headers=spoof)
+        self.assertEqual(r.status, 401, r)
+        # A valid user certificate of the cluster CA: the user is the certificate's, the headers
+        # are ignored, and RBAC (through SubjectAccessReview) says no.
+        user = c.client("plain-user")
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", cert=user, headers=spoof)
+        self.assertEqual(r.status, 403, r)
+        self.assertIn('User "plain-user" cannot list resource "backups"', r.json()["message"])
+        # The real front proxy with system:masters: allowed without a review.
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", cert=self.front_proxy(), headers=spoof)
+        self.assertEqual(r.status, 200, r)
+        # Health needs nobody; discovery needs an authenticated user only.
+        self.assertEqual(self.direct("GET", "/readyz").status, 200)
+        r = self.direct("GET", API, cert=self.front_proxy(), headers={"X-Remote-User": "system:kube-aggregator"})
+        self.assertEqual(r.status, 200, r)
+
+    def test_06_bearer_tokens_through_token_review(self):
+        k = self.k
+        k("-n", "csdr", "create", "serviceaccount", "e2e-bot", check=False)
+        token = k("-n", "csdr", "create", "token", "e2e-bot").stdout.strip()
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual(r.status, 403, r)
+        self.assertIn('User "system:serviceaccount:csdr:e2e-bot" cannot list resource "backups"',
+                      r.json()["message"])
+        r = self.direct("GET", f"{API}/namespaces/csdr/backups", headers={"Authorization": "Bearer not-a-token"})
+        self.assertEqual(r.status, 401, r)
+
+    def test_07_settings_from_the_configmap(self):
+        # A second server with no requestheader flags and no --client-ca-file: the front-proxy
+        # CA, allowed names and the client CA come from kube-system/extension-apiserver-authentication.
+        cp = self.cp
+        srv = cp.adopt(WithoutClientCaFlag(cp, cp.workdir / "csdr-apiserver-configmap",
+                                           ("--authentication-kubeconfig", cp.kubeconfig,
+                                            "--authorization-kubeconfig", cp.kubeconfig),
+                                           storage="memory://")).start()
+        c = cp.certs
+        r = srv.request("GET", f"{API}/namespaces/csdr/backups", cert=self.front_proxy(),
+                        headers={"X-Remote-User": "cm-user", "X-Remote-Group": "system:masters"})
+        self.assertEqual(r.status, 200, r)
+        wrong_cn = c.make_leaf("wrong-cn-proxy-2", c.front_proxy_ca, c.front_proxy_ca_key, "nope")
+        r = srv.request("GET", f"{API}/namespaces/csdr/backups", cert=wrong_cn,
+                        headers={"X-Remote-User": "cm-user", "X-Remote-Group": "system:masters"})
+        self.assertEqual(r.status, 401, r)
+        r = srv.request("GET", f"{API}/namespaces/csdr/backups", cert="admin")
+        self.assertEqual(r.status, 200, r)  # admin (system:masters) via the ConfigMap's client CA
+        srv.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
