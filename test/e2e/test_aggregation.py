@@ -267,6 +267,40 @@ class AggregationTest(ControlPlaneTestCase):
         self.assertEqual(r.status, 200, r)  # admin (system:masters) via the ConfigMap's client CA
         srv.stop()
 
+    def test_08_kubectl_suite_rules_and_webhook_through_the_cluster(self):
+        k = self.k
+        k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")
+        vault = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+                 "metadata": {"name": "suite-vault", "namespace": "csdr"},
+                 "spec": {"bucket": "cnfs-oss-e2e-suite", "region": "cn-hangzhou", "network": "internal"}}
+        # Client-side apply, then server-side apply of a change, then a merge patch.
+        k("apply", "-f", "-", input=json.dumps(vault))
+        vault["metadata"]["labels"] = {"applied": "server-side"}
+        k("apply", "--server-side", "--field-manager=e2e", "--force-conflicts", "-f", "-", input=json.dumps(vault))
+        k("-n", "csdr", "patch", "backupvault", "suite-vault", "--type=merge", "-p",
+          '{"metadata":{"annotations":{"e2e":"patched"}}}')
+        got = json.loads(k("-n", "csdr", "get", "backupvault", "suite-vault", "-o", "json").stdout)
+        self.assertEqual(got["metadata"]["labels"]["applied"], "server-side")
+        self.assertEqual(got["metadata"]["annotations"]["e2e"], "patched")
+        self.assertIn("suite-vault", k("-n", "csdr", "describe", "backupvault", "suite-vault").stdout)
+        # A watch streams through the aggregator (the request timeout ends it).
+        p = k("-n", "csdr", "get", "backupvaults", "-w", "--request-timeout=3s", check=False, timeout=30)
+        self.assertIn("suite-vault", p.stdout)
+
+        # The rules' denials as kubectl prints them: in-process admission behind the aggregator...
+        b = {"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",
+             "metadata": {"name": "to-nowhere", "namespace": "csdr"},
+             "spec": {"vaultName": "missing", "backupType": "AppBackup", "includedNamespaces": ["shop"],
+                      "ttl": "720h"}}
+        p = k("create", "-f", "-", input=json.dumps(b), check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('[CSDR-BK-001] backup vault "missing" is not Available (phase=NotFound)', p.stderr)
+        # ...and the webhook registered by manifests/, called by kube-apiserver.
+        p = k("delete", "ns", "csdr", "--dry-run=server", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('admission webhook "namespaces.csdr.io" denied the request: [CSDR-NS-001]', p.stderr)
+        k("-n", "csdr", "delete", "backupvault", "suite-vault", "--wait=true")
+
 
 if __name__ == "__main__":
     unittest.main()
