@@ -210,44 +210,48 @@ Status ApplyAuthenticationConfigMap(const json::Value& config_map, bool client_c
   if (data == nullptr || !data->is_object()) {
     return Status(Code::kBadRequest, "ConfigMap extension-apiserver-authentication has no data");
   }
+  // Everything is parsed before anything is set: a bad value changes nothing.
+  std::shared_ptr<const CaBundle> new_client_ca;
   if (client_ca) {
     std::string pem = data->GetString({"client-ca-file"});
-    if (pem.empty()) {
-      source->set_client_ca(nullptr);
-    } else {
-      auto ca = CaBundle::FromPem(pem, "client-ca-file");
-      if (!ca.ok()) return ca.status();
+    if (!pem.empty()) {
       auto current = source->client_ca();
-      if (!current || current->pem() != pem) source->set_client_ca(*ca);
+      if (current && current->pem() == pem) {
+        new_client_ca = current;
+      } else {
+        auto ca = CaBundle::FromPem(pem, "client-ca-file");
+        if (!ca.ok()) return ca.status();
+        new_client_ca = *ca;
+      }
     }
   }
+  std::shared_ptr<RequestHeaderConfig> config;
   if (request_header) {
     std::string pem = data->GetString({"requestheader-client-ca-file"});
-    if (pem.empty()) {
-      source->set_request_header(nullptr);
-      return Status::Ok();
+    if (!pem.empty()) {
+      config = std::make_shared<RequestHeaderConfig>();
+      auto ca = CaBundle::FromPem(pem, "requestheader-client-ca-file");
+      if (!ca.ok()) return ca.status();
+      config->ca = *ca;
+      struct ListKey {
+        const char* key;
+        std::vector<std::string>* field;
+      };
+      const ListKey keys[] = {{"requestheader-allowed-names", &config->allowed_names},
+                              {"requestheader-username-headers", &config->username_headers},
+                              {"requestheader-uid-headers", &config->uid_headers},
+                              {"requestheader-group-headers", &config->group_headers},
+                              {"requestheader-extra-headers-prefix", &config->extra_prefixes}};
+      for (const auto& [key, field] : keys) {
+        auto list = StringList(*data, key);
+        if (!list.ok()) return list.status();
+        // Empty header lists keep the defaults (kube-aggregator always sends X-Remote-*).
+        if (!list->empty() || field == &config->allowed_names) *field = std::move(*list);
+      }
     }
-    auto config = std::make_shared<RequestHeaderConfig>();
-    auto ca = CaBundle::FromPem(pem, "requestheader-client-ca-file");
-    if (!ca.ok()) return ca.status();
-    config->ca = *ca;
-    struct ListKey {
-      const char* key;
-      std::vector<std::string>* field;
-    };
-    const ListKey keys[] = {{"requestheader-allowed-names", &config->allowed_names},
-                            {"requestheader-username-headers", &config->username_headers},
-                            {"requestheader-uid-headers", &config->uid_headers},
-                            {"requestheader-group-headers", &config->group_headers},
-                            {"requestheader-extra-headers-prefix", &config->extra_prefixes}};
-    for (const auto& [key, field] : keys) {
-      auto list = StringList(*data, key);
-      if (!list.ok()) return list.status();
-      // Empty header lists keep the defaults (kube-aggregator always sends X-Remote-*).
-      if (!list->empty() || field == &config->allowed_names) *field = std::move(*list);
-    }
-    source->set_request_header(std::move(config));
   }
+  if (client_ca) source->set_client_ca(std::move(new_client_ca));
+  if (request_header) source->set_request_header(std::move(config));
   return Status::Ok();
 }
 
