@@ -299,6 +299,8 @@ class WatchStream:
         self.status = resp.status
         self.queue = queue.Queue()
         self.ended = False
+        self.closing = False
+        self.thread = None
         if self.status == 200:
             self.thread = threading.Thread(target=self._read, daemon=True)
             self.thread.start()
@@ -314,8 +316,9 @@ class WatchStream:
                     break
                 if line.strip():
                     self.queue.put(json.loads(line))
-        except (OSError, ValueError, http.client.HTTPException) as e:
-            self.queue.put(e)
+        except Exception as e:  # noqa: BLE001 - reported to the reader of the queue
+            if not self.closing:
+                self.queue.put(e)
         finally:
             self.queue.put(self._END)
 
@@ -349,10 +352,14 @@ class WatchStream:
         return out
 
     def close(self):
+        """Ends the stream: shuts the socket down so the reader thread sees EOF, then closes."""
+        self.closing = True
         try:
             self.conn.sock.shutdown(socket.SHUT_RDWR)
         except (OSError, AttributeError):
             pass
+        if self.thread is not None:
+            self.thread.join(5)
         self.conn.close()
 
 

@@ -2,7 +2,8 @@
 
 Every write the server acknowledged must be there afterwards with the same resourceVersion, and a
 watch resumed from a resourceVersion taken before the kill must get exactly the events after it
-(or a 410 Expired when the server can no longer serve them).
+(or a 410 Expired when the server can no longer serve them). And the orderly way out: SIGTERM with
+watches open ends them and exits 0, promptly.
 """
 
 import threading
@@ -13,6 +14,8 @@ import harness
 from harness import ServerTestCase
 
 WRITER_THREADS = 4
+OPEN_WATCHES_AT_SIGTERM = 200
+SIGTERM_BOUND_S = 10  # kube-apiserver closes watches at once on shutdown; allow a loaded machine
 
 
 class RestartTest(ServerTestCase):
@@ -102,6 +105,33 @@ class RestartTest(ServerTestCase):
         newest = max(int(rv) for rv in acked.values())
         after = int(self.rv(s.create("backups", harness.backup("after-restart"))))
         self.assertGreater(after, newest)
+
+    def test_sigterm_with_open_watches_exits_cleanly(self):
+        s = self.start_server()
+        s.create("clusterprofiles", harness.cluster_profile())
+        s.create("backupvaults", harness.vault())
+        acked = self.rv(s.create("backups", harness.backup("before-sigterm")))
+        watches = [s.watch(s.path("backups"), {"timeoutSeconds": "600"}) for _ in range(OPEN_WATCHES_AT_SIGTERM)]
+        try:
+            for w in watches:
+                self.assertEqual(w.status, 200)
+                first = w.next_event(10)
+                self.assertEqual(first and first["object"]["metadata"]["name"], "before-sigterm")
+            start = time.monotonic()
+            code = s.stop(timeout=SIGTERM_BOUND_S + 20)
+            took = time.monotonic() - start
+            self.assertEqual(code, 0, f"SIGTERM with {len(watches)} watches open: exit code {code} "
+                                      f"after {took:.1f}s\n{s.log_tail(20)}")
+            self.assertLess(took, SIGTERM_BOUND_S, f"SIGTERM with watches open took {took:.1f}s")
+            ended = sum(1 for w in watches if w.next_event(5) is None and w.ended)
+            self.assertEqual(ended, len(watches), "watch streams left open after the server exited")
+        finally:
+            for w in watches:
+                w.close()
+        s.start()
+        got = s.get("backups", "before-sigterm")
+        self.assertEqual(got.status, 200, got)
+        self.assertEqual(got.json()["metadata"]["resourceVersion"], acked)
 
     def check_resumed_watch(self, s, mark, expected, names):
         """A watch from `mark` (taken before the kill) gets `expected`, then the racing creates
