@@ -119,6 +119,11 @@ class AggregationTest(ControlPlaneTestCase):
                      "Service", "APIService", "ValidatingWebhookConfiguration", "PersistentVolumeClaim"):
             self.assertIn(f"kind: {kind}\n", base)
         self.assertNotIn("objects.csdr.io", base)  # enforced in-process, not by the webhook
+        # The base applies as it is (server-side dry run: every object passes kube-apiserver's
+        # validation, the Deployment and PVC included).
+        out = self.k("apply", "-k", MANIFESTS, "--dry-run=server").stdout
+        self.assertIn("deployment.apps/csdr-apiserver", out)
+        self.assertIn("apiservice.apiregistration.k8s.io/v1alpha1.csdr.io", out)
         rendered = self.k("kustomize", self.overlay).stdout
         self.assertNotIn("kind: Deployment", rendered)
         self.assertIn("type: ExternalName", rendered)
