@@ -190,8 +190,8 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     LOG(INFO) << "received signal " << sig << ", shutting down";
-    handler.SetReady(false);
-    srv->Stop();
+    handler.Shutdown();  // readiness false, watches end
+    srv->Stop();         // no new connections; Serve() returns when the open ones drained
   });
   if ((*cluster)->Configured()) {
     // Admission decisions before the first list would all fail closed: wait a little for it.
@@ -202,6 +202,13 @@ int main(int argc, char** argv) {
   LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":" << opts->secure_port
             << " with storage " << opts->storage;
   srv->Serve();
+  if (size_t left = srv->ActiveConnections(); left > 0) {
+    // A connection that did not drain in time still uses the objects below: close the store
+    // (everything acknowledged is already durable) and leave without running destructors.
+    LOG(WARNING) << left << " connections still open after the drain period; exiting";
+    (*store)->Close();
+    std::_Exit(0);
+  }
   (*cluster)->Stop();
   if (configmap_watcher) configmap_watcher->Stop();
   (*store)->Close();

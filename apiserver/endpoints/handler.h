@@ -37,6 +37,12 @@ class ApiHandler {
   void Install(httplib::Server* server);
 
   void SetReady(bool ready) { ready_.store(ready); }
+  // Graceful shutdown: /readyz turns false and every open watch ends (within a second),
+  // so that the server's connections drain.
+  void Shutdown() {
+    ready_.store(false);
+    shutting_down_.store(true);
+  }
 
   // The validating webhook's handler for POST /validate. It runs before authentication:
   // kube-apiserver presents no client certificate to webhooks by default (see
@@ -58,6 +64,7 @@ class ApiHandler {
   const Authorizer* authorizer_;
   HandlerOptions options_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> shutting_down_{false};
   std::function<void(const httplib::Request&, httplib::Response&)> webhook_;
 };
 

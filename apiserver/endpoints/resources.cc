@@ -767,12 +767,12 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   ctx.res.status = 200;
   ctx.res.set_chunked_content_provider(
       "application/json",
-      [stream, ssl, include_object, fmt, deadline, &kind](size_t, httplib::DataSink& sink) {
+      [this, stream, ssl, include_object, fmt, deadline, &kind](size_t, httplib::DataSink& sink) {
         std::vector<WatchEvent> events;
         std::string line;
         for (;;) {
           auto now = std::chrono::steady_clock::now();
-          if (now >= deadline) break;
+          if (now >= deadline || shutting_down_.load()) break;
           auto wait = std::min<std::chrono::milliseconds>(
               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
               std::chrono::milliseconds(1000));

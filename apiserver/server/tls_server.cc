@@ -13,84 +13,93 @@
 #include <openssl/ssl.h>
 
 namespace csdr::apiserver {
+
+// What the connection threads share with the queue. Threads hold a reference, so the state
+// outlives the queue object that cpp-httplib deletes when its listen loop ends.
+struct QueueState {
+  explicit QueueState(size_t max) : max_threads(max) {}
+  const size_t max_threads;
+  std::mutex mu;  // guards running, pending, shutdown
+  std::condition_variable idle;
+  size_t running = 0;
+  std::deque<std::function<void()>> pending;
+  bool shutdown = false;
+};
+
 namespace {
 
 // Each connection gets its own thread, up to `max_threads` at once; beyond that, new
 // connections wait in FIFO order for a thread to finish.
 class ThreadPerConnectionQueue : public httplib::TaskQueue {
  public:
-  explicit ThreadPerConnectionQueue(size_t max_threads) : max_threads_(max_threads) {}
+  explicit ThreadPerConnectionQueue(std::shared_ptr<QueueState> state) : state_(std::move(state)) {}
 
   void enqueue(std::function<void()> fn) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (shutdown_) return;
-    if (running_ >= max_threads_) {
-      pending_.push_back(std::move(fn));
+    std::unique_lock<std::mutex> lock(state_->mu);
+    if (state_->shutdown) return;
+    if (state_->running >= state_->max_threads) {
+      state_->pending.push_back(std::move(fn));
       return;
     }
-    ++running_;
+    ++state_->running;
     lock.unlock();
-    Spawn(std::move(fn));
+    Spawn(state_, std::move(fn));
   }
 
+  // Called when the listen loop ends (after Stop): waits for the connections to finish.
+  // In-flight requests complete; watches end within a second of ApiHandler::Shutdown; idle
+  // keep-alive connections close as the server socket is gone.
   void shutdown() override {
-    std::unique_lock<std::mutex> lock(mu_);
-    shutdown_ = true;
-    pending_.clear();
-    // Connection threads end when their sockets close (the server closes them on stop).
-    idle_.wait_for(lock, std::chrono::seconds(5), [this] { return running_ == 0; });
+    std::unique_lock<std::mutex> lock(state_->mu);
+    state_->shutdown = true;
+    state_->pending.clear();
+    state_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return state_->running == 0; });
   }
 
  private:
   struct Task {
-    ThreadPerConnectionQueue* queue;
+    std::shared_ptr<QueueState> state;
     std::function<void()> fn;
   };
 
-  void Spawn(std::function<void()> fn) {
+  static void Spawn(std::shared_ptr<QueueState> state, std::function<void()> fn) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     // 256 KiB is plenty: our recursion is bounded by the parser's depth limit (100).
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    auto* task = new Task{this, std::move(fn)};
+    auto* task = new Task{std::move(state), std::move(fn)};
     pthread_t thread;
     if (pthread_create(&thread, &attr, &ThreadMain, task) != 0) {
       // No thread available: run on the accepting thread rather than drop the connection.
-      std::function<void()> f = std::move(task->fn);
-      delete task;
-      Run(std::move(f));
+      std::unique_ptr<Task> owned(task);
+      Run(*owned->state, std::move(owned->fn));
     }
     pthread_attr_destroy(&attr);
   }
 
   static void* ThreadMain(void* arg) {
     std::unique_ptr<Task> task(static_cast<Task*>(arg));
-    task->queue->Run(std::move(task->fn));
+    Run(*task->state, std::move(task->fn));
     return nullptr;
   }
 
-  void Run(std::function<void()> fn) {
+  static void Run(QueueState& state, std::function<void()> fn) {
     for (;;) {
       fn();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!pending_.empty() && !shutdown_) {
-        fn = std::move(pending_.front());
-        pending_.pop_front();
+      std::lock_guard<std::mutex> lock(state.mu);
+      if (!state.pending.empty() && !state.shutdown) {
+        fn = std::move(state.pending.front());
+        state.pending.pop_front();
         continue;
       }
-      --running_;
-      if (running_ == 0) idle_.notify_all();
+      --state.running;
+      if (state.running == 0) state.idle.notify_all();
       return;
     }
   }
 
-  const size_t max_threads_;
-  std::mutex mu_;  // guards running_, pending_, shutdown_
-  std::condition_variable idle_;
-  size_t running_ = 0;
-  std::deque<std::function<void()>> pending_;
-  bool shutdown_ = false;
+  std::shared_ptr<QueueState> state_;
 };
 
 std::string OpenSslError() {
@@ -177,10 +186,14 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   if (!server->is_valid()) {
     return Status(Code::kBadRequest, error.empty() ? "cannot set up TLS" : error);
   }
-  const size_t max_connections = options.max_connections;
-  server->new_task_queue = [max_connections] {
-    return new ThreadPerConnectionQueue(max_connections);
-  };
+  auto state = std::make_shared<QueueState>(options.max_connections);
+  server->new_task_queue = [state] { return new ThreadPerConnectionQueue(state); };
+  // cpp-httplib's default socket options add SO_REUSEPORT, which lets a second server bind
+  // the same port and steal half the connections; keep SO_REUSEADDR only.
+  server->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // Responses go out as a header write and a body write: with Nagle's algorithm the body
   // waits for the client's delayed ACK, 40 ms per request on Linux.
   server->set_tcp_nodelay(true);
@@ -191,7 +204,7 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   server->set_keep_alive_timeout(90);
   server->set_read_timeout(30, 0);
   server->set_write_timeout(30, 0);
-  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(server)));
+  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(server), std::move(state)));
 }
 
 TlsServer::~TlsServer() { Stop(); }
@@ -205,6 +218,11 @@ Status TlsServer::Bind() {
 }
 
 void TlsServer::Serve() { server_->listen_after_bind(); }
+
+size_t TlsServer::ActiveConnections() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->running;
+}
 
 void TlsServer::Stop() {
   if (server_) server_->stop();

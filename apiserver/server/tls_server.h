@@ -36,6 +36,8 @@ struct ServingOptions {
   size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
 };
 
+struct QueueState;
+
 class TlsServer {
  public:
   // Loads and checks the certificate and key; an error names the file and the problem.
@@ -47,13 +49,18 @@ class TlsServer {
   Status Bind();
   // Serves until Stop(); call after Bind().
   void Serve();
+  // Stops accepting; Serve() returns once the open connections finished (at most 10 s).
   void Stop();
+  // Connection threads still running (after Serve() returned: ones that did not finish).
+  size_t ActiveConnections() const;
 
  private:
-  TlsServer(ServingOptions options, std::unique_ptr<httplib::SSLServer> server)
-      : options_(std::move(options)), server_(std::move(server)) {}
+  TlsServer(ServingOptions options, std::unique_ptr<httplib::SSLServer> server,
+            std::shared_ptr<QueueState> state)
+      : options_(std::move(options)), server_(std::move(server)), state_(std::move(state)) {}
   ServingOptions options_;
   std::unique_ptr<httplib::SSLServer> server_;
+  std::shared_ptr<QueueState> state_;
 };
 
 }  // namespace csdr::apiserver
