@@ -59,12 +59,21 @@ test: deps build
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory integration-test
 	$(MAKE) --no-print-directory e2e-test
+	$(MAKE) --no-print-directory fuzz-smoke
 
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCSDR_SANITIZE=ON
 	cmake --build $(ASAN_BUILD_DIR)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure
+
+# libFuzzer targets (clang, ASan+UBSan) in their own build; docs/hardening.md. fuzz-smoke: about
+# 10 s per target (run by `make test`); fuzz: 5 minutes per target.
+.PHONY: fuzz fuzz-smoke
+fuzz-smoke fuzz:
+	cmake -S test/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
+	cmake --build build-fuzz
+	test/fuzz/run.sh build-fuzz $(if $(filter fuzz,$@),long,smoke)
 
 # Fails when a tracked C++ file differs from what clang-format makes of it (.clang-format at the top).
 format-check:

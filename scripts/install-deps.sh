@@ -16,6 +16,7 @@ packages=(
   libsqlite3-dev sqlite3 openssl
   python3-kubernetes python3-yaml
   clang-format curl
+  clang libclang-rt-14-dev
 )
 cache="${CSDR_TEST_CACHE:-/var/cache/csdr-test}"
 kubectl_120="$cache/kubernetes-client/usr/bin/kubectl"
