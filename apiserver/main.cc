@@ -1,13 +1,12 @@
 // csdr-apiserver: wires options, storage, authentication, the registry and the HTTPS
 // server together. Everything else lives in the component libraries.
+#include <glog/logging.h>
 #include <signal.h>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
-
-#include <glog/logging.h>
 
 #include "apiserver/auth/auth.h"
 #include "apiserver/auth/delegating.h"
@@ -54,9 +53,11 @@ int main(int argc, char** argv) {
     std::ifstream in(opts->requestheader_client_ca_file);
     std::stringstream pem;
     pem << in.rdbuf();
-    auto ca = CaBundle::FromPem(pem.str(), "--requestheader-client-ca-file " + opts->requestheader_client_ca_file);
+    auto ca = CaBundle::FromPem(
+        pem.str(), "--requestheader-client-ca-file " + opts->requestheader_client_ca_file);
     if (!in || !ca.ok()) {
-      std::cerr << "csdr-apiserver: --requestheader-client-ca-file " << opts->requestheader_client_ca_file << ": "
+      std::cerr << "csdr-apiserver: --requestheader-client-ca-file "
+                << opts->requestheader_client_ca_file << ": "
                 << (in ? ca.status().message() : "cannot read the file") << "\n";
       return 1;
     }
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<AuthConfigMapWatcher> configmap_watcher;
   std::unique_ptr<KubeReviewClient> token_reviews;
-  auto authn_cluster = LoadDelegationConfig(opts->authentication_kubeconfig, "--authentication-kubeconfig");
+  auto authn_cluster =
+      LoadDelegationConfig(opts->authentication_kubeconfig, "--authentication-kubeconfig");
   if (authn_cluster.ok()) {
     auto kube = webhook::KubeClient::Create(*authn_cluster);
     auto reviews = KubeReviewClient::Create(*authn_cluster);
@@ -94,18 +96,22 @@ int main(int argc, char** argv) {
     token_reviews = std::move(*reviews);
     // The ConfigMap fills what the flags left unset (as k8s.io/apiserver does).
     configmap_watcher = std::make_unique<AuthConfigMapWatcher>(
-        std::move(*kube), opts->client_ca_file.empty(), opts->requestheader_client_ca_file.empty(), &auth_source);
+        std::move(*kube), opts->client_ca_file.empty(), opts->requestheader_client_ca_file.empty(),
+        &auth_source);
     Status read = configmap_watcher->Start();
     if (!read.ok()) {
-      std::cerr << "csdr-apiserver: cannot read kube-system/extension-apiserver-authentication: " << read.message()
-                << "\n";
+      std::cerr << "csdr-apiserver: cannot read kube-system/extension-apiserver-authentication: "
+                << read.message() << "\n";
       return 1;
     }
     TokenReviewOptions token_options;
-    token_options.cache_ttl = std::chrono::seconds(opts->authentication_token_webhook_cache_ttl_seconds);
-    authenticator.Add(std::make_unique<TokenReviewAuthenticator>(token_reviews.get(), token_options));
+    token_options.cache_ttl =
+        std::chrono::seconds(opts->authentication_token_webhook_cache_ttl_seconds);
+    authenticator.Add(
+        std::make_unique<TokenReviewAuthenticator>(token_reviews.get(), token_options));
     LOG(INFO) << "delegated authentication through " << authn_cluster->Describe();
-  } else if (authn_cluster.status().code() != Code::kNotFound || !opts->authentication_kubeconfig.empty()) {
+  } else if (authn_cluster.status().code() != Code::kNotFound ||
+             !opts->authentication_kubeconfig.empty()) {
     std::cerr << "csdr-apiserver: " << authn_cluster.status().message() << "\n";
     return 1;
   }
@@ -115,22 +121,27 @@ int main(int argc, char** argv) {
   // Authorization: SubjectAccessReview when a cluster is configured, else standalone.
   std::unique_ptr<Authorizer> authorizer;
   std::unique_ptr<KubeReviewClient> access_reviews;
-  auto authz_cluster = LoadDelegationConfig(opts->authorization_kubeconfig, "--authorization-kubeconfig");
+  auto authz_cluster =
+      LoadDelegationConfig(opts->authorization_kubeconfig, "--authorization-kubeconfig");
   if (authz_cluster.ok()) {
     auto reviews = KubeReviewClient::Create(*authz_cluster);
     if (!reviews.ok()) {
-      std::cerr << "csdr-apiserver: --authorization-kubeconfig: " << reviews.status().message() << "\n";
+      std::cerr << "csdr-apiserver: --authorization-kubeconfig: " << reviews.status().message()
+                << "\n";
       return 1;
     }
     access_reviews = std::move(*reviews);
     DelegatingAuthorizerOptions authz_options;
     authz_options.always_allow_paths = opts->authorization_always_allow_paths;
-    authz_options.authorized_ttl = std::chrono::seconds(opts->authorization_webhook_cache_authorized_ttl_seconds);
+    authz_options.authorized_ttl =
+        std::chrono::seconds(opts->authorization_webhook_cache_authorized_ttl_seconds);
     authz_options.unauthorized_ttl =
         std::chrono::seconds(opts->authorization_webhook_cache_unauthorized_ttl_seconds);
     authorizer = std::make_unique<DelegatingAuthorizer>(access_reviews.get(), authz_options);
-    LOG(INFO) << "delegated authorization (SubjectAccessReview) through " << authz_cluster->Describe();
-  } else if (authz_cluster.status().code() != Code::kNotFound || !opts->authorization_kubeconfig.empty()) {
+    LOG(INFO) << "delegated authorization (SubjectAccessReview) through "
+              << authz_cluster->Describe();
+  } else if (authz_cluster.status().code() != Code::kNotFound ||
+             !opts->authorization_kubeconfig.empty()) {
     std::cerr << "csdr-apiserver: " << authz_cluster.status().message() << "\n";
     return 1;
   } else {
@@ -153,7 +164,8 @@ int main(int argc, char** argv) {
 
   auto store = storage::OpenStore(opts->storage);
   if (!store.ok()) {
-    std::cerr << "csdr-apiserver: --storage " << opts->storage << ": " << store.status().message() << "\n";
+    std::cerr << "csdr-apiserver: --storage " << opts->storage << ": " << store.status().message()
+              << "\n";
     return 1;
   }
 
@@ -163,15 +175,19 @@ int main(int argc, char** argv) {
   cluster_options.kubeconfig = opts->kubeconfig;
   auto cluster = webhook::NewClusterFacts(cluster_options);
   if (!cluster.ok()) {
-    std::cerr << "csdr-apiserver: --kubeconfig " << opts->kubeconfig << ": " << cluster.status().message() << "\n";
+    std::cerr << "csdr-apiserver: --kubeconfig " << opts->kubeconfig << ": "
+              << cluster.status().message() << "\n";
     return 1;
   }
   (*cluster)->Start();
   webhook::PolicyAdmission admission(store->get(), cluster->get());
   AdmitAll admit_all;
   bool policy_off = !opts->disable_admission_plugins.empty();
-  if (policy_off) LOG(WARNING) << "admission plugin CSDRPolicy is disabled: the backup center's rules are not enforced";
-  Registry registry(store->get(), policy_off ? static_cast<AdmissionController*>(&admit_all) : &admission);
+  if (policy_off)
+    LOG(WARNING)
+        << "admission plugin CSDRPolicy is disabled: the backup center's rules are not enforced";
+  Registry registry(store->get(),
+                    policy_off ? static_cast<AdmissionController*>(&admit_all) : &admission);
   HandlerOptions handler_options;
   handler_options.min_request_timeout_seconds = opts->min_request_timeout;
   ApiHandler handler(&registry, &authenticator, authorizer.get(), handler_options);
@@ -199,8 +215,8 @@ int main(int argc, char** argv) {
     LOG(INFO) << (synced ? "" : "not yet synced: ") << (*cluster)->StatusLine();
   }
   handler.SetReady(true);
-  LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":" << opts->secure_port
-            << " with storage " << opts->storage;
+  LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":"
+            << opts->secure_port << " with storage " << opts->storage;
   srv->Serve();
   if (size_t left = srv->ActiveConnections(); left > 0) {
     // A connection that did not drain in time still uses the objects below: close the store

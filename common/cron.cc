@@ -39,7 +39,8 @@ std::optional<int> CronValue(std::string_view text, const CronField& field, std:
 }
 
 // One comma-separated term: "*", "?", "a", "a-b", each optionally "/step"; sets its bits.
-bool CronTerm(std::string_view term, const CronField& field, std::bitset<64>* bits, std::string* error) {
+bool CronTerm(std::string_view term, const CronField& field, std::bitset<64>* bits,
+              std::string* error) {
   std::string_view range = term;
   int step = 1;
   bool has_step = false;
@@ -81,18 +82,18 @@ bool CronTerm(std::string_view term, const CronField& field, std::bitset<64>* bi
     }
   }
   if (begin < field.min) {
-    *error = "beginning of range (" + std::to_string(begin) + ") below minimum (" + std::to_string(field.min) +
-             "): " + std::string(term);
+    *error = "beginning of range (" + std::to_string(begin) + ") below minimum (" +
+             std::to_string(field.min) + "): " + std::string(term);
     return false;
   }
   if (end > field.max) {
-    *error = "end of range (" + std::to_string(end) + ") above maximum (" + std::to_string(field.max) +
-             "): " + std::string(term);
+    *error = "end of range (" + std::to_string(end) + ") above maximum (" +
+             std::to_string(field.max) + "): " + std::string(term);
     return false;
   }
   if (begin > end) {
-    *error = "beginning of range (" + std::to_string(begin) + ") beyond end of range (" + std::to_string(end) +
-             "): " + std::string(term);
+    *error = "beginning of range (" + std::to_string(begin) + ") beyond end of range (" +
+             std::to_string(end) + "): " + std::string(term);
     return false;
   }
   for (int v = begin; v <= end; v += step) bits->set(static_cast<size_t>(v));
@@ -105,10 +106,12 @@ bool ValidZoneName(std::string_view zone) {
   size_t start = 0;
   while (true) {
     const size_t slash = zone.find('/', start);
-    const std::string_view part = zone.substr(start, slash == std::string_view::npos ? zone.npos : slash - start);
+    const std::string_view part =
+        zone.substr(start, slash == std::string_view::npos ? zone.npos : slash - start);
     if (part.empty() || part == "." || part == "..") return false;
     if (!std::all_of(part.begin(), part.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '+' || c == '.';
+          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' ||
+                 c == '+' || c == '.';
         })) {
       return false;
     }
@@ -125,7 +128,8 @@ std::bitset<N> Narrow(const std::bitset<64>& bits) {
 }
 
 // ParseCron, with a descriptor named (`name_descriptors`) or counted as the fields it has.
-std::optional<CronSchedule> Parse(std::string_view spec, bool name_descriptors, std::string* error) {
+std::optional<CronSchedule> Parse(std::string_view spec, bool name_descriptors,
+                                  std::string* error) {
   for (std::string_view prefix : {std::string_view("CRON_TZ="), std::string_view("TZ=")}) {
     if (spec.substr(0, prefix.size()) != prefix) continue;
     const size_t space = spec.find(' ');
@@ -168,7 +172,8 @@ std::optional<CronSchedule> Parse(std::string_view spec, bool name_descriptors, 
     size_t start = 0;
     while (true) {
       const size_t comma = field.find(',', start);
-      const std::string_view term = field.substr(start, comma == std::string_view::npos ? field.npos : comma - start);
+      const std::string_view term =
+          field.substr(start, comma == std::string_view::npos ? field.npos : comma - start);
       std::string term_error;
       if (!CronTerm(term, kFields[f], &bits[f], &term_error)) {
         *error = std::string(kFields[f].name) + ": " + term_error;

@@ -70,7 +70,8 @@ StatusOr<int64_t> ParseGoDuration(std::string_view text) {
     uint64_t unit = 0;
     if (unit_text == "ns") {
       unit = 1;
-    } else if (unit_text == "us" || unit_text == "\xC2\xB5s" || unit_text == "\xCE\xBCs") {  // µs, μs
+    } else if (unit_text == "us" || unit_text == "\xC2\xB5s" ||
+               unit_text == "\xCE\xBCs") {  // µs, μs
       unit = 1000;
     } else if (unit_text == "ms") {
       unit = 1000 * 1000;
@@ -81,7 +82,8 @@ StatusOr<int64_t> ParseGoDuration(std::string_view text) {
     } else if (unit_text == "h") {
       unit = static_cast<uint64_t>(kNanosPerHour);
     } else {
-      return Status(Code::kInvalid, "time: unknown unit " + Quote(unit_text) + " in duration " + Quote(orig));
+      return Status(Code::kInvalid,
+                    "time: unknown unit " + Quote(unit_text) + " in duration " + Quote(orig));
     }
     if (v > kLimit / unit) return invalid();
     v *= unit;
@@ -93,7 +95,8 @@ StatusOr<int64_t> ParseGoDuration(std::string_view text) {
     total += v;
     if (total > kLimit) return invalid();
   }
-  if (neg) return total == kLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(total);
+  if (neg)
+    return total == kLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(total);
   if (total > kLimit - 1) return invalid();
   return static_cast<int64_t>(total);
 }

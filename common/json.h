@@ -36,8 +36,16 @@ class Value {
   Value(std::string s) : type_(Type::kString), string_(std::move(s)) {}
   Value(std::string_view s) : type_(Type::kString), string_(s) {}
   Value(const char* s) : type_(Type::kString), string_(s) {}
-  static Value MakeArray() { Value v; v.type_ = Type::kArray; return v; }
-  static Value MakeObject() { Value v; v.type_ = Type::kObject; return v; }
+  static Value MakeArray() {
+    Value v;
+    v.type_ = Type::kArray;
+    return v;
+  }
+  static Value MakeObject() {
+    Value v;
+    v.type_ = Type::kObject;
+    return v;
+  }
 
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::kNull; }

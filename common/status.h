@@ -16,22 +16,22 @@ namespace csdr {
 
 enum class Code {
   kOk = 0,
-  kBadRequest,          // 400 BadRequest
-  kUnauthorized,        // 401
-  kForbidden,           // 403
-  kNotFound,            // 404
-  kMethodNotAllowed,    // 405
-  kNotAcceptable,       // 406
-  kAlreadyExists,       // 409 AlreadyExists
-  kConflict,            // 409 Conflict (optimistic concurrency, preconditions)
-  kExpired,             // 410 Expired (compacted resourceVersion, stale continue token)
-  kTooLarge,            // 413 RequestEntityTooLarge
-  kUnsupportedMediaType,// 415
-  kInvalid,             // 422 Invalid (field errors)
-  kTooManyRequests,     // 429
-  kInternal,            // 500 InternalError
-  kUnavailable,         // 503 ServiceUnavailable
-  kTimeout,             // 504 Timeout
+  kBadRequest,            // 400 BadRequest
+  kUnauthorized,          // 401
+  kForbidden,             // 403
+  kNotFound,              // 404
+  kMethodNotAllowed,      // 405
+  kNotAcceptable,         // 406
+  kAlreadyExists,         // 409 AlreadyExists
+  kConflict,              // 409 Conflict (optimistic concurrency, preconditions)
+  kExpired,               // 410 Expired (compacted resourceVersion, stale continue token)
+  kTooLarge,              // 413 RequestEntityTooLarge
+  kUnsupportedMediaType,  // 415
+  kInvalid,               // 422 Invalid (field errors)
+  kTooManyRequests,       // 429
+  kInternal,              // 500 InternalError
+  kUnavailable,           // 503 ServiceUnavailable
+  kTimeout,               // 504 Timeout
 };
 
 // One field-level validation failure, as k8s.io/apimachinery/pkg/util/validation/field.Error.
@@ -40,8 +40,9 @@ struct FieldError {
   // "FieldValueNotSupported", "FieldValueForbidden", "FieldValueDuplicate",
   // "FieldValueTooLong", "FieldValueTooMany", "FieldValueTypeInvalid", "FieldValueNotFound".
   std::string type;
-  std::string field;   // JSON path such as "spec.volumeBackup.method" or "metadata.labels[a]"
-  std::string message; // full cause message, e.g. "Unsupported value: \"x\": supported values: \"a\", \"b\""
+  std::string field;    // JSON path such as "spec.volumeBackup.method" or "metadata.labels[a]"
+  std::string message;  // full cause message, e.g. "Unsupported value: \"x\": supported values:
+                        // \"a\", \"b\""
 };
 using FieldErrors = std::vector<FieldError>;
 
@@ -97,9 +98,18 @@ class [[nodiscard]] StatusOr {
   StatusOr(Status status) : status_(std::move(status)) { assert(!status_.ok()); }  // NOLINT
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -113,8 +123,8 @@ class [[nodiscard]] StatusOr {
 }  // namespace csdr
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define CSDR_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::csdr::Status _csdr_status = (expr);   \
+#define CSDR_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::csdr::Status _csdr_status = (expr);        \
     if (!_csdr_status.ok()) return _csdr_status; \
   } while (0)

@@ -1,12 +1,12 @@
 #include "apiserver/auth/auth.h"
 
-#include <algorithm>
-#include <cstdio>
-#include <memory>
-
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
 
 namespace csdr::apiserver {
 namespace {
@@ -59,8 +59,8 @@ std::string VerifyClientCertificate(X509_STORE* store, const PeerCertificates& p
   }
   X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
   if (X509_verify_cert(ctx.get()) != 1) {
-    std::string reason = std::string("x509: ") +
-                         X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    std::string reason =
+        std::string("x509: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
     ERR_clear_error();
     return reason;
   }
@@ -144,8 +144,10 @@ std::string ForbiddenMessage(const AuthzAttributes& a, const std::string& reason
     std::string res = a.resource;
     if (!a.subresource.empty()) res += "/" + a.subresource;
     msg += " resource \"" + res + "\" in API group \"" + a.api_group + "\"";
-    if (!a.namespace_.empty()) msg += " in the namespace \"" + a.namespace_ + "\"";
-    else msg += " at the cluster scope";
+    if (!a.namespace_.empty())
+      msg += " in the namespace \"" + a.namespace_ + "\"";
+    else
+      msg += " at the cluster scope";
   } else {
     msg += " path \"" + a.path + "\"";
   }

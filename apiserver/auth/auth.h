@@ -10,13 +10,13 @@
 // concurrent use.
 #pragma once
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "common/status.h"
 
@@ -38,14 +38,14 @@ struct AuthRequest {
   const SSL* ssl = nullptr;
   const std::multimap<std::string, std::string>* headers = nullptr;
   X509* peer_leaf = nullptr;
-  STACK_OF(X509)* peer_chain = nullptr;
+  STACK_OF(X509) * peer_chain = nullptr;
 };
 
 // The peer's leaf certificate and the rest of its chain: from `ssl` when set, else the
 // test fields. leaf is null when the client sent no certificate.
 struct PeerCertificates {
   X509* leaf = nullptr;
-  STACK_OF(X509)* chain = nullptr;
+  STACK_OF(X509) * chain = nullptr;
 };
 PeerCertificates PeerOf(const AuthRequest& request);
 
@@ -114,8 +114,7 @@ enum class AuthzDecision { kAllow, kDeny, kNoOpinion };
 class Authorizer {
  public:
   virtual ~Authorizer() = default;
-  virtual AuthzDecision Authorize(const AuthzAttributes& attributes,
-                                  std::string* reason) const = 0;
+  virtual AuthzDecision Authorize(const AuthzAttributes& attributes, std::string* reason) const = 0;
 };
 
 // Standalone mode: every authenticated user may do everything; system:masters always may.

@@ -1,13 +1,13 @@
 #include "apiserver/auth/delegating.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include <glog/logging.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+
+#include <algorithm>
+#include <cctype>
 
 namespace csdr::apiserver {
 namespace {
@@ -69,11 +69,13 @@ StatusOr<std::vector<std::string>> StringList(const json::Value& data, std::stri
   const json::Value* v = data.Find(key);
   if (v == nullptr || !v->is_string() || v->as_string().empty()) return out;
   auto parsed = json::Parse(v->as_string());
-  if (!parsed.ok()) return Status(Code::kBadRequest, std::string(key) + ": " + parsed.status().message());
+  if (!parsed.ok())
+    return Status(Code::kBadRequest, std::string(key) + ": " + parsed.status().message());
   if (parsed->is_null()) return out;
   if (!parsed->is_array()) return Status(Code::kBadRequest, std::string(key) + ": not a JSON list");
   for (const auto& item : parsed->array()) {
-    if (!item.is_string()) return Status(Code::kBadRequest, std::string(key) + ": not a list of strings");
+    if (!item.is_string())
+      return Status(Code::kBadRequest, std::string(key) + ": not a list of strings");
     out.push_back(item.as_string());
   }
   return out;
@@ -83,9 +85,10 @@ StatusOr<std::vector<std::string>> StringList(const json::Value& data, std::stri
 
 // ---- CaBundle
 
-StatusOr<std::shared_ptr<const CaBundle>> CaBundle::FromPem(std::string_view pem, std::string_view what) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
-                                                &BIO_free);
+StatusOr<std::shared_ptr<const CaBundle>> CaBundle::FromPem(std::string_view pem,
+                                                            std::string_view what) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
   if (!bio) return Status(Code::kInternal, "cannot allocate a BIO");
   X509_STORE* store = X509_STORE_new();
   if (store == nullptr) return Status(Code::kInternal, "cannot allocate an X509_STORE");
@@ -127,7 +130,8 @@ std::optional<std::string> PathUnescape(std::string_view s) {
   return out;
 }
 
-AuthResult AuthenticateRequestHeader(const RequestHeaderConfig& config, const AuthRequest& request) {
+AuthResult AuthenticateRequestHeader(const RequestHeaderConfig& config,
+                                     const AuthRequest& request) {
   AuthResult result;
   if (!config.ca) return result;
   const PeerCertificates peer = PeerOf(request);
@@ -168,7 +172,8 @@ AuthResult AuthenticateRequestHeader(const RequestHeaderConfig& config, const Au
       }
     }
   }
-  if (!result.user.IsIn("system:authenticated")) result.user.groups.push_back("system:authenticated");
+  if (!result.user.IsIn("system:authenticated"))
+    result.user.groups.push_back("system:authenticated");
   return result;
 }
 
@@ -204,8 +209,8 @@ AuthResult DynamicClientCertAuthenticator::Authenticate(const AuthRequest& reque
   return AuthenticateClientCertificate(ca->store(), PeerOf(request));
 }
 
-Status ApplyAuthenticationConfigMap(const json::Value& config_map, bool client_ca, bool request_header,
-                                    AuthenticationSource* source) {
+Status ApplyAuthenticationConfigMap(const json::Value& config_map, bool client_ca,
+                                    bool request_header, AuthenticationSource* source) {
   const json::Value* data = config_map.Find("data");
   if (data == nullptr || !data->is_object()) {
     return Status(Code::kBadRequest, "ConfigMap extension-apiserver-authentication has no data");
@@ -268,8 +273,11 @@ json::Value TokenReviewFor(const std::string& token, const std::vector<std::stri
   return review;
 }
 
-TokenReviewAuthenticator::TokenReviewAuthenticator(const ReviewClient* client, TokenReviewOptions options)
-    : client_(client), options_(std::move(options)), cache_(options_.max_cache_entries, options_.clock) {}
+TokenReviewAuthenticator::TokenReviewAuthenticator(const ReviewClient* client,
+                                                   TokenReviewOptions options)
+    : client_(client),
+      options_(std::move(options)),
+      cache_(options_.max_cache_entries, options_.clock) {}
 
 AuthResult TokenReviewAuthenticator::Authenticate(const AuthRequest& request) const {
   AuthResult result;
@@ -304,12 +312,14 @@ AuthResult TokenReviewAuthenticator::Authenticate(const AuthRequest& request) co
     result.outcome = AuthOutcome::kAuthenticated;
     result.user.name = status->GetString({"user", "username"});
     result.user.uid = status->GetString({"user", "uid"});
-    if (const json::Value* groups = status->FindPath({"user", "groups"}); groups && groups->is_array()) {
+    if (const json::Value* groups = status->FindPath({"user", "groups"});
+        groups && groups->is_array()) {
       for (const auto& g : groups->array()) {
         if (g.is_string()) result.user.groups.push_back(g.as_string());
       }
     }
-    if (const json::Value* extra = status->FindPath({"user", "extra"}); extra && extra->is_object()) {
+    if (const json::Value* extra = status->FindPath({"user", "extra"});
+        extra && extra->is_object()) {
       for (const auto& [k, values] : extra->object()) {
         if (!values.is_array()) continue;
         for (const auto& v : values.array()) {
@@ -334,10 +344,13 @@ json::Value SubjectAccessReviewFor(const AuthzAttributes& a) {
   json::Value spec = json::Value::MakeObject();
   if (a.is_resource_request) {
     json::Value r = json::Value::MakeObject();
-    const std::pair<const char*, const std::string*> fields[] = {
-        {"namespace", &a.namespace_}, {"verb", &a.verb},           {"group", &a.api_group},
-        {"version", &a.api_version},  {"resource", &a.resource},   {"subresource", &a.subresource},
-        {"name", &a.name}};
+    const std::pair<const char*, const std::string*> fields[] = {{"namespace", &a.namespace_},
+                                                                 {"verb", &a.verb},
+                                                                 {"group", &a.api_group},
+                                                                 {"version", &a.api_version},
+                                                                 {"resource", &a.resource},
+                                                                 {"subresource", &a.subresource},
+                                                                 {"name", &a.name}};
     for (const auto& [k, v] : fields) {
       if (!v->empty()) r.Set(k, *v);
     }
@@ -376,19 +389,24 @@ bool PathMatches(const std::vector<std::string>& patterns, const std::string& pa
   return false;
 }
 
-DelegatingAuthorizer::DelegatingAuthorizer(const ReviewClient* client, DelegatingAuthorizerOptions options)
-    : client_(client), options_(std::move(options)), cache_(options_.max_cache_entries, options_.clock) {}
+DelegatingAuthorizer::DelegatingAuthorizer(const ReviewClient* client,
+                                           DelegatingAuthorizerOptions options)
+    : client_(client),
+      options_(std::move(options)),
+      cache_(options_.max_cache_entries, options_.clock) {}
 
 AuthzDecision DelegatingAuthorizer::Authorize(const AuthzAttributes& a, std::string* reason) const {
   if (reason) reason->clear();
-  if (!a.is_resource_request && PathMatches(options_.always_allow_paths, a.path)) return AuthzDecision::kAllow;
+  if (!a.is_resource_request && PathMatches(options_.always_allow_paths, a.path))
+    return AuthzDecision::kAllow;
   if (a.user == nullptr) return AuthzDecision::kNoOpinion;
   if (a.user->IsIn("system:masters")) return AuthzDecision::kAllow;
   // RBAC's system:discovery, bound to system:authenticated by the bootstrap policy.
-  static const std::vector<std::string> kDiscovery = {"/api",     "/api/*",     "/apis",    "/apis/*",
-                                                      "/openapi", "/openapi/*", "/version", "/version/"};
+  static const std::vector<std::string> kDiscovery = {
+      "/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/"};
   const bool authenticated = a.user->IsIn("system:authenticated");
-  if (!a.is_resource_request && a.verb == "get" && authenticated && PathMatches(kDiscovery, a.path)) {
+  if (!a.is_resource_request && a.verb == "get" && authenticated &&
+      PathMatches(kDiscovery, a.path)) {
     return AuthzDecision::kAllow;
   }
   if (client_ == nullptr) return authenticated ? AuthzDecision::kAllow : AuthzDecision::kNoOpinion;
@@ -415,7 +433,8 @@ AuthzDecision DelegatingAuthorizer::Authorize(const AuthzAttributes& a, std::str
   if (allowed && denied) decision.reason = "the authorizer answered both allowed and denied";
   cache_.Put(key, decision, decision.allowed ? options_.authorized_ttl : options_.unauthorized_ttl);
   if (reason) *reason = decision.reason;
-  return decision.allowed ? AuthzDecision::kAllow : (denied ? AuthzDecision::kDeny : AuthzDecision::kNoOpinion);
+  return decision.allowed ? AuthzDecision::kAllow
+                          : (denied ? AuthzDecision::kDeny : AuthzDecision::kNoOpinion);
 }
 
 }  // namespace csdr::apiserver

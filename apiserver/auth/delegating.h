@@ -39,7 +39,8 @@ using Clock = std::function<std::chrono::steady_clock::time_point()>;
 class CaBundle {
  public:
   // kBadRequest naming `what` when `pem` holds no certificate or a malformed one.
-  static StatusOr<std::shared_ptr<const CaBundle>> FromPem(std::string_view pem, std::string_view what);
+  static StatusOr<std::shared_ptr<const CaBundle>> FromPem(std::string_view pem,
+                                                           std::string_view what);
   ~CaBundle();
   CaBundle(const CaBundle&) = delete;
   CaBundle& operator=(const CaBundle&) = delete;
@@ -55,8 +56,8 @@ class CaBundle {
 
 // k8s.io/apiserver's RequestHeaderConfig.
 struct RequestHeaderConfig {
-  std::shared_ptr<const CaBundle> ca;          // required: without it nothing is trusted
-  std::vector<std::string> allowed_names;      // empty: any CN the CA signed
+  std::shared_ptr<const CaBundle> ca;      // required: without it nothing is trusted
+  std::vector<std::string> allowed_names;  // empty: any CN the CA signed
   std::vector<std::string> username_headers{"X-Remote-User"};
   std::vector<std::string> uid_headers{"X-Remote-Uid"};
   std::vector<std::string> group_headers{"X-Remote-Group"};
@@ -115,8 +116,8 @@ class DynamicClientCertAuthenticator : public Authenticator {
 // set (JSON string lists; "", "null" and "[]" are empty lists, and empty header lists fall
 // back to the X-Remote-* defaults, which kube-aggregator always sends). A ConfigMap
 // without requestheader-client-ca-file leaves front-proxy authentication off.
-Status ApplyAuthenticationConfigMap(const json::Value& config_map, bool client_ca, bool request_header,
-                                    AuthenticationSource* source);
+Status ApplyAuthenticationConfigMap(const json::Value& config_map, bool client_ca,
+                                    bool request_header, AuthenticationSource* source);
 
 // A small map whose entries expire. Bounded: when full, expired entries go first and then
 // everything (a burst of distinct keys costs a cache refill, never unbounded memory).
@@ -175,7 +176,8 @@ class ReviewClient {
   virtual ~ReviewClient() = default;
   // `path` is e.g. "/apis/authentication.k8s.io/v1/tokenreviews". Errors: kUnavailable for
   // transport failures, the API's code for a non-2xx answer.
-  virtual StatusOr<json::Value> Create(const std::string& path, const json::Value& review) const = 0;
+  virtual StatusOr<json::Value> Create(const std::string& path,
+                                       const json::Value& review) const = 0;
 };
 
 // The TokenReview body for `token` (spec.audiences only when given).

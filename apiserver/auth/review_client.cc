@@ -1,16 +1,18 @@
 #include "apiserver/auth/review_client.h"
 
-#include <httplib.h>
 #include <glog/logging.h>
+#include <httplib.h>
 
 #include "webhook/cluster/tls.h"
 
 namespace csdr::apiserver {
 
-StatusOr<webhook::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig, const char* flag) {
+StatusOr<webhook::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig,
+                                                      const char* flag) {
   if (!kubeconfig.empty()) {
     auto config = webhook::LoadKubeconfig(kubeconfig);
-    if (!config.ok()) return Status(config.status().code(), std::string(flag) + ": " + config.status().message());
+    if (!config.ok())
+      return Status(config.status().code(), std::string(flag) + ": " + config.status().message());
     return config;
   }
   if (webhook::InClusterAvailable()) return webhook::LoadInClusterConfig();
@@ -28,7 +30,8 @@ StatusOr<std::unique_ptr<KubeReviewClient>> KubeReviewClient::Create(webhook::Cl
   return std::unique_ptr<KubeReviewClient>(new KubeReviewClient(std::move(config), timeout));
 }
 
-StatusOr<json::Value> KubeReviewClient::Create(const std::string& path, const json::Value& review) const {
+StatusOr<json::Value> KubeReviewClient::Create(const std::string& path,
+                                               const json::Value& review) const {
   const std::string what = "POST " + config_.server + path;
   httplib::SSLClient client(config_.host, config_.port);
   webhook::tls::ClientTlsSettings settings;
@@ -38,7 +41,8 @@ StatusOr<json::Value> KubeReviewClient::Create(const std::string& path, const js
   settings.client_key_pem = config_.client_key_pem;
   settings.insecure_skip_verify = config_.insecure_skip_tls_verify;
   webhook::tls::VerifyFailure failure;
-  CSDR_RETURN_IF_ERROR(webhook::tls::ConfigureClientContext(client.ssl_context(), settings, &failure));
+  CSDR_RETURN_IF_ERROR(
+      webhook::tls::ConfigureClientContext(client.ssl_context(), settings, &failure));
   // OpenSSL verifies chain and name in the handshake (see webhook/cluster/client.cc).
   client.enable_server_certificate_verification(false);
   client.set_follow_location(false);
@@ -49,27 +53,31 @@ StatusOr<json::Value> KubeReviewClient::Create(const std::string& path, const js
   httplib::Headers headers{{"Accept", "application/json"}, {"User-Agent", "csdr-apiserver"}};
   const std::string bearer = token_->Token();
   if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
-  auto result = client.Post(config_.base_path + path, headers, json::Serialize(review), "application/json");
+  auto result =
+      client.Post(config_.base_path + path, headers, json::Serialize(review), "application/json");
   if (!result) {
-    std::string reason = failure.reason.empty() ? httplib::to_string(result.error()) : failure.reason;
+    std::string reason =
+        failure.reason.empty() ? httplib::to_string(result.error()) : failure.reason;
     return Status(Code::kUnavailable, what + ": " + reason);
   }
   if (result->status == 401) token_->Invalidate();
   if (result->status < 200 || result->status >= 300) {
     std::string message;
     if (auto body = json::Parse(result->body); body.ok()) message = body->GetString({"message"});
-    Code code = result->status == 403 ? Code::kForbidden
+    Code code = result->status == 403   ? Code::kForbidden
                 : result->status == 401 ? Code::kUnauthorized
                                         : Code::kUnavailable;
-    return Status(code, what + ": HTTP " + std::to_string(result->status) + (message.empty() ? "" : ": " + message));
+    return Status(code, what + ": HTTP " + std::to_string(result->status) +
+                            (message.empty() ? "" : ": " + message));
   }
   auto body = json::Parse(result->body);
   if (!body.ok()) return Status(Code::kUnavailable, what + ": response is not JSON");
   return std::move(*body);
 }
 
-AuthConfigMapWatcher::AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> client, bool client_ca,
-                                           bool request_header, AuthenticationSource* source,
+AuthConfigMapWatcher::AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> client,
+                                           bool client_ca, bool request_header,
+                                           AuthenticationSource* source,
                                            std::chrono::seconds period)
     : client_(std::move(client)),
       client_ca_(client_ca),
@@ -80,8 +88,8 @@ AuthConfigMapWatcher::AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> 
 AuthConfigMapWatcher::~AuthConfigMapWatcher() { Stop(); }
 
 Status AuthConfigMapWatcher::ReadOnce() {
-  auto cm = client_->GetJson("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
-                             &cancel_);
+  auto cm = client_->GetJson(
+      "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication", &cancel_);
   if (!cm.ok()) return cm.status();
   return ApplyAuthenticationConfigMap(*cm, client_ca_, request_header_, source_);
 }

@@ -25,12 +25,13 @@ namespace csdr::apiserver {
 
 // `kubeconfig` empty: the in-cluster service account when running in a pod; nullopt-like
 // kNotFound when neither is available (the caller then runs standalone).
-StatusOr<webhook::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig, const char* flag);
+StatusOr<webhook::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig,
+                                                      const char* flag);
 
 class KubeReviewClient : public ReviewClient {
  public:
-  static StatusOr<std::unique_ptr<KubeReviewClient>> Create(webhook::ClusterConfig config,
-                                                            std::chrono::seconds timeout = std::chrono::seconds(10));
+  static StatusOr<std::unique_ptr<KubeReviewClient>> Create(
+      webhook::ClusterConfig config, std::chrono::seconds timeout = std::chrono::seconds(10));
   StatusOr<json::Value> Create(const std::string& path, const json::Value& review) const override;
 
  private:
@@ -45,8 +46,9 @@ class KubeReviewClient : public ReviewClient {
 // A failed re-read keeps the last good configuration and is logged.
 class AuthConfigMapWatcher {
  public:
-  AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> client, bool client_ca, bool request_header,
-                       AuthenticationSource* source, std::chrono::seconds period = std::chrono::seconds(30));
+  AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> client, bool client_ca,
+                       bool request_header, AuthenticationSource* source,
+                       std::chrono::seconds period = std::chrono::seconds(30));
   ~AuthConfigMapWatcher();
   // The first read; then the background thread. Error: the first read failed (the thread
   // still starts and keeps trying).

@@ -27,7 +27,8 @@ json::Value Strings(const std::vector<std::string>& v) {
 
 // Verbs in upstream's order for a CRD-like resource.
 json::Value ResourceVerbs() {
-  return Strings({"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"});
+  return Strings(
+      {"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"});
 }
 json::Value StatusVerbs() { return Strings({"get", "patch", "update"}); }
 

@@ -17,7 +17,7 @@ struct DiscoveryDocuments {
   std::string aggregated_api_v2;   // GET /api aggregated (empty list)
   std::string aggregated_api_v2beta1;
   std::string etag_v2, etag_v2beta1, etag_api_v2, etag_api_v2beta1;  // quoted, hex SHA-256
-  std::string version;             // GET /version
+  std::string version;                                               // GET /version
 };
 
 const DiscoveryDocuments& Discovery();

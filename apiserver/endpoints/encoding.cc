@@ -1,9 +1,9 @@
 #include "apiserver/endpoints/encoding.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <map>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace csdr::apiserver {
 namespace {
@@ -90,46 +90,80 @@ void EmitYaml(YAML::Emitter& out, const json::Value& v) {
 
 int HttpCode(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kBadRequest: return 400;
-    case Code::kUnauthorized: return 401;
-    case Code::kForbidden: return 403;
-    case Code::kNotFound: return 404;
-    case Code::kMethodNotAllowed: return 405;
-    case Code::kNotAcceptable: return 406;
-    case Code::kAlreadyExists: return 409;
-    case Code::kConflict: return 409;
-    case Code::kExpired: return 410;
-    case Code::kTooLarge: return 413;
-    case Code::kUnsupportedMediaType: return 415;
-    case Code::kInvalid: return 422;
-    case Code::kTooManyRequests: return 429;
-    case Code::kInternal: return 500;
-    case Code::kUnavailable: return 503;
-    case Code::kTimeout: return 504;
+    case Code::kOk:
+      return 200;
+    case Code::kBadRequest:
+      return 400;
+    case Code::kUnauthorized:
+      return 401;
+    case Code::kForbidden:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kMethodNotAllowed:
+      return 405;
+    case Code::kNotAcceptable:
+      return 406;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kConflict:
+      return 409;
+    case Code::kExpired:
+      return 410;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kUnsupportedMediaType:
+      return 415;
+    case Code::kInvalid:
+      return 422;
+    case Code::kTooManyRequests:
+      return 429;
+    case Code::kInternal:
+      return 500;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kTimeout:
+      return 504;
   }
   return 500;
 }
 
 const char* Reason(Code code) {
   switch (code) {
-    case Code::kOk: return "";
-    case Code::kBadRequest: return "BadRequest";
-    case Code::kUnauthorized: return "Unauthorized";
-    case Code::kForbidden: return "Forbidden";
-    case Code::kNotFound: return "NotFound";
-    case Code::kMethodNotAllowed: return "MethodNotAllowed";
-    case Code::kNotAcceptable: return "NotAcceptable";
-    case Code::kAlreadyExists: return "AlreadyExists";
-    case Code::kConflict: return "Conflict";
-    case Code::kExpired: return "Expired";
-    case Code::kTooLarge: return "RequestEntityTooLarge";
-    case Code::kUnsupportedMediaType: return "UnsupportedMediaType";
-    case Code::kInvalid: return "Invalid";
-    case Code::kTooManyRequests: return "TooManyRequests";
-    case Code::kInternal: return "InternalError";
-    case Code::kUnavailable: return "ServiceUnavailable";
-    case Code::kTimeout: return "Timeout";
+    case Code::kOk:
+      return "";
+    case Code::kBadRequest:
+      return "BadRequest";
+    case Code::kUnauthorized:
+      return "Unauthorized";
+    case Code::kForbidden:
+      return "Forbidden";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kMethodNotAllowed:
+      return "MethodNotAllowed";
+    case Code::kNotAcceptable:
+      return "NotAcceptable";
+    case Code::kAlreadyExists:
+      return "AlreadyExists";
+    case Code::kConflict:
+      return "Conflict";
+    case Code::kExpired:
+      return "Expired";
+    case Code::kTooLarge:
+      return "RequestEntityTooLarge";
+    case Code::kUnsupportedMediaType:
+      return "UnsupportedMediaType";
+    case Code::kInvalid:
+      return "Invalid";
+    case Code::kTooManyRequests:
+      return "TooManyRequests";
+    case Code::kInternal:
+      return "InternalError";
+    case Code::kUnavailable:
+      return "ServiceUnavailable";
+    case Code::kTimeout:
+      return "Timeout";
   }
   return "InternalError";
 }
@@ -228,7 +262,8 @@ httplib::Params ParseQuery(const std::string& target) {
       char c = in[i];
       if (c == '+') {
         out += ' ';
-      } else if (c == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+      } else if (c == '%' && i + 2 < in.size() &&
+                 std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
                  std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
         out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
         i += 2;

@@ -2,9 +2,9 @@
 // Warning headers.
 #pragma once
 
-#include <string>
-
 #include <httplib.h>
+
+#include <string>
 
 #include "common/json.h"
 #include "common/status.h"

@@ -1,8 +1,8 @@
 #include "apiserver/endpoints/handler.h"
 
-#include <chrono>
-
 #include <glog/logging.h>
+
+#include <chrono>
 
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
@@ -44,24 +44,26 @@ void ApiHandler::Install(httplib::Server* server) {
   // get a Status body.
   server->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
-    Status s = res.status == 413 ? Status(Code::kTooLarge, "Request entity too large: limit is 3145728")
-               : res.status == 404 ? Status(Code::kNotFound, "the server could not find the requested resource")
+    Status s = res.status == 413
+                   ? Status(Code::kTooLarge, "Request entity too large: limit is 3145728")
+               : res.status == 404
+                   ? Status(Code::kNotFound, "the server could not find the requested resource")
                : res.status == 414 ? Status(Code::kBadRequest, "request URI too long")
-                                  : Status(Code::kBadRequest, "bad request");
+                                   : Status(Code::kBadRequest, "bad request");
     WriteStatus(res, s, StatusDetails{});
   });
-  server->set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        LOG(ERROR) << "internal error serving " << req.method << " " << req.path << ": " << what;
-        WriteStatus(res, Status(Code::kInternal, "Internal error occurred: " + what), StatusDetails{});
-      });
+  server->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                                   std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    LOG(ERROR) << "internal error serving " << req.method << " " << req.path << ": " << what;
+    WriteStatus(res, Status(Code::kInternal, "Internal error occurred: " + what), StatusDetails{});
+  });
 }
 
 void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
@@ -82,7 +84,8 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   auto log = [&](const std::string& user) {
     VLOG(2) << req.method << " " << path << " " << res.status << " user=" << user << " "
             << std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::steady_clock::now() - start).count()
+                   std::chrono::steady_clock::now() - start)
+                   .count()
             << "us";
   };
 
@@ -148,7 +151,8 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     d.name = info.name;
     d.group = info.api_group;
     d.kind = info.resource;
-    WriteStatus(res, Status(Code::kForbidden, prefix + ForbiddenMessage(attrs, reason)), d, ctx.pretty);
+    WriteStatus(res, Status(Code::kForbidden, prefix + ForbiddenMessage(attrs, reason)), d,
+                ctx.pretty);
     res.set_header("X-Content-Type-Options", "nosniff");
     log(user.name);
     return;

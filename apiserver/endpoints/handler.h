@@ -8,12 +8,12 @@
 // besides the readiness flag.
 #pragma once
 
+#include <httplib.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <httplib.h>
 
 #include "apiserver/auth/auth.h"
 #include "apiserver/endpoints/encoding.h"

@@ -15,7 +15,9 @@ class Writer {
     }
     out_ += static_cast<char>(v);
   }
-  void Tag(int field, int wire) { Varint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire)); }
+  void Tag(int field, int wire) {
+    Varint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire));
+  }
   void Bytes(int field, const std::string& s) {
     Tag(field, 2);
     Varint(s.size());
@@ -127,8 +129,10 @@ std::string SchemaMsg(const json::Value& s) {
   }
   if (const json::Value* t = s.Find("type")) {
     Writer type;  // TypeItem {repeated value = 1}
-    if (t->is_string()) type.Bytes(1, t->as_string());
-    else type.Strings(1, t);
+    if (t->is_string())
+      type.Bytes(1, t->as_string());
+    else
+      type.Strings(1, t);
     w.Bytes(22, type.out());
   }
   if (const json::Value* items = s.Find("items")) {
@@ -249,8 +253,9 @@ std::string OperationMsg(const json::Value& op) {
 std::string PathItemMsg(const json::Value& item) {
   Writer w;
   w.String(1, item.Find("$ref"));
-  static const std::pair<const char*, int> kOps[] = {{"get", 2},     {"put", 3},  {"post", 4}, {"delete", 5},
-                                                     {"options", 6}, {"head", 7}, {"patch", 8}};
+  static const std::pair<const char*, int> kOps[] = {{"get", 2},    {"put", 3},     {"post", 4},
+                                                     {"delete", 5}, {"options", 6}, {"head", 7},
+                                                     {"patch", 8}};
   for (const auto& [name, field] : kOps) {
     if (const json::Value* op = item.Find(name)) w.Bytes(field, OperationMsg(*op));
   }

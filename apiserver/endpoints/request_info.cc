@@ -45,12 +45,18 @@ RequestInfo ParseRequestInfo(std::string_view method, std::string_view path, boo
   if (i >= parts.size()) return info;  // /apis/<group>/<version>: discovery
   info.is_resource_request = true;
 
-  if (method == "GET" || method == "HEAD") info.verb = "get";
-  else if (method == "POST") info.verb = "create";
-  else if (method == "PUT") info.verb = "update";
-  else if (method == "PATCH") info.verb = "patch";
-  else if (method == "DELETE") info.verb = "delete";
-  else info.verb = Lower(method);
+  if (method == "GET" || method == "HEAD")
+    info.verb = "get";
+  else if (method == "POST")
+    info.verb = "create";
+  else if (method == "PUT")
+    info.verb = "update";
+  else if (method == "PATCH")
+    info.verb = "patch";
+  else if (method == "DELETE")
+    info.verb = "delete";
+  else
+    info.verb = Lower(method);
 
   if (parts[i] == "namespaces") {
     if (i + 1 < parts.size()) {
@@ -75,8 +81,10 @@ RequestInfo ParseRequestInfo(std::string_view method, std::string_view path, boo
   for (; i < parts.size(); ++i) info.extra_parts += "/" + parts[i];
 
   if (info.name.empty()) {
-    if (info.verb == "get") info.verb = watch ? "watch" : "list";
-    else if (info.verb == "delete") info.verb = "deletecollection";
+    if (info.verb == "get")
+      info.verb = watch ? "watch" : "list";
+    else if (info.verb == "delete")
+      info.verb = "deletecollection";
   } else if (info.verb == "get" && watch) {
     info.verb = "watch";
   }

@@ -1,12 +1,11 @@
 // The resource half of ApiHandler: decoding of bodies and options, the verbs, and the
 // encoding of objects, lists and tables; plus discovery, OpenAPI and watch streaming.
+#include <glog/logging.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <random>
-
-#include <glog/logging.h>
 
 #include "apiserver/endpoints/discovery.h"
 #include "apiserver/endpoints/handler.h"
@@ -52,7 +51,8 @@ void NotFoundPage(httplib::Response& res) {
   res.set_header("X-Content-Type-Options", "nosniff");
 }
 
-void WriteBody(RequestContext& ctx, int code, std::string body, const char* type = "application/json") {
+void WriteBody(RequestContext& ctx, int code, std::string body,
+               const char* type = "application/json") {
   ctx.res.status = code;
   ctx.res.set_content(std::move(body), type);
 }
@@ -98,8 +98,10 @@ json::Value PartialObjectMetadata(const json::Value& obj, const std::string& ver
   json::Value p = json::Value::MakeObject();
   p.Set("kind", "PartialObjectMetadata");
   p.Set("apiVersion", "meta.k8s.io/" + version);
-  if (const json::Value* m = obj.Find("metadata")) p.Set("metadata", *m);
-  else p.Set("metadata", json::Value::MakeObject());
+  if (const json::Value* m = obj.Find("metadata"))
+    p.Set("metadata", *m);
+  else
+    p.Set("metadata", json::Value::MakeObject());
   return p;
 }
 
@@ -141,8 +143,10 @@ StatusOr<json::Value> Table(const KindStrategy& kind, const std::string& version
     json::Value cells = json::Value::MakeArray();
     for (auto& c : kind.Cells(*obj, now)) cells.PushBack(std::move(c));
     row.Set("cells", std::move(cells));
-    if (include_object == "Object") row.Set("object", *obj);
-    else if (include_object != "None") row.Set("object", PartialObjectMetadata(*obj, version));
+    if (include_object == "Object")
+      row.Set("object", *obj);
+    else if (include_object != "None")
+      row.Set("object", PartialObjectMetadata(*obj, version));
     rows.PushBack(std::move(row));
   }
   t.Set("rows", std::move(rows));
@@ -153,7 +157,8 @@ void RespondObject(RequestContext& ctx, const KindStrategy& kind, const OutputFo
                    const json::Value& obj, int code) {
   switch (format.kind) {
     case OutputKind::kTable: {
-      auto t = Table(kind, format.meta_version, {&obj}, ctx.req.get_param_value("includeObject"), nullptr);
+      auto t = Table(kind, format.meta_version, {&obj}, ctx.req.get_param_value("includeObject"),
+                     nullptr);
       if (!t.ok()) return Fail(ctx, &kind.info(), "", t.status());
       return WriteJsonValue(ctx, code, *t);
     }
@@ -170,7 +175,8 @@ void RespondObject(RequestContext& ctx, const KindStrategy& kind, const OutputFo
 void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
                  const ListResult& list) {
   const KindInfo& info = kind.info();
-  json::Value meta = ListMeta(list.resource_version, list.continue_token, list.remaining_item_count);
+  json::Value meta =
+      ListMeta(list.resource_version, list.continue_token, list.remaining_item_count);
   if (format.kind == OutputKind::kJson && !ctx.pretty) {
     // Fast path: splice the stored bytes; no object is parsed or re-encoded.
     size_t total = 128;
@@ -198,7 +204,8 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
   if (format.kind == OutputKind::kTable) {
     std::vector<const json::Value*> ptrs;
     for (const auto& o : objects) ptrs.push_back(&o);
-    auto t = Table(kind, format.meta_version, ptrs, ctx.req.get_param_value("includeObject"), &meta);
+    auto t =
+        Table(kind, format.meta_version, ptrs, ctx.req.get_param_value("includeObject"), &meta);
     if (!t.ok()) return Fail(ctx, &info, "", t.status());
     return WriteJsonValue(ctx, 200, *t);
   }
@@ -227,8 +234,9 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
 StatusOr<json::Value> ParseBody(const std::string& body, bool yaml, const std::string& prefix,
                                 std::vector<std::string>* duplicates) {
   if (body.empty() || body.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return Status(Code::kBadRequest, prefix + "couldn't get version/kind; json parse error: "
-                                              "unexpected end of JSON input (<empty>)");
+    return Status(Code::kBadRequest, prefix +
+                                         "couldn't get version/kind; json parse error: "
+                                         "unexpected end of JSON input (<empty>)");
   }
   StatusOr<json::Value> v = Status(Code::kInternal, "");
   if (yaml && !LooksLikeJson(body)) {
@@ -245,13 +253,16 @@ StatusOr<json::Value> ParseBody(const std::string& body, bool yaml, const std::s
   return v;
 }
 
-StatusOr<FieldValidation> ParseFieldValidation(const httplib::Request& req, const char* options_kind) {
+StatusOr<FieldValidation> ParseFieldValidation(const httplib::Request& req,
+                                               const char* options_kind) {
   std::string v = req.get_param_value("fieldValidation");
   if (v.empty() || v == "Warn") return FieldValidation::kWarn;
   if (v == "Ignore") return FieldValidation::kIgnore;
   if (v == "Strict") return FieldValidation::kStrict;
   FieldError e = NotSupportedField("fieldValidation", Quote(v), {"", "Ignore", "Strict", "Warn"});
-  return Status::Invalid(std::string(options_kind) + ".meta.k8s.io \"\" is invalid: fieldValidation: " + e.message, {e});
+  return Status::Invalid(
+      std::string(options_kind) + ".meta.k8s.io \"\" is invalid: fieldValidation: " + e.message,
+      {e});
 }
 
 StatusOr<bool> ParseDryRun(const httplib::Request& req, const char* options_kind) {
@@ -261,7 +272,8 @@ StatusOr<bool> ParseDryRun(const httplib::Request& req, const char* options_kind
     std::string v = req.get_param_value("dryRun", i);
     if (v != "All") {
       FieldError e = NotSupportedField("dryRun", Quote(v), {"All"});
-      return Status::Invalid(std::string(options_kind) + ".meta.k8s.io \"\" is invalid: dryRun: " + e.message, {e});
+      return Status::Invalid(
+          std::string(options_kind) + ".meta.k8s.io \"\" is invalid: dryRun: " + e.message, {e});
     }
   }
   return true;
@@ -281,7 +293,8 @@ StatusOr<ListOptions> ParseListOptions(const httplib::Request& req) {
     errno = 0;
     long long v = std::strtoll(l.c_str(), &end, 10);
     if (l.empty() || *end != '\0' || errno == ERANGE) {
-      return Status(Code::kBadRequest, "strconv.ParseInt: parsing " + Quote(l) + ": invalid syntax");
+      return Status(Code::kBadRequest,
+                    "strconv.ParseInt: parsing " + Quote(l) + ": invalid syntax");
     }
     o.limit = v < 0 ? 0 : v;  // upstream treats a negative limit as no limit
   }
@@ -291,21 +304,29 @@ StatusOr<ListOptions> ParseListOptions(const httplib::Request& req) {
   const std::string& m = o.resource_version_match;
   if (!m.empty()) {
     if (o.resource_version.empty()) {
-      FieldError e = ForbiddenField("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided");
-      return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
+      FieldError e =
+          ForbiddenField("resourceVersionMatch",
+                         "resourceVersionMatch is forbidden unless resourceVersion is provided");
+      return Status::Invalid(
+          "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
     }
     if (m != "NotOlderThan" && m != "Exact") {
-      FieldError e = NotSupportedField("resourceVersionMatch", Quote(m), {"Exact", "NotOlderThan", ""});
-      return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
+      FieldError e =
+          NotSupportedField("resourceVersionMatch", Quote(m), {"Exact", "NotOlderThan", ""});
+      return Status::Invalid(
+          "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e});
     }
   }
   if (req.has_param("sendInitialEvents")) {
     FieldError e = ForbiddenField("sendInitialEvents", "sendInitialEvents is forbidden for list");
-    return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e});
+    return Status::Invalid(
+        "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e});
   }
   if (!o.continue_token.empty() && !o.resource_version.empty() && o.resource_version != "0") {
-    FieldError e = ForbiddenField("resourceVersion", "specifying resource version is not allowed when using continue");
-    return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: " + e.message, {e});
+    FieldError e = ForbiddenField("resourceVersion",
+                                  "specifying resource version is not allowed when using continue");
+    return Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: " + e.message,
+                           {e});
   }
   if (!o.resource_version.empty() &&
       o.resource_version.find_first_not_of("0123456789") != std::string::npos) {
@@ -323,10 +344,12 @@ StatusOr<DeleteOptions> ParseDeleteOptions(const httplib::Request& req) {
   if (!req.body.empty() && req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
     auto body = json::Parse(req.body);
     if (!body.ok()) {
-      return Status(Code::kBadRequest, "couldn't get version/kind; json parse error: " + body.status().message());
+      return Status(Code::kBadRequest,
+                    "couldn't get version/kind; json parse error: " + body.status().message());
     }
     if (!body->is_object()) {
-      return Status(Code::kBadRequest, "couldn't get version/kind; json parse error: expected an object");
+      return Status(Code::kBadRequest,
+                    "couldn't get version/kind; json parse error: expected an object");
     }
     if (const json::Value* p = body->Find("propagationPolicy"); p && p->is_string()) {
       o.propagation_policy = p->as_string();
@@ -335,13 +358,15 @@ StatusOr<DeleteOptions> ParseDeleteOptions(const httplib::Request& req) {
       for (const auto& v : d->array()) {
         if (!v.is_string() || v.as_string() != "All") {
           FieldError e = NotSupportedField("dryRun", json::Repr(v), {"All"});
-          return Status::Invalid("DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: " + e.message, {e});
+          return Status::Invalid("DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: " + e.message,
+                                 {e});
         }
         o.dry_run = true;
       }
     }
     if (const json::Value* p = body->Find("preconditions"); p && p->is_object()) {
-      if (const json::Value* u = p->Find("uid"); u && u->is_string()) o.precondition_uid = u->as_string();
+      if (const json::Value* u = p->Find("uid"); u && u->is_string())
+        o.precondition_uid = u->as_string();
       if (const json::Value* r = p->Find("resourceVersion"); r && r->is_string()) {
         o.precondition_resource_version = r->as_string();
       }
@@ -349,8 +374,10 @@ StatusOr<DeleteOptions> ParseDeleteOptions(const httplib::Request& req) {
   }
   const std::string& pp = o.propagation_policy;
   if (!pp.empty() && pp != "Foreground" && pp != "Background" && pp != "Orphan") {
-    FieldError e = NotSupportedField("propagationPolicy", Quote(pp), {"Foreground", "Background", "Orphan", "nil"});
-    return Status::Invalid("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: " + e.message, {e});
+    FieldError e = NotSupportedField("propagationPolicy", Quote(pp),
+                                     {"Foreground", "Background", "Orphan", "nil"});
+    return Status::Invalid(
+        "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: " + e.message, {e});
   }
   return o;
 }
@@ -362,9 +389,10 @@ Status CheckTypeMeta(const KindStrategy& kind, const json::Value& obj, const std
   std::string k = obj.GetString({"kind"});
   if (k.empty() || api_version.empty()) {
     std::string shown = body.size() > 512 ? body.substr(0, 512) + " ..." : body;
-    return Status(Code::kBadRequest, "the object provided is unrecognized (must be of type " + info.kind +
-                                         "): Object '" + (k.empty() ? "Kind" : "apiVersion") +
-                                         "' is missing in '" + shown + "'");
+    return Status(Code::kBadRequest, "the object provided is unrecognized (must be of type " +
+                                         info.kind + "): Object '" +
+                                         (k.empty() ? "Kind" : "apiVersion") + "' is missing in '" +
+                                         shown + "'");
   }
   if (api_version != info.api_version()) {
     return Status(Code::kBadRequest, "the API version in the data (" + api_version +
@@ -374,7 +402,8 @@ Status CheckTypeMeta(const KindStrategy& kind, const json::Value& obj, const std
   if (k != info.kind) {
     std::string name = obj.GetString({"metadata", "name"});
     FieldError e = InvalidField("kind", Quote(k), "must be " + info.kind);
-    return Status::Invalid(k + "." + info.group + " " + Quote(name) + " is invalid: kind: " + e.message, {e});
+    return Status::Invalid(
+        k + "." + info.group + " " + Quote(name) + " is invalid: kind: " + e.message, {e});
   }
   return Status::Ok();
 }
@@ -431,10 +460,14 @@ void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) 
   const DiscoveryDocuments& d = Discovery();
   const std::string& path = info.path;
   if (ctx.req.method != "GET" && ctx.req.method != "HEAD") {
-    return WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource"), {}, ctx.pretty);
+    return WriteStatus(ctx.res,
+                       Status(Code::kMethodNotAllowed,
+                              "the server does not allow this method on the requested resource"),
+                       {}, ctx.pretty);
   }
-  auto serve_discovery = [&](const std::string& plain, const std::string& v2, const std::string& v2beta1,
-                             const std::string& etag_v2, const std::string& etag_v2beta1) {
+  auto serve_discovery = [&](const std::string& plain, const std::string& v2,
+                             const std::string& v2beta1, const std::string& etag_v2,
+                             const std::string& etag_v2beta1) {
     std::string version;
     bool acceptable = true;
     std::string accept = ctx.req.get_header_value("Accept");
@@ -447,24 +480,33 @@ void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) 
         ctx.res.status = 304;
         return;
       }
-      return WriteBody(ctx, 200, (version == "v2" ? v2 : v2beta1) + "\n",
-                       version == "v2" ? "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-                                       : "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
+      return WriteBody(
+          ctx, 200, (version == "v2" ? v2 : v2beta1) + "\n",
+          version == "v2"
+              ? "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+              : "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
     }
     if (!acceptable) {
-      return WriteStatus(ctx.res, Status(Code::kNotAcceptable, "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"), {}, ctx.pretty);
+      return WriteStatus(ctx.res,
+                         Status(Code::kNotAcceptable,
+                                "only the following media types are accepted: application/json, "
+                                "application/yaml, application/vnd.kubernetes.protobuf"),
+                         {}, ctx.pretty);
     }
     WriteBody(ctx, 200, plain + "\n");
   };
 
   if (path == "/version" || path == "/version/") return WriteBody(ctx, 200, d.version + "\n");
   if (path == "/api" || path == "/api/") {
-    return serve_discovery(d.api_versions, d.aggregated_api_v2, d.aggregated_api_v2beta1, d.etag_api_v2, d.etag_api_v2beta1);
+    return serve_discovery(d.api_versions, d.aggregated_api_v2, d.aggregated_api_v2beta1,
+                           d.etag_api_v2, d.etag_api_v2beta1);
   }
   if (path == "/apis" || path == "/apis/") {
-    return serve_discovery(d.group_list, d.aggregated_v2, d.aggregated_v2beta1, d.etag_v2, d.etag_v2beta1);
+    return serve_discovery(d.group_list, d.aggregated_v2, d.aggregated_v2beta1, d.etag_v2,
+                           d.etag_v2beta1);
   }
-  if (path == "/apis/csdr.io" || path == "/apis/csdr.io/") return WriteBody(ctx, 200, d.group + "\n");
+  if (path == "/apis/csdr.io" || path == "/apis/csdr.io/")
+    return WriteBody(ctx, 200, d.group + "\n");
   if (path == "/apis/csdr.io/v1alpha1" || path == "/apis/csdr.io/v1alpha1/") {
     return WriteBody(ctx, 200, d.resource_list + "\n");
   }
@@ -487,7 +529,8 @@ void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) 
     }
     if (want_proto) {
       // The "@" form clients send is not a valid media type for Go's mime parser.
-      return WriteBody(ctx, 200, proto, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+      return WriteBody(ctx, 200, proto,
+                       "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
     }
     return WriteBody(ctx, 200, OpenAPIV2Document());
   }
@@ -526,7 +569,10 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
   if (!ki.namespaced && !info.namespace_.empty()) return NotFoundPage(ctx.res);
   if (ki.namespaced && info.namespace_.empty() && !info.name.empty()) return NotFoundPage(ctx.res);
   if (!info.subresource.empty() && (info.subresource != "status" || !ki.has_status)) {
-    if (req.method == "GET") return Fail(ctx, &ki, info.name, Status(Code::kNotFound, QualifiedResource(ki) + " " + Quote(info.name) + " not found"));
+    if (req.method == "GET")
+      return Fail(
+          ctx, &ki, info.name,
+          Status(Code::kNotFound, QualifiedResource(ki) + " " + Quote(info.name) + " not found"));
     return NotFoundPage(ctx.res);
   }
 
@@ -538,19 +584,29 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
   scope.user = &user;
 
   const std::string& verb = info.verb;
-  bool is_list = verb == "list" || verb == "deletecollection" || (verb == "watch" && info.name.empty());
+  bool is_list =
+      verb == "list" || verb == "deletecollection" || (verb == "watch" && info.name.empty());
   auto format = NegotiateOutput(req.get_header_value("Accept"), is_list && verb != "watch");
   if (!format.ok()) return Fail(ctx, &ki, info.name, format.status());
 
-  if (!info.subresource.empty() && (verb == "create" || verb == "delete" || verb == "deletecollection" || req.method == "OPTIONS")) {
+  if (!info.subresource.empty() && (verb == "create" || verb == "delete" ||
+                                    verb == "deletecollection" || req.method == "OPTIONS")) {
     std::string v = verb == "create" ? "create" : verb == "delete" ? "delete" : "";
-    return WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, v + " is not supported on resources of kind " + Quote(QualifiedResource(ki))), {}, ctx.pretty);
+    return WriteStatus(
+        ctx.res,
+        Status(Code::kMethodNotAllowed,
+               v + " is not supported on resources of kind " + Quote(QualifiedResource(ki))),
+        {}, ctx.pretty);
   }
   if (req.method == "OPTIONS") {
-    return WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, " is not supported on resources of kind " + Quote(QualifiedResource(ki))), {}, ctx.pretty);
+    return WriteStatus(ctx.res,
+                       Status(Code::kMethodNotAllowed, " is not supported on resources of kind " +
+                                                           Quote(QualifiedResource(ki))),
+                       {}, ctx.pretty);
   }
 
-  const std::string decode_prefix = "the object provided is unrecognized (must be of type " + ki.kind + "): ";
+  const std::string decode_prefix =
+      "the object provided is unrecognized (must be of type " + ki.kind + "): ";
   auto manager = [&]() {
     if (req.has_param("fieldManager")) return req.get_param_value("fieldManager");
     std::string ua = req.get_header_value("User-Agent");
@@ -575,12 +631,19 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
 
   if (verb == "create" || verb == "update") {
     if (verb == "update" && info.name.empty()) {
-      return WriteStatus(ctx.res, Status(Code::kBadRequest, "name must be provided"), {}, ctx.pretty);
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, "name must be provided"), {},
+                         ctx.pretty);
     }
     std::string type = MediaType(req.get_header_value("Content-Type"));
     bool yaml = type == "application/yaml";
     if (!type.empty() && type != "application/json" && !yaml) {
-      return WriteStatus(ctx.res, Status(Code::kUnsupportedMediaType, "the body of the request was in an unknown format - accepted media types include: " + std::string(kAcceptedBodyTypes)), {}, ctx.pretty);
+      return WriteStatus(
+          ctx.res,
+          Status(
+              Code::kUnsupportedMediaType,
+              "the body of the request was in an unknown format - accepted media types include: " +
+                  std::string(kAcceptedBodyTypes)),
+          {}, ctx.pretty);
     }
     auto fv = ParseFieldValidation(req, verb == "create" ? "CreateOptions" : "UpdateOptions");
     if (!fv.ok()) return Fail(ctx, nullptr, "", fv.status());
@@ -590,7 +653,13 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     auto obj = ParseBody(req.body, yaml, decode_prefix, &duplicates);
     if (!obj.ok()) return Fail(ctx, &ki, "", obj.status());
     if (!obj->is_object()) {
-      return WriteStatus(ctx.res, Status(Code::kBadRequest, decode_prefix + "couldn't get version/kind; json parse error: json: cannot unmarshal " + (obj->is_array() ? "array" : "value") + " into Go value of type struct"), {}, ctx.pretty);
+      return WriteStatus(
+          ctx.res,
+          Status(Code::kBadRequest,
+                 decode_prefix +
+                     "couldn't get version/kind; json parse error: json: cannot unmarshal " +
+                     (obj->is_array() ? "array" : "value") + " into Go value of type struct"),
+          {}, ctx.pretty);
     }
     Status tm = CheckTypeMeta(*kind, *obj, req.body);
     if (!tm.ok() && tm.code() == Code::kInvalid) {
@@ -604,7 +673,12 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
       std::string path = duplicates.front();
       if (!path.empty() && path[0] == '.') path.erase(0, 1);
       if (*fv == FieldValidation::kStrict) {
-        return WriteStatus(ctx.res, Status(Code::kBadRequest, ki.kind + " in version \"" + ki.version + "\" cannot be handled as a " + ki.kind + ": strict decoding error: duplicate field \"" + path + "\""), {}, ctx.pretty);
+        return WriteStatus(
+            ctx.res,
+            Status(Code::kBadRequest,
+                   ki.kind + " in version \"" + ki.version + "\" cannot be handled as a " +
+                       ki.kind + ": strict decoding error: duplicate field \"" + path + "\""),
+            {}, ctx.pretty);
       }
       if (*fv == FieldValidation::kWarn) {
         for (auto p : duplicates) {
@@ -631,15 +705,25 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
 
   if (verb == "patch") {
     if (info.name.empty()) {
-      return WriteStatus(ctx.res, Status(Code::kBadRequest, "name must be provided"), {}, ctx.pretty);
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, "name must be provided"), {},
+                         ctx.pretty);
     }
     std::string type = MediaType(req.get_header_value("Content-Type"));
     PatchType pt;
-    if (type == "application/json-patch+json") pt = PatchType::kJson;
-    else if (type == "application/merge-patch+json") pt = PatchType::kMerge;
-    else if (type == "application/apply-patch+yaml") pt = PatchType::kApply;
+    if (type == "application/json-patch+json")
+      pt = PatchType::kJson;
+    else if (type == "application/merge-patch+json")
+      pt = PatchType::kMerge;
+    else if (type == "application/apply-patch+yaml")
+      pt = PatchType::kApply;
     else {
-      return WriteStatus(ctx.res, Status(Code::kUnsupportedMediaType, "the body of the request was in an unknown format - accepted media types include: " + std::string(kAcceptedPatchTypes)), {}, ctx.pretty);
+      return WriteStatus(
+          ctx.res,
+          Status(
+              Code::kUnsupportedMediaType,
+              "the body of the request was in an unknown format - accepted media types include: " +
+                  std::string(kAcceptedPatchTypes)),
+          {}, ctx.pretty);
     }
     auto fv = ParseFieldValidation(req, "PatchOptions");
     if (!fv.ok()) return Fail(ctx, nullptr, "", fv.status());
@@ -647,12 +731,15 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     if (!dry.ok()) return Fail(ctx, nullptr, "", dry.status());
     if (req.has_param("force") && pt != PatchType::kApply) {
       FieldError e = ForbiddenField("force", "may not be specified for non-apply patch");
-      return Fail(ctx, nullptr, "", Status::Invalid("PatchOptions.meta.k8s.io \"\" is invalid: force: " + e.message, {e}));
+      return Fail(
+          ctx, nullptr, "",
+          Status::Invalid("PatchOptions.meta.k8s.io \"\" is invalid: force: " + e.message, {e}));
     }
     std::vector<std::string> duplicates;
     auto body = ParseBody(req.body, pt == PatchType::kApply, "", &duplicates);
     if (!body.ok()) {
-      return WriteStatus(ctx.res, Status(Code::kBadRequest, body.status().message()), {}, ctx.pretty);
+      return WriteStatus(ctx.res, Status(Code::kBadRequest, body.status().message()), {},
+                         ctx.pretty);
     }
     WriteOptions wo;
     wo.dry_run = *dry;
@@ -703,7 +790,10 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     return RespondList(ctx, *kind, f, lr);
   }
 
-  WriteStatus(ctx.res, Status(Code::kMethodNotAllowed, verb + " is not supported on resources of kind " + Quote(QualifiedResource(ki))), {}, ctx.pretty);
+  WriteStatus(ctx.res,
+              Status(Code::kMethodNotAllowed, verb + " is not supported on resources of kind " +
+                                                  Quote(QualifiedResource(ki))),
+              {}, ctx.pretty);
 }
 
 void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const OutputFormat& format) {
@@ -711,10 +801,12 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   const KindStrategy& kind = *scope.kind;
   WatchOptions wo;
   auto ls = ParseLabelSelector(req.get_param_value("labelSelector"));
-  if (!ls.ok()) return Fail(ctx, &kind.info(), "", Status(Code::kBadRequest, ls.status().message()));
+  if (!ls.ok())
+    return Fail(ctx, &kind.info(), "", Status(Code::kBadRequest, ls.status().message()));
   wo.label_selector = std::move(ls.value());
   auto fs = ParseFieldSelector(req.get_param_value("fieldSelector"));
-  if (!fs.ok()) return Fail(ctx, &kind.info(), "", Status(Code::kBadRequest, fs.status().message()));
+  if (!fs.ok())
+    return Fail(ctx, &kind.info(), "", Status(Code::kBadRequest, fs.status().message()));
   wo.field_selector = std::move(fs.value());
   if (!scope.name.empty()) {
     // A watch on /backups/NAME is a watch of the collection narrowed to that name.
@@ -730,14 +822,22 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   if (req.has_param("sendInitialEvents")) {
     if (match != "NotOlderThan") {
       FieldError e = ForbiddenField("sendInitialEvents",
-                                    "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan");
-      return Fail(ctx, nullptr, "", Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e}));
+                                    "sendInitialEvents is forbidden for watch unless "
+                                    "resourceVersionMatch is set to NotOlderThan");
+      return Fail(
+          ctx, nullptr, "",
+          Status::Invalid(
+              "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: " + e.message, {e}));
     }
     wo.send_initial_events = ParseBool(req.get_param_value("sendInitialEvents"));
   } else if (!match.empty()) {
-    FieldError e = ForbiddenField("resourceVersionMatch",
-                                  "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
-    return Fail(ctx, nullptr, "", Status::Invalid("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e}));
+    FieldError e = ForbiddenField(
+        "resourceVersionMatch",
+        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
+    return Fail(
+        ctx, nullptr, "",
+        Status::Invalid(
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: " + e.message, {e}));
   }
   int timeout_seconds = 0;
   if (req.has_param("timeoutSeconds")) {
@@ -745,7 +845,9 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
     char* end = nullptr;
     long v = std::strtol(t.c_str(), &end, 10);
     if (t.empty() || *end != '\0' || v < 0) {
-      return Fail(ctx, nullptr, "", Status(Code::kBadRequest, "strconv.ParseInt: parsing " + Quote(t) + ": invalid syntax"));
+      return Fail(
+          ctx, nullptr, "",
+          Status(Code::kBadRequest, "strconv.ParseInt: parsing " + Quote(t) + ": invalid syntax"));
     }
     timeout_seconds = static_cast<int>(std::min<long>(v, 24 * 3600));
   }
@@ -765,50 +867,50 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   const OutputFormat fmt = format;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   ctx.res.status = 200;
-  ctx.res.set_chunked_content_provider(
-      "application/json",
-      [this, stream, ssl, include_object, fmt, deadline, &kind](size_t, httplib::DataSink& sink) {
-        std::vector<WatchEvent> events;
-        std::string line;
-        for (;;) {
-          auto now = std::chrono::steady_clock::now();
-          if (now >= deadline || shutting_down_.load()) break;
-          auto wait = std::min<std::chrono::milliseconds>(
-              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
-              std::chrono::milliseconds(1000));
-          events.clear();
-          bool alive = stream->Next(wait, &events);
-          for (auto& e : events) {
-            json::Value ev = json::Value::MakeObject();
-            ev.Set("type", e.type);
-            if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
-              auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr);
-              ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
-            } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
-                       fmt.kind == OutputKind::kPartialObjectMetadataList) {
-              ev.Set("object", e.type == "ERROR" ? std::move(e.object)
-                                                 : PartialObjectMetadata(e.object, fmt.meta_version));
-            } else {
-              ev.Set("object", std::move(e.object));
-            }
-            line.clear();
-            json::SerializeTo(ev, &line);
-            line += '\n';
-            if (!sink.write(line.data(), line.size())) {
-              stream->Stop();
-              return false;
-            }
-          }
-          if (!alive) break;
-          if (events.empty() && PeerClosed(ssl)) {
-            stream->Stop();
-            return false;
-          }
+  ctx.res.set_chunked_content_provider("application/json", [this, stream, ssl, include_object, fmt,
+                                                            deadline, &kind](
+                                                               size_t, httplib::DataSink& sink) {
+    std::vector<WatchEvent> events;
+    std::string line;
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline || shutting_down_.load()) break;
+      auto wait = std::min<std::chrono::milliseconds>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+          std::chrono::milliseconds(1000));
+      events.clear();
+      bool alive = stream->Next(wait, &events);
+      for (auto& e : events) {
+        json::Value ev = json::Value::MakeObject();
+        ev.Set("type", e.type);
+        if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
+          auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr);
+          ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
+        } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
+                   fmt.kind == OutputKind::kPartialObjectMetadataList) {
+          ev.Set("object", e.type == "ERROR" ? std::move(e.object)
+                                             : PartialObjectMetadata(e.object, fmt.meta_version));
+        } else {
+          ev.Set("object", std::move(e.object));
         }
+        line.clear();
+        json::SerializeTo(ev, &line);
+        line += '\n';
+        if (!sink.write(line.data(), line.size())) {
+          stream->Stop();
+          return false;
+        }
+      }
+      if (!alive) break;
+      if (events.empty() && PeerClosed(ssl)) {
         stream->Stop();
-        sink.done();
-        return true;
-      });
+        return false;
+      }
+    }
+    stream->Stop();
+    sink.done();
+    return true;
+  });
 }
 
 }  // namespace csdr::apiserver

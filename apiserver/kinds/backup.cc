@@ -11,16 +11,19 @@ const std::vector<std::string> kMethods = {"Auto", "Snapshot", "CloudBackup"};
 const std::vector<std::string> kDataTypes = {"none", "snapshot", "hbr", "all"};
 const std::vector<std::string> kVolumeMethods = {"snapshot", "hbr"};
 
-bool BacksUpVolumes(std::string_view type) { return type == "AppAndPvBackup" || type == "PvBackup"; }
+bool BacksUpVolumes(std::string_view type) {
+  return type == "AppAndPvBackup" || type == "PvBackup";
+}
 
 void ValidateSelectors(const json::Value& spec, std::string_view path, FieldErrors* errors) {
-  for (FieldError& e : ValidateLabelSelector(Get(spec, "labelSelector"), ChildPath(path, "labelSelector"))) {
+  for (FieldError& e :
+       ValidateLabelSelector(Get(spec, "labelSelector"), ChildPath(path, "labelSelector"))) {
     errors->push_back(std::move(e));
   }
   if (const json::Value* ors = Get(spec, "orLabelSelectors"); ors != nullptr && ors->is_array()) {
     for (size_t i = 0; i < ors->array().size(); ++i) {
-      for (FieldError& e :
-           ValidateLabelSelector(&ors->array()[i], IndexPath(ChildPath(path, "orLabelSelectors"), i))) {
+      for (FieldError& e : ValidateLabelSelector(
+               &ors->array()[i], IndexPath(ChildPath(path, "orLabelSelectors"), i))) {
         errors->push_back(std::move(e));
       }
     }
@@ -40,14 +43,17 @@ class BackupKind final : public StrategyBase {
                      .namespaced = true,
                      .has_status = true},
             {
-                {"Vault", "string", "", "The BackupVault the backup is written to (spec.vaultName).", 0},
-                {"Type", "string", "", "AppBackup, AppAndPvBackup or PvBackup (spec.backupType).", 0},
+                {"Vault", "string", "",
+                 "The BackupVault the backup is written to (spec.vaultName).", 0},
+                {"Type", "string", "", "AppBackup, AppAndPvBackup or PvBackup (spec.backupType).",
+                 0},
                 {"Phase", "string", "", "The lifecycle phase (status.phase).", 0},
                 {"Errors", "integer", "", "Errors met while backing up (status.errors).", 1},
                 {"Warnings", "integer", "", "Warnings met while backing up (status.warnings).", 1},
                 {"Started", "date", "", "When the backup started (status.startTimestamp).", 1},
                 {"Expires", "string", "",
-                 "Time left until the backup expires and is deleted (status.expiration): \"expired\" once "
+                 "Time left until the backup expires and is deleted (status.expiration): "
+                 "\"expired\" once "
                  "past, \"<unknown>\" before it is known.",
                  0},
             },
@@ -73,15 +79,16 @@ class BackupKind final : public StrategyBase {
     CheckEnum(Get(status, "phase"), "status.phase", BackupPhases(), false, errors);
     CheckEnum(Get(status, "dataType"), "status.dataType", kDataTypes, false, errors);
     CheckSubdomain(status, "scheduleName", "status", false, errors);
-    for (const char* t : {"startTimestamp", "completionTimestamp", "expiration"}) CheckTime(status, t, "status", errors);
+    for (const char* t : {"startTimestamp", "completionTimestamp", "expiration"})
+      CheckTime(status, t, "status", errors);
     if (const json::Value* p = Get(status, "progress")) {
       CheckMin(*p, "totalItems", "status.progress", 0, errors);
       CheckMin(*p, "itemsBackedUp", "status.progress", 0, errors);
     }
     if (const json::Value* vols = Get(status, "volumes"); vols != nullptr && vols->is_array()) {
       for (size_t i = 0; i < vols->array().size(); ++i) {
-        CheckEnum(Get(vols->array()[i], "method"), IndexPath("status.volumes", i) + ".method", kVolumeMethods,
-                  false, errors);
+        CheckEnum(Get(vols->array()[i], "method"), IndexPath("status.volumes", i) + ".method",
+                  kVolumeMethods, false, errors);
       }
     }
     CheckMin(status, "errors", "status", 0, errors);
@@ -121,17 +128,22 @@ void DefaultBackupSpec(json::Value* spec) {
 void ValidateBackupSpec(const json::Value& spec, std::string_view path, FieldErrors* errors) {
   CheckSubdomain(spec, "vaultName", path, /*required=*/true, errors);
   CheckEnum(Get(spec, "backupType"), ChildPath(path, "backupType"), kBackupTypes, false, errors);
-  for (const char* list : {"includedNamespaces", "excludedNamespaces"}) CheckNamespaceList(spec, list, path, errors);
-  for (const char* list : {"includedResources", "excludedResources"}) CheckStringList(spec, list, path, errors);
+  for (const char* list : {"includedNamespaces", "excludedNamespaces"})
+    CheckNamespaceList(spec, list, path, errors);
+  for (const char* list : {"includedResources", "excludedResources"})
+    CheckStringList(spec, list, path, errors);
   ValidateSelectors(spec, path, errors);
-  if (const json::Value* volume = Get(spec, "volumeBackup"); volume != nullptr && volume->is_object()) {
+  if (const json::Value* volume = Get(spec, "volumeBackup");
+      volume != nullptr && volume->is_object()) {
     const std::string vpath = ChildPath(path, "volumeBackup");
     const std::string type = GetStr(spec, "backupType");
     if (!BacksUpVolumes(type.empty() ? "AppBackup" : type)) {
-      errors->push_back(ForbiddenField(vpath, "may only be set when backupType is AppAndPvBackup or PvBackup"));
+      errors->push_back(
+          ForbiddenField(vpath, "may only be set when backupType is AppAndPvBackup or PvBackup"));
     }
     CheckEnum(Get(*volume, "method"), ChildPath(vpath, "method"), kMethods, false, errors);
-    if (const json::Value* pvcs = Get(*volume, "excludedPVCs"); pvcs != nullptr && pvcs->is_array()) {
+    if (const json::Value* pvcs = Get(*volume, "excludedPVCs");
+        pvcs != nullptr && pvcs->is_array()) {
       for (size_t i = 0; i < pvcs->array().size(); ++i) {
         const std::string ipath = IndexPath(ChildPath(vpath, "excludedPVCs"), i);
         CheckLabel(pvcs->array()[i], "namespace", ipath, true, errors);

@@ -11,7 +11,8 @@ namespace {
 const std::vector<std::string> kSchedulePhases = {"New", "Enabled", "Paused", "FailedValidation"};
 
 constexpr const char* kScheduleHelp =
-    "must be a 5-field cron expression such as \"1 4 * * *\" (optionally prefixed \"CRON_TZ=<zone> \") "
+    "must be a 5-field cron expression such as \"1 4 * * *\" (optionally prefixed \"CRON_TZ=<zone> "
+    "\") "
     "or an interval such as \"6h30m\"";
 
 class BackupScheduleKind final : public StrategyBase {
@@ -28,10 +29,13 @@ class BackupScheduleKind final : public StrategyBase {
                      .has_status = true},
             {
                 {"Schedule", "string", "", "The cron expression or interval (spec.schedule).", 0},
-                {"Vault", "string", "", "The BackupVault of the backups (spec.template.vaultName).", 0},
+                {"Vault", "string", "", "The BackupVault of the backups (spec.template.vaultName).",
+                 0},
                 {"Paused", "boolean", "", "Whether runs are suspended (spec.paused).", 0},
-                {"Last Backup", "string", "", "The Backup created by the last run (status.lastBackup.name).", 1},
-                {"Last Status", "string", "", "The phase of that Backup (status.lastBackup.phase).", 0},
+                {"Last Backup", "string", "",
+                 "The Backup created by the last run (status.lastBackup.name).", 1},
+                {"Last Status", "string", "", "The phase of that Backup (status.lastBackup.phase).",
+                 0},
                 {"Next Run", "string", "", "Time left until the next run (status.nextRunTime).", 0},
             },
             {"status.phase", "spec.template.vaultName"}) {}
@@ -50,10 +54,12 @@ class BackupScheduleKind final : public StrategyBase {
       // An interval is one Go duration token; anything else must be cron.
       if (StatusOr<int64_t> interval = ParseGoDuration(schedule); interval.ok()) {
         if (*interval <= 0) {
-          errors->push_back(InvalidField("spec.schedule", Quote(schedule), "an interval must be greater than 0"));
+          errors->push_back(
+              InvalidField("spec.schedule", Quote(schedule), "an interval must be greater than 0"));
         }
       } else if (Status cron = ValidateCron(schedule); !cron.ok()) {
-        errors->push_back(InvalidField("spec.schedule", Quote(schedule), std::string(kScheduleHelp) + ": " + cron.message()));
+        errors->push_back(InvalidField("spec.schedule", Quote(schedule),
+                                       std::string(kScheduleHelp) + ": " + cron.message()));
       }
     }
     if (const json::Value* tmpl = Get(spec, "template"); tmpl == nullptr) {

@@ -30,10 +30,13 @@ class BackupVaultKind final : public StrategyBase {
             {
                 {"Bucket", "string", "", "The OSS bucket (spec.bucket).", 0},
                 {"Region", "string", "", "The region of the bucket (spec.region).", 0},
-                {"Network", "string", "", "The OSS endpoint used: internal or public (spec.network).", 1},
-                {"Mode", "string", "", "ReadWrite, or ReadOnly for restore-only clusters (spec.accessMode).", 1},
+                {"Network", "string", "",
+                 "The OSS endpoint used: internal or public (spec.network).", 1},
+                {"Mode", "string", "",
+                 "ReadWrite, or ReadOnly for restore-only clusters (spec.accessMode).", 1},
                 {"Phase", "string", "", "InProgress, Available or Unavailable (status.phase).", 0},
-                {"Last Validated", "date", "", "When the bucket was last checked (status.lastValidationTime).", 0},
+                {"Last Validated", "date", "",
+                 "When the bucket was last checked (status.lastValidationTime).", 0},
             },
             {"status.phase", "spec.bucket", "spec.region"}) {}
 
@@ -59,14 +62,17 @@ class BackupVaultKind final : public StrategyBase {
     }
     if (std::string prefix = GetStr(spec, "prefix"); !prefix.empty()) {
       if (prefix.front() == '/') {
-        errors->push_back(InvalidField("spec.prefix", Quote(prefix), "must be a relative path: must not start with '/'"));
+        errors->push_back(InvalidField("spec.prefix", Quote(prefix),
+                                       "must be a relative path: must not start with '/'"));
       }
       // ".." as a path segment would step outside the vault's directory.
       const std::string padded = "/" + prefix + "/";
       if (padded.find("/../") != std::string::npos || padded.find("/./") != std::string::npos) {
-        errors->push_back(InvalidField("spec.prefix", Quote(prefix), "must not contain '.' or '..' path segments"));
+        errors->push_back(InvalidField("spec.prefix", Quote(prefix),
+                                       "must not contain '.' or '..' path segments"));
       }
-      if (prefix.size() > kMaxPrefixLength) errors->push_back(TooLongField("spec.prefix", kMaxPrefixLength));
+      if (prefix.size() > kMaxPrefixLength)
+        errors->push_back(TooLongField("spec.prefix", kMaxPrefixLength));
     }
     CheckRegionID(spec, "region", "spec", true, errors);
     CheckEnum(Get(spec, "network"), "spec.network", kNetworks, false, errors);
@@ -78,7 +84,8 @@ class BackupVaultKind final : public StrategyBase {
 
   void ValidateSpecUpdate(const json::Value& spec, const json::Value& old_spec,
                           FieldErrors* errors) const override {
-    CheckImmutable(spec, old_spec, {"provider", "bucket", "prefix", "region", "credentialRef", "accessMode"},
+    CheckImmutable(spec, old_spec,
+                   {"provider", "bucket", "prefix", "region", "credentialRef", "accessMode"},
                    "spec", errors);
   }
 
@@ -95,8 +102,9 @@ class BackupVaultKind final : public StrategyBase {
 
   std::vector<json::Value> MiddleCells(const json::Value& o,
                                        std::chrono::system_clock::time_point now) const override {
-    return {Cell(o, "spec.bucket"), Cell(o, "spec.region"),  Cell(o, "spec.network"),
-            Cell(o, "spec.accessMode"), Cell(o, "status.phase"), AgeCell(o, "status.lastValidationTime", now)};
+    return {Cell(o, "spec.bucket"),  Cell(o, "spec.region"),
+            Cell(o, "spec.network"), Cell(o, "spec.accessMode"),
+            Cell(o, "status.phase"), AgeCell(o, "status.lastValidationTime", now)};
   }
 };
 

@@ -9,8 +9,9 @@
 namespace csdr::apiserver {
 namespace {
 
-const std::vector<std::string> kClusterTypes = {"ACKManaged", "ACKDedicated", "ACKServerlessPro",
-                                                "ACKServerlessBasic", "ACKEdge", "Registered"};
+const std::vector<std::string> kClusterTypes = {"ACKManaged",       "ACKDedicated",
+                                                "ACKServerlessPro", "ACKServerlessBasic",
+                                                "ACKEdge",          "Registered"};
 const std::vector<std::string> kCredentialModes = {"ManagedRole", "AccessKeySecret"};
 
 // "vMAJOR.MINOR.PATCH" with optional pre-release and build suffixes (semver 2.0 syntax).
@@ -50,12 +51,16 @@ class ClusterProfileKind final : public StrategyBase {
                      .has_status = true},
             {
                 {"Type", "string", "", "The kind of ACK cluster (spec.clusterType).", 0},
-                {"Region", "string", "", "The effective region ID (status.regionID, else spec.regionID).", 0},
-                {"Component", "string", "", "The migrate-controller version (spec.componentVersion).", 0},
+                {"Region", "string", "",
+                 "The effective region ID (status.regionID, else spec.regionID).", 0},
+                {"Component", "string", "",
+                 "The migrate-controller version (spec.componentVersion).", 0},
                 {"K8s", "string", "", "The Kubernetes version (status.kubernetesVersion).", 1},
-                {"Credentials", "string", "", "How the backup center authenticates (spec.credentialMode).", 1},
+                {"Credentials", "string", "",
+                 "How the backup center authenticates (spec.credentialMode).", 1},
                 {"Supported", "boolean", "",
-                 "Whether the backup center is supported here (status.capabilities.backupCenter).", 0},
+                 "Whether the backup center is supported here (status.capabilities.backupCenter).",
+                 0},
             },
             {"spec.clusterType"}) {}
 
@@ -86,7 +91,8 @@ class ClusterProfileKind final : public StrategyBase {
     CheckEnum(Get(spec, "clusterType"), "spec.clusterType", kClusterTypes, false, errors);
     CheckRegionID(spec, "regionID", "spec", false, errors);
     if (std::string v = GetStr(spec, "componentVersion"); !v.empty() && !IsSemver(v)) {
-      errors->push_back(InvalidField("spec.componentVersion", Quote(v), "must be a semantic version such as v1.8.4"));
+      errors->push_back(InvalidField("spec.componentVersion", Quote(v),
+                                     "must be a semantic version such as v1.8.4"));
     }
     CheckEnum(Get(spec, "credentialMode"), "spec.credentialMode", kCredentialModes, false, errors);
     CheckObjectReference(spec, "accessKeySecretRef", "spec", true, errors);
@@ -107,12 +113,13 @@ class ClusterProfileKind final : public StrategyBase {
     }
   }
 
-  std::vector<json::Value> MiddleCells(const json::Value& o, std::chrono::system_clock::time_point) const override {
+  std::vector<json::Value> MiddleCells(const json::Value& o,
+                                       std::chrono::system_clock::time_point) const override {
     json::Value region = Cell(o, "status.regionID");
     if (region.is_null()) region = Cell(o, "spec.regionID");
-    return {Cell(o, "spec.clusterType"), std::move(region),         Cell(o, "spec.componentVersion"),
-            Cell(o, "status.kubernetesVersion"), Cell(o, "spec.credentialMode"),
-            Cell(o, "status.capabilities.backupCenter")};
+    return {Cell(o, "spec.clusterType"),      std::move(region),
+            Cell(o, "spec.componentVersion"), Cell(o, "status.kubernetesVersion"),
+            Cell(o, "spec.credentialMode"),   Cell(o, "status.capabilities.backupCenter")};
   }
 };
 

@@ -21,10 +21,10 @@ namespace csdr::apiserver {
 struct KindInfo {
   std::string group = "csdr.io";
   std::string version = "v1alpha1";
-  std::string kind;           // "Backup"
-  std::string list_kind;      // "BackupList"
-  std::string resource;       // "backups"
-  std::string singular;       // "backup"
+  std::string kind;                      // "Backup"
+  std::string list_kind;                 // "BackupList"
+  std::string resource;                  // "backups"
+  std::string singular;                  // "backup"
   std::vector<std::string> short_names;  // {"cbk"}
   std::vector<std::string> categories;   // {"csdr"}
   bool namespaced = true;
@@ -34,11 +34,11 @@ struct KindInfo {
 
 // A printer column of meta.k8s.io/v1 Table.
 struct ColumnDefinition {
-  std::string name;         // "Name", "Vault", "Expires"
-  std::string type;         // "string", "integer", "number", "boolean", "date"
-  std::string format;       // "name" for the name column, else ""
+  std::string name;    // "Name", "Vault", "Expires"
+  std::string type;    // "string", "integer", "number", "boolean", "date"
+  std::string format;  // "name" for the name column, else ""
   std::string description;
-  int priority = 0;         // 0: always shown; 1: only with -o wide
+  int priority = 0;  // 0: always shown; 1: only with -o wide
 };
 
 class KindStrategy {
@@ -56,8 +56,7 @@ class KindStrategy {
 
   // Validation of an update: everything ValidateCreate checks plus immutability against
   // the stored object.
-  virtual FieldErrors ValidateUpdate(const json::Value& object,
-                                     const json::Value& old) const = 0;
+  virtual FieldErrors ValidateUpdate(const json::Value& object, const json::Value& old) const = 0;
 
   // Validation of a write to the status subresource (status shape only).
   virtual FieldErrors ValidateStatus(const json::Value& object) const = 0;

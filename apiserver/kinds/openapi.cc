@@ -70,7 +70,8 @@ json::Value SchemaToJson(const Schema& s, bool v3) {
     for (const std::string& r : s.required) req.PushBack(r);
     out.Set("required", std::move(req));
   }
-  if (s.additional_properties) out.Set("additionalProperties", SchemaToJson(*s.additional_properties, v3));
+  if (s.additional_properties)
+    out.Set("additionalProperties", SchemaToJson(*s.additional_properties, v3));
   if (!s.list_type.empty()) out.Set("x-kubernetes-list-type", s.list_type);
   if (!s.list_map_keys.empty()) {
     json::Value keys = json::Value::MakeArray();
@@ -132,73 +133,90 @@ json::Value ParamJson(const Param& p, bool v3) {
 
 // Parameter descriptions abridged from k8s.io/apimachinery's ListOptions, CreateOptions,
 // PatchOptions and DeleteOptions.
-const Param kPretty{"pretty", "query", "string",
-                    "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent "
-                    "indicates a browser or command-line HTTP tool (curl and wget)."};
-const Param kNamespace{"namespace", "path", "string", "object name and auth scope, such as for teams and projects",
-                       true};
-const Param kAllowWatchBookmarks{"allowWatchBookmarks", "query", "boolean",
-                                 "allowWatchBookmarks requests watch events with type \"BOOKMARK\"."};
-const Param kContinue{"continue", "query", "string",
-                      "The continue option should be set when retrieving more results from the server."};
-const Param kFieldSelector{"fieldSelector", "query", "string",
-                           "A selector to restrict the list of returned objects by their fields. Defaults to "
-                           "everything."};
-const Param kLabelSelector{"labelSelector", "query", "string",
-                           "A selector to restrict the list of returned objects by their labels. Defaults to "
-                           "everything."};
-const Param kLimit{"limit", "query", "integer",
-                   "limit is a maximum number of responses to return for a list call. If more items exist, the "
-                   "server will set the `continue` field on the list metadata."};
-const Param kResourceVersion{"resourceVersion", "query", "string",
-                             "resourceVersion sets a constraint on what resource versions a request may be served "
-                             "from. Defaults to unset"};
-const Param kResourceVersionMatch{"resourceVersionMatch", "query", "string",
-                                  "resourceVersionMatch determines how resourceVersion is applied to list calls."};
-const Param kSendInitialEvents{"sendInitialEvents", "query", "boolean",
-                               "`sendInitialEvents=true` may be set together with `watch=true`: the stream begins "
-                               "with synthetic events for the current objects, then a bookmark."};
-const Param kTimeoutSeconds{"timeoutSeconds", "query", "integer",
-                            "Timeout for the list/watch call, regardless of any activity or inactivity."};
-const Param kWatch{"watch", "query", "boolean",
-                   "Watch for changes to the described resources and return them as a stream of add, update, and "
-                   "remove notifications. Specify resourceVersion."};
-const Param kDryRun{"dryRun", "query", "string",
-                    "When present, indicates that modifications should not be persisted. Valid values are: All."};
-const Param kFieldManager{"fieldManager", "query", "string",
-                          "fieldManager is a name associated with the actor or entity that is making these "
-                          "changes. Required for apply requests."};
-const Param kFieldValidation{"fieldValidation", "query", "string",
-                             "fieldValidation instructs the server on how to handle objects in the request "
-                             "containing unknown or duplicate fields: Ignore, Warn (the default) or Strict."};
-const Param kForce{"force", "query", "boolean",
-                   "Force is going to \"force\" Apply requests: re-acquire conflicting fields owned by other "
-                   "people. Must be unset for non-apply patch requests."};
+const Param kPretty{
+    "pretty", "query", "string",
+    "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent "
+    "indicates a browser or command-line HTTP tool (curl and wget)."};
+const Param kNamespace{"namespace", "path", "string",
+                       "object name and auth scope, such as for teams and projects", true};
+const Param kAllowWatchBookmarks{
+    "allowWatchBookmarks", "query", "boolean",
+    "allowWatchBookmarks requests watch events with type \"BOOKMARK\"."};
+const Param kContinue{
+    "continue", "query", "string",
+    "The continue option should be set when retrieving more results from the server."};
+const Param kFieldSelector{
+    "fieldSelector", "query", "string",
+    "A selector to restrict the list of returned objects by their fields. Defaults to "
+    "everything."};
+const Param kLabelSelector{
+    "labelSelector", "query", "string",
+    "A selector to restrict the list of returned objects by their labels. Defaults to "
+    "everything."};
+const Param kLimit{
+    "limit", "query", "integer",
+    "limit is a maximum number of responses to return for a list call. If more items exist, the "
+    "server will set the `continue` field on the list metadata."};
+const Param kResourceVersion{
+    "resourceVersion", "query", "string",
+    "resourceVersion sets a constraint on what resource versions a request may be served "
+    "from. Defaults to unset"};
+const Param kResourceVersionMatch{
+    "resourceVersionMatch", "query", "string",
+    "resourceVersionMatch determines how resourceVersion is applied to list calls."};
+const Param kSendInitialEvents{
+    "sendInitialEvents", "query", "boolean",
+    "`sendInitialEvents=true` may be set together with `watch=true`: the stream begins "
+    "with synthetic events for the current objects, then a bookmark."};
+const Param kTimeoutSeconds{
+    "timeoutSeconds", "query", "integer",
+    "Timeout for the list/watch call, regardless of any activity or inactivity."};
+const Param kWatch{
+    "watch", "query", "boolean",
+    "Watch for changes to the described resources and return them as a stream of add, update, and "
+    "remove notifications. Specify resourceVersion."};
+const Param kDryRun{
+    "dryRun", "query", "string",
+    "When present, indicates that modifications should not be persisted. Valid values are: All."};
+const Param kFieldManager{
+    "fieldManager", "query", "string",
+    "fieldManager is a name associated with the actor or entity that is making these "
+    "changes. Required for apply requests."};
+const Param kFieldValidation{
+    "fieldValidation", "query", "string",
+    "fieldValidation instructs the server on how to handle objects in the request "
+    "containing unknown or duplicate fields: Ignore, Warn (the default) or Strict."};
+const Param kForce{
+    "force", "query", "boolean",
+    "Force is going to \"force\" Apply requests: re-acquire conflicting fields owned by other "
+    "people. Must be unset for non-apply patch requests."};
 const Param kGracePeriodSeconds{"gracePeriodSeconds", "query", "integer",
                                 "The duration in seconds before the object should be deleted."};
-const Param kIgnoreStoreReadError{"ignoreStoreReadErrorWithClusterBreakingPotential", "query", "boolean",
-                                  "if set to true, it will trigger an unsafe deletion of the resource in case the "
-                                  "normal deletion flow fails with a corrupt object error."};
+const Param kIgnoreStoreReadError{
+    "ignoreStoreReadErrorWithClusterBreakingPotential", "query", "boolean",
+    "if set to true, it will trigger an unsafe deletion of the resource in case the "
+    "normal deletion flow fails with a corrupt object error."};
 const Param kOrphanDependents{"orphanDependents", "query", "boolean",
                               "Deprecated: please use the PropagationPolicy."};
-const Param kPropagationPolicy{"propagationPolicy", "query", "string",
-                               "Whether and how garbage collection will be performed: Orphan, Background or "
-                               "Foreground."};
+const Param kPropagationPolicy{
+    "propagationPolicy", "query", "string",
+    "Whether and how garbage collection will be performed: Orphan, Background or "
+    "Foreground."};
 
 struct Operation {
-  std::string verb;       // HTTP method in lower case
-  std::string action;     // x-kubernetes-action
-  std::string id;         // operationId
+  std::string verb;    // HTTP method in lower case
+  std::string action;  // x-kubernetes-action
+  std::string id;      // operationId
   std::string summary;
   std::vector<Param> params;
-  std::string body;       // definition of the request body, "" for none
+  std::string body;  // definition of the request body, "" for none
   bool body_required = false;
-  std::vector<std::string> consumes;  // request media types
+  std::vector<std::string> consumes;                           // request media types
   std::vector<std::pair<std::string, std::string>> responses;  // code, definition
 };
 
-const std::vector<std::string> kPatchTypes = {"application/json-patch+json", "application/merge-patch+json",
-                                              "application/apply-patch+yaml"};
+const std::vector<std::string> kPatchTypes = {
+    "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"};
 
 json::Value Strings(const std::vector<std::string>& v) {
   json::Value a = json::Value::MakeArray();
@@ -267,8 +285,8 @@ json::Value OperationJson(const Operation& op, const KindInfo& info, bool v3) {
   return out;
 }
 
-json::Value PathJson(const std::vector<Param>& path_params, const std::vector<Operation>& ops, const KindInfo& info,
-                     bool v3) {
+json::Value PathJson(const std::vector<Param>& path_params, const std::vector<Operation>& ops,
+                     const KindInfo& info, bool v3) {
   json::Value item = json::Value::MakeObject();
   for (const Operation& op : ops) item.Set(op.verb, OperationJson(op, info, v3));
   json::Value params = json::Value::MakeArray();
@@ -286,7 +304,8 @@ void AddPaths(const KindInfo& info, bool v3, json::Value* paths) {
   const std::string scope = info.namespaced ? "Namespaced" : "";
   const std::string id_suffix = "CsdrIoV1alpha1" + scope + info.kind;
   const std::string root = "/apis/" + info.group + "/" + info.version + "/";
-  const std::string collection = root + (info.namespaced ? "namespaces/{namespace}/" : "") + info.resource;
+  const std::string collection =
+      root + (info.namespaced ? "namespaces/{namespace}/" : "") + info.resource;
   const std::string item = collection + "/{name}";
 
   std::vector<Param> collection_params;
@@ -298,50 +317,121 @@ void AddPaths(const KindInfo& info, bool v3, json::Value* paths) {
   if (info.namespaced) item_params.push_back(kNamespace);
   item_params.push_back(kPretty);
 
-  const std::vector<Param> list_params = {kAllowWatchBookmarks, kContinue,        kFieldSelector,
-                                          kLabelSelector,       kLimit,           kResourceVersion,
-                                          kResourceVersionMatch, kSendInitialEvents, kTimeoutSeconds, kWatch};
+  const std::vector<Param> list_params = {kAllowWatchBookmarks,
+                                          kContinue,
+                                          kFieldSelector,
+                                          kLabelSelector,
+                                          kLimit,
+                                          kResourceVersion,
+                                          kResourceVersionMatch,
+                                          kSendInitialEvents,
+                                          kTimeoutSeconds,
+                                          kWatch};
   const std::vector<Param> write_params = {kDryRun, kFieldManager, kFieldValidation};
   const std::vector<Param> patch_params = {kDryRun, kFieldManager, kFieldValidation, kForce};
-  const std::vector<Param> delete_params = {kDryRun, kGracePeriodSeconds, kIgnoreStoreReadError, kOrphanDependents,
-                                            kPropagationPolicy};
-  const std::vector<Param> deletecollection_params = {
-      kContinue,        kDryRun,           kFieldSelector,        kGracePeriodSeconds, kIgnoreStoreReadError,
-      kLabelSelector,   kLimit,            kOrphanDependents,     kPropagationPolicy,  kResourceVersion,
-      kResourceVersionMatch, kSendInitialEvents, kTimeoutSeconds};
+  const std::vector<Param> delete_params = {kDryRun, kGracePeriodSeconds, kIgnoreStoreReadError,
+                                            kOrphanDependents, kPropagationPolicy};
+  const std::vector<Param> deletecollection_params = {kContinue,
+                                                      kDryRun,
+                                                      kFieldSelector,
+                                                      kGracePeriodSeconds,
+                                                      kIgnoreStoreReadError,
+                                                      kLabelSelector,
+                                                      kLimit,
+                                                      kOrphanDependents,
+                                                      kPropagationPolicy,
+                                                      kResourceVersion,
+                                                      kResourceVersionMatch,
+                                                      kSendInitialEvents,
+                                                      kTimeoutSeconds};
 
   paths->Set(collection,
              PathJson(collection_params,
-                      {{"get", "list", "list" + id_suffix, "list or watch objects of kind " + info.kind, list_params,
-                        "", false, {}, {{"200", list_def}}},
-                       {"post", "post", "create" + id_suffix, "create a " + info.kind, write_params, kind_def, true,
-                        {"*/*"}, {{"200", kind_def}, {"201", kind_def}, {"202", kind_def}}},
-                       {"delete", "deletecollection", "delete" + std::string("CsdrIoV1alpha1Collection") + scope + info.kind,
-                        "delete collection of " + info.kind, deletecollection_params, delete_def, false, {"*/*"},
+                      {{"get",
+                        "list",
+                        "list" + id_suffix,
+                        "list or watch objects of kind " + info.kind,
+                        list_params,
+                        "",
+                        false,
+                        {},
+                        {{"200", list_def}}},
+                       {"post",
+                        "post",
+                        "create" + id_suffix,
+                        "create a " + info.kind,
+                        write_params,
+                        kind_def,
+                        true,
+                        {"*/*"},
+                        {{"200", kind_def}, {"201", kind_def}, {"202", kind_def}}},
+                       {"delete",
+                        "deletecollection",
+                        "delete" + std::string("CsdrIoV1alpha1Collection") + scope + info.kind,
+                        "delete collection of " + info.kind,
+                        deletecollection_params,
+                        delete_def,
+                        false,
+                        {"*/*"},
                         {{"200", status_def}}}},
                       info, v3));
   auto item_ops = [&](const std::string& what, const std::string& id_tail) {
-    return std::vector<Operation>{
-        {"get", "get", "read" + id_suffix + id_tail, "read " + what + " of the specified " + info.kind,
-         {kResourceVersion}, "", false, {}, {{"200", kind_def}}},
-        {"put", "put", "replace" + id_suffix + id_tail, "replace " + what + " of the specified " + info.kind,
-         write_params, kind_def, true, {"*/*"}, {{"200", kind_def}, {"201", kind_def}}},
-        {"patch", "patch", "patch" + id_suffix + id_tail, "partially update " + what + " of the specified " + info.kind,
-         patch_params, patch_def, true, kPatchTypes, {{"200", kind_def}, {"201", kind_def}}}};
+    return std::vector<Operation>{{"get",
+                                   "get",
+                                   "read" + id_suffix + id_tail,
+                                   "read " + what + " of the specified " + info.kind,
+                                   {kResourceVersion},
+                                   "",
+                                   false,
+                                   {},
+                                   {{"200", kind_def}}},
+                                  {"put",
+                                   "put",
+                                   "replace" + id_suffix + id_tail,
+                                   "replace " + what + " of the specified " + info.kind,
+                                   write_params,
+                                   kind_def,
+                                   true,
+                                   {"*/*"},
+                                   {{"200", kind_def}, {"201", kind_def}}},
+                                  {"patch",
+                                   "patch",
+                                   "patch" + id_suffix + id_tail,
+                                   "partially update " + what + " of the specified " + info.kind,
+                                   patch_params,
+                                   patch_def,
+                                   true,
+                                   kPatchTypes,
+                                   {{"200", kind_def}, {"201", kind_def}}}};
   };
   std::vector<Operation> ops = item_ops("the object", "");
-  ops.push_back({"delete", "delete", "delete" + id_suffix, "delete a " + info.kind, delete_params, delete_def, false,
-                 {"*/*"}, {{"200", status_def}, {"202", status_def}}});
+  ops.push_back({"delete",
+                 "delete",
+                 "delete" + id_suffix,
+                 "delete a " + info.kind,
+                 delete_params,
+                 delete_def,
+                 false,
+                 {"*/*"},
+                 {{"200", status_def}, {"202", status_def}}});
   paths->Set(item, PathJson(item_params, ops, info, v3));
-  if (info.has_status) paths->Set(item + "/status", PathJson(item_params, item_ops("status", "Status"), info, v3));
+  if (info.has_status)
+    paths->Set(item + "/status", PathJson(item_params, item_ops("status", "Status"), info, v3));
   if (info.namespaced) {
     // The cross-namespace list, as kube-apiserver serves it for namespaced kinds.
     std::vector<Param> all_params = list_params;
     all_params.push_back(kPretty);
     paths->Set(root + info.resource,
-               PathJson({}, {{"get", "list", "listCsdrIoV1alpha1" + info.kind + "ForAllNamespaces",
-                              "list or watch objects of kind " + info.kind, all_params, "", false, {},
-                              {{"200", list_def}}}},
+               PathJson({},
+                        {{"get",
+                          "list",
+                          "listCsdrIoV1alpha1" + info.kind + "ForAllNamespaces",
+                          "list or watch objects of kind " + info.kind,
+                          all_params,
+                          "",
+                          false,
+                          {},
+                          {{"200", list_def}}}},
                         info, v3));
   }
 }

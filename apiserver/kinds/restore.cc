@@ -6,8 +6,8 @@
 namespace csdr::apiserver {
 namespace {
 
-const std::vector<std::string> kRestorePhases = {"New", "InProgress", "Completed", "PartiallyFailed", "Failed",
-                                                 "FailedValidation"};
+const std::vector<std::string> kRestorePhases = {
+    "New", "InProgress", "Completed", "PartiallyFailed", "Failed", "FailedValidation"};
 const std::vector<std::string> kExistingResourcePolicies = {"none", "update"};
 const std::vector<std::string> kAccessModes = {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany",
                                                "ReadWriteOncePod"};
@@ -50,18 +50,21 @@ class RestoreKind final : public StrategyBase {
     for (const char* list : {"includedNamespaces", "excludedNamespaces"}) {
       CheckNamespaceList(spec, list, "spec", errors);
     }
-    for (const char* list : {"includedResources", "excludedResources"}) CheckStringList(spec, list, "spec", errors);
+    for (const char* list : {"includedResources", "excludedResources"})
+      CheckStringList(spec, list, "spec", errors);
     for (FieldError& e : ValidateLabelSelector(Get(spec, "labelSelector"), "spec.labelSelector")) {
       errors->push_back(std::move(e));
     }
     if (const json::Value* ors = Get(spec, "orLabelSelectors"); ors != nullptr && ors->is_array()) {
       for (size_t i = 0; i < ors->array().size(); ++i) {
-        for (FieldError& e : ValidateLabelSelector(&ors->array()[i], IndexPath("spec.orLabelSelectors", i))) {
+        for (FieldError& e :
+             ValidateLabelSelector(&ors->array()[i], IndexPath("spec.orLabelSelectors", i))) {
           errors->push_back(std::move(e));
         }
       }
     }
-    if (const json::Value* mapping = Get(spec, "namespaceMapping"); mapping != nullptr && mapping->is_object()) {
+    if (const json::Value* mapping = Get(spec, "namespaceMapping");
+        mapping != nullptr && mapping->is_object()) {
       // Both sides are namespace names. Which source namespaces exist is the backup's
       // business (CSDR-RS-010).
       for (const auto& [from, to] : mapping->object()) {
@@ -75,31 +78,36 @@ class RestoreKind final : public StrategyBase {
         }
       }
     }
-    if (const json::Value* mapping = Get(spec, "imageRegistryMapping"); mapping != nullptr && mapping->is_object()) {
+    if (const json::Value* mapping = Get(spec, "imageRegistryMapping");
+        mapping != nullptr && mapping->is_object()) {
       for (const auto& [from, to] : mapping->object()) {
-        if (from.empty()) errors->push_back(InvalidField("spec.imageRegistryMapping", Quote(from), "must be non-empty"));
+        if (from.empty())
+          errors->push_back(
+              InvalidField("spec.imageRegistryMapping", Quote(from), "must be non-empty"));
         if (to.is_string() && to.as_string().empty()) {
           errors->push_back(RequiredField(KeyPath("spec.imageRegistryMapping", from)));
         }
       }
     }
-    if (const json::Value* convs = Get(spec, "storageClassConversions"); convs != nullptr && convs->is_array()) {
+    if (const json::Value* convs = Get(spec, "storageClassConversions");
+        convs != nullptr && convs->is_array()) {
       for (size_t i = 0; i < convs->array().size(); ++i) {
         const json::Value& c = convs->array()[i];
         const std::string path = IndexPath("spec.storageClassConversions", i);
         CheckLabel(c, "namespace", path, true, errors);
         CheckSubdomain(c, "pvc", path, false, errors);
         CheckSubdomain(c, "targetStorageClass", path, true, errors);
-        if (const json::Value* modes = Get(c, "convertToAccessModes"); modes != nullptr && modes->is_array()) {
+        if (const json::Value* modes = Get(c, "convertToAccessModes");
+            modes != nullptr && modes->is_array()) {
           for (size_t j = 0; j < modes->array().size(); ++j) {
-            CheckEnum(&modes->array()[j], IndexPath(ChildPath(path, "convertToAccessModes"), j), kAccessModes,
-                      true, errors);
+            CheckEnum(&modes->array()[j], IndexPath(ChildPath(path, "convertToAccessModes"), j),
+                      kAccessModes, true, errors);
           }
         }
       }
     }
-    CheckEnum(Get(spec, "existingResourcePolicy"), "spec.existingResourcePolicy", kExistingResourcePolicies, false,
-              errors);
+    CheckEnum(Get(spec, "existingResourcePolicy"), "spec.existingResourcePolicy",
+              kExistingResourcePolicies, false, errors);
     CheckObjectReference(spec, "resourceModifierRef", "spec", false, errors);
   }
 
@@ -112,7 +120,8 @@ class RestoreKind final : public StrategyBase {
     CheckEnum(Get(status, "phase"), "status.phase", kRestorePhases, false, errors);
     CheckRegionID(status, "sourceRegionID", "status", false, errors);
     CheckRegionID(status, "targetRegionID", "status", false, errors);
-    for (const char* t : {"startTimestamp", "completionTimestamp"}) CheckTime(status, t, "status", errors);
+    for (const char* t : {"startTimestamp", "completionTimestamp"})
+      CheckTime(status, t, "status", errors);
     if (const json::Value* p = Get(status, "progress")) {
       CheckMin(*p, "totalItems", "status.progress", 0, errors);
       CheckMin(*p, "itemsRestored", "status.progress", 0, errors);

@@ -59,7 +59,8 @@ const Schema* Schema::Property(std::string_view name) const {
 const std::vector<Definition>& Definitions() {
   static const std::vector<Definition> defs = [] {
     std::vector<Definition> d = BuildDefinitions();
-    std::sort(d.begin(), d.end(), [](const Definition& a, const Definition& b) { return a.name < b.name; });
+    std::sort(d.begin(), d.end(),
+              [](const Definition& a, const Definition& b) { return a.name < b.name; });
     return d;
   }();
   return defs;
@@ -72,8 +73,12 @@ const Definition* FindDefinition(std::string_view name) {
   return (it != defs.end() && it->name == name) ? &*it : nullptr;
 }
 
-std::string DefinitionName(const KindInfo& info) { return "io.csdr." + info.version + "." + info.kind; }
-std::string ListDefinitionName(const KindInfo& info) { return "io.csdr." + info.version + "." + info.list_kind; }
+std::string DefinitionName(const KindInfo& info) {
+  return "io.csdr." + info.version + "." + info.kind;
+}
+std::string ListDefinitionName(const KindInfo& info) {
+  return "io.csdr." + info.version + "." + info.list_kind;
+}
 
 namespace {
 
@@ -93,13 +98,20 @@ const Schema& Resolve(const Schema& s) {
 // The JSON Schema name of a value's type, as the CRD validator reports it.
 std::string TypeName(const json::Value& v) {
   switch (v.type()) {
-    case json::Type::kNull: return "null";
-    case json::Type::kBool: return "boolean";
-    case json::Type::kInt: return "integer";
-    case json::Type::kDouble: return "number";
-    case json::Type::kString: return "string";
-    case json::Type::kArray: return "array";
-    case json::Type::kObject: return "object";
+    case json::Type::kNull:
+      return "null";
+    case json::Type::kBool:
+      return "boolean";
+    case json::Type::kInt:
+      return "integer";
+    case json::Type::kDouble:
+      return "number";
+    case json::Type::kString:
+      return "string";
+    case json::Type::kArray:
+      return "array";
+    case json::Type::kObject:
+      return "object";
   }
   return "null";
 }
@@ -113,7 +125,8 @@ bool TypeMatches(const std::string& type, const json::Value& v) {
   if (type == "number") return v.is_number();
   if (type == "integer") {
     // 5.0 is an integer to JSON Schema (kube-openapi's validator agrees).
-    return v.is_int() || (v.is_double() && std::isfinite(v.as_double()) && std::floor(v.as_double()) == v.as_double());
+    return v.is_int() || (v.is_double() && std::isfinite(v.as_double()) &&
+                          std::floor(v.as_double()) == v.as_double());
   }
   return true;
 }
@@ -126,17 +139,20 @@ struct Walker {
     const Schema& s = Resolve(node);
     if (!TypeMatches(s.type, *v)) {
       const std::string actual = TypeName(*v);
-      out->errors.push_back(TypeInvalidField(path, Quote(actual),
-                                             (path.empty() ? std::string("body") : path + " in body") +
-                                                 " must be of type " + s.type + ": " + Quote(actual)));
+      out->errors.push_back(
+          TypeInvalidField(path, Quote(actual),
+                           (path.empty() ? std::string("body") : path + " in body") +
+                               " must be of type " + s.type + ": " + Quote(actual)));
       return;
     }
     if (s.format == "date-time" && v->is_string() && !ParseRFC3339(v->as_string())) {
-      out->errors.push_back(InvalidField(path, Quote(v->as_string()),
-                                         path + " in body must be of type date-time: " + Quote(v->as_string())));
+      out->errors.push_back(
+          InvalidField(path, Quote(v->as_string()),
+                       path + " in body must be of type date-time: " + Quote(v->as_string())));
     }
     if (v->is_array() && s.items != nullptr) {
-      for (size_t i = 0; i < v->array().size(); ++i) Walk(*s.items, &v->array()[i], IndexPath(path, i));
+      for (size_t i = 0; i < v->array().size(); ++i)
+        Walk(*s.items, &v->array()[i], IndexPath(path, i));
       return;
     }
     if (!v->is_object()) return;
@@ -176,7 +192,8 @@ SchemaCheck CheckAgainstSchema(const KindStrategy& kind, json::Value* object, bo
   // kube-apiserver reports metadata's unknown fields (found while decoding ObjectMeta)
   // before the pruned ones, each group in sorted order.
   auto is_meta = [](const std::string& p) { return p.rfind("metadata.", 0) == 0; };
-  auto mid = std::stable_partition(check.unknown_fields.begin(), check.unknown_fields.end(), is_meta);
+  auto mid =
+      std::stable_partition(check.unknown_fields.begin(), check.unknown_fields.end(), is_meta);
   std::sort(check.unknown_fields.begin(), mid);
   std::sort(mid, check.unknown_fields.end());
   return check;

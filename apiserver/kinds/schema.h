@@ -44,9 +44,9 @@ struct Schema {
   std::string pattern;
   std::optional<int64_t> minimum;
   std::optional<int64_t> maximum;
-  std::string list_type;                 // x-kubernetes-list-type: atomic, set, map
+  std::string list_type;                   // x-kubernetes-list-type: atomic, set, map
   std::vector<std::string> list_map_keys;  // x-kubernetes-list-map-keys
-  std::string map_type;                  // x-kubernetes-map-type: atomic, granular
+  std::string map_type;                    // x-kubernetes-map-type: atomic, granular
 
   // Builder helpers for the definition tables (rvalue-qualified: they decorate temporaries).
   Schema&& Required(std::vector<std::string> names) &&;

@@ -14,7 +14,8 @@ constexpr const char* kNameDescription =
     "Name must be unique within a namespace. Is required when creating resources, although some "
     "resources may allow a client to request the generation of an appropriate name automatically. "
     "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
-    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+    "updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 constexpr const char* kAgeDescription =
     "CreationTimestamp is a timestamp representing the server time when this object was created. "
     "It is not guaranteed to be set in happens-before order across separate operations. Clients "
@@ -24,11 +25,16 @@ const json::Value kNull;
 
 std::string ScalarText(const json::Value& v) {
   switch (v.type()) {
-    case json::Type::kString: return v.as_string();
-    case json::Type::kBool: return v.as_bool() ? "true" : "false";
-    case json::Type::kInt: return std::to_string(v.as_int());
-    case json::Type::kNull: return "";
-    default: return json::Serialize(v);
+    case json::Type::kString:
+      return v.as_string();
+    case json::Type::kBool:
+      return v.as_bool() ? "true" : "false";
+    case json::Type::kInt:
+      return std::to_string(v.as_int());
+    case json::Type::kNull:
+      return "";
+    default:
+      return json::Serialize(v);
   }
 }
 
@@ -54,7 +60,8 @@ FieldErrors StrategyBase::ValidateUpdate(const json::Value& object, const json::
   for (FieldError& e : ValidateObjectMetaUpdate(object, old)) errors.push_back(std::move(e));
   const json::Value* spec = Get(object, "spec");
   const json::Value* old_spec = Get(old, "spec");
-  ValidateSpecUpdate(spec != nullptr ? *spec : kNull, old_spec != nullptr ? *old_spec : kNull, &errors);
+  ValidateSpecUpdate(spec != nullptr ? *spec : kNull, old_spec != nullptr ? *old_spec : kNull,
+                     &errors);
   return errors;
 }
 
@@ -77,7 +84,8 @@ std::vector<json::Value> StrategyBase::Cells(const json::Value& object,
   return cells;
 }
 
-std::optional<std::string> StrategyBase::FieldValue(const json::Value& object, std::string_view field) const {
+std::optional<std::string> StrategyBase::FieldValue(const json::Value& object,
+                                                    std::string_view field) const {
   if (field == "metadata.name") return object.GetString({"metadata", "name"});
   if (field == "metadata.namespace") return object.GetString({"metadata", "namespace"});
   for (const std::string& f : selectable_) {
@@ -106,7 +114,8 @@ const json::Value* GetPath(const json::Value& v, std::string_view dotted) {
   size_t start = 0;
   while (cur != nullptr) {
     const size_t dot = dotted.find('.', start);
-    cur = Get(*cur, dotted.substr(start, dot == std::string_view::npos ? dotted.npos : dot - start));
+    cur =
+        Get(*cur, dotted.substr(start, dot == std::string_view::npos ? dotted.npos : dot - start));
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
@@ -133,8 +142,9 @@ std::string RequireString(const json::Value& parent, std::string_view key, std::
 }
 
 namespace {
-void CheckName(const json::Value& parent, std::string_view key, std::string_view path, bool required,
-               FieldErrors* errors, std::vector<std::string> (*check)(std::string_view)) {
+void CheckName(const json::Value& parent, std::string_view key, std::string_view path,
+               bool required, FieldErrors* errors,
+               std::vector<std::string> (*check)(std::string_view)) {
   const json::Value* v = Get(parent, key);
   if (v == nullptr || (v->is_string() && v->as_string().empty())) {
     if (required) errors->push_back(RequiredField(ChildPath(path, key)));
@@ -147,27 +157,30 @@ void CheckName(const json::Value& parent, std::string_view key, std::string_view
 }
 }  // namespace
 
-void CheckSubdomain(const json::Value& parent, std::string_view key, std::string_view path, bool required,
-                    FieldErrors* errors) {
+void CheckSubdomain(const json::Value& parent, std::string_view key, std::string_view path,
+                    bool required, FieldErrors* errors) {
   CheckName(parent, key, path, required, errors, &validation::IsDNS1123Subdomain);
 }
 
-void CheckLabel(const json::Value& parent, std::string_view key, std::string_view path, bool required,
-                FieldErrors* errors) {
+void CheckLabel(const json::Value& parent, std::string_view key, std::string_view path,
+                bool required, FieldErrors* errors) {
   CheckName(parent, key, path, required, errors, &validation::IsDNS1123Label);
 }
 
-void CheckDuration(const json::Value& parent, std::string_view key, std::string_view path, bool positive,
-                   FieldErrors* errors) {
+void CheckDuration(const json::Value& parent, std::string_view key, std::string_view path,
+                   bool positive, FieldErrors* errors) {
   const json::Value* v = Get(parent, key);
   if (v == nullptr || !v->is_string()) return;
   StatusOr<int64_t> d = ParseGoDuration(v->as_string());
   if (!d.ok()) {
-    errors->push_back(InvalidField(ChildPath(path, key), Quote(v->as_string()), d.status().message()));
+    errors->push_back(
+        InvalidField(ChildPath(path, key), Quote(v->as_string()), d.status().message()));
   } else if (positive && *d <= 0) {
-    errors->push_back(InvalidField(ChildPath(path, key), Quote(v->as_string()), "must be greater than 0"));
+    errors->push_back(
+        InvalidField(ChildPath(path, key), Quote(v->as_string()), "must be greater than 0"));
   } else if (*d < 0) {
-    errors->push_back(InvalidField(ChildPath(path, key), Quote(v->as_string()), "must be greater than or equal to 0"));
+    errors->push_back(InvalidField(ChildPath(path, key), Quote(v->as_string()),
+                                   "must be greater than or equal to 0"));
   }
 }
 
@@ -181,7 +194,8 @@ void CheckMin(const json::Value& parent, std::string_view key, std::string_view 
   }
 }
 
-void CheckTime(const json::Value& parent, std::string_view key, std::string_view path, FieldErrors* errors) {
+void CheckTime(const json::Value& parent, std::string_view key, std::string_view path,
+               FieldErrors* errors) {
   const json::Value* v = Get(parent, key);
   if (v == nullptr || !v->is_string()) return;
   if (!ParseRFC3339(v->as_string())) {
@@ -239,8 +253,9 @@ bool SameValue(const json::Value* a, const json::Value* b) {
 }
 }  // namespace
 
-void CheckImmutable(const json::Value& now, const json::Value& old, std::initializer_list<std::string_view> keys,
-                    std::string_view path, FieldErrors* errors) {
+void CheckImmutable(const json::Value& now, const json::Value& old,
+                    std::initializer_list<std::string_view> keys, std::string_view path,
+                    FieldErrors* errors) {
   for (std::string_view key : keys) {
     const json::Value* a = Get(now, key);
     const json::Value* b = Get(old, key);
@@ -273,7 +288,8 @@ json::Value CountCell(const json::Value& object, std::string_view dotted) {
   return (v == nullptr || !v->is_number()) ? json::Value(0) : *v;
 }
 
-json::Value AgeCell(const json::Value& object, std::string_view dotted, std::chrono::system_clock::time_point now) {
+json::Value AgeCell(const json::Value& object, std::string_view dotted,
+                    std::chrono::system_clock::time_point now) {
   const json::Value* v = GetPath(object, dotted);
   if (v == nullptr) return json::Value();
   if (!v->is_string()) return json::Value("<unknown>");
@@ -292,9 +308,8 @@ json::Value CountdownCell(const json::Value& object, std::string_view dotted,
   return json::Value(HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(*t - now)));
 }
 
-
-void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path, bool required,
-                   FieldErrors* errors) {
+void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path,
+                   bool required, FieldErrors* errors) {
   const json::Value* v = Get(parent, key);
   if (v == nullptr || (v->is_string() && v->as_string().empty())) {
     if (required) errors->push_back(RequiredField(ChildPath(path, key)));
@@ -303,8 +318,7 @@ void CheckRegionID(const json::Value& parent, std::string_view key, std::string_
   if (!v->is_string()) return;
   const std::string& r = v->as_string();
   const bool ok = r.size() <= 63 && validation::IsDNS1123Label(r).empty() && r.front() >= 'a' &&
-                  r.front() <= 'z' &&
-                  r.find('-') != std::string::npos;
+                  r.front() <= 'z' && r.find('-') != std::string::npos;
   if (!ok) {
     errors->push_back(InvalidField(ChildPath(path, key), Quote(r),
                                    "must be an Alibaba Cloud region ID such as 'cn-hangzhou' or "
@@ -322,8 +336,9 @@ void CheckObjectReference(const json::Value& parent, std::string_view key, std::
 }
 
 const std::vector<std::string>& BackupPhases() {
-  static const std::vector<std::string> phases = {"New",    "InProgress", "Completed",       "PartiallyFailed",
-                                                  "Failed", "Deleting",   "FailedValidation"};
+  static const std::vector<std::string> phases = {
+      "New",    "InProgress", "Completed",       "PartiallyFailed",
+      "Failed", "Deleting",   "FailedValidation"};
   return phases;
 }
 

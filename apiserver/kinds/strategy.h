@@ -34,7 +34,8 @@ class StrategyBase : public KindStrategy {
   std::vector<json::Value> Cells(const json::Value& object,
                                  std::chrono::system_clock::time_point now) const final;
   const std::vector<std::string>& SelectableFields() const final { return selectable_; }
-  std::optional<std::string> FieldValue(const json::Value& object, std::string_view field) const final;
+  std::optional<std::string> FieldValue(const json::Value& object,
+                                        std::string_view field) const final;
 
  protected:
   // `spec` and `status` are the members of the object, or a null Value when absent.
@@ -80,7 +81,8 @@ void CheckDuration(const json::Value& parent, std::string_view key, std::string_
 void CheckMin(const json::Value& parent, std::string_view key, std::string_view path, int64_t min,
               FieldErrors* errors);
 // An RFC 3339 time member (metav1.Time).
-void CheckTime(const json::Value& parent, std::string_view key, std::string_view path, FieldErrors* errors);
+void CheckTime(const json::Value& parent, std::string_view key, std::string_view path,
+               FieldErrors* errors);
 // A list of namespace names ("*" allowed, as Velero's include/exclude lists).
 void CheckNamespaceList(const json::Value& parent, std::string_view key, std::string_view path,
                         FieldErrors* errors);
@@ -89,8 +91,9 @@ void CheckStringList(const json::Value& parent, std::string_view key, std::strin
                      FieldErrors* errors);
 // "field is immutable" for each of `keys` whose value differs between the two objects,
 // as apimachinery's ValidateImmutableField words it.
-void CheckImmutable(const json::Value& now, const json::Value& old, std::initializer_list<std::string_view> keys,
-                    std::string_view path, FieldErrors* errors);
+void CheckImmutable(const json::Value& now, const json::Value& old,
+                    std::initializer_list<std::string_view> keys, std::string_view path,
+                    FieldErrors* errors);
 // The same for every member of either object (a wholly immutable spec).
 void CheckAllImmutable(const json::Value& now, const json::Value& old, std::string_view path,
                        FieldErrors* errors);
@@ -121,8 +124,8 @@ void ValidateBackupSpec(const json::Value& spec, std::string_view path, FieldErr
 
 // An Alibaba Cloud region ID ("cn-hangzhou", "ap-southeast-1"): syntax only; whether the
 // region exists is a policy rule (CSDR-BV-005), not shape.
-void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path, bool required,
-                   FieldErrors* errors);
+void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path,
+                   bool required, FieldErrors* errors);
 // A reference {namespace, name} to a Secret (SecretReference) or, with `namespaced`
 // false, {name} (LocalObjectReference).
 void CheckObjectReference(const json::Value& parent, std::string_view key, std::string_view path,

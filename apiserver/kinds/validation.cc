@@ -15,7 +15,7 @@ constexpr std::string_view kConditionReasonErrMsg =
     "a condition reason must start with alphabetic character, optionally followed by a "
     "string of alphanumeric characters or '_,:', and must end with an alphanumeric character "
     "or '_'";
-constexpr size_t kConditionReasonMaxLength = 1024;     // metav1validation maxReasonLen
+constexpr size_t kConditionReasonMaxLength = 1024;    // metav1validation maxReasonLen
 constexpr size_t kConditionMessageMaxLength = 32768;  // metav1validation maxMessageLen
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -24,7 +24,8 @@ bool IsAlpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; 
 
 void AddInvalid(FieldErrors* errors, std::string_view path, const std::string& value,
                 const std::vector<std::string>& messages) {
-  for (const std::string& m : messages) errors->push_back(InvalidField(std::string(path), Quote(value), m));
+  for (const std::string& m : messages)
+    errors->push_back(InvalidField(std::string(path), Quote(value), m));
 }
 
 const json::Value* Member(const json::Value& obj, std::string_view key) {
@@ -89,7 +90,8 @@ FieldErrors ValidateAnnotations(const json::Value* annotations, std::string_view
     AddInvalid(&errs, path, key, validation::IsQualifiedName(lower));
     total += key.size() + (value.is_string() ? value.as_string().size() : 0);
   }
-  if (total > kTotalAnnotationSizeLimit) errs.push_back(TooLongField(std::string(path), kTotalAnnotationSizeLimit));
+  if (total > kTotalAnnotationSizeLimit)
+    errs.push_back(TooLongField(std::string(path), kTotalAnnotationSizeLimit));
   return errs;
 }
 
@@ -101,7 +103,8 @@ FieldErrors ValidateObjectMeta(const json::Value& object, bool namespaced) {
 
   const std::string generate_name = StringMember(*meta, "generateName");
   if (!generate_name.empty()) {
-    AddInvalid(&errs, "metadata.generateName", generate_name, NameIsDNSSubdomain(generate_name, true));
+    AddInvalid(&errs, "metadata.generateName", generate_name,
+               NameIsDNSSubdomain(generate_name, true));
   }
   const std::string name = StringMember(*meta, "name");
   if (name.empty()) {
@@ -119,14 +122,18 @@ FieldErrors ValidateObjectMeta(const json::Value& object, bool namespaced) {
   } else if (!ns.empty()) {
     errs.push_back(ForbiddenField("metadata.namespace", "not allowed on this type"));
   }
-  if (const json::Value* g = Member(*meta, "generation"); g != nullptr && g->is_number() && g->as_int() < 0) {
-    errs.push_back(InvalidField("metadata.generation", json::Repr(*g), "must be greater than or equal to 0"));
+  if (const json::Value* g = Member(*meta, "generation");
+      g != nullptr && g->is_number() && g->as_int() < 0) {
+    errs.push_back(
+        InvalidField("metadata.generation", json::Repr(*g), "must be greater than or equal to 0"));
   }
-  for (FieldError& e : ValidateLabels(Member(*meta, "labels"), "metadata.labels")) errs.push_back(std::move(e));
+  for (FieldError& e : ValidateLabels(Member(*meta, "labels"), "metadata.labels"))
+    errs.push_back(std::move(e));
   for (FieldError& e : ValidateAnnotations(Member(*meta, "annotations"), "metadata.annotations")) {
     errs.push_back(std::move(e));
   }
-  if (const json::Value* refs = Member(*meta, "ownerReferences"); refs != nullptr && refs->is_array()) {
+  if (const json::Value* refs = Member(*meta, "ownerReferences");
+      refs != nullptr && refs->is_array()) {
     // Upstream reports these at metadata.ownerReferences.<field>, without an index.
     int controllers = 0;
     for (const json::Value& ref : refs->array()) {
@@ -138,10 +145,13 @@ FieldErrors ValidateObjectMeta(const json::Value& object, bool namespaced) {
           {"uid", "uid must not be empty"}};
       for (const auto& [field, message] : kRequired) {
         if (StringMember(ref, field).empty()) {
-          errs.push_back(InvalidField(ChildPath("metadata.ownerReferences", field), Quote(""), message));
+          errs.push_back(
+              InvalidField(ChildPath("metadata.ownerReferences", field), Quote(""), message));
         }
       }
-      if (const json::Value* c = ref.Find("controller"); c != nullptr && c->is_bool() && c->as_bool()) ++controllers;
+      if (const json::Value* c = ref.Find("controller");
+          c != nullptr && c->is_bool() && c->as_bool())
+        ++controllers;
     }
     if (controllers > 1) {
       errs.push_back(InvalidField("metadata.ownerReferences", json::Repr(*refs),
@@ -151,7 +161,8 @@ FieldErrors ValidateObjectMeta(const json::Value& object, bool namespaced) {
   if (const json::Value* fins = Member(*meta, "finalizers"); fins != nullptr && fins->is_array()) {
     for (const json::Value& f : fins->array()) {
       if (f.is_string()) {
-        AddInvalid(&errs, "metadata.finalizers", f.as_string(), validation::IsQualifiedName(f.as_string()));
+        AddInvalid(&errs, "metadata.finalizers", f.as_string(),
+                   validation::IsQualifiedName(f.as_string()));
       }
     }
   }
@@ -172,7 +183,8 @@ FieldErrors ValidateObjectMetaUpdate(const json::Value& object, const json::Valu
 FieldErrors ValidateLabelSelector(const json::Value* selector, std::string_view path) {
   FieldErrors errs;
   if (selector == nullptr || !selector->is_object()) return errs;
-  for (FieldError& e : ValidateLabels(Member(*selector, "matchLabels"), ChildPath(path, "matchLabels"))) {
+  for (FieldError& e :
+       ValidateLabels(Member(*selector, "matchLabels"), ChildPath(path, "matchLabels"))) {
     errs.push_back(std::move(e));
   }
   const json::Value* exprs = Member(*selector, "matchExpressions");
@@ -191,11 +203,13 @@ FieldErrors ValidateLabelSelector(const json::Value* selector, std::string_view 
       }
     } else if (op == "Exists" || op == "DoesNotExist") {
       if (count > 0) {
-        errs.push_back(ForbiddenField(ChildPath(base, "values"),
-                                      "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
+        errs.push_back(
+            ForbiddenField(ChildPath(base, "values"),
+                           "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
       }
     } else {
-      errs.push_back(InvalidField(ChildPath(base, "operator"), Quote(op), "not a valid selector operator"));
+      errs.push_back(
+          InvalidField(ChildPath(base, "operator"), Quote(op), "not a valid selector operator"));
     }
     const std::string key = StringMember(expr, "key");
     AddInvalid(&errs, ChildPath(base, "key"), key, validation::IsQualifiedName(key));
@@ -225,9 +239,11 @@ FieldErrors ValidateConditions(const json::Value* conditions, std::string_view p
     }
     const std::string status = StringMember(c, "status");
     if (status != "True" && status != "False" && status != "Unknown") {
-      errs.push_back(NotSupportedField(ChildPath(base, "status"), Quote(status), {"False", "True", "Unknown"}));
+      errs.push_back(NotSupportedField(ChildPath(base, "status"), Quote(status),
+                                       {"False", "True", "Unknown"}));
     }
-    if (const json::Value* g = Member(c, "observedGeneration"); g != nullptr && g->is_number() && g->as_int() < 0) {
+    if (const json::Value* g = Member(c, "observedGeneration");
+        g != nullptr && g->is_number() && g->as_int() < 0) {
       errs.push_back(InvalidField(ChildPath(base, "observedGeneration"), json::Repr(*g),
                                   "must be greater than or equal to zero"));
     }
@@ -243,10 +259,11 @@ FieldErrors ValidateConditions(const json::Value* conditions, std::string_view p
                         return IsAlnum(ch) || ch == '_' || ch == ',' || ch == ':';
                       });
       if (!ok) {
-        errs.push_back(InvalidField(ChildPath(base, "reason"), Quote(reason),
-                                    validation::RegexError(kConditionReasonErrMsg, kConditionReasonFmt,
-                                               {"my_name", "MY_NAME", "MyName", "ReasonA,ReasonB",
-                                                "ReasonA:ReasonB"})));
+        errs.push_back(InvalidField(
+            ChildPath(base, "reason"), Quote(reason),
+            validation::RegexError(
+                kConditionReasonErrMsg, kConditionReasonFmt,
+                {"my_name", "MY_NAME", "MyName", "ReasonA,ReasonB", "ReasonA:ReasonB"})));
       }
       if (reason.size() > kConditionReasonMaxLength) {
         errs.push_back(TooLongField(ChildPath(base, "reason"), kConditionReasonMaxLength));
@@ -299,7 +316,8 @@ std::optional<std::chrono::system_clock::time_point> ParseRFC3339(std::string_vi
     ++pos;
   } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
     auto oh = digits(pos + 1, 2), om = digits(pos + 4, 2);
-    if (!oh || !om || pos + 3 >= t.size() || t[pos + 3] != ':' || *oh > 23 || *om > 59) return std::nullopt;
+    if (!oh || !om || pos + 3 >= t.size() || t[pos + 3] != ':' || *oh > 23 || *om > 59)
+      return std::nullopt;
     offset = std::chrono::hours(*oh) + std::chrono::minutes(*om);
     if (t[pos] == '-') offset = -offset;
     pos += 6;
@@ -313,15 +331,16 @@ std::optional<std::chrono::system_clock::time_point> ParseRFC3339(std::string_vi
 }
 
 std::string BucketNameError(std::string_view b) {
-  const bool ok = b.size() >= 3 && b.size() <= 63 && IsLowerAlnum(b.front()) && IsLowerAlnum(b.back()) &&
-                  std::all_of(b.begin(), b.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
+  const bool ok =
+      b.size() >= 3 && b.size() <= 63 && IsLowerAlnum(b.front()) && IsLowerAlnum(b.back()) &&
+      std::all_of(b.begin(), b.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
   if (ok) return "";
   return "an OSS bucket name must be 3-63 characters of lower case letters, digits or '-', and "
          "must start and end with a letter or digit (e.g. 'cnfs-oss-backup')";
 }
 
-void CheckEnum(const json::Value* value, std::string_view path, const std::vector<std::string>& allowed,
-               bool required, FieldErrors* errors) {
+void CheckEnum(const json::Value* value, std::string_view path,
+               const std::vector<std::string>& allowed, bool required, FieldErrors* errors) {
   if (value == nullptr || value->is_null() || (value->is_string() && value->as_string().empty())) {
     if (required) errors->push_back(RequiredField(std::string(path)));
     return;

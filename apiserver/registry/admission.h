@@ -20,9 +20,9 @@ struct AdmissionAttributes {
   const KindStrategy* kind = nullptr;
   std::string namespace_;
   std::string name;
-  std::string subresource;                 // "" or "status"
-  const json::Value* object = nullptr;     // the object to be stored (null on delete)
-  const json::Value* old_object = nullptr; // the stored object (null on create)
+  std::string subresource;                  // "" or "status"
+  const json::Value* object = nullptr;      // the object to be stored (null on delete)
+  const json::Value* old_object = nullptr;  // the stored object (null on create)
   const UserInfo* user = nullptr;
   bool dry_run = false;
 };

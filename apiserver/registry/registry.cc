@@ -1,12 +1,12 @@
 #include "apiserver/registry/registry.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <thread>
-
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "apiserver/apply/apply.h"
 #include "apiserver/kinds/schema.h"
@@ -37,9 +37,9 @@ std::string NewUid() {
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
   char out[37];
   std::snprintf(out, sizeof(out),
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                b[14], b[15]);
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
   return out;
 }
 
@@ -55,7 +55,9 @@ std::string GenerateName(const std::string& base) {
 }
 
 std::string JoinCauses(const FieldErrors& errors) {
-  auto one = [](const FieldError& e) { return e.field.empty() ? e.message : e.field + ": " + e.message; };
+  auto one = [](const FieldError& e) {
+    return e.field.empty() ? e.message : e.field + ": " + e.message;
+  };
   if (errors.size() == 1) return one(errors[0]);
   std::string out = "[";
   for (size_t i = 0; i < errors.size(); ++i) {
@@ -154,7 +156,8 @@ Status CheckSchema(const KindStrategy& kind, json::Value* object, FieldValidatio
       for (const auto& f : check.unknown_fields) warnings->push_back("unknown field \"" + f + "\"");
     }
   }
-  if (!check.errors.empty()) return InvalidStatus(QualifiedKind(info), name, std::move(check.errors));
+  if (!check.errors.empty())
+    return InvalidStatus(QualifiedKind(info), name, std::move(check.errors));
   return Status::Ok();
 }
 
@@ -197,8 +200,10 @@ StatusOr<std::pair<int64_t, std::string>> DecodeContinue(const std::string& toke
   };
   std::string b64 = token;
   for (char& c : b64) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
     else if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
       return bad("continue key is not valid: illegal base64 data");
   }
@@ -218,7 +223,9 @@ StatusOr<std::pair<int64_t, std::string>> DecodeContinue(const std::string& toke
   const json::Value* rv = parsed->Find("rv");
   const json::Value* start = parsed->Find("start");
   if (!v || !v->is_string() || v->as_string() != "meta.k8s.io/v1") {
-    return bad("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    return bad(
+        "continue key is not valid: incorrect encoded start resourceVersion (version "
+        "meta.k8s.io/v1)");
   }
   if (!rv || !rv->is_int() || !start || !start->is_string() || start->as_string().empty()) {
     return bad("continue key is not valid: incorrect encoded start resourceVersion");
@@ -238,7 +245,8 @@ Registry::Registry(storage::Store* store, AdmissionController* admission, Clock 
 
 std::string Registry::Now() const { return FormatTime(clock_()); }
 
-std::string Registry::Key(const KindStrategy& kind, const std::string& ns, const std::string& name) {
+std::string Registry::Key(const KindStrategy& kind, const std::string& ns,
+                          const std::string& name) {
   return Prefix(kind, ns) + name;
 }
 
@@ -257,8 +265,7 @@ Status Registry::ValidateFieldSelector(const KindStrategy& kind, const FieldSele
     if (std::find(extra.begin(), extra.end(), f) != extra.end()) continue;
     std::string known = "\"metadata.name\", \"metadata.namespace\"";
     for (const auto& e : extra) known += ", \"" + e + "\"";
-    return Status(Code::kBadRequest,
-                  "field label not supported: " + f + " (known: " + known + ")");
+    return Status(Code::kBadRequest, "field label not supported: " + f + " (known: " + known + ")");
   }
   return Status::Ok();
 }
@@ -284,8 +291,7 @@ StatusOr<WriteResult> Registry::Create(const Scope& scope, json::Value object,
 
 StatusOr<WriteResult> Registry::CreatePrepared(const Scope& scope, json::Value object,
                                                const WriteOptions& options,
-                                               std::vector<std::string> warnings,
-                                               bool from_apply) {
+                                               std::vector<std::string> warnings, bool from_apply) {
   const KindStrategy& kind = *scope.kind;
   const KindInfo& info = kind.info();
   CSDR_RETURN_IF_ERROR(CheckSchema(kind, &object, options.field_validation,
@@ -308,7 +314,8 @@ StatusOr<WriteResult> Registry::CreatePrepared(const Scope& scope, json::Value o
   std::string name = meta.GetString({"name"});
   if (!scope.name.empty() && !name.empty() && name != scope.name && !from_apply) {
     return Status(Code::kBadRequest, "the name of the object (" + name +
-                                         ") does not match the name on the URL (" + scope.name + ")");
+                                         ") does not match the name on the URL (" + scope.name +
+                                         ")");
   }
   if (name.empty() && !scope.name.empty() && from_apply) name = scope.name;
   if (name.empty()) {
@@ -346,8 +353,15 @@ StatusOr<WriteResult> Registry::CreatePrepared(const Scope& scope, json::Value o
 
   Scope named = scope;
   named.name = name;
-  AdmissionAttributes attrs{AdmissionOperation::kCreate, &kind, scope.namespace_, name, "",
-                            &object, nullptr, scope.user, options.dry_run};
+  AdmissionAttributes attrs{AdmissionOperation::kCreate,
+                            &kind,
+                            scope.namespace_,
+                            name,
+                            "",
+                            &object,
+                            nullptr,
+                            scope.user,
+                            options.dry_run};
   CSDR_RETURN_IF_ERROR(admission_->Admit(attrs, &warnings));
 
   Metadata(&object).Set("resourceVersion", "0");
@@ -434,7 +448,9 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
   bool exhausted = false;
   std::string last_key;
   while (!exhausted) {
-    size_t want = limit == 0 ? 0 : need_parse ? std::max(kListBatch, limit) : limit - out.items.size() + 1;
+    size_t want = limit == 0   ? 0
+                  : need_parse ? std::max(kListBatch, limit)
+                               : limit - out.items.size() + 1;
     auto page = store_->List(prefix, cursor, want, revision);
     if (!page.ok()) {
       if (page.status().code() == Code::kExpired && !options.continue_token.empty()) {
@@ -447,9 +463,8 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
                       "the first chunk was returned and now may show up in the list.");
       }
       if (page.status().code() == Code::kExpired) {
-        return Status(Code::kExpired, "too old resource version: " +
-                                          std::to_string(at_revision) + " (" +
-                                          std::to_string(store_->CompactedRevision()) + ")");
+        return Status(Code::kExpired, "too old resource version: " + std::to_string(at_revision) +
+                                          " (" + std::to_string(store_->CompactedRevision()) + ")");
       }
       return page.status();
     }
@@ -491,11 +506,13 @@ StatusOr<WriteResult> Registry::Update(const Scope& scope, json::Value object,
   const KindInfo& info = scope.kind->info();
   std::string body_name = MetaString(object, "name");
   if (body_name.empty()) {
-    return InvalidStatus(QualifiedKind(info), "", {RequiredField("metadata.name", "name or generateName is required")});
+    return InvalidStatus(QualifiedKind(info), "",
+                         {RequiredField("metadata.name", "name or generateName is required")});
   }
   if (body_name != scope.name) {
     return Status(Code::kBadRequest, "the name of the object (" + body_name +
-                                         ") does not match the name on the URL (" + scope.name + ")");
+                                         ") does not match the name on the URL (" + scope.name +
+                                         ")");
   }
   if (info.namespaced) {
     std::string body_ns = MetaString(object, "namespace");
@@ -550,7 +567,8 @@ StatusOr<WriteResult> Registry::Patch(const Scope& scope, PatchType type, const 
     std::string name = MetaString(patch, "name");
     if (!name.empty() && name != scope.name) {
       return Status(Code::kBadRequest, "the name of the object (" + name +
-                                           ") does not match the name on the URL (" + scope.name + ")");
+                                           ") does not match the name on the URL (" + scope.name +
+                                           ")");
     }
   }
   if (type == PatchType::kMerge) CSDR_RETURN_IF_ERROR(CheckMergePatchBody(patch));
@@ -620,14 +638,17 @@ StatusOr<WriteResult> Registry::UpdateLoop(
     CSDR_RETURN_IF_ERROR(CheckSchema(kind, &next, options.field_validation, scope.name, &warnings));
 
     // The request's resourceVersion must match the stored one.
-    if (rv_precondition && MetaString(next, "resourceVersion") != MetaString(current, "resourceVersion")) {
+    if (rv_precondition &&
+        MetaString(next, "resourceVersion") != MetaString(current, "resourceVersion")) {
       return ConflictModified(info, scope.name);
     }
     // apiVersion and kind are fixed; name and namespace come from the URL.
-    if (next.GetString({"apiVersion"}) != info.api_version() || next.GetString({"kind"}) != info.kind) {
+    if (next.GetString({"apiVersion"}) != info.api_version() ||
+        next.GetString({"kind"}) != info.kind) {
       if (next.GetString({"kind"}) != info.kind && !next.GetString({"kind"}).empty()) {
-        return InvalidStatus(QualifiedKind(info), scope.name,
-                             {InvalidField("kind", Quote(next.GetString({"kind"})), "must be " + info.kind)});
+        return InvalidStatus(
+            QualifiedKind(info), scope.name,
+            {InvalidField("kind", Quote(next.GetString({"kind"})), "must be " + info.kind)});
       }
       next.Set("apiVersion", info.api_version());
       next.Set("kind", info.kind);
@@ -635,7 +656,8 @@ StatusOr<WriteResult> Registry::UpdateLoop(
     json::Value& meta = Metadata(&next);
     if (MetaString(next, "name") != scope.name) {
       return Status(Code::kBadRequest, "the name of the object (" + MetaString(next, "name") +
-                                           ") does not match the name on the URL (" + scope.name + ")");
+                                           ") does not match the name on the URL (" + scope.name +
+                                           ")");
     }
     if (info.namespaced) {
       std::string ns = MetaString(next, "namespace");
@@ -650,21 +672,28 @@ StatusOr<WriteResult> Registry::UpdateLoop(
     // The subresource decides which half of the object this write may change.
     if (status_write) {
       json::Value merged = current;
-      if (const json::Value* st = next.Find("status")) merged.Set("status", *st);
-      else merged.Erase("status");
+      if (const json::Value* st = next.Find("status"))
+        merged.Set("status", *st);
+      else
+        merged.Erase("status");
       // Status writers may carry managedFields from apply; keep the rest of metadata.
-      if (const json::Value* mf = MetaField(next, "managedFields")) Metadata(&merged).Set("managedFields", *mf);
+      if (const json::Value* mf = MetaField(next, "managedFields"))
+        Metadata(&merged).Set("managedFields", *mf);
       next = std::move(merged);
     } else if (info.has_status) {
-      if (const json::Value* st = current.Find("status")) next.Set("status", *st);
-      else next.Erase("status");
+      if (const json::Value* st = current.Find("status"))
+        next.Set("status", *st);
+      else
+        next.Erase("status");
     }
     // System fields are preserved from the stored object.
     json::Value& m = Metadata(&next);
     for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
                           "deletionGracePeriodSeconds", "generation"}) {
-      if (const json::Value* v = MetaField(current, f)) m.Set(f, *v);
-      else m.Erase(f);
+      if (const json::Value* v = MetaField(current, f))
+        m.Set(f, *v);
+      else
+        m.Erase(f);
     }
     m.Set("resourceVersion", MetaString(current, "resourceVersion"));
     m.Erase("selfLink");
@@ -675,7 +704,8 @@ StatusOr<WriteResult> Registry::UpdateLoop(
       m.Set("generation", (g && g->is_int() ? g->as_int() : 0) + 1);
     }
 
-    FieldErrors errors = status_write ? kind.ValidateStatus(next) : kind.ValidateUpdate(next, current);
+    FieldErrors errors =
+        status_write ? kind.ValidateStatus(next) : kind.ValidateUpdate(next, current);
     // No new finalizers once deletion started (upstream ValidateObjectMetaUpdate).
     if (MetaField(current, "deletionTimestamp") != nullptr) {
       std::vector<std::string> old_f = Finalizers(current);
@@ -689,7 +719,8 @@ StatusOr<WriteResult> Registry::UpdateLoop(
         list += "}";
         errors.push_back(ForbiddenField(
             "metadata.finalizers",
-            "no new finalizers can be added if the object is being deleted, found new finalizers " + list));
+            "no new finalizers can be added if the object is being deleted, found new finalizers " +
+                list));
       }
     }
     if (!errors.empty()) return InvalidStatus(QualifiedKind(info), scope.name, std::move(errors));
@@ -708,12 +739,20 @@ StatusOr<WriteResult> Registry::UpdateLoop(
       return result;
     }
 
-    AdmissionAttributes attrs{AdmissionOperation::kUpdate, &kind, scope.namespace_, scope.name,
-                              scope.subresource, &next, &current, scope.user, options.dry_run};
+    AdmissionAttributes attrs{AdmissionOperation::kUpdate,
+                              &kind,
+                              scope.namespace_,
+                              scope.name,
+                              scope.subresource,
+                              &next,
+                              &current,
+                              scope.user,
+                              options.dry_run};
     CSDR_RETURN_IF_ERROR(admission_->Admit(attrs, &result.warnings));
 
     // Removing the last finalizer of a deleting object completes its deletion.
-    bool finish_delete = MetaField(next, "deletionTimestamp") != nullptr && Finalizers(next).empty();
+    bool finish_delete =
+        MetaField(next, "deletionTimestamp") != nullptr && Finalizers(next).empty();
     if (options.dry_run) {
       result.object = std::move(next);
       return result;
@@ -756,11 +795,13 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
     auto current_or = ParseStored(kv->value);
     if (!current_or.ok()) return Status(Code::kInternal, "stored object is not valid JSON");
     json::Value current = std::move(current_or.value());
-    std::string fail = "Operation cannot be fulfilled on " + QualifiedKind(info) + " " + Quote(scope.name) + ": ";
+    std::string fail =
+        "Operation cannot be fulfilled on " + QualifiedKind(info) + " " + Quote(scope.name) + ": ";
     if (options.precondition_uid && *options.precondition_uid != MetaString(current, "uid")) {
-      return Status(Code::kConflict, fail + "the UID in the precondition (" + *options.precondition_uid +
-                                         ") does not match the UID in record (" + MetaString(current, "uid") +
-                                         "). The object might have been deleted and then recreated");
+      return Status(Code::kConflict,
+                    fail + "the UID in the precondition (" + *options.precondition_uid +
+                        ") does not match the UID in record (" + MetaString(current, "uid") +
+                        "). The object might have been deleted and then recreated");
     }
     if (options.precondition_resource_version &&
         *options.precondition_resource_version != MetaString(current, "resourceVersion")) {
@@ -772,8 +813,15 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
     }
 
     WriteResult result;
-    AdmissionAttributes attrs{AdmissionOperation::kDelete, &kind, scope.namespace_, scope.name, "",
-                              nullptr, &current, scope.user, options.dry_run};
+    AdmissionAttributes attrs{AdmissionOperation::kDelete,
+                              &kind,
+                              scope.namespace_,
+                              scope.name,
+                              "",
+                              nullptr,
+                              &current,
+                              scope.user,
+                              options.dry_run};
     CSDR_RETURN_IF_ERROR(admission_->Admit(attrs, &result.warnings));
 
     if (!Finalizers(current).empty()) {

@@ -70,8 +70,8 @@ struct DeleteOptions {
 
 struct WriteResult {
   json::Value object;
-  bool created = false;   // 201 rather than 200
-  bool deleted = false;   // delete: the object is gone (answer a Success Status)
+  bool created = false;  // 201 rather than 200
+  bool deleted = false;  // delete: the object is gone (answer a Success Status)
   std::vector<std::string> warnings;
 };
 
@@ -143,8 +143,8 @@ class Registry {
           transform,
       bool allow_create_via_apply, const json::Value* apply_patch);
   StatusOr<WriteResult> CreatePrepared(const Scope& scope, json::Value object,
-                                       const WriteOptions& options, std::vector<std::string> warnings,
-                                       bool from_apply);
+                                       const WriteOptions& options,
+                                       std::vector<std::string> warnings, bool from_apply);
 
   storage::Store* store_;
   AdmissionController* admission_;

@@ -52,7 +52,9 @@ class RegistryWatch : public WatchStream {
         last_bookmark_(std::chrono::steady_clock::now()) {}
 
   // A stream that only reports an error, then ends.
-  explicit RegistryWatch(WatchEvent error) : kind_(nullptr) { pending_.push_back(std::move(error)); }
+  explicit RegistryWatch(WatchEvent error) : kind_(nullptr) {
+    pending_.push_back(std::move(error));
+  }
 
   bool Next(std::chrono::milliseconds timeout, std::vector<WatchEvent>* out) override {
     if (!pending_.empty()) {
@@ -70,8 +72,9 @@ class RegistryWatch : public WatchStream {
     if (!alive) {
       ended_ = true;
       if (expired) {
-        out->push_back({"ERROR", ExpiredStatus("The resourceVersion for the provided watch is too "
-                                               "old; the watch fell behind and must be restarted")});
+        out->push_back(
+            {"ERROR", ExpiredStatus("The resourceVersion for the provided watch is too "
+                                    "old; the watch fell behind and must be restarted")});
       }
       return !out->empty();
     }
@@ -118,9 +121,12 @@ class RegistryWatch : public WatchStream {
         if (now_match) out->push_back({"ADDED", std::move(obj.value())});
         break;
       case storage::EventType::kModified:
-        if (now_match && was_match) out->push_back({"MODIFIED", std::move(obj.value())});
-        else if (now_match) out->push_back({"ADDED", std::move(obj.value())});
-        else if (was_match) out->push_back({"DELETED", std::move(obj.value())});
+        if (now_match && was_match)
+          out->push_back({"MODIFIED", std::move(obj.value())});
+        else if (now_match)
+          out->push_back({"ADDED", std::move(obj.value())});
+        else if (was_match)
+          out->push_back({"DELETED", std::move(obj.value())});
         break;
       case storage::EventType::kDeleted:
         if (was_match || now_match) out->push_back({"DELETED", std::move(obj.value())});
@@ -146,8 +152,8 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
 
   std::deque<WatchEvent> initial;
   int64_t after = 0;
-  bool initial_events = options.send_initial_events.value_or(
-      options.resource_version.empty() || options.resource_version == "0");
+  bool initial_events = options.send_initial_events.value_or(options.resource_version.empty() ||
+                                                             options.resource_version == "0");
   if (options.send_initial_events.has_value() && !*options.send_initial_events &&
       (options.resource_version.empty() || options.resource_version == "0")) {
     after = 0;  // from now, nothing replayed
@@ -171,7 +177,8 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
   } else {
     after = -1;
     const std::string& s = options.resource_version;
-    if (s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos) after = std::stoll(s);
+    if (s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos)
+      after = std::stoll(s);
     if (after < 0) {
       return Status(Code::kBadRequest, "invalid resource version \"" + s + "\"");
     }

@@ -13,8 +13,9 @@ Status ParseInt(const std::string& flag, const std::string& v, int min, int max,
   errno = 0;
   long n = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end != '\0' || errno == ERANGE || n < min || n > max) {
-    return Status(Code::kBadRequest, "invalid value \"" + v + "\" for flag --" + flag + ": want an integer in [" +
-                                         std::to_string(min) + ", " + std::to_string(max) + "]");
+    return Status(Code::kBadRequest, "invalid value \"" + v + "\" for flag --" + flag +
+                                         ": want an integer in [" + std::to_string(min) + ", " +
+                                         std::to_string(max) + "]");
   }
   *out = static_cast<int>(n);
   return Status::Ok();
@@ -59,10 +60,17 @@ int ParseDurationSeconds(const std::string& value) {
     if (i < value.size()) {
       plain = false;
       switch (value[i]) {
-        case 'h': unit = 3600; break;
-        case 'm': unit = 60; break;
-        case 's': unit = 1; break;
-        default: return -1;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 's':
+          unit = 1;
+          break;
+        default:
+          return -1;
       }
       ++i;
     } else if (!plain) {
@@ -148,46 +156,123 @@ Logging:
 StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
   Options o;
   std::map<std::string, std::function<Status(const std::string&)>> flags = {
-      {"bind-address", [&](const std::string& v) { o.bind_address = v; return Status::Ok(); }},
-      {"secure-port", [&](const std::string& v) { return ParseInt("secure-port", v, 1, 65535, &o.secure_port); }},
-      {"tls-cert-file", [&](const std::string& v) { o.tls_cert_file = v; return Status::Ok(); }},
-      {"tls-private-key-file", [&](const std::string& v) { o.tls_private_key_file = v; return Status::Ok(); }},
-      {"client-ca-file", [&](const std::string& v) { o.client_ca_file = v; return Status::Ok(); }},
-      {"requestheader-client-ca-file", [&](const std::string& v) { o.requestheader_client_ca_file = v; return Status::Ok(); }},
-      {"requestheader-allowed-names", [&](const std::string& v) { o.requestheader_allowed_names = SplitList(v); return Status::Ok(); }},
-      {"requestheader-username-headers", [&](const std::string& v) { o.requestheader_username_headers = SplitList(v); return Status::Ok(); }},
-      {"requestheader-group-headers", [&](const std::string& v) { o.requestheader_group_headers = SplitList(v); return Status::Ok(); }},
-      {"requestheader-extra-headers-prefix", [&](const std::string& v) { o.requestheader_extra_headers_prefix = SplitList(v); return Status::Ok(); }},
-      {"requestheader-uid-headers", [&](const std::string& v) { o.requestheader_uid_headers = SplitList(v); return Status::Ok(); }},
-      {"authentication-kubeconfig", [&](const std::string& v) { o.authentication_kubeconfig = v; return Status::Ok(); }},
-      {"authorization-kubeconfig", [&](const std::string& v) { o.authorization_kubeconfig = v; return Status::Ok(); }},
-      {"authentication-token-webhook-cache-ttl", [&](const std::string& v) {
-         return ParseDuration("authentication-token-webhook-cache-ttl", v, &o.authentication_token_webhook_cache_ttl_seconds); }},
-      {"authorization-webhook-cache-authorized-ttl", [&](const std::string& v) {
-         return ParseDuration("authorization-webhook-cache-authorized-ttl", v, &o.authorization_webhook_cache_authorized_ttl_seconds); }},
-      {"authorization-webhook-cache-unauthorized-ttl", [&](const std::string& v) {
-         return ParseDuration("authorization-webhook-cache-unauthorized-ttl", v, &o.authorization_webhook_cache_unauthorized_ttl_seconds); }},
-      {"authorization-always-allow-paths", [&](const std::string& v) { o.authorization_always_allow_paths = SplitList(v); return Status::Ok(); }},
-      {"kubeconfig", [&](const std::string& v) { o.kubeconfig = v; return Status::Ok(); }},
-      {"storage", [&](const std::string& v) { o.storage = v; return Status::Ok(); }},
+      {"bind-address",
+       [&](const std::string& v) {
+         o.bind_address = v;
+         return Status::Ok();
+       }},
+      {"secure-port",
+       [&](const std::string& v) { return ParseInt("secure-port", v, 1, 65535, &o.secure_port); }},
+      {"tls-cert-file",
+       [&](const std::string& v) {
+         o.tls_cert_file = v;
+         return Status::Ok();
+       }},
+      {"tls-private-key-file",
+       [&](const std::string& v) {
+         o.tls_private_key_file = v;
+         return Status::Ok();
+       }},
+      {"client-ca-file",
+       [&](const std::string& v) {
+         o.client_ca_file = v;
+         return Status::Ok();
+       }},
+      {"requestheader-client-ca-file",
+       [&](const std::string& v) {
+         o.requestheader_client_ca_file = v;
+         return Status::Ok();
+       }},
+      {"requestheader-allowed-names",
+       [&](const std::string& v) {
+         o.requestheader_allowed_names = SplitList(v);
+         return Status::Ok();
+       }},
+      {"requestheader-username-headers",
+       [&](const std::string& v) {
+         o.requestheader_username_headers = SplitList(v);
+         return Status::Ok();
+       }},
+      {"requestheader-group-headers",
+       [&](const std::string& v) {
+         o.requestheader_group_headers = SplitList(v);
+         return Status::Ok();
+       }},
+      {"requestheader-extra-headers-prefix",
+       [&](const std::string& v) {
+         o.requestheader_extra_headers_prefix = SplitList(v);
+         return Status::Ok();
+       }},
+      {"requestheader-uid-headers",
+       [&](const std::string& v) {
+         o.requestheader_uid_headers = SplitList(v);
+         return Status::Ok();
+       }},
+      {"authentication-kubeconfig",
+       [&](const std::string& v) {
+         o.authentication_kubeconfig = v;
+         return Status::Ok();
+       }},
+      {"authorization-kubeconfig",
+       [&](const std::string& v) {
+         o.authorization_kubeconfig = v;
+         return Status::Ok();
+       }},
+      {"authentication-token-webhook-cache-ttl",
+       [&](const std::string& v) {
+         return ParseDuration("authentication-token-webhook-cache-ttl", v,
+                              &o.authentication_token_webhook_cache_ttl_seconds);
+       }},
+      {"authorization-webhook-cache-authorized-ttl",
+       [&](const std::string& v) {
+         return ParseDuration("authorization-webhook-cache-authorized-ttl", v,
+                              &o.authorization_webhook_cache_authorized_ttl_seconds);
+       }},
+      {"authorization-webhook-cache-unauthorized-ttl",
+       [&](const std::string& v) {
+         return ParseDuration("authorization-webhook-cache-unauthorized-ttl", v,
+                              &o.authorization_webhook_cache_unauthorized_ttl_seconds);
+       }},
+      {"authorization-always-allow-paths",
+       [&](const std::string& v) {
+         o.authorization_always_allow_paths = SplitList(v);
+         return Status::Ok();
+       }},
+      {"kubeconfig",
+       [&](const std::string& v) {
+         o.kubeconfig = v;
+         return Status::Ok();
+       }},
+      {"storage",
+       [&](const std::string& v) {
+         o.storage = v;
+         return Status::Ok();
+       }},
       {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},
-      {"max-connections", [&](const std::string& v) { return ParseInt("max-connections", v, 1, 100000, &o.max_connections); }},
-      {"disable-admission-plugins", [&](const std::string& v) {
+      {"max-connections",
+       [&](const std::string& v) {
+         return ParseInt("max-connections", v, 1, 100000, &o.max_connections);
+       }},
+      {"disable-admission-plugins",
+       [&](const std::string& v) {
          size_t i = 0;
          while (i <= v.size()) {
            size_t j = v.find(',', i);
            if (j == std::string::npos) j = v.size();
            std::string name = v.substr(i, j - i);
            if (name != "CSDRPolicy") {
-             return Status(Code::kBadRequest, "--disable-admission-plugins: unknown plugin \"" + name +
-                                                  "\" (known: CSDRPolicy)");
+             return Status(Code::kBadRequest, "--disable-admission-plugins: unknown plugin \"" +
+                                                  name + "\" (known: CSDRPolicy)");
            }
            o.disable_admission_plugins.push_back(name);
            i = j + 1;
          }
          return Status::Ok();
        }},
-      {"min-request-timeout", [&](const std::string& v) { return ParseInt("min-request-timeout", v, 1, 86400, &o.min_request_timeout); }},
+      {"min-request-timeout",
+       [&](const std::string& v) {
+         return ParseInt("min-request-timeout", v, 1, 86400, &o.min_request_timeout);
+       }},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -209,7 +294,8 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     auto it = flags.find(name);
     if (it == flags.end()) return Status(Code::kBadRequest, "unknown flag: --" + name);
     if (!has_value) {
-      if (i + 1 >= args.size()) return Status(Code::kBadRequest, "flag needs an argument: --" + name);
+      if (i + 1 >= args.size())
+        return Status(Code::kBadRequest, "flag needs an argument: --" + name);
       value = args[++i];
     }
     CSDR_RETURN_IF_ERROR(it->second(value));

@@ -13,10 +13,10 @@
 // as in kube-apiserver.
 #pragma once
 
+#include <httplib.h>
+
 #include <memory>
 #include <string>
-
-#include <httplib.h>
 
 #include "common/status.h"
 

@@ -8,9 +8,10 @@ namespace csdr {
 namespace {
 
 TEST(ParseCronTest, AcceptsStandardExpressions) {
-  for (const char* spec : {"1 4 * * *", "*/15 * * * *", "0 0 1 jan *", "0 0 * * MON-FRI", "0 12 ? * sun",
-                           "5/15 * * * *", "0,30 8-18 * * 1-5", "CRON_TZ=Asia/Shanghai 0 2 * * *",
-                           "TZ=UTC 0 2 * * *", "  1   4 * *   *  ", "59 23 31 12 6"}) {
+  for (const char* spec :
+       {"1 4 * * *", "*/15 * * * *", "0 0 1 jan *", "0 0 * * MON-FRI", "0 12 ? * sun",
+        "5/15 * * * *", "0,30 8-18 * * 1-5", "CRON_TZ=Asia/Shanghai 0 2 * * *", "TZ=UTC 0 2 * * *",
+        "  1   4 * *   *  ", "59 23 31 12 6"}) {
     SCOPED_TRACE(spec);
     std::string error;
     EXPECT_TRUE(ParseCron(spec, &error).has_value()) << error;
@@ -55,7 +56,8 @@ TEST(ParseCronTest, Bits) {
   const auto every15 = ParseCron("*/15 * * * *", &error);
   ASSERT_TRUE(every15);
   EXPECT_EQ(every15->minutes.count(), 4u);
-  EXPECT_TRUE(every15->minutes[0] && every15->minutes[15] && every15->minutes[30] && every15->minutes[45]);
+  EXPECT_TRUE(every15->minutes[0] && every15->minutes[15] && every15->minutes[30] &&
+              every15->minutes[45]);
   const auto from5 = ParseCron("5/20 * * * *", &error);
   ASSERT_TRUE(from5);
   EXPECT_EQ(from5->minutes.count(), 3u);  // 5, 25, 45

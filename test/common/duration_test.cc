@@ -83,16 +83,20 @@ TEST(ParseGoDurationTest, GoTable) {
 
 // parseDurationErrorTests, plus the three messages' wording.
 TEST(ParseGoDurationTest, GoErrors) {
-  for (const char* in : {"", "3", "-", "s", ".", "-.", ".s", "+.s", "1d", "\x85\x85", "\xff" "ff", "1h 30m",
-                         "9223372036854775810ns", "9223372036854775808ns", "-9223372036854775809ns",
-                         "9223372036854776us", "3000000h", "9223372036854775.808us", "9223372036854ms775us808ns"}) {
+  for (const char* in :
+       {"", "3", "-", "s", ".", "-.", ".s", "+.s", "1d", "\x85\x85",
+        "\xff"
+        "ff",
+        "1h 30m", "9223372036854775810ns", "9223372036854775808ns", "-9223372036854775809ns",
+        "9223372036854776us", "3000000h", "9223372036854775.808us", "9223372036854ms775us808ns"}) {
     SCOPED_TRACE(in);
     StatusOr<int64_t> got = ParseGoDuration(in);
     EXPECT_FALSE(got.ok());
   }
   EXPECT_EQ(ParseGoDuration("x").status().message(), "time: invalid duration \"x\"");
   EXPECT_EQ(ParseGoDuration("3").status().message(), "time: missing unit in duration \"3\"");
-  EXPECT_EQ(ParseGoDuration("1d").status().message(), "time: unknown unit \"d\" in duration \"1d\"");
+  EXPECT_EQ(ParseGoDuration("1d").status().message(),
+            "time: unknown unit \"d\" in duration \"1d\"");
   EXPECT_EQ(ParseGoDuration("3000000h").status().message(), "time: invalid duration \"3000000h\"");
 }
 
@@ -133,7 +137,8 @@ TEST(ParseGoDurationTest, AsGoDoes) {
 // Go's unit ends at the next '.' or digit, so a fraction may follow a unit.
 TEST(ParseGoDurationTest, UnitEndsAtDot) {
   EXPECT_EQ(Nanos("1s.5m"), 31 * kSec);
-  EXPECT_EQ(ParseGoDuration("1.5.5s").status().message(), "time: missing unit in duration \"1.5.5s\"");
+  EXPECT_EQ(ParseGoDuration("1.5.5s").status().message(),
+            "time: missing unit in duration \"1.5.5s\"");
 }
 
 }  // namespace

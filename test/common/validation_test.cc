@@ -81,19 +81,24 @@ TEST(Validation, Dns1123) {
 TEST(NameValidationTest, UpstreamMessages) {
   EXPECT_EQ(IsDNS1123Subdomain("Bad_Name"),
             std::vector<std::string>{
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-                "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.', and "
+                "must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+                "for validation "
                 "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"});
   EXPECT_EQ(IsQualifiedName("bad key!"),
-            std::vector<std::string>{
-                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"});
+            std::vector<std::string>{"name part must consist of alphanumeric characters, '-', '_' "
+                                     "or '.', and must start and end with an "
+                                     "alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+                                     "'123-abc', regex used for validation is "
+                                     "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"});
   // kube-captures/20-list-errors.txt
   EXPECT_EQ(IsValidLabelValue("-bad-"),
             std::vector<std::string>{
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-                "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+                "'_' or '.', and "
+                "must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+                "'my_value',  or '12345', "
                 "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"});
 }
 
@@ -124,7 +129,8 @@ TEST(NameValidationTest, Table) {
     EXPECT_EQ(IsQualifiedName(c.value).size(), c.qualified_errors);
     EXPECT_EQ(IsValidLabelValue(c.value).size(), c.label_value_errors);
   }
-  EXPECT_EQ(IsDNS1123Subdomain(std::string(254, 'a')).front(), "must be no more than 253 characters");
+  EXPECT_EQ(IsDNS1123Subdomain(std::string(254, 'a')).front(),
+            "must be no more than 253 characters");
   EXPECT_EQ(IsQualifiedName("/x").front(), "prefix part must be non-empty");
 }
 

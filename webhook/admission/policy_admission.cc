@@ -35,7 +35,8 @@ std::string StoreFacts::TombstoneKey(std::string_view ns, std::string_view name)
   return "/registry/csdr.io/_backupvault_tombstones/" + std::string(ns) + "/" + std::string(name);
 }
 
-ObjectFact StoreFacts::Get(std::string_view kind, std::string_view ns, std::string_view name) const {
+ObjectFact StoreFacts::Get(std::string_view kind, std::string_view ns,
+                           std::string_view name) const {
   const apiserver::KindStrategy* k = KindByName(kind);
   if (k == nullptr) return Unknown("unknown kind " + std::string(kind));
   auto kv = store_->Get(apiserver::Registry::Key(*k, std::string(ns), std::string(name)));
@@ -87,13 +88,20 @@ ObjectFact StoreFacts::VaultTombstone(std::string_view ns, std::string_view name
   return f;
 }
 
-Status PolicyAdmission::Admit(const apiserver::AdmissionAttributes& a, std::vector<std::string>* warnings) {
+Status PolicyAdmission::Admit(const apiserver::AdmissionAttributes& a,
+                              std::vector<std::string>* warnings) {
   const apiserver::KindInfo& info = a.kind->info();
   AdmissionInput in;
   switch (a.operation) {
-    case apiserver::AdmissionOperation::kCreate: in.operation = Operation::kCreate; break;
-    case apiserver::AdmissionOperation::kUpdate: in.operation = Operation::kUpdate; break;
-    case apiserver::AdmissionOperation::kDelete: in.operation = Operation::kDelete; break;
+    case apiserver::AdmissionOperation::kCreate:
+      in.operation = Operation::kCreate;
+      break;
+    case apiserver::AdmissionOperation::kUpdate:
+      in.operation = Operation::kUpdate;
+      break;
+    case apiserver::AdmissionOperation::kDelete:
+      in.operation = Operation::kDelete;
+      break;
   }
   in.group = info.group;
   in.kind = info.kind;
@@ -113,13 +121,15 @@ Status PolicyAdmission::Admit(const apiserver::AdmissionAttributes& a, std::vect
   // Rule IDs only: messages may quote object fields.
   std::string ids;
   for (const auto& id : d.denied_rule_ids) ids += (ids.empty() ? "" : ",") + id;
-  VLOG(1) << "admission denied " << info.resource << " " << a.namespace_ << "/" << a.name << ": " << ids;
+  VLOG(1) << "admission denied " << info.resource << " " << a.namespace_ << "/" << a.name << ": "
+          << ids;
   if (d.code == 422) {
-    return Status::Invalid(apiserver::QualifiedKind(info) + " " + Quote(a.name) + " is invalid: " + d.message,
-                           d.causes);
+    return Status::Invalid(
+        apiserver::QualifiedKind(info) + " " + Quote(a.name) + " is invalid: " + d.message,
+        d.causes);
   }
-  return Status(Code::kForbidden,
-                apiserver::QualifiedResource(info) + " " + Quote(a.name) + " is forbidden: " + d.message);
+  return Status(Code::kForbidden, apiserver::QualifiedResource(info) + " " + Quote(a.name) +
+                                      " is forbidden: " + d.message);
 }
 
 void PolicyAdmission::Deleted(const apiserver::KindStrategy& kind, const std::string& ns,

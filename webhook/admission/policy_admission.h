@@ -24,7 +24,8 @@ namespace csdr::webhook {
 
 class StoreFacts : public Facts {
  public:
-  StoreFacts(storage::Store* store, const ClusterFacts* cluster) : store_(store), cluster_(cluster) {}
+  StoreFacts(storage::Store* store, const ClusterFacts* cluster)
+      : store_(store), cluster_(cluster) {}
   ObjectFact Get(std::string_view kind, std::string_view ns, std::string_view name) const override;
   ListFact List(std::string_view kind, std::string_view ns) const override;
   ObjectFact VaultTombstone(std::string_view ns, std::string_view name) const override;
@@ -35,7 +36,9 @@ class StoreFacts : public Facts {
     return cluster_->Secret(ns, name);
   }
   ObjectFact Namespace(std::string_view name) const override { return cluster_->Namespace(name); }
-  ObjectFact StorageClass(std::string_view name) const override { return cluster_->StorageClass(name); }
+  ObjectFact StorageClass(std::string_view name) const override {
+    return cluster_->StorageClass(name);
+  }
   ListFact PersistentVolumeClaims(std::string_view ns) const override {
     return cluster_->PersistentVolumeClaims(ns);
   }

@@ -48,7 +48,8 @@ ClusterView FillView(const json::Value& profile) {
   v.version = ParseSemver(v.component_version);
   v.credential_mode = profile.GetString({"spec", "credentialMode"});
   if (v.credential_mode.empty()) {
-    v.credential_mode = (v.type == kACKDedicated || v.type == kRegistered) ? "AccessKeySecret" : "ManagedRole";
+    v.credential_mode =
+        (v.type == kACKDedicated || v.type == kRegistered) ? "AccessKeySecret" : "ManagedRole";
   }
   v.secret_namespace = profile.GetString({"spec", "accessKeySecretRef", "namespace"});
   if (v.secret_namespace.empty()) v.secret_namespace = kCsdrNamespace;
@@ -73,7 +74,8 @@ ClusterView ViewOfFact(const ObjectFact& fact) {
   }
   ClusterView v;
   v.presence = fact.present() ? Presence::kAbsent : fact.presence;
-  v.unknown_reason = fact.unknown_reason.empty() ? "the ClusterProfile store cannot be read" : fact.unknown_reason;
+  v.unknown_reason =
+      fact.unknown_reason.empty() ? "the ClusterProfile store cannot be read" : fact.unknown_reason;
   return v;
 }
 

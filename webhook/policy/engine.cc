@@ -45,11 +45,15 @@ uint32_t OperationBit(Operation op) {
 
 }  // namespace
 
-RuleContext::RuleContext(const AdmissionInput& input, const Facts& facts, const EngineOptions& options)
+RuleContext::RuleContext(const AdmissionInput& input, const Facts& facts,
+                         const EngineOptions& options)
     : input_(input), facts_(facts), options_(options) {}
 
 RuleContext::RuleContext(const RuleContext& base, const ClusterView* cluster)
-    : input_(base.input_), facts_(base.facts_), options_(base.options_), cluster_override_(cluster) {}
+    : input_(base.input_),
+      facts_(base.facts_),
+      options_(base.options_),
+      cluster_override_(cluster) {}
 
 const ClusterView& RuleContext::cluster() const {
   if (cluster_override_ != nullptr) return *cluster_override_;
@@ -62,7 +66,8 @@ const json::Value& RuleContext::object() const {
 }
 
 const json::Value& RuleContext::old_object() const {
-  return input_.old_object != nullptr && input_.old_object->is_object() ? *input_.old_object : EmptyObject();
+  return input_.old_object != nullptr && input_.old_object->is_object() ? *input_.old_object
+                                                                        : EmptyObject();
 }
 
 std::string RuleContext::Namespace() const {
@@ -87,14 +92,16 @@ ObjectFact RuleContext::Memoized(std::string key, Read&& read) const {
   return fact;
 }
 
-ObjectFact RuleContext::Get(std::string_view kind, std::string_view ns, std::string_view name) const {
+ObjectFact RuleContext::Get(std::string_view kind, std::string_view ns,
+                            std::string_view name) const {
   std::string key;
   key.append("csdr.io/").append(kind).append("/").append(ns).append("/").append(name);
   return Memoized(std::move(key), [&] { return facts_.Get(kind, ns, name); });
 }
 
 ObjectFact RuleContext::StorageClass(std::string_view name) const {
-  return Memoized("storage.k8s.io/StorageClass//" + std::string(name), [&] { return facts_.StorageClass(name); });
+  return Memoized("storage.k8s.io/StorageClass//" + std::string(name),
+                  [&] { return facts_.StorageClass(name); });
 }
 
 Decision Evaluate(const AdmissionInput& input, const Facts& facts, const EngineOptions& options) {
@@ -113,11 +120,12 @@ Decision Evaluate(const AdmissionInput& input, const Facts& facts, const EngineO
     } else if (rule.backup_spec_check != nullptr && kind == kBackupKind) {
       const json::Value* spec = Member(ctx.object(), "spec");
       static const json::Value kEmptySpec = json::Value::MakeObject();
-      const BackupSpecTarget target{spec != nullptr && spec->is_object() ? *spec : kEmptySpec, ctx.Namespace(),
-                                    "spec", false};
+      const BackupSpecTarget target{spec != nullptr && spec->is_object() ? *spec : kEmptySpec,
+                                    ctx.Namespace(), "spec", false};
       rule.backup_spec_check(ctx, target, &findings);
     }
-    for (size_t i = first_new; i < findings.items().size(); ++i) findings.items()[i].rule_id = rule.id;
+    for (size_t i = first_new; i < findings.items().size(); ++i)
+      findings.items()[i].rule_id = rule.id;
   }
 
   bool all_field_faults = true;
@@ -173,7 +181,8 @@ std::vector<std::string> StrList(const json::Value& obj, std::string_view key) {
 bool NeedCluster(const RuleContext& ctx, std::string_view message, Findings* findings) {
   const ClusterView& cluster = ctx.cluster();
   if (cluster.Complete()) return true;
-  if (ctx.operation() != Operation::kCreate) findings->DenyUnverified(message, cluster.WhyIncomplete());
+  if (ctx.operation() != Operation::kCreate)
+    findings->DenyUnverified(message, cluster.WhyIncomplete());
   return false;
 }
 

@@ -80,6 +80,7 @@ struct EngineOptions {
   bool allow_finance_and_gov_regions = false;
 };
 
-Decision Evaluate(const AdmissionInput& input, const Facts& facts, const EngineOptions& options = {});
+Decision Evaluate(const AdmissionInput& input, const Facts& facts,
+                  const EngineOptions& options = {});
 
 }  // namespace csdr::webhook

@@ -59,7 +59,7 @@ struct ListFact {
 // `stringData`, whether the value is non-empty. Never the values.
 struct SecretFact {
   Presence presence = Presence::kUnknown;
-  std::string unknown_reason;               // set iff presence == kUnknown
+  std::string unknown_reason;                     // set iff presence == kUnknown
   std::map<std::string, bool, std::less<>> keys;  // key -> value is non-empty
 
   // True when `key` exists with a non-empty value.
@@ -87,7 +87,8 @@ class Facts {
   // The object of `kind` ("ClusterProfile", "BackupVault", "Backup", "Restore",
   // "BackupSchedule") named `name` in namespace `ns` ("" for the cluster-scoped
   // ClusterProfile). kAbsent when it does not exist; kUnknown when the store fails.
-  virtual ObjectFact Get(std::string_view kind, std::string_view ns, std::string_view name) const = 0;
+  virtual ObjectFact Get(std::string_view kind, std::string_view ns,
+                         std::string_view name) const = 0;
 
   // Every object of `kind` in namespace `ns`; ns == "" lists all namespaces.
   virtual ListFact List(std::string_view kind, std::string_view ns) const = 0;

@@ -29,7 +29,9 @@ class FakeFacts : public Facts {
   void Remove(const std::string& kind, const std::string& ns, const std::string& name) {
     store_.erase({kind, ns, name});
   }
-  void AddVaultTombstone(std::string ns, std::string name) { tombstones_.insert({std::move(ns), std::move(name)}); }
+  void AddVaultTombstone(std::string ns, std::string name) {
+    tombstones_.insert({std::move(ns), std::move(name)});
+  }
   void AddVaultIndexEntry(std::string ns, std::string vault, std::string backup) {
     vault_index_.insert({std::move(ns), std::move(vault), std::move(backup)});
   }
@@ -55,10 +57,12 @@ class FakeFacts : public Facts {
   ObjectFact VaultTombstone(std::string_view ns, std::string_view name) const override {
     if (!store_unknown_.empty()) return Unknown(store_unknown_);
     ObjectFact f;
-    f.presence = tombstones_.count({std::string(ns), std::string(name)}) != 0 ? Presence::kPresent : Presence::kAbsent;
+    f.presence = tombstones_.count({std::string(ns), std::string(name)}) != 0 ? Presence::kPresent
+                                                                              : Presence::kAbsent;
     return f;
   }
-  bool VaultIndexHasBackup(std::string_view ns, std::string_view vault, std::string_view backup) const override {
+  bool VaultIndexHasBackup(std::string_view ns, std::string_view vault,
+                           std::string_view backup) const override {
     return vault_index_.count({std::string(ns), std::string(vault), std::string(backup)}) != 0;
   }
   SecretFact Secret(std::string_view ns, std::string_view name) const override {
@@ -75,8 +79,12 @@ class FakeFacts : public Facts {
     }
     return SummarizeSecret(*o.object);
   }
-  ObjectFact Namespace(std::string_view name) const override { return ClusterGet("Namespace", "", name); }
-  ObjectFact StorageClass(std::string_view name) const override { return ClusterGet("StorageClass", "", name); }
+  ObjectFact Namespace(std::string_view name) const override {
+    return ClusterGet("Namespace", "", name);
+  }
+  ObjectFact StorageClass(std::string_view name) const override {
+    return ClusterGet("StorageClass", "", name);
+  }
   ListFact PersistentVolumeClaims(std::string_view ns) const override {
     if (!cluster_unknown_.empty()) return ListFact{false, {}, cluster_unknown_};
     return ListOf(cluster_, "PersistentVolumeClaim", ns);
@@ -111,7 +119,8 @@ class FakeFacts : public Facts {
     ListFact l;
     l.known = true;
     for (const auto& [key, obj] : objects) {
-      if (std::get<0>(key) == kind && (ns.empty() || std::get<1>(key) == ns)) l.items.push_back(obj);
+      if (std::get<0>(key) == kind && (ns.empty() || std::get<1>(key) == ns))
+        l.items.push_back(obj);
     }
     return l;
   }

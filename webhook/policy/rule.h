@@ -32,7 +32,8 @@ enum KindBits : uint32_t {
   kSecretKind = 1u << 6,     // core/v1
   kNamespaceKind = 1u << 7,  // core/v1
 };
-inline constexpr uint32_t kCsdrTaskKinds = kBackupVaultKind | kBackupKind | kRestoreKind | kBackupScheduleKind;
+inline constexpr uint32_t kCsdrTaskKinds =
+    kBackupVaultKind | kBackupKind | kRestoreKind | kBackupScheduleKind;
 inline constexpr uint32_t kCsdrKindsButProfile = kCsdrTaskKinds | kOtherCsdrKind;
 
 enum OperationBits : uint32_t {
@@ -55,7 +56,9 @@ struct Finding {
 
 class Findings {
  public:
-  void Deny(std::string message) { items_.push_back({Severity::kDeny, "", std::move(message), "", false}); }
+  void Deny(std::string message) {
+    items_.push_back({Severity::kDeny, "", std::move(message), "", false});
+  }
   void DenyField(std::string field, std::string message) {
     items_.push_back({Severity::kDeny, "", std::move(message), std::move(field), false});
   }
@@ -63,7 +66,9 @@ class Findings {
   void DenyUnverified(std::string_view message, std::string_view why) {
     items_.push_back({Severity::kDeny, "", CannotVerify(message, why), "", true});
   }
-  void Warn(std::string message) { items_.push_back({Severity::kWarn, "", std::move(message), "", false}); }
+  void Warn(std::string message) {
+    items_.push_back({Severity::kWarn, "", std::move(message), "", false});
+  }
   void Add(Finding f) { items_.push_back(std::move(f)); }
   const std::vector<Finding>& items() const { return items_; }
   std::vector<Finding>& items() { return items_; }

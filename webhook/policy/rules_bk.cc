@@ -11,34 +11,44 @@ namespace csdr::webhook {
 namespace {
 
 constexpr const char* kBk001Format = "[CSDR-BK-001] backup vault %q is not Available (phase=%s)";
-constexpr const char* kBk002Format = "[CSDR-BK-002] vault %q is read-only; backups cannot be written to it";
+constexpr const char* kBk002Format =
+    "[CSDR-BK-002] vault %q is read-only; backups cannot be written to it";
 constexpr const char* kBk003 = "[CSDR-BK-003] Backup spec is immutable; create a new Backup";
 constexpr const char* kBk004 =
-    "[CSDR-BK-004] volume backup is not supported on ACK Serverless Pro and ACK Edge clusters; use backupType "
+    "[CSDR-BK-004] volume backup is not supported on ACK Serverless Pro and ACK Edge clusters; use "
+    "backupType "
     "AppBackup";
 constexpr const char* kBk005 =
-    "[CSDR-BK-005] Cloud Backup volume backup in China (Ulanqab), China (Heyuan) and China (Guangzhou) requires "
+    "[CSDR-BK-005] Cloud Backup volume backup in China (Ulanqab), China (Heyuan) and China "
+    "(Guangzhou) requires "
     "migrate-controller v1.8.4 or later";
 constexpr const char* kBk006 =
     "[CSDR-BK-006] in this region Cloud Backup must also be authorised to access API Gateway "
     "(AliyunServiceRoleForHbrMagpieBridge)";
 constexpr const char* kBk007 =
-    "[CSDR-BK-007] ECS disk snapshots need an ACK managed/dedicated cluster with Kubernetes and CSI >= 1.18 "
+    "[CSDR-BK-007] ECS disk snapshots need an ACK managed/dedicated cluster with Kubernetes and "
+    "CSI >= 1.18 "
     "(registered clusters: all nodes on ECS); use method Auto or CloudBackup";
 constexpr const char* kBk008Format =
-    "[CSDR-BK-008] Cloud Backup cannot back up Block-mode volumes (%s); use method Snapshot for disks";
-constexpr const char* kBk009 = "[CSDR-BK-009] namespace csdr (backup center components) cannot be backed up";
+    "[CSDR-BK-008] Cloud Backup cannot back up Block-mode volumes (%s); use method Snapshot for "
+    "disks";
+constexpr const char* kBk009 =
+    "[CSDR-BK-009] namespace csdr (backup center components) cannot be backed up";
 constexpr const char* kBk010 =
-    "[CSDR-BK-010] system namespaces are cluster-specific and usually fail to restore on another cluster";
+    "[CSDR-BK-010] system namespaces are cluster-specific and usually fail to restore on another "
+    "cluster";
 constexpr const char* kBk011Format = "[CSDR-BK-011] invalid included/excluded %s lists: %s";
-constexpr const char* kBk012 = "[CSDR-BK-012] only one of labelSelector and orLabelSelectors may be specified";
+constexpr const char* kBk012 =
+    "[CSDR-BK-012] only one of labelSelector and orLabelSelectors may be specified";
 constexpr const char* kBk013 =
-    "[CSDR-BK-013] ttl must be between 24h and 65536 days when volume data is backed up (ECS snapshot / Cloud "
+    "[CSDR-BK-013] ttl must be between 24h and 65536 days when volume data is backed up (ECS "
+    "snapshot / Cloud "
     "Backup retention is in whole days)";
 constexpr const char* kBk014Format = "[CSDR-BK-014] backup %q already exists in vault %q";
 constexpr const char* kBk015 = "[CSDR-BK-015] backup name must be at most 59 characters";
 constexpr const char* kBk016 =
-    "[CSDR-BK-016] deleting an in-progress backup cancels it; snapshots and Cloud Backup jobs already created will "
+    "[CSDR-BK-016] deleting an in-progress backup cancels it; snapshots and Cloud Backup jobs "
+    "already created will "
     "be cleaned up";
 
 // ECS snapshot RetentionDays is 1-65536 (ECS API); Cloud Backup retention is in days.
@@ -50,13 +60,13 @@ constexpr size_t kMaxPvcsNamed = 10;
 
 // Namespaces ACK leaves out of a backup unless they are named (ACK FAQ).
 const std::set<std::string, std::less<>>& DefaultExcludedNamespaces() {
-  static const std::set<std::string, std::less<>> kSet = {"csdr", "ack-csi-fuse", "kube-system", "kube-public",
-                                                          "kube-node-lease"};
+  static const std::set<std::string, std::less<>> kSet = {"csdr", "ack-csi-fuse", "kube-system",
+                                                          "kube-public", "kube-node-lease"};
   return kSet;
 }
 const std::set<std::string, std::less<>>& SystemNamespaces() {
-  static const std::set<std::string, std::less<>> kSet = {"kube-system", "kube-public", "kube-node-lease",
-                                                          "ack-csi-fuse"};
+  static const std::set<std::string, std::less<>> kSet = {"kube-system", "kube-public",
+                                                          "kube-node-lease", "ack-csi-fuse"};
   return kSet;
 }
 
@@ -68,8 +78,9 @@ void CheckBk001(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
   const std::string vault = Str(t.spec, "vaultName");
   const ObjectFact fact = VaultOf(ctx, t);
   if (fact.unknown()) {
-    out->DenyUnverified("[CSDR-BK-001] backup vault " + Q(vault) + " is not Available (phase=Unknown)",
-                        fact.unknown_reason.empty() ? "the store cannot be read" : fact.unknown_reason);
+    out->DenyUnverified(
+        "[CSDR-BK-001] backup vault " + Q(vault) + " is not Available (phase=Unknown)",
+        fact.unknown_reason.empty() ? "the store cannot be read" : fact.unknown_reason);
     return;
   }
   std::string phase = "NotFound";
@@ -84,14 +95,16 @@ void CheckBk001(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
 void CheckBk002(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out) {
   const ObjectFact fact = VaultOf(ctx, t);
   if (fact.present() && fact.object->GetString({"spec", "accessMode"}) == "ReadOnly") {
-    out->Deny("[CSDR-BK-002] vault " + Q(Str(t.spec, "vaultName")) + " is read-only; backups cannot be written to it");
+    out->Deny("[CSDR-BK-002] vault " + Q(Str(t.spec, "vaultName")) +
+              " is read-only; backups cannot be written to it");
   }
 }
 
 void CheckBk003(const RuleContext& ctx, Findings* out) {
   const json::Value* now = Member(ctx.object(), "spec");
   const json::Value* before = Member(ctx.old_object(), "spec");
-  const bool same = (now == nullptr && before == nullptr) || (now != nullptr && before != nullptr && *now == *before);
+  const bool same = (now == nullptr && before == nullptr) ||
+                    (now != nullptr && before != nullptr && *now == *before);
   if (!same) out->DenyField("spec", kBk003);
 }
 
@@ -127,7 +140,8 @@ void CheckBk006(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
 // discovery controller has set it, else derived from the same facts it would use.
 Tri CanSnapshot(const ClusterView& cluster, std::string* why) {
   const json::Value& p = *cluster.profile;
-  if (const json::Value* cap = p.FindPath({"status", "capabilities", "ecsSnapshot"}); cap != nullptr && cap->is_bool()) {
+  if (const json::Value* cap = p.FindPath({"status", "capabilities", "ecsSnapshot"});
+      cap != nullptr && cap->is_bool()) {
     return cap->as_bool() ? Tri::kYes : Tri::kNo;
   }
   if (cluster.IsType(kRegistered)) {
@@ -151,7 +165,9 @@ Tri CanSnapshot(const ClusterView& cluster, std::string* why) {
 }
 
 void CheckBk007(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out) {
-  if (!BacksUpVolumes(t.spec) || VolumeMethod(t.spec) != "Snapshot" || !NeedCluster(ctx, kBk007, out)) return;
+  if (!BacksUpVolumes(t.spec) || VolumeMethod(t.spec) != "Snapshot" ||
+      !NeedCluster(ctx, kBk007, out))
+    return;
   std::string why;
   const Tri can = CanSnapshot(ctx.cluster(), &why);
   if (can == Tri::kNo) out->Deny(kBk007);
@@ -163,10 +179,12 @@ void CheckBk008(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
   const std::vector<std::string> included = StrList(t.spec, "includedNamespaces");
   const std::vector<std::string> excluded_list = StrList(t.spec, "excludedNamespaces");
   const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
-  const bool all = included.empty() || std::find(included.begin(), included.end(), "*") != included.end();
+  const bool all =
+      included.empty() || std::find(included.begin(), included.end(), "*") != included.end();
   std::set<std::string> excluded_pvcs;  // "ns/name"
   if (const json::Value* vb = Member(t.spec, "volumeBackup"); vb != nullptr) {
-    if (const json::Value* list = Member(*vb, "excludedPVCs"); list != nullptr && list->is_array()) {
+    if (const json::Value* list = Member(*vb, "excludedPVCs");
+        list != nullptr && list->is_array()) {
       for (const json::Value& ref : list->array()) {
         if (ref.is_object()) excluded_pvcs.insert(Str(ref, "namespace") + "/" + Str(ref, "name"));
       }
@@ -177,7 +195,9 @@ void CheckBk008(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
   auto collect = [&](std::string_view ns) {
     ListFact l = ctx.facts().PersistentVolumeClaims(ns);
     if (!l.known) {
-      if (unknown.empty()) unknown = l.unknown_reason.empty() ? "PersistentVolumeClaims cannot be listed" : l.unknown_reason;
+      if (unknown.empty())
+        unknown =
+            l.unknown_reason.empty() ? "PersistentVolumeClaims cannot be listed" : l.unknown_reason;
       return;
     }
     pvcs.insert(pvcs.end(), l.items.begin(), l.items.end());
@@ -190,8 +210,10 @@ void CheckBk008(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
     }
   }
   if (!unknown.empty()) {
-    out->DenyUnverified("[CSDR-BK-008] Cloud Backup cannot back up Block-mode volumes; use method Snapshot for disks",
-                        unknown);
+    out->DenyUnverified(
+        "[CSDR-BK-008] Cloud Backup cannot back up Block-mode volumes; use method Snapshot for "
+        "disks",
+        unknown);
     return;
   }
   std::vector<std::string> block;
@@ -206,9 +228,12 @@ void CheckBk008(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
   if (block.empty()) return;
   std::sort(block.begin(), block.end());
   std::string names;
-  for (size_t i = 0; i < block.size() && i < kMaxPvcsNamed; ++i) names += (i > 0 ? ", " : "") + block[i];
-  if (block.size() > kMaxPvcsNamed) names += " and " + std::to_string(block.size() - kMaxPvcsNamed) + " more";
-  out->Deny("[CSDR-BK-008] Cloud Backup cannot back up Block-mode volumes (" + names + "); use method Snapshot for disks");
+  for (size_t i = 0; i < block.size() && i < kMaxPvcsNamed; ++i)
+    names += (i > 0 ? ", " : "") + block[i];
+  if (block.size() > kMaxPvcsNamed)
+    names += " and " + std::to_string(block.size() - kMaxPvcsNamed) + " more";
+  out->Deny("[CSDR-BK-008] Cloud Backup cannot back up Block-mode volumes (" + names +
+            "); use method Snapshot for disks");
 }
 
 void CheckBk009(const RuleContext&, const BackupSpecTarget& t, Findings* out) {
@@ -239,7 +264,8 @@ bool IsDNS1123Label(std::string_view s) {
 // Velero's ValidateIncludesExcludes (pkg/util/collections/includes_excludes.go), worded as
 // Velero words it; for namespaces also each name, as Velero's namespace variant does.
 std::vector<std::string> IncludesExcludesErrors(const std::vector<std::string>& includes,
-                                                const std::vector<std::string>& excludes, bool namespaces) {
+                                                const std::vector<std::string>& excludes,
+                                                bool namespaces) {
   std::vector<std::string> errs;
   const std::set<std::string> inc(includes.begin(), includes.end());
   const std::set<std::string> exc(excludes.begin(), excludes.end());
@@ -248,7 +274,8 @@ std::vector<std::string> IncludesExcludesErrors(const std::vector<std::string>& 
   }
   if (exc.count("*") != 0) errs.push_back("excludes list cannot contain '*'");
   for (const std::string& item : exc) {
-    if (inc.count(item) != 0) errs.push_back("excludes list cannot contain an item in the includes list: " + item);
+    if (inc.count(item) != 0)
+      errs.push_back("excludes list cannot contain an item in the includes list: " + item);
   }
   if (namespaces) {
     for (const std::vector<std::string>* list : {&includes, &excludes}) {
@@ -271,20 +298,22 @@ void CheckBk011(const RuleContext&, const BackupSpecTarget& t, Findings* out) {
   };
   for (const Lists& l : {Lists{"namespaces", "includedNamespaces", "excludedNamespaces", true},
                          Lists{"resources", "includedResources", "excludedResources", false}}) {
-    const std::vector<std::string> errs =
-        IncludesExcludesErrors(StrList(t.spec, l.included), StrList(t.spec, l.excluded), l.namespaces);
+    const std::vector<std::string> errs = IncludesExcludesErrors(
+        StrList(t.spec, l.included), StrList(t.spec, l.excluded), l.namespaces);
     if (errs.empty()) continue;
     std::string joined;
     for (size_t i = 0; i < errs.size(); ++i) joined += (i > 0 ? ", " : "") + errs[i];
-    out->DenyField(Path(t.field_prefix, l.included),
-                   std::string("[CSDR-BK-011] invalid included/excluded ") + l.what + " lists: " + joined);
+    out->DenyField(
+        Path(t.field_prefix, l.included),
+        std::string("[CSDR-BK-011] invalid included/excluded ") + l.what + " lists: " + joined);
   }
 }
 
 void CheckBk012(const RuleContext&, const BackupSpecTarget& t, Findings* out) {
   const json::Value* selector = Member(t.spec, "labelSelector");
   const json::Value* or_selectors = Member(t.spec, "orLabelSelectors");
-  if (selector != nullptr && or_selectors != nullptr && or_selectors->is_array() && !or_selectors->array().empty()) {
+  if (selector != nullptr && or_selectors != nullptr && or_selectors->is_array() &&
+      !or_selectors->array().empty()) {
     out->DenyField(Path(t.field_prefix, "orLabelSelectors"), kBk012);
   }
 }
@@ -319,8 +348,11 @@ void CheckBk016(const RuleContext& ctx, Findings* out) {
 
 constexpr uint32_t kBackup = kBackupKind;
 
-Rule SpecRule(const char* id, Severity sev, const char* message, const char* basis, BackupSpecCheckFn fn) {
-  Rule r{id, sev, kBackup, kOnCreate, "Backup / CREATE; BackupSchedule template (CSDR-BS-002)", message, basis};
+Rule SpecRule(const char* id, Severity sev, const char* message, const char* basis,
+              BackupSpecCheckFn fn) {
+  Rule r{
+      id,      sev,  kBackup, kOnCreate, "Backup / CREATE; BackupSchedule template (CSDR-BS-002)",
+      message, basis};
   r.backup_spec_check = fn;
   return r;
 }
@@ -330,61 +362,81 @@ Rule SpecRule(const char* id, Severity sev, const char* message, const char* bas
 std::vector<Rule> BkRules() {
   return {
       SpecRule("CSDR-BK-001", Severity::kDeny, kBk001Format,
-               "domain.md 2.3 (ACK FAQ, monitoring): 'Backup, snapshot and restore tasks can only run once the vault "
+               "domain.md 2.3 (ACK FAQ, monitoring): 'Backup, snapshot and restore tasks can only "
+               "run once the vault "
                "is Available.'",
                CheckBk001),
       SpecRule("CSDR-BK-002", Severity::kDeny, kBk002Format,
-               "domain.md 3.2 (Velero): 'backup can\'t be created because backup storage location %s is currently in "
+               "domain.md 3.2 (Velero): 'backup can\'t be created because backup storage location "
+               "%s is currently in "
                "read-only mode'",
                CheckBk002),
       {"CSDR-BK-003", Severity::kDeny, kBackupKind, kOnUpdate, "Backup / UPDATE", kBk003,
-       "domain.md 8 [I]: a backup is a one-shot task (Velero, ACK); changing its spec after it ran would make the "
+       "domain.md 8 [I]: a backup is a one-shot task (Velero, ACK); changing its spec after it ran "
+       "would make the "
        "object lie about the data",
        CheckBk003},
       SpecRule("CSDR-BK-004", Severity::kDeny, kBk004,
-               "seed: \"Backing up volumes is not supported when using the backup center with ACK Serverless Pro "
+               "seed: \"Backing up volumes is not supported when using the backup center with ACK "
+               "Serverless Pro "
                "clusters or ACK Edge clusters.\"",
                CheckBk004),
       SpecRule("CSDR-BK-005", Severity::kDeny, kBk005,
-               "seed: \"Starting from v1.8.4, the migrate-controller backup component supports using Cloud Backup to "
-               "back up volumes for clusters in the China (Ulanqab), China (Heyuan), or China (Guangzhou) region.\"",
+               "seed: \"Starting from v1.8.4, the migrate-controller backup component supports "
+               "using Cloud Backup to "
+               "back up volumes for clusters in the China (Ulanqab), China (Heyuan), or China "
+               "(Guangzhou) region.\"",
                CheckBk005),
-      SpecRule("CSDR-BK-006", Severity::kWarn, kBk006,
-               "seed: \"If you run backup or restore jobs for a cluster in the China (Ulanqab), China (Heyuan), or "
-               "China (Guangzhou) region, you must grant Cloud Backup permission to use API Gateway.\"",
-               CheckBk006),
+      SpecRule(
+          "CSDR-BK-006", Severity::kWarn, kBk006,
+          "seed: \"If you run backup or restore jobs for a cluster in the China (Ulanqab), China "
+          "(Heyuan), or "
+          "China (Guangzhou) region, you must grant Cloud Backup permission to use API Gateway.\"",
+          CheckBk006),
       SpecRule("CSDR-BK-007", Severity::kDeny, kBk007,
-               "domain.md 2.5 (ACK FAQ, overview): ECS disk snapshots need an ACK managed or dedicated cluster with "
-               "Kubernetes >= 1.18 and CSI >= 1.18; registered clusters only if every node is an ECS instance",
+               "domain.md 2.5 (ACK FAQ, overview): ECS disk snapshots need an ACK managed or "
+               "dedicated cluster with "
+               "Kubernetes >= 1.18 and CSI >= 1.18; registered clusters only if every node is an "
+               "ECS instance",
                CheckBk007),
       SpecRule("CSDR-BK-008", Severity::kDeny, kBk008Format,
-               "domain.md 2.5 (ACK overview, FAQ): Cloud Backup does not support volumeMode: Block", CheckBk008),
+               "domain.md 2.5 (ACK overview, FAQ): Cloud Backup does not support volumeMode: Block",
+               CheckBk008),
       SpecRule("CSDR-BK-009", Severity::kDeny, kBk009,
-               "seed: \"a namespace named csdr is created\"; domain.md 2.4 (ACK FAQ): backing up csdr breaks the "
+               "seed: \"a namespace named csdr is created\"; domain.md 2.4 (ACK FAQ): backing up "
+               "csdr breaks the "
                "components in the restore cluster",
                CheckBk009),
       SpecRule("CSDR-BK-010", Severity::kWarn, kBk010,
-               "domain.md 2.4 (ACK FAQ): kube-system, kube-public, kube-node-lease and ack-csi-fuse are excluded by "
+               "domain.md 2.4 (ACK FAQ): kube-system, kube-public, kube-node-lease and "
+               "ack-csi-fuse are excluded by "
                "default because the system namespaces differ per cluster",
                CheckBk010),
       SpecRule("CSDR-BK-011", Severity::kDeny, kBk011Format,
-               "domain.md 3.2 (Velero includes_excludes.go): the include/exclude list rules", CheckBk011),
+               "domain.md 3.2 (Velero includes_excludes.go): the include/exclude list rules",
+               CheckBk011),
       SpecRule("CSDR-BK-012", Severity::kDeny, kBk012,
-               "domain.md 3.2 (Velero): 'encountered labelSelector as well as orLabelSelectors in backup spec, only "
+               "domain.md 3.2 (Velero): 'encountered labelSelector as well as orLabelSelectors in "
+               "backup spec, only "
                "one can be specified'",
                CheckBk012),
       SpecRule("CSDR-BK-013", Severity::kDeny, kBk013,
-               "domain.md 2.5: ECS CreateSnapshot.RetentionDays is 1-65536 days; HBR retention is in days", CheckBk013),
+               "domain.md 2.5: ECS CreateSnapshot.RetentionDays is 1-65536 days; HBR retention is "
+               "in days",
+               CheckBk013),
       {"CSDR-BK-014", Severity::kDeny, kBackupKind, kOnCreate, "Backup / CREATE", kBk014Format,
-       "domain.md 2.3 (ACK FAQ): 'backup already exists in OSS bucket': a backup of the same name is already in "
+       "domain.md 2.3 (ACK FAQ): 'backup already exists in OSS bucket': a backup of the same name "
+       "is already in "
        "the vault's bucket",
        CheckBk014},
       {"CSDR-BK-015", Severity::kDeny, kBackupKind, kOnCreate, "Backup / CREATE", kBk015,
-       "domain.md 2.4 (ACK FAQ): HBR jobs are named <backup-name>-hbr and delete requests <object>-dbr; names are "
+       "domain.md 2.4 (ACK FAQ): HBR jobs are named <backup-name>-hbr and delete requests "
+       "<object>-dbr; names are "
        "at most 63 characters",
        CheckBk015},
       {"CSDR-BK-016", Severity::kWarn, kBackupKind, kOnDelete, "Backup / DELETE", kBk016,
-       "domain.md 2.4 (ACK FAQ): a job left InProgress keeps its finalizers and can leave csdr stuck Terminating",
+       "domain.md 2.4 (ACK FAQ): a job left InProgress keeps its finalizers and can leave csdr "
+       "stuck Terminating",
        CheckBk016},
   };
 }

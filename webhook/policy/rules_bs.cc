@@ -7,12 +7,15 @@ namespace csdr::webhook {
 namespace {
 
 constexpr const char* kBs001 =
-    "[CSDR-BS-001] schedule must be a 5-field cron expression (e.g. \"1 4 * * *\") or an interval such as \"6h30m\"";
+    "[CSDR-BS-001] schedule must be a 5-field cron expression (e.g. \"1 4 * * *\") or an interval "
+    "such as \"6h30m\"";
 constexpr const char* kBs002Format = "template: <the failing Backup rule's message>";
 constexpr const char* kBs003Format =
-    "[CSDR-BS-003] namespace %q does not exist; scheduled runs will fail with \"get target namespace failed\"";
+    "[CSDR-BS-003] namespace %q does not exist; scheduled runs will fail with \"get target "
+    "namespace failed\"";
 constexpr const char* kBs004 =
-    "[CSDR-BS-004] frequent schedules accumulate backups until ttl expires; consider retention.keepLast";
+    "[CSDR-BS-004] frequent schedules accumulate backups until ttl expires; consider "
+    "retention.keepLast";
 constexpr const char* kBs005 = "[CSDR-BS-005] retention counts must be >= 1";
 
 const json::Value& Empty() {
@@ -47,9 +50,10 @@ Frequency FrequencyOf(std::string_view schedule) {
 
 void CheckBs001(const RuleContext& ctx, Findings* out) {
   const std::string schedule = Str(SpecOf(ctx.object()), "schedule");
-  const bool changed =
-      ctx.operation() == Operation::kCreate || schedule != Str(SpecOf(ctx.old_object()), "schedule");
-  if (changed && FrequencyOf(schedule) == Frequency::kInvalid) out->DenyField("spec.schedule", kBs001);
+  const bool changed = ctx.operation() == Operation::kCreate ||
+                       schedule != Str(SpecOf(ctx.old_object()), "schedule");
+  if (changed && FrequencyOf(schedule) == Frequency::kInvalid)
+    out->DenyField("spec.schedule", kBs001);
 }
 
 void CheckBs002(const RuleContext& ctx, Findings* out) {
@@ -81,7 +85,9 @@ void CheckBs003(const RuleContext& ctx, Findings* out) {
   }
 }
 
-const json::Value* Retention(const json::Value& object) { return Member(SpecOf(object), "retention"); }
+const json::Value* Retention(const json::Value& object) {
+  return Member(SpecOf(object), "retention");
+}
 
 void CheckBs004(const RuleContext& ctx, Findings* out) {
   if (FrequencyOf(Str(SpecOf(ctx.object()), "schedule")) != Frequency::kMoreThanHourly) return;
@@ -101,8 +107,8 @@ void CheckBs005(const RuleContext& ctx, Findings* out) {
   }
 }
 
-Rule ScheduleRule(const char* id, Severity sev, const char* applies, const char* message, const char* basis,
-                  CheckFn fn) {
+Rule ScheduleRule(const char* id, Severity sev, const char* applies, const char* message,
+                  const char* basis, CheckFn fn) {
   return Rule{id, sev, kBackupScheduleKind, kOnCreate | kOnUpdate, applies, message, basis, fn};
 }
 
@@ -110,14 +116,16 @@ Rule ScheduleRule(const char* id, Severity sev, const char* applies, const char*
 
 std::vector<Rule> BsRules() {
   return {
-      ScheduleRule("CSDR-BS-001", Severity::kDeny, "BackupSchedule / CREATE, UPDATE (schedule set or changed)",
-                   kBs001,
-                   "domain.md 2.2 (ACK FAQ): 'Schedule syntax is a 5-field crontab (minute 0-59) or an interval such "
+      ScheduleRule("CSDR-BS-001", Severity::kDeny,
+                   "BackupSchedule / CREATE, UPDATE (schedule set or changed)", kBs001,
+                   "domain.md 2.2 (ACK FAQ): 'Schedule syntax is a 5-field crontab (minute 0-59) "
+                   "or an interval such "
                    "as 6h30m'",
                    CheckBs001),
-      ScheduleRule("CSDR-BS-002", Severity::kDeny, "BackupSchedule / CREATE, UPDATE (template set or changed)",
-                   kBs002Format,
-                   "every seed sentence of the Backup rules: a schedule's backups are Backups; Velero validates a "
+      ScheduleRule("CSDR-BS-002", Severity::kDeny,
+                   "BackupSchedule / CREATE, UPDATE (template set or changed)", kBs002Format,
+                   "every seed sentence of the Backup rules: a schedule's backups are Backups; "
+                   "Velero validates a "
                    "schedule's template only when it runs (#6225)",
                    CheckBs002),
       ScheduleRule("CSDR-BS-003", Severity::kWarn, "BackupSchedule / CREATE, UPDATE", kBs003Format,

@@ -12,9 +12,11 @@ namespace {
 
 constexpr const char* kCp001 = "[CSDR-CP-001] ClusterProfile is a singleton named \"cluster\"";
 constexpr const char* kCp002 = "[CSDR-CP-002] spec.clusterType is immutable";
-constexpr const char* kCp003 = "[CSDR-CP-003] spec.componentVersion must be a semantic version such as v1.8.4";
+constexpr const char* kCp003 =
+    "[CSDR-CP-003] spec.componentVersion must be a semantic version such as v1.8.4";
 constexpr const char* kCp004Format = "[CSDR-CP-004] the change would break %s %s/%s: %s";
-constexpr const char* kDep002 = "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
+constexpr const char* kDep002 =
+    "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
 // A profile change can strand many objects; past this many the message would be unreadable
 // and the remedy (fix or delete them, or revert the change) is already clear.
 constexpr size_t kMaxStrandedReported = 10;
@@ -27,7 +29,8 @@ std::string SpecString(const json::Value& object, std::string_view key) {
 // On UPDATE a field is checked only when it changes: a value stored before a rule existed
 // must not block unrelated updates (labels, or the fix of another field).
 bool Changed(const RuleContext& ctx, std::string_view key) {
-  return ctx.operation() == Operation::kCreate || SpecString(ctx.object(), key) != SpecString(ctx.old_object(), key);
+  return ctx.operation() == Operation::kCreate ||
+         SpecString(ctx.object(), key) != SpecString(ctx.old_object(), key);
 }
 
 void CheckCp001(const RuleContext& ctx, Findings* out) {
@@ -49,8 +52,8 @@ void CheckCp003(const RuleContext& ctx, Findings* out) {
   const std::string region = SpecString(ctx.object(), "regionID");
   if (!region.empty() && Changed(ctx, "regionID") &&
       !IsKnownRegion(region, ctx.options().allow_finance_and_gov_regions)) {
-    out->DenyField("spec.regionID",
-                   "[CSDR-CP-003] spec.regionID " + Q(region) + " is not a known Alibaba Cloud region ID");
+    out->DenyField("spec.regionID", "[CSDR-CP-003] spec.regionID " + Q(region) +
+                                        " is not a known Alibaba Cloud region ID");
   }
 }
 
@@ -111,14 +114,17 @@ void CheckCp004(const RuleContext& ctx, Findings* out) {
   for (const char* kind : {"BackupVault", "BackupSchedule"}) {
     const ListFact list = ctx.facts().List(kind, "");
     if (!list.known) {
-      out->DenyUnverified("[CSDR-CP-004] the change could break stored " + std::string(kind) + "s",
-                          list.unknown_reason.empty() ? "the store cannot be read" : list.unknown_reason);
+      out->DenyUnverified(
+          "[CSDR-CP-004] the change could break stored " + std::string(kind) + "s",
+          list.unknown_reason.empty() ? "the store cannot be read" : list.unknown_reason);
       continue;
     }
     std::vector<ObjectRef> items = list.items;
     std::sort(items.begin(), items.end(), [](const ObjectRef& a, const ObjectRef& b) {
-      return std::make_pair(a->GetString({"metadata", "namespace"}), a->GetString({"metadata", "name"})) <
-             std::make_pair(b->GetString({"metadata", "namespace"}), b->GetString({"metadata", "name"}));
+      return std::make_pair(a->GetString({"metadata", "namespace"}),
+                            a->GetString({"metadata", "name"})) <
+             std::make_pair(b->GetString({"metadata", "namespace"}),
+                            b->GetString({"metadata", "name"}));
     });
     for (const ObjectRef& obj : items) {
       // What already failed under the old profile is not this change's doing; an
@@ -129,14 +135,15 @@ void CheckCp004(const RuleContext& ctx, Findings* out) {
       }
       for (const Finding& f : Replay(ctx, new_view, kind, *obj)) {
         if (failed_before.count(f.rule_id) != 0) continue;
-        stranded.push_back({kind, obj->GetString({"metadata", "namespace"}), obj->GetString({"metadata", "name"}),
-                            f.message});
+        stranded.push_back({kind, obj->GetString({"metadata", "namespace"}),
+                            obj->GetString({"metadata", "name"}), f.message});
       }
     }
   }
   for (size_t i = 0; i < stranded.size() && i < kMaxStrandedReported; ++i) {
     const Stranded& s = stranded[i];
-    out->Deny("[CSDR-CP-004] the change would break " + s.kind + " " + s.ns + "/" + s.name + ": " + s.message);
+    out->Deny("[CSDR-CP-004] the change would break " + s.kind + " " + s.ns + "/" + s.name + ": " +
+              s.message);
   }
   if (stranded.size() > kMaxStrandedReported) {
     out->Deny("[CSDR-CP-004] and " + std::to_string(stranded.size() - kMaxStrandedReported) +
@@ -148,25 +155,34 @@ void CheckCp004(const RuleContext& ctx, Findings* out) {
 
 std::vector<Rule> CpRules() {
   return {
-      {"CSDR-CP-001", Severity::kDeny, kClusterProfileKind, kOnCreate, "ClusterProfile / CREATE", kCp001,
-       "domain.md 7.2: the profile holds the facts of the one cluster the server runs for (cluster type, region, "
+      {"CSDR-CP-001", Severity::kDeny, kClusterProfileKind, kOnCreate, "ClusterProfile / CREATE",
+       kCp001,
+       "domain.md 7.2: the profile holds the facts of the one cluster the server runs for (cluster "
+       "type, region, "
        "component version), so there is exactly one",
        CheckCp001},
-      {"CSDR-CP-002", Severity::kDeny, kClusterProfileKind, kOnUpdate, "ClusterProfile / UPDATE", kCp002,
-       "seed: the cluster types differ in what they support (\"ACK Serverless Basic clusters do not support the "
-       "backup center.\"); a cluster does not change type, so a changed type is an error that would re-judge "
+      {"CSDR-CP-002", Severity::kDeny, kClusterProfileKind, kOnUpdate, "ClusterProfile / UPDATE",
+       kCp002,
+       "seed: the cluster types differ in what they support (\"ACK Serverless Basic clusters do "
+       "not support the "
+       "backup center.\"); a cluster does not change type, so a changed type is an error that "
+       "would re-judge "
        "every stored object",
        CheckCp002},
       {"CSDR-CP-003", Severity::kDeny, kClusterProfileKind, kOnCreate | kOnUpdate,
        "ClusterProfile / CREATE, UPDATE (fields set or changed)", kCp003,
-       "seed: \"Starting from v1.8.4, ...\", \"The migrate-controller component of v1.7.7 and later ...\": the "
+       "seed: \"Starting from v1.8.4, ...\", \"The migrate-controller component of v1.7.7 and "
+       "later ...\": the "
        "version gates need a comparable version; domain.md 2.7: region IDs",
        CheckCp003},
       {"CSDR-CP-004", Severity::kDeny, kClusterProfileKind, kOnUpdate,
-       "ClusterProfile / UPDATE of clusterType, regionID, componentVersion, credentialMode or accessKeySecretRef",
+       "ClusterProfile / UPDATE of clusterType, regionID, componentVersion, credentialMode or "
+       "accessKeySecretRef",
        kCp004Format,
-       "seed: \"Starting from v1.8.4, the migrate-controller backup component supports using Cloud Backup to back "
-       "up volumes for clusters in the China (Ulanqab), China (Heyuan), or China (Guangzhou) region.\" (and the "
+       "seed: \"Starting from v1.8.4, the migrate-controller backup component supports using Cloud "
+       "Backup to back "
+       "up volumes for clusters in the China (Ulanqab), China (Heyuan), or China (Guangzhou) "
+       "region.\" (and the "
        "other profile-dependent rules it replays)",
        CheckCp004},
   };

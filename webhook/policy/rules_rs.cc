@@ -8,28 +8,36 @@ namespace csdr::webhook {
 namespace {
 
 constexpr const char* kRs001Format = "[CSDR-RS-001] backup %q is not restorable (phase=%s)";
-constexpr const char* kRs002 = "[CSDR-RS-002] cross-region restore requires migrate-controller v1.7.7 or later";
+constexpr const char* kRs002 =
+    "[CSDR-RS-002] cross-region restore requires migrate-controller v1.7.7 or later";
 constexpr const char* kRs003 =
-    "[CSDR-RS-003] only disk type PVs support cross-region restore in current version; set restoreVolumes: false or "
+    "[CSDR-RS-003] only disk type PVs support cross-region restore in current version; set "
+    "restoreVolumes: false or "
     "exclude non-disk volumes";
 constexpr const char* kRs004 =
-    "[CSDR-RS-004] grant ECS snapshot cross-region permissions (CopySnapshot) to the credentials, or the restore "
+    "[CSDR-RS-004] grant ECS snapshot cross-region permissions (CopySnapshot) to the credentials, "
+    "or the restore "
     "fails with \"ECS snapshot cross region request failed\"";
-constexpr const char* kRs005 = "[CSDR-RS-005] volume data cannot be restored on ACK Serverless Pro or ACK Edge clusters";
+constexpr const char* kRs005 =
+    "[CSDR-RS-005] volume data cannot be restored on ACK Serverless Pro or ACK Edge clusters";
 constexpr const char* kRs006Format = "[CSDR-RS-006] storageclass %s not exists";
 constexpr const char* kRs007 =
-    "[CSDR-RS-007] only support convert to storageclass with CSI diskplugin or nasplugin provisioner";
+    "[CSDR-RS-007] only support convert to storageclass with CSI diskplugin or nasplugin "
+    "provisioner";
 constexpr const char* kRs008 =
-    "[CSDR-RS-008] current cluster is multi-zoned; use a WaitForFirstConsumer disk StorageClass such as "
+    "[CSDR-RS-008] current cluster is multi-zoned; use a WaitForFirstConsumer disk StorageClass "
+    "such as "
     "alicloud-disk-topology-alltype";
 constexpr const char* kRs009 =
-    "[CSDR-RS-009] disk volumes only support ReadWriteOnce; set convertToAccessModes: [ReadWriteOnce] or choose "
+    "[CSDR-RS-009] disk volumes only support ReadWriteOnce; set convertToAccessModes: "
+    "[ReadWriteOnce] or choose "
     "alibabacloud-cnfs-nas";
 constexpr const char* kRs010Format = "[CSDR-RS-010] invalid namespaceMapping %q\u2192%q";
 constexpr const char* kRs011Format = "[CSDR-RS-011] %s are non-restorable resources";
 constexpr const char* kRs012 = "[CSDR-RS-012] existingResourcePolicy must be none or update";
 constexpr const char* kRs013Format =
-    "[CSDR-RS-013] resource modifiers need ConfigMap csdr/%s and migrate-controller v1.8.1 or later";
+    "[CSDR-RS-013] resource modifiers need ConfigMap csdr/%s and migrate-controller v1.8.1 or "
+    "later";
 constexpr const char* kRs014 = "[CSDR-RS-014] Restore spec is immutable";
 
 constexpr std::string_view kDiskProvisioner = "diskplugin.csi.alibabacloud.com";
@@ -59,7 +67,8 @@ bool HasVolumeData(const json::Value& backup) {
 bool HasCloudBackupData(const json::Value& backup) {
   const std::string data_type = backup.GetString({"status", "dataType"});
   if (data_type == "hbr" || data_type == "all") return true;
-  if (const json::Value* volumes = backup.FindPath({"status", "volumes"}); volumes != nullptr && volumes->is_array()) {
+  if (const json::Value* volumes = backup.FindPath({"status", "volumes"});
+      volumes != nullptr && volumes->is_array()) {
     for (const json::Value& v : volumes->array()) {
       if (v.is_object() && Str(v, "method") == "hbr") return true;
     }
@@ -71,7 +80,8 @@ bool HasCloudBackupData(const json::Value& backup) {
 // unknown only an explicit true counts.
 bool RestoresVolumes(const json::Value& restore_spec, const json::Value* backup) {
   const json::Value* rv = Member(restore_spec, "restoreVolumes");
-  if (rv != nullptr && rv->is_bool()) return rv->as_bool() && (backup == nullptr || HasVolumeData(*backup));
+  if (rv != nullptr && rv->is_bool())
+    return rv->as_bool() && (backup == nullptr || HasVolumeData(*backup));
   return backup != nullptr && HasVolumeData(*backup);
 }
 
@@ -80,7 +90,8 @@ bool RestoresVolumes(const json::Value& restore_spec, const json::Value* backup)
 Tri CrossRegion(const json::Value& backup, const ClusterView& cluster, std::string* why) {
   const std::string source = backup.GetString({"status", "sourceCluster", "regionID"});
   if (source.empty()) {
-    *why = "backup " + Q(backup.GetString({"metadata", "name"})) + " has no status.sourceCluster.regionID";
+    *why = "backup " + Q(backup.GetString({"metadata", "name"})) +
+           " has no status.sourceCluster.regionID";
     return Tri::kUnknown;
   }
   if (cluster.region.empty()) {
@@ -94,8 +105,9 @@ void CheckRs001(const RuleContext& ctx, Findings* out) {
   const std::string name = Str(SpecOf(ctx.object()), "backupName");
   const ObjectFact backup = BackupOf(ctx);
   if (backup.unknown()) {
-    out->DenyUnverified("[CSDR-RS-001] backup " + Q(name) + " is not restorable (phase=Unknown)",
-                        backup.unknown_reason.empty() ? "the store cannot be read" : backup.unknown_reason);
+    out->DenyUnverified(
+        "[CSDR-RS-001] backup " + Q(name) + " is not restorable (phase=Unknown)",
+        backup.unknown_reason.empty() ? "the store cannot be read" : backup.unknown_reason);
     return;
   }
   std::string phase = "NotFound";
@@ -138,15 +150,18 @@ void CheckRs003(const RuleContext& ctx, Findings* out) {
 
 void CheckRs004(const RuleContext& ctx, Findings* out) {
   const ClusterView& cluster = ctx.cluster();
-  if (!cluster.Complete() || !(cluster.IsType(kACKDedicated) || cluster.IsType(kRegistered))) return;
+  if (!cluster.Complete() || !(cluster.IsType(kACKDedicated) || cluster.IsType(kRegistered)))
+    return;
   const ObjectFact backup = BackupOf(ctx);
   std::string why;
-  if (backup.present() && CrossRegion(*backup.object, cluster, &why) == Tri::kYes) out->Warn(kRs004);
+  if (backup.present() && CrossRegion(*backup.object, cluster, &why) == Tri::kYes)
+    out->Warn(kRs004);
 }
 
 void CheckRs005(const RuleContext& ctx, Findings* out) {
   const ObjectFact backup = BackupOf(ctx);
-  if (!RestoresVolumes(SpecOf(ctx.object()), backup.present() ? backup.object.get() : nullptr)) return;
+  if (!RestoresVolumes(SpecOf(ctx.object()), backup.present() ? backup.object.get() : nullptr))
+    return;
   if (!NeedCluster(ctx, kRs005, out)) return;
   if (ctx.cluster().IsType(kACKServerlessPro) || ctx.cluster().IsType(kACKEdge)) out->Deny(kRs005);
 }
@@ -167,7 +182,8 @@ void CheckRs006(const RuleContext& ctx, Findings* out) {
     const ObjectFact sc = ctx.StorageClass(target);
     const std::string message = "[CSDR-RS-006] storageclass " + target + " not exists";
     if (sc.unknown()) {
-      out->DenyUnverified(message, sc.unknown_reason.empty() ? "StorageClasses cannot be read" : sc.unknown_reason);
+      out->DenyUnverified(
+          message, sc.unknown_reason.empty() ? "StorageClasses cannot be read" : sc.unknown_reason);
     } else if (sc.absent()) {
       out->Deny(message);
     }
@@ -208,7 +224,8 @@ void CheckRs009(const RuleContext& ctx, Findings* out) {
     const std::string ns = Str(conv, "namespace"), pvc = Str(conv, "pvc");
     bool shared = false;
     for (const json::Value& v : volumes->array()) {
-      if (!v.is_object() || Str(v, "namespace") != ns || (!pvc.empty() && Str(v, "pvc") != pvc)) continue;
+      if (!v.is_object() || Str(v, "namespace") != ns || (!pvc.empty() && Str(v, "pvc") != pvc))
+        continue;
       for (const std::string& m : StrList(v, "accessModes")) {
         if (m == "ReadWriteMany" || m == "ReadOnlyMany") shared = true;
       }
@@ -241,8 +258,8 @@ bool BackupHoldsNamespace(const json::Value& backup, const std::string& ns) {
   const std::vector<std::string> exc = StrList(spec, "excludedNamespaces");
   if (std::find(exc.begin(), exc.end(), ns) != exc.end()) return false;
   if (inc.empty() || std::find(inc.begin(), inc.end(), "*") != inc.end()) {
-    static const std::set<std::string> kDefaultExcluded = {"csdr", "ack-csi-fuse", "kube-system", "kube-public",
-                                                           "kube-node-lease"};
+    static const std::set<std::string> kDefaultExcluded = {"csdr", "ack-csi-fuse", "kube-system",
+                                                           "kube-public", "kube-node-lease"};
     return kDefaultExcluded.count(ns) == 0;
   }
   return std::find(inc.begin(), inc.end(), ns) != inc.end();
@@ -295,12 +312,14 @@ void CheckRs011(const RuleContext& ctx, Findings* out) {
   std::string list = "[";  // Go's %v of a []string
   for (size_t i = 0; i < bad.size(); ++i) list += (i > 0 ? " " : "") + bad[i];
   list += "]";
-  out->DenyField("spec.includedResources", "[CSDR-RS-011] " + list + " are non-restorable resources");
+  out->DenyField("spec.includedResources",
+                 "[CSDR-RS-011] " + list + " are non-restorable resources");
 }
 
 void CheckRs012(const RuleContext& ctx, Findings* out) {
   const std::string policy = Str(SpecOf(ctx.object()), "existingResourcePolicy");
-  if (!policy.empty() && policy != "none" && policy != "update") out->DenyField("spec.existingResourcePolicy", kRs012);
+  if (!policy.empty() && policy != "none" && policy != "update")
+    out->DenyField("spec.existingResourcePolicy", kRs012);
 }
 
 void CheckRs013(const RuleContext& ctx, Findings* out) {
@@ -322,14 +341,16 @@ void CheckRs013(const RuleContext& ctx, Findings* out) {
   } else if (new_enough == Tri::kUnknown) {
     out->DenyUnverified(message, why);
   } else if (cm.unknown()) {
-    out->DenyUnverified(message, cm.unknown_reason.empty() ? "ConfigMaps cannot be read" : cm.unknown_reason);
+    out->DenyUnverified(
+        message, cm.unknown_reason.empty() ? "ConfigMaps cannot be read" : cm.unknown_reason);
   }
 }
 
 void CheckRs014(const RuleContext& ctx, Findings* out) {
   const json::Value* now = Member(ctx.object(), "spec");
   const json::Value* before = Member(ctx.old_object(), "spec");
-  const bool same = (now == nullptr && before == nullptr) || (now != nullptr && before != nullptr && *now == *before);
+  const bool same = (now == nullptr && before == nullptr) ||
+                    (now != nullptr && before != nullptr && *now == *before);
   if (!same) out->DenyField("spec", kRs014);
 }
 
@@ -342,51 +363,63 @@ Rule RestoreRule(const char* id, Severity sev, const char* message, const char* 
 std::vector<Rule> RsRules() {
   return {
       RestoreRule("CSDR-RS-001", Severity::kDeny, kRs001Format,
-                  "domain.md 8 (ACK FAQ; Velero #9790): only Completed or PartiallyFailed backups restore; a restore "
+                  "domain.md 8 (ACK FAQ; Velero #9790): only Completed or PartiallyFailed backups "
+                  "restore; a restore "
                   "from a backup being deleted must be refused",
                   CheckRs001),
       RestoreRule("CSDR-RS-002", Severity::kDeny, kRs002,
-                  "seed: \"The migrate-controller component of v1.7.7 and later supports cross-region restoration of "
+                  "seed: \"The migrate-controller component of v1.7.7 and later supports "
+                  "cross-region restoration of "
                   "Alibaba Cloud disk storage backups.\"",
                   CheckRs002),
-      RestoreRule("CSDR-RS-003", Severity::kDeny, kRs003,
-                  "seed: \"migrate-controller versions 1.7.7 and later support cross-region restoration for Alibaba "
-                  "Cloud disk backups.\" (disk backups only); ACK FAQ message 'only disk type PVs support "
-                  "cross-region restore in current version'",
-                  CheckRs003),
+      RestoreRule(
+          "CSDR-RS-003", Severity::kDeny, kRs003,
+          "seed: \"migrate-controller versions 1.7.7 and later support cross-region restoration "
+          "for Alibaba "
+          "Cloud disk backups.\" (disk backups only); ACK FAQ message 'only disk type PVs support "
+          "cross-region restore in current version'",
+          CheckRs003),
       RestoreRule("CSDR-RS-004", Severity::kWarn, kRs004,
-                  "seed (ACK dedicated clusters): \"To use this feature, add the required permissions for ECS disk "
+                  "seed (ACK dedicated clusters): \"To use this feature, add the required "
+                  "permissions for ECS disk "
                   "snapshots to the original RAM user\" (the policy lists ecs:CopySnapshot)",
                   CheckRs004),
       RestoreRule("CSDR-RS-005", Severity::kDeny, kRs005,
-                  "seed: \"Backing up volumes is not supported when using the backup center with ACK Serverless Pro "
-                  "clusters or ACK Edge clusters.\" (extended to restoring volumes: there is no volume path there)",
+                  "seed: \"Backing up volumes is not supported when using the backup center with "
+                  "ACK Serverless Pro "
+                  "clusters or ACK Edge clusters.\" (extended to restoring volumes: there is no "
+                  "volume path there)",
                   CheckRs005),
       RestoreRule("CSDR-RS-006", Severity::kDeny, kRs006Format,
                   "domain.md 8 (ACK FAQ message 'storageclass %s not exists')", CheckRs006),
       RestoreRule("CSDR-RS-007", Severity::kDeny, kRs007,
-                  "domain.md 8 (ACK FAQ message 'only support convert to storageclass with CSI diskplugin or "
+                  "domain.md 8 (ACK FAQ message 'only support convert to storageclass with CSI "
+                  "diskplugin or "
                   "nasplugin provisioner')",
                   CheckRs007),
       RestoreRule("CSDR-RS-008", Severity::kDeny, kRs008,
-                  "domain.md 8 (ACK FAQ): multi-zone clusters need a WaitForFirstConsumer disk StorageClass",
+                  "domain.md 8 (ACK FAQ): multi-zone clusters need a WaitForFirstConsumer disk "
+                  "StorageClass",
                   CheckRs008),
       RestoreRule("CSDR-RS-009", Severity::kWarn, kRs009,
-                  "domain.md 2.8 (ACK FAQ): from v1.8.4 access modes of disk volumes are converted to ReadWriteOnce "
+                  "domain.md 2.8 (ACK FAQ): from v1.8.4 access modes of disk volumes are converted "
+                  "to ReadWriteOnce "
                   "on restore",
                   CheckRs009),
       RestoreRule("CSDR-RS-010", Severity::kDeny, kRs010Format,
-                  "domain.md 2.2 (ACK FAQ): namespaceMapping; seed: \"a namespace named csdr is created. Do not "
+                  "domain.md 2.2 (ACK FAQ): namespaceMapping; seed: \"a namespace named csdr is "
+                  "created. Do not "
                   "delete this namespace.\" (restoring into csdr would overwrite the components)",
                   CheckRs010),
       RestoreRule("CSDR-RS-011", Severity::kDeny, kRs011Format,
                   "domain.md 3.2 (Velero): '%v are non-restorable resources'", CheckRs011),
       RestoreRule("CSDR-RS-012", Severity::kDeny, kRs012,
                   "domain.md 3.2 (Velero): 'Invalid ExistingResourcePolicy: %s'", CheckRs012),
-      RestoreRule("CSDR-RS-013", Severity::kDeny, kRs013Format,
-                  "domain.md 2.8 (ACK modify-on-restore page): resource modifiers from a ConfigMap need "
-                  "migrate-controller >= 1.8.1",
-                  CheckRs013),
+      RestoreRule(
+          "CSDR-RS-013", Severity::kDeny, kRs013Format,
+          "domain.md 2.8 (ACK modify-on-restore page): resource modifiers from a ConfigMap need "
+          "migrate-controller >= 1.8.1",
+          CheckRs013),
       Rule{"CSDR-RS-014", Severity::kDeny, kRestoreKind, kOnUpdate, "Restore / UPDATE", kRs014,
            "domain.md 8 [I]: a restore is a one-shot task", CheckRs014},
   };

@@ -32,7 +32,8 @@ bool ValidIdentifiers(std::string_view s, bool numeric_without_leading_zero) {
   size_t start = 0;
   while (true) {
     const size_t dot = s.find('.', start);
-    const std::string_view id = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
+    const std::string_view id =
+        s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
     if (id.empty() || !std::all_of(id.begin(), id.end(), IsIdentChar)) return false;
     if (numeric_without_leading_zero && id.size() > 1 && id[0] == '0' &&
         std::all_of(id.begin(), id.end(), IsDigit)) {

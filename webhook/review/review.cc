@@ -39,11 +39,16 @@ StatusOr<std::unique_ptr<ReviewRequest>> DecodeReview(std::string_view body) {
   if (out->uid.empty()) return bad("request.uid is required");
   AdmissionInput& in = out->input;
   std::string op = request->GetString({"operation"});
-  if (op == "CREATE") in.operation = Operation::kCreate;
-  else if (op == "UPDATE") in.operation = Operation::kUpdate;
-  else if (op == "DELETE") in.operation = Operation::kDelete;
-  else if (op == "CONNECT") in.operation = Operation::kConnect;
-  else return bad("request.operation " + Quote(op) + " is not one of CREATE, UPDATE, DELETE, CONNECT");
+  if (op == "CREATE")
+    in.operation = Operation::kCreate;
+  else if (op == "UPDATE")
+    in.operation = Operation::kUpdate;
+  else if (op == "DELETE")
+    in.operation = Operation::kDelete;
+  else if (op == "CONNECT")
+    in.operation = Operation::kConnect;
+  else
+    return bad("request.operation " + Quote(op) + " is not one of CREATE, UPDATE, DELETE, CONNECT");
   const json::Value* kind = request->Find("kind");
   if (kind == nullptr || !kind->is_object()) return bad("request.kind is required");
   in.group = kind->GetString({"group"});

@@ -9,9 +9,9 @@
 // nothing, and echoes no stored data (docs/ARCHITECTURE.md, "The webhook endpoint").
 #pragma once
 
-#include <string>
-
 #include <httplib.h>
+
+#include <string>
 
 #include "common/json.h"
 #include "common/status.h"
@@ -24,7 +24,7 @@ struct ReviewRequest {
   std::string api_version;  // "admission.k8s.io/v1" or "admission.k8s.io/v1beta1"
   std::string uid;
   AdmissionInput input;
-  json::Value object;      // owned copies behind input.object / input.old_object
+  json::Value object;  // owned copies behind input.object / input.old_object
   json::Value old_object;
 };
 

@@ -43,13 +43,11 @@ class RequestHeaderTest : public ::testing::Test {
   }
 };
 
-const Headers kProxied = {{"X-Remote-User", "alice"},
-                          {"X-Remote-Group", "dev"},
-                          {"x-remote-group", "ops,qa"},  // one group per line, no comma split
-                          {"X-Remote-Uid", "u-1"},
-                          {"X-Remote-Extra-Scopes", "a"},
-                          {"X-Remote-Extra-Scopes", "b"},
-                          {"X-Remote-Extra-Example.com%2FTeam", "blue"}};
+const Headers kProxied = {
+    {"X-Remote-User", "alice"},     {"X-Remote-Group", "dev"},
+    {"x-remote-group", "ops,qa"},  // one group per line, no comma split
+    {"X-Remote-Uid", "u-1"},        {"X-Remote-Extra-Scopes", "a"},
+    {"X-Remote-Extra-Scopes", "b"}, {"X-Remote-Extra-Example.com%2FTeam", "blue"}};
 
 TEST_F(RequestHeaderTest, TrustedFrontProxyGivesUserGroupsExtra) {
   auto cert = ParseCert(front_proxy_ca_.Issue("front-proxy-client", {}, {}, false).cert_pem);
@@ -67,7 +65,8 @@ TEST_F(RequestHeaderTest, TrustedFrontProxyGivesUserGroupsExtra) {
 TEST_F(RequestHeaderTest, HeadersIgnoredWithoutATrustedCertificate) {
   auto other_cn = ParseCert(front_proxy_ca_.Issue("someone-else", {}, {}, false).cert_pem);
   auto other_ca = ParseCert(other_ca_.Issue("front-proxy-client", {}, {}, false).cert_pem);
-  auto server_usage = ParseCert(front_proxy_ca_.Issue("front-proxy-client", {"x"}, {}, true).cert_pem);
+  auto server_usage =
+      ParseCert(front_proxy_ca_.Issue("front-proxy-client", {"x"}, {}, true).cert_pem);
   struct Case {
     const char* name;
     X509* leaf;
@@ -76,7 +75,8 @@ TEST_F(RequestHeaderTest, HeadersIgnoredWithoutATrustedCertificate) {
   };
   const Case cases[] = {
       {"no certificate", nullptr, AuthOutcome::kNoOpinion, ""},
-      {"CN not allowed", other_cn.get(), AuthOutcome::kRejected, "cn=someone-else is not in the allowed list"},
+      {"CN not allowed", other_cn.get(), AuthOutcome::kRejected,
+       "cn=someone-else is not in the allowed list"},
       {"other CA", other_ca.get(), AuthOutcome::kRejected, "x509: "},
       {"server-only key usage", server_usage.get(), AuthOutcome::kRejected, "x509: "},
   };
@@ -213,7 +213,8 @@ json::Value MustParse(const std::string& text) {
 
 TEST(TokenReviewTest, RequestShapeResultAndCache) {
   FakeReviewClient client;
-  client.next = MustParse(R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{
+  client.next =
+      MustParse(R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{
       "authenticated":true,"user":{"username":"system:serviceaccount:csdr:bot","uid":"42",
       "groups":["system:serviceaccounts","system:authenticated"],"extra":{"k":["v"]}}}})");
   FakeClock t;
@@ -228,12 +229,14 @@ TEST(TokenReviewTest, RequestShapeResultAndCache) {
   ASSERT_EQ(r.outcome, AuthOutcome::kAuthenticated) << r.reason;
   EXPECT_EQ(r.user.name, "system:serviceaccount:csdr:bot");
   EXPECT_EQ(r.user.uid, "42");
-  EXPECT_EQ(r.user.groups, (std::vector<std::string>{"system:serviceaccounts", "system:authenticated"}));
+  EXPECT_EQ(r.user.groups,
+            (std::vector<std::string>{"system:serviceaccounts", "system:authenticated"}));
   EXPECT_EQ(r.user.extra["k"], (std::vector<std::string>{"v"}));
   ASSERT_EQ(client.bodies.size(), 1u);
   EXPECT_EQ(client.paths[0], "/apis/authentication.k8s.io/v1/tokenreviews");
-  EXPECT_EQ(client.bodies[0],
-            R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"tok-123"}})");
+  EXPECT_EQ(
+      client.bodies[0],
+      R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"tok-123"}})");
 
   t.now += std::chrono::seconds(9);
   EXPECT_EQ(authn.Authenticate(request).user.name, "system:serviceaccount:csdr:bot");
@@ -273,11 +276,12 @@ TEST(SubjectAccessReviewTest, RequestShape) {
   a.resource = "backupvaults";
   a.subresource = "status";
   a.name = "v1";
-  EXPECT_EQ(json::Serialize(SubjectAccessReviewFor(a)),
-            R"({"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{)"
-            R"("resourceAttributes":{"namespace":"csdr","verb":"create","group":"csdr.io","version":"v1alpha1",)"
-            R"("resource":"backupvaults","subresource":"status","name":"v1"},)"
-            R"("user":"alice","groups":["dev","system:authenticated"],"extra":{"scopes":["a"]}}})");
+  EXPECT_EQ(
+      json::Serialize(SubjectAccessReviewFor(a)),
+      R"({"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{)"
+      R"("resourceAttributes":{"namespace":"csdr","verb":"create","group":"csdr.io","version":"v1alpha1",)"
+      R"("resource":"backupvaults","subresource":"status","name":"v1"},)"
+      R"("user":"alice","groups":["dev","system:authenticated"],"extra":{"scopes":["a"]}}})");
   AuthzAttributes n;
   n.user = &user;
   n.verb = "get";
@@ -382,7 +386,8 @@ TEST(ForbiddenMessageTest, KubeApiserverWording) {
   a.namespace_ = "csdr";
   a.resource = "backups";
   EXPECT_EQ(ForbiddenMessage(a, ""),
-            "User \"alice\" cannot create resource \"backups\" in API group \"csdr.io\" in the namespace \"csdr\"");
+            "User \"alice\" cannot create resource \"backups\" in API group \"csdr.io\" in the "
+            "namespace \"csdr\"");
 }
 
 TEST(PathMatchesTest, ExactAndPrefix) {

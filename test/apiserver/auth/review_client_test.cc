@@ -43,7 +43,8 @@ class FakeKube {
     server_->Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu_);
       ++gets_;
-      if (req.path != "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication") {
+      if (req.path !=
+          "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication") {
         res.status = 404;
         return;
       }
@@ -113,7 +114,8 @@ TEST(KubeReviewClientTest, UntrustedServerIsUnavailable) {
   FakeKube kube(pki);
   auto client = KubeReviewClient::Create(kube.Config(other.ca_pem()));
   ASSERT_TRUE(client.ok());
-  auto answer = (*client)->Create("/apis/authentication.k8s.io/v1/tokenreviews", json::Value::MakeObject());
+  auto answer =
+      (*client)->Create("/apis/authentication.k8s.io/v1/tokenreviews", json::Value::MakeObject());
   ASSERT_FALSE(answer.ok());
   EXPECT_EQ(answer.status().code(), Code::kUnavailable);
   EXPECT_EQ(answer.status().message().find("reviewer-token"), std::string::npos);
@@ -129,10 +131,12 @@ TEST(AuthConfigMapWatcherTest, ReadsAtStartAndFollowsChanges) {
   auto kube_client = webhook::KubeClient::Create(kube.Config(pki.ca_pem()));
   ASSERT_TRUE(kube_client.ok()) << kube_client.status().message();
   AuthenticationSource source;
-  AuthConfigMapWatcher watcher(std::move(*kube_client), true, true, &source, std::chrono::seconds(1));
+  AuthConfigMapWatcher watcher(std::move(*kube_client), true, true, &source,
+                               std::chrono::seconds(1));
   ASSERT_TRUE(watcher.Start().ok());
   ASSERT_TRUE(source.request_header());
-  EXPECT_EQ(source.request_header()->allowed_names, (std::vector<std::string>{"front-proxy-client"}));
+  EXPECT_EQ(source.request_header()->allowed_names,
+            (std::vector<std::string>{"front-proxy-client"}));
   EXPECT_FALSE(source.client_ca());  // the ConfigMap has none
 
   {

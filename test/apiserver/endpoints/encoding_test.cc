@@ -7,7 +7,8 @@ namespace {
 
 TEST(NegotiateOutputTest, KubectlTableAccept) {
   auto f = NegotiateOutput(
-      "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
+      "application/json;as=Table;v=v1;g=meta.k8s.io,application/"
+      "json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
       true);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->kind, OutputKind::kTable);
@@ -27,16 +28,17 @@ TEST(NegotiateOutputTest, Table) {
       {"application/json", false, true, OutputKind::kJson, "v1"},
       {"*/*", true, true, OutputKind::kJson, "v1"},
       {"application/yaml", false, true, OutputKind::kYaml, "v1"},
-      {"application/json;as=Table;v=v1beta1;g=meta.k8s.io", true, true, OutputKind::kTable, "v1beta1"},
+      {"application/json;as=Table;v=v1beta1;g=meta.k8s.io", true, true, OutputKind::kTable,
+       "v1beta1"},
       {"application/vnd.kubernetes.protobuf, */*", false, true, OutputKind::kJson, "v1"},
       {"application/vnd.kubernetes.protobuf", false, false, OutputKind::kJson, ""},
       {"application/xml", false, false, OutputKind::kJson, ""},
       {"application/cbor", false, false, OutputKind::kJson, ""},
-      {"application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json", true, true,
-       OutputKind::kPartialObjectMetadataList, "v1"},
+      {"application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json", true,
+       true, OutputKind::kPartialObjectMetadataList, "v1"},
       // A list media type on a single-object request falls through to the next clause.
-      {"application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json", false, true,
-       OutputKind::kJson, "v1"},
+      {"application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json", false,
+       true, OutputKind::kJson, "v1"},
       {"application/json;as=Table;v=v2;g=meta.k8s.io", false, false, OutputKind::kJson, ""},
   };
   for (const Case& c : cases) {
@@ -55,8 +57,9 @@ TEST(NegotiateOutputTest, Table) {
 TEST(StatusJsonTest, NotFoundShape) {
   StatusDetails d{"b1", "csdr.io", "backups", ""};
   json::Value v = StatusJson(Status(Code::kNotFound, "backups.csdr.io \"b1\" not found"), d);
-  EXPECT_EQ(json::Serialize(v),
-            R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"backups.csdr.io \"b1\" not found","reason":"NotFound","details":{"name":"b1","group":"csdr.io","kind":"backups"},"code":404})");
+  EXPECT_EQ(
+      json::Serialize(v),
+      R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"backups.csdr.io \"b1\" not found","reason":"NotFound","details":{"name":"b1","group":"csdr.io","kind":"backups"},"code":404})");
 }
 
 TEST(StatusJsonTest, InvalidCarriesCauses) {
@@ -81,11 +84,13 @@ TEST(StatusJsonTest, RetryAfter) {
 }
 
 TEST(WarningHeaderTest, Escapes) {
-  EXPECT_EQ(WarningHeaderValue("unknown field \"spec.x\""), "299 - \"unknown field \\\"spec.x\\\"\"");
+  EXPECT_EQ(WarningHeaderValue("unknown field \"spec.x\""),
+            "299 - \"unknown field \\\"spec.x\\\"\"");
 }
 
 TEST(ParseQueryTest, SplitsAtTheFirstEqualsSign) {
-  httplib::Params p = ParseQuery("/apis/x?labelSelector=-bad-=x&watch=True&a=%41+b&flag&dryRun=All&dryRun=x");
+  httplib::Params p =
+      ParseQuery("/apis/x?labelSelector=-bad-=x&watch=True&a=%41+b&flag&dryRun=All&dryRun=x");
   EXPECT_EQ(p.find("labelSelector")->second, "-bad-=x");
   EXPECT_EQ(p.find("watch")->second, "True");
   EXPECT_EQ(p.find("a")->second, "A b");

@@ -19,22 +19,33 @@ struct Case {
 
 TEST(RequestInfoTest, Table) {
   const Case cases[] = {
-      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", false, true, "list", "csdr", "backups", "", ""},
-      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", true, true, "watch", "csdr", "backups", "", ""},
-      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", false, true, "get", "csdr", "backups", "b1", ""},
-      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", true, true, "watch", "csdr", "backups", "b1", ""},
-      {"PUT", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1/status", false, true, "update", "csdr", "backups", "b1", "status"},
-      {"PATCH", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", false, true, "patch", "csdr", "backups", "b1", ""},
-      {"DELETE", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", false, true, "deletecollection", "csdr", "backups", "", ""},
-      {"DELETE", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", false, true, "delete", "csdr", "backups", "b1", ""},
-      {"POST", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", false, true, "create", "csdr", "backups", "", ""},
+      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", false, true, "list", "csdr",
+       "backups", "", ""},
+      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", true, true, "watch", "csdr",
+       "backups", "", ""},
+      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", false, true, "get", "csdr",
+       "backups", "b1", ""},
+      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", true, true, "watch", "csdr",
+       "backups", "b1", ""},
+      {"PUT", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1/status", false, true, "update",
+       "csdr", "backups", "b1", "status"},
+      {"PATCH", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", false, true, "patch", "csdr",
+       "backups", "b1", ""},
+      {"DELETE", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", false, true, "deletecollection",
+       "csdr", "backups", "", ""},
+      {"DELETE", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1", false, true, "delete", "csdr",
+       "backups", "b1", ""},
+      {"POST", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups", false, true, "create", "csdr",
+       "backups", "", ""},
       {"GET", "/apis/csdr.io/v1alpha1/backups", false, true, "list", "", "backups", "", ""},
-      {"GET", "/apis/csdr.io/v1alpha1/clusterprofiles/cluster", false, true, "get", "", "clusterprofiles", "cluster", ""},
+      {"GET", "/apis/csdr.io/v1alpha1/clusterprofiles/cluster", false, true, "get", "",
+       "clusterprofiles", "cluster", ""},
       {"GET", "/apis/csdr.io/v1alpha1", false, false, "get", "", "", "", ""},
       {"GET", "/apis/csdr.io", false, false, "get", "", "", "", ""},
       {"GET", "/apis", false, false, "get", "", "", "", ""},
       {"GET", "/healthz", false, false, "get", "", "", "", ""},
-      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr", false, true, "get", "", "namespaces", "csdr", ""},
+      {"GET", "/apis/csdr.io/v1alpha1/namespaces/csdr", false, true, "get", "", "namespaces",
+       "csdr", ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.method) + " " + c.path);
@@ -49,7 +60,8 @@ TEST(RequestInfoTest, Table) {
 }
 
 TEST(RequestInfoTest, ExtraPartsPastSubresourceAreKeptApart) {
-  RequestInfo info = ParseRequestInfo("GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1/status/extra", false);
+  RequestInfo info = ParseRequestInfo(
+      "GET", "/apis/csdr.io/v1alpha1/namespaces/csdr/backups/b1/status/extra", false);
   EXPECT_EQ(info.subresource, "status");
   EXPECT_EQ(info.extra_parts, "/extra");
   EXPECT_EQ(info.api_group, "csdr.io");

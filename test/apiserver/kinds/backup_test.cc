@@ -11,70 +11,94 @@ using namespace testing;  // NOLINT: test helpers
 const KindStrategy& Kind() { return *FindKindByResource("backups"); }
 
 json::Value Base() {
-  return Json(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b1","namespace":"csdr"},
+  return Json(
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b1","namespace":"csdr"},
     "spec":{"vaultName":"vault1","backupType":"AppBackup","includedNamespaces":["shop"]}})");
 }
 
 TEST(BackupTest, Defaults) {
-  RunDefaultCases(Kind(), {
-      {"application backup", R"({"spec":{"vaultName":"v","backupType":"AppBackup"}})",
-       R"({"spec":{"vaultName":"v","backupType":"AppBackup","ttl":"720h"}})"},
-      {"type defaults to AppBackup", R"({"spec":{"vaultName":"v"}})",
-       R"({"spec":{"vaultName":"v","backupType":"AppBackup","ttl":"720h"}})"},
-      {"volume backup gets method Auto", R"({"spec":{"vaultName":"v","backupType":"AppAndPvBackup"}})",
-       R"({"spec":{"vaultName":"v","backupType":"AppAndPvBackup","volumeBackup":{"method":"Auto"},"ttl":"720h"}})"},
-      {"PvBackup too", R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[]}}})",
-       R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[],"method":"Auto"},"ttl":"720h"}})"},
-      {"explicit method and ttl are kept",
-       R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"Snapshot"},"ttl":"48h"}})",
-       R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"Snapshot"},"ttl":"48h"}})"},
-      {"null ttl is unset", R"({"spec":{"backupType":"AppBackup","ttl":null}})",
-       R"({"spec":{"backupType":"AppBackup","ttl":"720h"}})"},
-      {"no spec", R"({})", R"({"spec":{"backupType":"AppBackup","ttl":"720h"}})"},
-      {"a spec of the wrong type is left to validation", R"({"spec":"x"})", R"({"spec":"x"})"},
-  });
+  RunDefaultCases(
+      Kind(),
+      {
+          {"application backup", R"({"spec":{"vaultName":"v","backupType":"AppBackup"}})",
+           R"({"spec":{"vaultName":"v","backupType":"AppBackup","ttl":"720h"}})"},
+          {"type defaults to AppBackup", R"({"spec":{"vaultName":"v"}})",
+           R"({"spec":{"vaultName":"v","backupType":"AppBackup","ttl":"720h"}})"},
+          {"volume backup gets method Auto",
+           R"({"spec":{"vaultName":"v","backupType":"AppAndPvBackup"}})",
+           R"({"spec":{"vaultName":"v","backupType":"AppAndPvBackup","volumeBackup":{"method":"Auto"},"ttl":"720h"}})"},
+          {"PvBackup too",
+           R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[]}}})",
+           R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[],"method":"Auto"},"ttl":"720h"}})"},
+          {"explicit method and ttl are kept",
+           R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"Snapshot"},"ttl":"48h"}})",
+           R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"Snapshot"},"ttl":"48h"}})"},
+          {"null ttl is unset", R"({"spec":{"backupType":"AppBackup","ttl":null}})",
+           R"({"spec":{"backupType":"AppBackup","ttl":"720h"}})"},
+          {"no spec", R"({})", R"({"spec":{"backupType":"AppBackup","ttl":"720h"}})"},
+          {"a spec of the wrong type is left to validation", R"({"spec":"x"})", R"({"spec":"x"})"},
+      });
 }
 
 TEST(BackupTest, ValidateCreate) {
-  RunCreateCases(Kind(), Base(), {
-      {"valid", "", {}},
-      {"no vault", R"({"spec":{"vaultName":null}})", {{kRequired, "spec.vaultName"}}},
-      {"bad vault name", R"({"spec":{"vaultName":"Vault_1"}})", {{kInvalid, "spec.vaultName"}}},
-      {"unknown type", R"({"spec":{"backupType":"Full"}})", {{kNotSupported, "spec.backupType"}}},
-      {"all namespaces", R"({"spec":{"includedNamespaces":["*"],"excludedNamespaces":["kube-system"]}})", {}},
-      {"bad namespace", R"({"spec":{"includedNamespaces":["shop","Shop"]}})", {{kInvalid, "spec.includedNamespaces[1]"}}},
-      {"duplicate namespace", R"({"spec":{"excludedNamespaces":["a","a"]}})", {{kDuplicate, "spec.excludedNamespaces[1]"}}},
-      {"empty resource", R"({"spec":{"excludedResources":["","pods"]}})", {{kRequired, "spec.excludedResources[0]"}}},
-      {"resources", R"({"spec":{"includedResources":["deployments.apps","configmaps"]}})", {}},
-      {"bad selector operator",
-       R"({"spec":{"labelSelector":{"matchExpressions":[{"key":"app","operator":"Is"}]}}})",
-       {{kInvalid, "spec.labelSelector.matchExpressions[0].operator"}}},
-      {"bad or-selector key", R"({"spec":{"orLabelSelectors":[{"matchLabels":{"a":"b"}},{"matchLabels":{"bad key":"b"}}]}})",
-       {{kInvalid, "spec.orLabelSelectors[1].matchLabels"}}},
-      {"volume settings on an application backup", R"({"spec":{"volumeBackup":{"method":"Auto"}}})",
-       {{kForbidden, "spec.volumeBackup"}}},
-      {"volume settings without a type", R"({"spec":{"backupType":null,"volumeBackup":{"method":"Auto"}}})",
-       {{kForbidden, "spec.volumeBackup"}}},
-      {"volume backup", R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"CloudBackup"}}})", {}},
-      {"unknown method", R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"Fast"}}})",
-       {{kNotSupported, "spec.volumeBackup.method"}}},
-      {"excluded PVC without name",
-       R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[{"namespace":"shop","name":"logs"},{"namespace":"shop"}]}}})",
-       {{kRequired, "spec.volumeBackup.excludedPVCs[1].name"}}},
-      {"excluded PVC with a bad namespace",
-       R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[{"namespace":"Shop","name":"logs"}]}}})",
-       {{kInvalid, "spec.volumeBackup.excludedPVCs[0].namespace"}}},
-      {"ttl", R"({"spec":{"ttl":"1h30m"}})", {}},
-      {"ttl in days", R"({"spec":{"ttl":"30d"}})", {{kInvalid, "spec.ttl"}}},
-      {"zero ttl", R"({"spec":{"ttl":"0s"}})", {{kInvalid, "spec.ttl"}}},
-      {"negative ttl", R"({"spec":{"ttl":"-1h"}})", {{kInvalid, "spec.ttl"}}},
-      {"bad name", R"({"metadata":{"name":"B1"}})", {{kInvalid, "metadata.name"}}},
-      {"no spec", R"({"spec":null})", {{kRequired, "spec.vaultName"}}},
-  });
+  RunCreateCases(
+      Kind(), Base(),
+      {
+          {"valid", "", {}},
+          {"no vault", R"({"spec":{"vaultName":null}})", {{kRequired, "spec.vaultName"}}},
+          {"bad vault name", R"({"spec":{"vaultName":"Vault_1"}})", {{kInvalid, "spec.vaultName"}}},
+          {"unknown type",
+           R"({"spec":{"backupType":"Full"}})",
+           {{kNotSupported, "spec.backupType"}}},
+          {"all namespaces",
+           R"({"spec":{"includedNamespaces":["*"],"excludedNamespaces":["kube-system"]}})",
+           {}},
+          {"bad namespace",
+           R"({"spec":{"includedNamespaces":["shop","Shop"]}})",
+           {{kInvalid, "spec.includedNamespaces[1]"}}},
+          {"duplicate namespace",
+           R"({"spec":{"excludedNamespaces":["a","a"]}})",
+           {{kDuplicate, "spec.excludedNamespaces[1]"}}},
+          {"empty resource",
+           R"({"spec":{"excludedResources":["","pods"]}})",
+           {{kRequired, "spec.excludedResources[0]"}}},
+          {"resources", R"({"spec":{"includedResources":["deployments.apps","configmaps"]}})", {}},
+          {"bad selector operator",
+           R"({"spec":{"labelSelector":{"matchExpressions":[{"key":"app","operator":"Is"}]}}})",
+           {{kInvalid, "spec.labelSelector.matchExpressions[0].operator"}}},
+          {"bad or-selector key",
+           R"({"spec":{"orLabelSelectors":[{"matchLabels":{"a":"b"}},{"matchLabels":{"bad key":"b"}}]}})",
+           {{kInvalid, "spec.orLabelSelectors[1].matchLabels"}}},
+          {"volume settings on an application backup",
+           R"({"spec":{"volumeBackup":{"method":"Auto"}}})",
+           {{kForbidden, "spec.volumeBackup"}}},
+          {"volume settings without a type",
+           R"({"spec":{"backupType":null,"volumeBackup":{"method":"Auto"}}})",
+           {{kForbidden, "spec.volumeBackup"}}},
+          {"volume backup",
+           R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"CloudBackup"}}})",
+           {}},
+          {"unknown method",
+           R"({"spec":{"backupType":"AppAndPvBackup","volumeBackup":{"method":"Fast"}}})",
+           {{kNotSupported, "spec.volumeBackup.method"}}},
+          {"excluded PVC without name",
+           R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[{"namespace":"shop","name":"logs"},{"namespace":"shop"}]}}})",
+           {{kRequired, "spec.volumeBackup.excludedPVCs[1].name"}}},
+          {"excluded PVC with a bad namespace",
+           R"({"spec":{"backupType":"PvBackup","volumeBackup":{"excludedPVCs":[{"namespace":"Shop","name":"logs"}]}}})",
+           {{kInvalid, "spec.volumeBackup.excludedPVCs[0].namespace"}}},
+          {"ttl", R"({"spec":{"ttl":"1h30m"}})", {}},
+          {"ttl in days", R"({"spec":{"ttl":"30d"}})", {{kInvalid, "spec.ttl"}}},
+          {"zero ttl", R"({"spec":{"ttl":"0s"}})", {{kInvalid, "spec.ttl"}}},
+          {"negative ttl", R"({"spec":{"ttl":"-1h"}})", {{kInvalid, "spec.ttl"}}},
+          {"bad name", R"({"metadata":{"name":"B1"}})", {{kInvalid, "metadata.name"}}},
+          {"no spec", R"({"spec":null})", {{kRequired, "spec.vaultName"}}},
+      });
   FieldErrors e = Kind().ValidateCreate(Patched(Base(), R"({"spec":{"backupType":"Full"}})"));
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].message,
-            "Unsupported value: \"Full\": supported values: \"AppBackup\", \"AppAndPvBackup\", \"PvBackup\"");
+            "Unsupported value: \"Full\": supported values: \"AppBackup\", \"AppAndPvBackup\", "
+            "\"PvBackup\"");
   e = Kind().ValidateCreate(Patched(Base(), R"({"spec":{"ttl":"0s"}})"));
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].message, "Invalid value: \"0s\": must be greater than 0");
@@ -83,17 +107,28 @@ TEST(BackupTest, ValidateCreate) {
 TEST(BackupTest, SpecIsImmutable) {
   json::Value old = Base();
   Kind().Default(&old);
-  RunUpdateCases(Kind(), old, {
-      {"unchanged", "", {}},
-      {"labels may change", R"({"metadata":{"labels":{"csdr.io/vault":"vault1"}}})", {}},
-      {"status is not the spec", R"({"status":{"phase":"Completed"}})", {}},
-      {"ttl", R"({"spec":{"ttl":"24h"}})", {{kInvalid, "spec.ttl"}}},
-      {"namespaces", R"({"spec":{"includedNamespaces":["shop","web"]}})", {{kInvalid, "spec.includedNamespaces"}}},
-      {"vault and type", R"({"spec":{"vaultName":"vault2","backupType":"AppAndPvBackup","volumeBackup":{"method":"Auto"}}})",
-       {{kInvalid, "spec.vaultName"}, {kInvalid, "spec.backupType"}, {kInvalid, "spec.volumeBackup"}}},
-      {"selector added", R"({"spec":{"labelSelector":{"matchLabels":{"a":"b"}}}})", {{kInvalid, "spec.labelSelector"}}},
-      {"field removed", R"({"spec":{"includedNamespaces":null}})", {{kInvalid, "spec.includedNamespaces"}}},
-  });
+  RunUpdateCases(
+      Kind(), old,
+      {
+          {"unchanged", "", {}},
+          {"labels may change", R"({"metadata":{"labels":{"csdr.io/vault":"vault1"}}})", {}},
+          {"status is not the spec", R"({"status":{"phase":"Completed"}})", {}},
+          {"ttl", R"({"spec":{"ttl":"24h"}})", {{kInvalid, "spec.ttl"}}},
+          {"namespaces",
+           R"({"spec":{"includedNamespaces":["shop","web"]}})",
+           {{kInvalid, "spec.includedNamespaces"}}},
+          {"vault and type",
+           R"({"spec":{"vaultName":"vault2","backupType":"AppAndPvBackup","volumeBackup":{"method":"Auto"}}})",
+           {{kInvalid, "spec.vaultName"},
+            {kInvalid, "spec.backupType"},
+            {kInvalid, "spec.volumeBackup"}}},
+          {"selector added",
+           R"({"spec":{"labelSelector":{"matchLabels":{"a":"b"}}}})",
+           {{kInvalid, "spec.labelSelector"}}},
+          {"field removed",
+           R"({"spec":{"includedNamespaces":null}})",
+           {{kInvalid, "spec.includedNamespaces"}}},
+      });
   FieldErrors e = Kind().ValidateUpdate(Patched(old, R"({"spec":{"ttl":"24h"}})"), old);
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].message, "Invalid value: \"24h\": field is immutable");
@@ -106,17 +141,29 @@ TEST(BackupTest, ValidateStatus) {
   const json::Value base = Patched(Base(), R"({"status":{"phase":"Completed","dataType":"none",
       "startTimestamp":"2026-11-24T08:50:00Z","expiration":"2026-12-24T08:50:00Z","errors":0,"warnings":2,
       "progress":{"totalItems":10,"itemsBackedUp":10},"volumes":[{"method":"hbr"}]}})");
-  RunStatusCases(Kind(), base, {
-      {"valid", "", {}},
-      {"every phase", R"({"status":{"phase":"FailedValidation"}})", {}},
-      {"unknown phase", R"({"status":{"phase":"Done"}})", {{kNotSupported, "status.phase"}}},
-      {"unknown data type", R"({"status":{"dataType":"disk"}})", {{kNotSupported, "status.dataType"}}},
-      {"bad expiration", R"({"status":{"expiration":"soon"}})", {{kInvalid, "status.expiration"}}},
-      {"bad volume method", R"({"status":{"volumes":[{"method":"rsync"}]}})", {{kNotSupported, "status.volumes[0].method"}}},
-      {"negative errors", R"({"status":{"errors":-1}})", {{kInvalid, "status.errors"}}},
-      {"negative progress", R"({"status":{"progress":{"totalItems":-1}}})", {{kInvalid, "status.progress.totalItems"}}},
-      {"bad schedule name", R"({"status":{"scheduleName":"Nightly"}})", {{kInvalid, "status.scheduleName"}}},
-  });
+  RunStatusCases(
+      Kind(), base,
+      {
+          {"valid", "", {}},
+          {"every phase", R"({"status":{"phase":"FailedValidation"}})", {}},
+          {"unknown phase", R"({"status":{"phase":"Done"}})", {{kNotSupported, "status.phase"}}},
+          {"unknown data type",
+           R"({"status":{"dataType":"disk"}})",
+           {{kNotSupported, "status.dataType"}}},
+          {"bad expiration",
+           R"({"status":{"expiration":"soon"}})",
+           {{kInvalid, "status.expiration"}}},
+          {"bad volume method",
+           R"({"status":{"volumes":[{"method":"rsync"}]}})",
+           {{kNotSupported, "status.volumes[0].method"}}},
+          {"negative errors", R"({"status":{"errors":-1}})", {{kInvalid, "status.errors"}}},
+          {"negative progress",
+           R"({"status":{"progress":{"totalItems":-1}}})",
+           {{kInvalid, "status.progress.totalItems"}}},
+          {"bad schedule name",
+           R"({"status":{"scheduleName":"Nightly"}})",
+           {{kInvalid, "status.scheduleName"}}},
+      });
 }
 
 TEST(BackupTest, Cells) {
@@ -142,7 +189,8 @@ TEST(BackupTest, Cells) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    json::Value obj = Patched(Base(), std::string(R"({"metadata":{"creationTimestamp":")") + kCreated + "\"}}");
+    json::Value obj =
+        Patched(Base(), std::string(R"({"metadata":{"creationTimestamp":")") + kCreated + "\"}}");
     obj.Set("status", Json(c.status));
     EXPECT_EQ(CellsText(Kind().Cells(obj, Now())), json::Serialize(Json(c.want)));
   }

@@ -27,14 +27,22 @@ struct DurationCase {
 
 // Go truncates toward zero; so does duration_cast, which makes the millisecond cases of
 // upstream's tests exact here too.
-std::string Human(int64_t ms) { return HumanDuration(std::chrono::duration_cast<seconds>(milliseconds(ms))); }
+std::string Human(int64_t ms) {
+  return HumanDuration(std::chrono::duration_cast<seconds>(milliseconds(ms)));
+}
 
 // k8s.io/apimachinery/pkg/util/duration/duration_test.go, TestHumanDuration.
 TEST(HumanDurationTest, UpstreamTable) {
   const DurationCase cases[] = {
-      {kSecond, "1s"},           {70 * kSecond, "70s"},        {190 * kSecond, "3m10s"},
-      {70 * kMinute, "70m"},     {47 * kHour, "47h"},          {49 * kHour, "2d1h"},
-      {(8 * 24 + 2) * kHour, "8d"}, {367 * kDay, "367d"},       {(365 * 2 * 24 + 25) * kHour, "2y1d"},
+      {kSecond, "1s"},
+      {70 * kSecond, "70s"},
+      {190 * kSecond, "3m10s"},
+      {70 * kMinute, "70m"},
+      {47 * kHour, "47h"},
+      {49 * kHour, "2d1h"},
+      {(8 * 24 + 2) * kHour, "8d"},
+      {367 * kDay, "367d"},
+      {(365 * 2 * 24 + 25) * kHour, "2y1d"},
       {(365 * 8 * 24 + 2) * kHour, "8y"},
   };
   for (const DurationCase& c : cases) {
@@ -161,7 +169,8 @@ TEST(KindsTest, CellsHaveOneValuePerColumnEvenForAnEmptyObject) {
 
 TEST(KindsTest, AgeCellIsHumanDurationSinceCreation) {
   const auto now = std::chrono::sys_days(std::chrono::year(2026) / 11 / 24) + std::chrono::hours(9);
-  const json::Value obj = Json(R"({"metadata":{"name":"b1","creationTimestamp":"2026-11-24T08:54:50Z"}})");
+  const json::Value obj =
+      Json(R"({"metadata":{"name":"b1","creationTimestamp":"2026-11-24T08:54:50Z"}})");
   for (const KindStrategy* kind : AllKinds()) {
     SCOPED_TRACE(kind->info().kind);
     std::vector<json::Value> cells = kind->Cells(obj, now);

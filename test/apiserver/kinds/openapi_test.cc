@@ -17,12 +17,14 @@ json::Value V3() { return Json(OpenAPIV3GroupVersionDocument()); }
 
 // Every {"$ref": ...} in `v`, with the path where it was found. The documents nest only as
 // deep as the schema tables, so plain recursion is fine here.
-void CollectRefs(const json::Value& v, const std::string& path, std::vector<std::pair<std::string, const json::Value*>>* out) {
+void CollectRefs(const json::Value& v, const std::string& path,
+                 std::vector<std::pair<std::string, const json::Value*>>* out) {
   if (v.is_object()) {
     if (v.Find("$ref") != nullptr) out->emplace_back(path, &v);
     for (const auto& [k, m] : v.object()) CollectRefs(m, path + "/" + k, out);
   } else if (v.is_array()) {
-    for (size_t i = 0; i < v.array().size(); ++i) CollectRefs(v.array()[i], path + "/" + std::to_string(i), out);
+    for (size_t i = 0; i < v.array().size(); ++i)
+      CollectRefs(v.array()[i], path + "/" + std::to_string(i), out);
   }
 }
 
@@ -57,7 +59,9 @@ TEST(OpenAPITest, EveryRefResolvesInBothDocuments) {
     EXPECT_EQ(d.definitions->size(), Definitions().size());
     for (const auto& [name, def] : d.definitions->object()) {
       EXPECT_EQ(name.find('/'), std::string::npos) << name;
-      EXPECT_TRUE(std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f; })) << name;
+      EXPECT_TRUE(std::all_of(name.begin(), name.end(), [](char c) {
+        return c > 0x20 && c < 0x7f;
+      })) << name;
     }
     std::vector<std::pair<std::string, const json::Value*>> refs;
     CollectRefs(d.doc, "", &refs);
@@ -75,7 +79,8 @@ TEST(OpenAPITest, EveryRefResolvesInBothDocuments) {
 
 TEST(OpenAPITest, NoSchemaHasSeveralTypes) {
   const json::Value v2 = V2();
-  std::function<void(const json::Value&, const std::string&)> walk = [&](const json::Value& v, const std::string& path) {
+  std::function<void(const json::Value&, const std::string&)> walk = [&](const json::Value& v,
+                                                                         const std::string& path) {
     if (v.is_object()) {
       if (const json::Value* t = v.Find("type")) {
         EXPECT_TRUE(t->is_string()) << path;
@@ -111,7 +116,8 @@ TEST(OpenAPITest, EveryDefinitionIsReachableFromThePaths) {
     CollectRefs(*defs.Find(name), "", &inner);
     for (const auto& [p, n] : inner) todo.push_back(RefName(*n, "#/definitions/"));
   }
-  for (const auto& [name, d] : defs.object()) EXPECT_TRUE(seen.count(name)) << name << " is unreachable";
+  for (const auto& [name, d] : defs.object())
+    EXPECT_TRUE(seen.count(name)) << name << " is unreachable";
 }
 
 TEST(OpenAPITest, KindsAndListsCarryTheirGVKAsAList) {
@@ -120,13 +126,15 @@ TEST(OpenAPITest, KindsAndListsCarryTheirGVKAsAList) {
     if (defs == nullptr) defs = doc.FindPath({"components", "schemas"});
     for (const KindStrategy* kind : AllKinds()) {
       const KindInfo& info = kind->info();
-      for (const auto& [def, k] : {std::pair{DefinitionName(info), info.kind}, std::pair{ListDefinitionName(info), info.list_kind}}) {
+      for (const auto& [def, k] : {std::pair{DefinitionName(info), info.kind},
+                                   std::pair{ListDefinitionName(info), info.list_kind}}) {
         SCOPED_TRACE(def);
         const json::Value* gvk = defs->FindPath({def, "x-kubernetes-group-version-kind"});
         ASSERT_NE(gvk, nullptr);
         ASSERT_TRUE(gvk->is_array());
         ASSERT_EQ(gvk->size(), 1u);
-        EXPECT_EQ(gvk->array()[0], Json(R"({"group":"csdr.io","version":"v1alpha1","kind":")" + k + R"("})"));
+        EXPECT_EQ(gvk->array()[0],
+                  Json(R"({"group":"csdr.io","version":"v1alpha1","kind":")" + k + R"("})"));
       }
     }
   }
@@ -141,7 +149,8 @@ TEST(OpenAPITest, KubectlExplainFindsEveryKind) {
     const KindInfo& info = kind->info();
     SCOPED_TRACE(info.kind);
     const std::string root = "/apis/csdr.io/v1alpha1/";
-    const std::string item = root + (info.namespaced ? "namespaces/{namespace}/" : "") + info.resource + "/{name}";
+    const std::string item =
+        root + (info.namespaced ? "namespaces/{namespace}/" : "") + info.resource + "/{name}";
     for (const json::Value* doc : {&v2, &v3}) {
       const json::Value* get = doc->FindPath({"paths", item, "get"});
       ASSERT_NE(get, nullptr) << item;
@@ -150,15 +159,19 @@ TEST(OpenAPITest, KubectlExplainFindsEveryKind) {
     }
   }
   // kubectl explain backups.spec: the spec reference resolves to a described BackupSpec.
-  const json::Value* spec = v3.FindPath({"components", "schemas", "io.csdr.v1alpha1.Backup", "properties", "spec"});
+  const json::Value* spec =
+      v3.FindPath({"components", "schemas", "io.csdr.v1alpha1.Backup", "properties", "spec"});
   ASSERT_NE(spec, nullptr);
   EXPECT_FALSE(spec->GetString({"description"}).empty());
   ASSERT_NE(spec->Find("allOf"), nullptr);
-  EXPECT_EQ(spec->Find("allOf")->array()[0].GetString({"$ref"}), "#/components/schemas/io.csdr.v1alpha1.BackupSpec");
-  const json::Value* vault = v3.FindPath({"components", "schemas", "io.csdr.v1alpha1.BackupSpec", "properties", "vaultName"});
+  EXPECT_EQ(spec->Find("allOf")->array()[0].GetString({"$ref"}),
+            "#/components/schemas/io.csdr.v1alpha1.BackupSpec");
+  const json::Value* vault = v3.FindPath(
+      {"components", "schemas", "io.csdr.v1alpha1.BackupSpec", "properties", "vaultName"});
   ASSERT_NE(vault, nullptr);
   EXPECT_EQ(vault->GetString({"type"}), "string");
-  const json::Value* v2spec = v2.FindPath({"definitions", "io.csdr.v1alpha1.Backup", "properties", "spec"});
+  const json::Value* v2spec =
+      v2.FindPath({"definitions", "io.csdr.v1alpha1.Backup", "properties", "spec"});
   ASSERT_NE(v2spec, nullptr);
   EXPECT_EQ(v2spec->GetString({"$ref"}), "#/definitions/io.csdr.v1alpha1.BackupSpec");
 }
@@ -166,8 +179,10 @@ TEST(OpenAPITest, KubectlExplainFindsEveryKind) {
 TEST(OpenAPITest, PathsAndOperations) {
   const json::Value v2 = V2();
   const json::Value v3 = V3();
-  const std::set<std::string> actions = {"get", "list", "put", "patch", "post", "delete", "deletecollection"};
-  const std::set<std::string> patch_types = {"application/json-patch+json", "application/merge-patch+json",
+  const std::set<std::string> actions = {
+      "get", "list", "put", "patch", "post", "delete", "deletecollection"};
+  const std::set<std::string> patch_types = {"application/json-patch+json",
+                                             "application/merge-patch+json",
                                              "application/apply-patch+yaml"};
   std::set<std::string> v2_paths;
   for (const auto& [path, item] : v2.Find("paths")->object()) {
@@ -181,7 +196,8 @@ TEST(OpenAPITest, PathsAndOperations) {
       EXPECT_TRUE(op.Find("x-kubernetes-group-version-kind")->is_object());
       EXPECT_FALSE(op.GetString({"operationId"}).empty());
       std::set<std::string> params;
-      for (const json::Value& p : op.Find("parameters") ? op.Find("parameters")->array() : json::Value::Array{}) {
+      for (const json::Value& p :
+           op.Find("parameters") ? op.Find("parameters")->array() : json::Value::Array{}) {
         params.insert(p.GetString({"name"}));
       }
       if (verb == "patch") {
@@ -189,17 +205,22 @@ TEST(OpenAPITest, PathsAndOperations) {
         for (const json::Value& c : op.Find("consumes")->array()) consumes.insert(c.as_string());
         // Never strategic merge patch: we do not implement it (kubectl would send it).
         EXPECT_EQ(consumes, patch_types);
-        for (const char* p : {"body", "dryRun", "fieldManager", "fieldValidation", "force"}) EXPECT_TRUE(params.count(p)) << p;
+        for (const char* p : {"body", "dryRun", "fieldManager", "fieldValidation", "force"})
+          EXPECT_TRUE(params.count(p)) << p;
       }
       if (verb == "post" || verb == "put") {
-        for (const char* p : {"body", "dryRun", "fieldManager", "fieldValidation"}) EXPECT_TRUE(params.count(p)) << p;
+        for (const char* p : {"body", "dryRun", "fieldManager", "fieldValidation"})
+          EXPECT_TRUE(params.count(p)) << p;
       }
     }
   }
   // Upstream's CRD path set (kube-captures/06-openapi-v3.txt).
   const std::set<std::string> want = {
-      "/apis/csdr.io/v1alpha1/backups", "/apis/csdr.io/v1alpha1/backupschedules", "/apis/csdr.io/v1alpha1/backupvaults",
-      "/apis/csdr.io/v1alpha1/clusterprofiles", "/apis/csdr.io/v1alpha1/clusterprofiles/{name}",
+      "/apis/csdr.io/v1alpha1/backups",
+      "/apis/csdr.io/v1alpha1/backupschedules",
+      "/apis/csdr.io/v1alpha1/backupvaults",
+      "/apis/csdr.io/v1alpha1/clusterprofiles",
+      "/apis/csdr.io/v1alpha1/clusterprofiles/{name}",
       "/apis/csdr.io/v1alpha1/clusterprofiles/{name}/status",
       "/apis/csdr.io/v1alpha1/namespaces/{namespace}/backups",
       "/apis/csdr.io/v1alpha1/namespaces/{namespace}/backups/{name}",
@@ -212,7 +233,8 @@ TEST(OpenAPITest, PathsAndOperations) {
       "/apis/csdr.io/v1alpha1/namespaces/{namespace}/backupvaults/{name}/status",
       "/apis/csdr.io/v1alpha1/namespaces/{namespace}/restores",
       "/apis/csdr.io/v1alpha1/namespaces/{namespace}/restores/{name}",
-      "/apis/csdr.io/v1alpha1/namespaces/{namespace}/restores/{name}/status", "/apis/csdr.io/v1alpha1/restores"};
+      "/apis/csdr.io/v1alpha1/namespaces/{namespace}/restores/{name}/status",
+      "/apis/csdr.io/v1alpha1/restores"};
   EXPECT_EQ(v2_paths, want);
   // v3: the same paths; patch bodies list the same three media types.
   for (const auto& [path, item] : v3.Find("paths")->object()) {
@@ -220,10 +242,12 @@ TEST(OpenAPITest, PathsAndOperations) {
     EXPECT_TRUE(want.count(path));
     if (const json::Value* patch = item.Find("patch")) {
       std::set<std::string> content;
-      for (const auto& [type, media] : patch->FindPath({"requestBody", "content"})->object()) content.insert(type);
+      for (const auto& [type, media] : patch->FindPath({"requestBody", "content"})->object())
+        content.insert(type);
       EXPECT_EQ(content, patch_types);
     }
-    for (const json::Value& p : item.Find("parameters")->array()) EXPECT_NE(p.Find("schema"), nullptr);
+    for (const json::Value& p : item.Find("parameters")->array())
+      EXPECT_NE(p.Find("schema"), nullptr);
   }
   EXPECT_EQ(v3.Find("paths")->size(), want.size());
 }

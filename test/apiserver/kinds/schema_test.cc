@@ -41,7 +41,8 @@ TEST(CheckAgainstSchemaTest, PrunesUnknownFieldsWhenAsked) {
 
 // kube-captures/35-error-422-invalid.txt, byte for byte.
 TEST(CheckAgainstSchemaTest, TypeErrorsAreWordedLikeCRDValidation) {
-  json::Value obj = Json(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b-bad2"},
+  json::Value obj =
+      Json(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b-bad2"},
     "spec":{"vaultName":"v","backupType":5,"includedNamespaces":"shop","volumeBackup":{"method":["x"]}}})");
   SchemaCheck check = CheckAgainstSchema(Kind("backups"), &obj, true);
   EXPECT_TRUE(check.unknown_fields.empty());
@@ -57,11 +58,14 @@ TEST(CheckAgainstSchemaTest, TypeErrorsAreWordedLikeCRDValidation) {
     const char* message;
   };
   const Want want[] = {
-      {"spec.backupType", "Invalid value: \"integer\": spec.backupType in body must be of type string: \"integer\""},
+      {"spec.backupType",
+       "Invalid value: \"integer\": spec.backupType in body must be of type string: \"integer\""},
       {"spec.includedNamespaces",
-       "Invalid value: \"string\": spec.includedNamespaces in body must be of type array: \"string\""},
+       "Invalid value: \"string\": spec.includedNamespaces in body must be of type array: "
+       "\"string\""},
       {"spec.volumeBackup.method",
-       "Invalid value: \"array\": spec.volumeBackup.method in body must be of type string: \"array\""},
+       "Invalid value: \"array\": spec.volumeBackup.method in body must be of type string: "
+       "\"array\""},
   };
   for (const Want& w : want) {
     SCOPED_TRACE(w.field);
@@ -73,11 +77,13 @@ TEST(CheckAgainstSchemaTest, TypeErrorsAreWordedLikeCRDValidation) {
 }
 
 TEST(CheckAgainstSchemaTest, SpecAsAString) {
-  json::Value obj = Json(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b"},"spec":"not-an-object"})");
+  json::Value obj = Json(
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b"},"spec":"not-an-object"})");
   SchemaCheck check = CheckAgainstSchema(Kind("backups"), &obj, true);
   ASSERT_EQ(check.errors.size(), 1u);
   EXPECT_EQ(check.errors[0].field, "spec");
-  EXPECT_EQ(check.errors[0].message, "Invalid value: \"string\": spec in body must be of type object: \"string\"");
+  EXPECT_EQ(check.errors[0].message,
+            "Invalid value: \"string\": spec in body must be of type object: \"string\"");
 }
 
 TEST(CheckAgainstSchemaTest, Table) {
@@ -89,37 +95,93 @@ TEST(CheckAgainstSchemaTest, Table) {
     std::vector<std::string> error_fields;
   };
   const Case cases[] = {
-      {"labels are a string map", "backups", R"({"metadata":{"labels":{"a":"x","b":1}}})", {}, {"metadata.labels.b"}},
-      {"annotations are a string map", "backups", R"({"metadata":{"annotations":["x"]}})", {}, {"metadata.annotations"}},
-      {"managedFields fieldsV1 is free-form", "backups",
+      {"labels are a string map",
+       "backups",
+       R"({"metadata":{"labels":{"a":"x","b":1}}})",
+       {},
+       {"metadata.labels.b"}},
+      {"annotations are a string map",
+       "backups",
+       R"({"metadata":{"annotations":["x"]}})",
+       {},
+       {"metadata.annotations"}},
+      {"managedFields fieldsV1 is free-form",
+       "backups",
        R"({"metadata":{"managedFields":[{"manager":"kubectl","operation":"Update","fieldsType":"FieldsV1",
            "fieldsV1":{"f:spec":{".":{},"f:vaultName":{}}},"time":"2026-11-24T09:04:57Z"}]}})",
-       {}, {}},
-      {"unknown field in a managedFields entry", "backups", R"({"metadata":{"managedFields":[{"bogus":1}]}})",
-       {"metadata.managedFields[0].bogus"}, {}},
-      {"unknown field in an ownerReference", "backups",
+       {},
+       {}},
+      {"unknown field in a managedFields entry",
+       "backups",
+       R"({"metadata":{"managedFields":[{"bogus":1}]}})",
+       {"metadata.managedFields[0].bogus"},
+       {}},
+      {"unknown field in an ownerReference",
+       "backups",
        R"({"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"K","name":"n","uid":"u","x":1}]}})",
-       {"metadata.ownerReferences[0].x"}, {}},
-      {"unknown field in a selector in a list", "backups",
+       {"metadata.ownerReferences[0].x"},
+       {}},
+      {"unknown field in a selector in a list",
+       "backups",
        R"({"spec":{"orLabelSelectors":[{"matchLabels":{"a":"b"}},{"matchLabelz":{}}]}})",
-       {"spec.orLabelSelectors[1].matchLabelz"}, {}},
-      {"unknown field in status", "backups", R"({"status":{"phase":"New","bogus":true}})", {"status.bogus"}, {}},
-      {"unknown field in a schedule template", "backupschedules", R"({"spec":{"template":{"vaultname":"v"}}})",
-       {"spec.template.vaultname"}, {}},
-      {"array element of the wrong type", "backups", R"({"spec":{"includedNamespaces":["a",2]}})", {},
+       {"spec.orLabelSelectors[1].matchLabelz"},
+       {}},
+      {"unknown field in status",
+       "backups",
+       R"({"status":{"phase":"New","bogus":true}})",
+       {"status.bogus"},
+       {}},
+      {"unknown field in a schedule template",
+       "backupschedules",
+       R"({"spec":{"template":{"vaultname":"v"}}})",
+       {"spec.template.vaultname"},
+       {}},
+      {"array element of the wrong type",
+       "backups",
+       R"({"spec":{"includedNamespaces":["a",2]}})",
+       {},
        {"spec.includedNamespaces[1]"}},
-      {"null array element", "backups", R"({"spec":{"includedNamespaces":[null]}})", {}, {"spec.includedNamespaces[0]"}},
+      {"null array element",
+       "backups",
+       R"({"spec":{"includedNamespaces":[null]}})",
+       {},
+       {"spec.includedNamespaces[0]"}},
       {"integral number for an integer", "backups", R"({"status":{"errors":5.0}})", {}, {}},
-      {"fractional number for an integer", "backups", R"({"status":{"errors":5.5}})", {}, {"status.errors"}},
-      {"boolean as a string", "backupschedules", R"({"spec":{"paused":"true"}})", {}, {"spec.paused"}},
-      {"malformed date-time", "backups", R"({"status":{"startTimestamp":"yesterday"}})", {}, {"status.startTimestamp"}},
-      {"map of strings", "restores", R"({"spec":{"namespaceMapping":{"a":"b","c":{"d":1}}}})", {},
+      {"fractional number for an integer",
+       "backups",
+       R"({"status":{"errors":5.5}})",
+       {},
+       {"status.errors"}},
+      {"boolean as a string",
+       "backupschedules",
+       R"({"spec":{"paused":"true"}})",
+       {},
+       {"spec.paused"}},
+      {"malformed date-time",
+       "backups",
+       R"({"status":{"startTimestamp":"yesterday"}})",
+       {},
+       {"status.startTimestamp"}},
+      {"map of strings",
+       "restores",
+       R"({"spec":{"namespaceMapping":{"a":"b","c":{"d":1}}}})",
+       {},
        {"spec.namespaceMapping.c"}},
-      {"cluster profile capabilities", "clusterprofiles", R"({"status":{"capabilities":{"backupCenter":"yes","x":1}}})",
-       {"status.capabilities.x"}, {"status.capabilities.backupCenter"}},
-      {"vault", "backupvaults", R"({"spec":{"bucket":["b"],"regoin":"cn-hangzhou"}})", {"spec.regoin"}, {"spec.bucket"}},
-      {"unknown kinds of top-level members", "restores", R"({"apiVersion":"csdr.io/v1alpha1","kind":"Restore","x":{}})",
-       {"x"}, {}},
+      {"cluster profile capabilities",
+       "clusterprofiles",
+       R"({"status":{"capabilities":{"backupCenter":"yes","x":1}}})",
+       {"status.capabilities.x"},
+       {"status.capabilities.backupCenter"}},
+      {"vault",
+       "backupvaults",
+       R"({"spec":{"bucket":["b"],"regoin":"cn-hangzhou"}})",
+       {"spec.regoin"},
+       {"spec.bucket"}},
+      {"unknown kinds of top-level members",
+       "restores",
+       R"({"apiVersion":"csdr.io/v1alpha1","kind":"Restore","x":{}})",
+       {"x"},
+       {}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -133,7 +195,8 @@ TEST(CheckAgainstSchemaTest, Table) {
 }
 
 TEST(CheckAgainstSchemaTest, NullsAreDroppedAsCRDsDo) {
-  json::Value obj = Json(R"({"metadata":{"name":"b","labels":null},"spec":{"vaultName":"v","ttl":null,"volumeBackup":{"method":null}}})");
+  json::Value obj = Json(
+      R"({"metadata":{"name":"b","labels":null},"spec":{"vaultName":"v","ttl":null,"volumeBackup":{"method":null}}})");
   SchemaCheck check = CheckAgainstSchema(Kind("backups"), &obj, /*prune=*/false);
   EXPECT_TRUE(check.errors.empty());
   EXPECT_TRUE(check.unknown_fields.empty());
@@ -169,12 +232,14 @@ TEST(CheckAgainstSchemaTest, FullExamplesAreClean) {
                   "capabilities":{"backupCenter":true,"volumeBackup":true,"ecsSnapshot":true,"cloudBackup":true,"crossRegionDiskRestore":true},
                   "conditions":[{"type":"Supported","status":"True","reason":"Ok","message":"","lastTransitionTime":"2026-11-24T09:00:00Z","observedGeneration":1}],
                   "observedGeneration":1}})"},
-      {"backupvaults", R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault","metadata":{"name":"v","namespace":"csdr"},
+      {"backupvaults",
+       R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault","metadata":{"name":"v","namespace":"csdr"},
         "spec":{"provider":"alibabacloud","bucket":"cnfs-oss-b","prefix":"p","region":"cn-hangzhou","network":"internal",
                 "accessMode":"ReadWrite","credentialRef":{"name":"s"},"backupSyncPeriod":"1h","validationFrequency":"5m"},
         "status":{"phase":"Available","lastValidationTime":"2026-11-24T09:00:00Z","lastSyncedTime":"2026-11-24T09:00:00Z",
                   "endpoint":"oss-cn-hangzhou-internal.aliyuncs.com","backupCount":3,"message":"","conditions":[],"observedGeneration":1}})"},
-      {"backups", R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b","namespace":"csdr"},
+      {"backups",
+       R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b","namespace":"csdr"},
         "spec":{"vaultName":"v","backupType":"AppAndPvBackup","includedNamespaces":["shop"],"excludedNamespaces":["x"],
                 "includedResources":["deployments"],"excludedResources":["events"],"includeClusterResources":true,
                 "labelSelector":{"matchLabels":{"a":"b"},"matchExpressions":[{"key":"k","operator":"In","values":["v"]}]},
@@ -186,7 +251,8 @@ TEST(CheckAgainstSchemaTest, FullExamplesAreClean) {
                   "volumes":[{"namespace":"shop","pvc":"data","pv":"pv1","driver":"diskplugin.csi.alibabacloud.com","method":"snapshot",
                               "snapshotID":"s-1","cloudBackupJob":"","phase":"Completed","message":""}],
                   "errors":0,"warnings":1,"failureReason":"","conditions":[],"observedGeneration":1}})"},
-      {"restores", R"({"apiVersion":"csdr.io/v1alpha1","kind":"Restore","metadata":{"name":"r","namespace":"csdr"},
+      {"restores",
+       R"({"apiVersion":"csdr.io/v1alpha1","kind":"Restore","metadata":{"name":"r","namespace":"csdr"},
         "spec":{"backupName":"b","includedNamespaces":["shop"],"excludedNamespaces":[],"includedResources":[],"excludedResources":[],
                 "includeClusterResources":false,"orLabelSelectors":[{"matchLabels":{"a":"b"}}],
                 "namespaceMapping":{"shop":"shop2"},"imageRegistryMapping":{"docker.io/library/":"registry.cn-beijing.aliyuncs.com/r/"},
@@ -197,7 +263,8 @@ TEST(CheckAgainstSchemaTest, FullExamplesAreClean) {
                   "startTimestamp":"2026-11-24T09:00:00Z","progress":{"totalItems":3,"itemsRestored":1},
                   "volumes":[{"namespace":"shop","pvc":"data","pv":"pv2","storageClass":"sc","method":"snapshot","phase":"InProgress","message":""}],
                   "errors":0,"warnings":0,"failureReason":"","conditions":[],"observedGeneration":1}})"},
-      {"backupschedules", R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule","metadata":{"name":"nightly","namespace":"csdr"},
+      {"backupschedules",
+       R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule","metadata":{"name":"nightly","namespace":"csdr"},
         "spec":{"schedule":"1 4 * * *","template":{"vaultName":"v","backupType":"AppBackup","ttl":"720h"},"paused":false,
                 "skipImmediately":true,"retention":{"keepLast":7,"keepLastSuccessful":1}},
         "status":{"phase":"Enabled","lastBackup":{"name":"nightly-1","time":"2026-11-24T04:01:00Z","phase":"Completed"},
@@ -211,8 +278,10 @@ TEST(CheckAgainstSchemaTest, FullExamplesAreClean) {
     EXPECT_TRUE(check.unknown_fields.empty()) << check.unknown_fields.front();
     EXPECT_TRUE(check.errors.empty()) << testing::Describe(check.errors);
     // And the strategies accept them as they are.
-    EXPECT_TRUE(Kind(c.resource).ValidateCreate(obj).empty()) << testing::Describe(Kind(c.resource).ValidateCreate(obj));
-    EXPECT_TRUE(Kind(c.resource).ValidateStatus(obj).empty()) << testing::Describe(Kind(c.resource).ValidateStatus(obj));
+    EXPECT_TRUE(Kind(c.resource).ValidateCreate(obj).empty())
+        << testing::Describe(Kind(c.resource).ValidateCreate(obj));
+    EXPECT_TRUE(Kind(c.resource).ValidateStatus(obj).empty())
+        << testing::Describe(Kind(c.resource).ValidateStatus(obj));
   }
 }
 

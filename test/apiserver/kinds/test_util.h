@@ -79,7 +79,8 @@ inline std::chrono::system_clock::time_point Now() {
 }
 constexpr const char* kCreated = "2026-11-24T08:54:50Z";
 
-inline void RunCreateCases(const KindStrategy& kind, const json::Value& base, const std::vector<ValidationCase>& cases) {
+inline void RunCreateCases(const KindStrategy& kind, const json::Value& base,
+                           const std::vector<ValidationCase>& cases) {
   for (const ValidationCase& c : cases) {
     SCOPED_TRACE(c.name);
     FieldErrors got = kind.ValidateCreate(Patched(base, c.patch));
@@ -87,7 +88,8 @@ inline void RunCreateCases(const KindStrategy& kind, const json::Value& base, co
   }
 }
 
-inline void RunUpdateCases(const KindStrategy& kind, const json::Value& old, const std::vector<ValidationCase>& cases) {
+inline void RunUpdateCases(const KindStrategy& kind, const json::Value& old,
+                           const std::vector<ValidationCase>& cases) {
   for (const ValidationCase& c : cases) {
     SCOPED_TRACE(c.name);
     FieldErrors got = kind.ValidateUpdate(Patched(old, c.patch), old);
@@ -95,7 +97,8 @@ inline void RunUpdateCases(const KindStrategy& kind, const json::Value& old, con
   }
 }
 
-inline void RunStatusCases(const KindStrategy& kind, const json::Value& base, const std::vector<ValidationCase>& cases) {
+inline void RunStatusCases(const KindStrategy& kind, const json::Value& base,
+                           const std::vector<ValidationCase>& cases) {
   for (const ValidationCase& c : cases) {
     SCOPED_TRACE(c.name);
     FieldErrors got = kind.ValidateStatus(Patched(base, c.patch));

@@ -55,20 +55,34 @@ TEST(ObjectMetaTest, Table) {
   const ValidationCase cases[] = {
       {"valid", "", {}},
       {"no name", R"({"metadata":{"name":null}})", {{kRequired, "metadata.name"}}},
-      {"generateName only", R"({"metadata":{"name":null,"generateName":"daily-"}})", {{kRequired, "metadata.name"}}},
-      {"bad generateName", R"({"metadata":{"generateName":"Daily-"}})", {{kInvalid, "metadata.generateName"}}},
+      {"generateName only",
+       R"({"metadata":{"name":null,"generateName":"daily-"}})",
+       {{kRequired, "metadata.name"}}},
+      {"bad generateName",
+       R"({"metadata":{"generateName":"Daily-"}})",
+       {{kInvalid, "metadata.generateName"}}},
       {"bad name", R"({"metadata":{"name":"Bad_Name"}})", {{kInvalid, "metadata.name"}}},
       {"no namespace", R"({"metadata":{"namespace":null}})", {{kRequired, "metadata.namespace"}}},
       {"bad namespace", R"({"metadata":{"namespace":"a.b"}})", {{kInvalid, "metadata.namespace"}}},
-      {"bad label key", R"({"metadata":{"labels":{"bad key!":"x"}}})", {{kInvalid, "metadata.labels"}}},
+      {"bad label key",
+       R"({"metadata":{"labels":{"bad key!":"x"}}})",
+       {{kInvalid, "metadata.labels"}}},
       {"bad label value", R"({"metadata":{"labels":{"k":"-x"}}})", {{kInvalid, "metadata.labels"}}},
       {"good labels", R"({"metadata":{"labels":{"csdr.io/vault":"v1","app":""}}})", {}},
-      {"annotation key case-insensitive", R"({"metadata":{"annotations":{"Example.COM/Key":"x"}}})", {}},
-      {"bad annotation key", R"({"metadata":{"annotations":{"a b":"x"}}})", {{kInvalid, "metadata.annotations"}}},
-      {"negative generation", R"({"metadata":{"generation":-1}})", {{kInvalid, "metadata.generation"}}},
-      {"bad finalizer", R"({"metadata":{"finalizers":["csdr.io/cleanup","bad finalizer"]}})",
+      {"annotation key case-insensitive",
+       R"({"metadata":{"annotations":{"Example.COM/Key":"x"}}})",
+       {}},
+      {"bad annotation key",
+       R"({"metadata":{"annotations":{"a b":"x"}}})",
+       {{kInvalid, "metadata.annotations"}}},
+      {"negative generation",
+       R"({"metadata":{"generation":-1}})",
+       {{kInvalid, "metadata.generation"}}},
+      {"bad finalizer",
+       R"({"metadata":{"finalizers":["csdr.io/cleanup","bad finalizer"]}})",
        {{kInvalid, "metadata.finalizers"}}},
-      {"owner reference without uid", R"({"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"K","name":"n"}]}})",
+      {"owner reference without uid",
+       R"({"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"K","name":"n"}]}})",
        {{kInvalid, "metadata.ownerReferences.uid"}}},
   };
   for (const ValidationCase& c : cases) {
@@ -99,7 +113,8 @@ TEST(ObjectMetaTest, AnnotationsSizeLimit) {
 TEST(ObjectMetaTest, NameAndNamespaceAreImmutable) {
   const json::Value old = Json(R"({"metadata":{"name":"b1","namespace":"csdr"}})");
   EXPECT_TRUE(ValidateObjectMetaUpdate(old, old).empty());
-  FieldErrors got = ValidateObjectMetaUpdate(Json(R"({"metadata":{"name":"b2","namespace":"csdr"}})"), old);
+  FieldErrors got =
+      ValidateObjectMetaUpdate(Json(R"({"metadata":{"name":"b2","namespace":"csdr"}})"), old);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got.front().field, "metadata.name");
   EXPECT_EQ(got.front().message, "Invalid value: \"b2\": field is immutable");
@@ -110,16 +125,22 @@ TEST(LabelSelectorTest, Table) {
       {"empty", "{}", {}},
       {"matchLabels", R"({"matchLabels":{"app":"shop"}})", {}},
       {"bad matchLabels", R"({"matchLabels":{"bad key":"shop"}})", {{kInvalid, "sel.matchLabels"}}},
-      {"In with values", R"({"matchExpressions":[{"key":"app","operator":"In","values":["a"]}]})", {}},
-      {"In without values", R"({"matchExpressions":[{"key":"app","operator":"In"}]})",
+      {"In with values",
+       R"({"matchExpressions":[{"key":"app","operator":"In","values":["a"]}]})",
+       {}},
+      {"In without values",
+       R"({"matchExpressions":[{"key":"app","operator":"In"}]})",
        {{kRequired, "sel.matchExpressions[0].values"}}},
-      {"Exists with values", R"({"matchExpressions":[{"key":"app","operator":"Exists","values":["a"]}]})",
+      {"Exists with values",
+       R"({"matchExpressions":[{"key":"app","operator":"Exists","values":["a"]}]})",
        {{kForbidden, "sel.matchExpressions[0].values"}}},
-      {"bad operator", R"({"matchExpressions":[{"key":"app","operator":"Equals"}]})",
+      {"bad operator",
+       R"({"matchExpressions":[{"key":"app","operator":"Equals"}]})",
        {{kInvalid, "sel.matchExpressions[0].operator"}}},
       {"bad key and value",
        R"({"matchExpressions":[{"key":"app","operator":"In","values":["a"]},{"key":"a b","operator":"NotIn","values":["-x"]}]})",
-       {{kInvalid, "sel.matchExpressions[1].key"}, {kInvalid, "sel.matchExpressions[1].values[0]"}}},
+       {{kInvalid, "sel.matchExpressions[1].key"},
+        {kInvalid, "sel.matchExpressions[1].values[0]"}}},
   };
   for (const ValidationCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -127,23 +148,33 @@ TEST(LabelSelectorTest, Table) {
     FieldErrors got = ValidateLabelSelector(&sel, "sel");
     EXPECT_EQ(Keys(got), Sorted(c.want)) << Describe(got);
   }
-  FieldErrors msg = ValidateLabelSelector(
-      &static_cast<const json::Value&>(Json(R"({"matchExpressions":[{"key":"app","operator":"In"}]})")), "s");
+  FieldErrors msg =
+      ValidateLabelSelector(&static_cast<const json::Value&>(
+                                Json(R"({"matchExpressions":[{"key":"app","operator":"In"}]})")),
+                            "s");
   ASSERT_EQ(msg.size(), 1u);
-  EXPECT_EQ(msg.front().message, "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+  EXPECT_EQ(msg.front().message,
+            "Required value: must be specified when `operator` is 'In' or 'NotIn'");
 }
 
 TEST(ConditionsTest, Table) {
-  const std::string good = R"({"type":"Ready","status":"True","reason":"Ok","message":"","lastTransitionTime":"2026-11-24T09:00:00Z"})";
+  const std::string good =
+      R"({"type":"Ready","status":"True","reason":"Ok","message":"","lastTransitionTime":"2026-11-24T09:00:00Z"})";
   const ValidationCase cases[] = {
       {"valid", "[" + good + "]", {}},
       {"duplicate type", "[" + good + "," + good + "]", {{kDuplicate, "c[1].type"}}},
-      {"bad status", R"([{"type":"Ready","status":"Yes","reason":"Ok","lastTransitionTime":"2026-11-24T09:00:00Z"}])",
+      {"bad status",
+       R"([{"type":"Ready","status":"Yes","reason":"Ok","lastTransitionTime":"2026-11-24T09:00:00Z"}])",
        {{kNotSupported, "c[0].status"}}},
-      {"missing everything", R"([{}])",
-       {{kInvalid, "c[0].type"}, {kInvalid, "c[0].type"}, {kNotSupported, "c[0].status"},
-        {kRequired, "c[0].lastTransitionTime"}, {kRequired, "c[0].reason"}}},
-      {"bad reason", R"([{"type":"Ready","status":"True","reason":"not ok","lastTransitionTime":"2026-11-24T09:00:00Z"}])",
+      {"missing everything",
+       R"([{}])",
+       {{kInvalid, "c[0].type"},
+        {kInvalid, "c[0].type"},
+        {kNotSupported, "c[0].status"},
+        {kRequired, "c[0].lastTransitionTime"},
+        {kRequired, "c[0].reason"}}},
+      {"bad reason",
+       R"([{"type":"Ready","status":"True","reason":"not ok","lastTransitionTime":"2026-11-24T09:00:00Z"}])",
        {{kInvalid, "c[0].reason"}}},
       {"negative observedGeneration",
        R"([{"type":"Ready","status":"True","reason":"Ok","observedGeneration":-1,"lastTransitionTime":"2026-11-24T09:00:00Z"}])",

@@ -40,7 +40,8 @@ class RegistryTest : public ::testing::Test {
 
   json::Value Backup(const std::string& name, const std::string& labels = "{}") {
     return Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":")" + name +
-                 R"(","labels":)" + labels + R"(},"spec":{"vaultName":"v1","includedNamespaces":["shop"]}})");
+                 R"(","labels":)" + labels +
+                 R"(},"spec":{"vaultName":"v1","includedNamespaces":["shop"]}})");
   }
 
   // BackupSchedule: a kind whose spec may change (a Backup's spec is immutable).
@@ -53,8 +54,8 @@ class RegistryTest : public ::testing::Test {
   json::Value MustCreateSchedule(const std::string& name) {
     auto r = registry_->Create(
         ScheduleScope(),
-        Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule","metadata":{"name":")" + name +
-              R"("},"spec":{"schedule":"1 4 * * *","template":{"vaultName":"v1"}}})"),
+        Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule","metadata":{"name":")" +
+              name + R"("},"spec":{"schedule":"1 4 * * *","template":{"vaultName":"v1"}}})"),
         Opts());
     EXPECT_TRUE(r.ok()) << r.status().message();
     return r.ok() ? r->object : json::Value();
@@ -85,7 +86,8 @@ TEST_F(RegistryTest, CreateFillsSystemFields) {
   EXPECT_EQ(obj.GetString({"metadata", "uid"}).size(), 36u);
   EXPECT_EQ(obj.GetString({"metadata", "creationTimestamp"}), "2025-11-24T16:00:00Z");
   EXPECT_EQ(obj.FindPath({"metadata", "generation"})->as_int(), 1);
-  EXPECT_EQ(obj.GetString({"metadata", "resourceVersion"}), std::to_string(store_->CurrentRevision()));
+  EXPECT_EQ(obj.GetString({"metadata", "resourceVersion"}),
+            std::to_string(store_->CurrentRevision()));
   // The stored bytes carry the same resourceVersion as the response.
   auto got = registry_->Get(BackupScope("b1"));
   ASSERT_TRUE(got.ok());
@@ -174,7 +176,8 @@ TEST_F(RegistryTest, NoOpUpdateKeepsResourceVersion) {
   int64_t before = store_->CurrentRevision();
   auto r = registry_->Update(BackupScope("b1"), obj, Opts());
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->object.GetString({"metadata", "resourceVersion"}), obj.GetString({"metadata", "resourceVersion"}));
+  EXPECT_EQ(r->object.GetString({"metadata", "resourceVersion"}),
+            obj.GetString({"metadata", "resourceVersion"}));
   EXPECT_EQ(store_->CurrentRevision(), before);
 }
 
@@ -201,26 +204,30 @@ TEST_F(RegistryTest, StatusSubresourceSplitsTheObject) {
 
 TEST_F(RegistryTest, MergePatchWithStaleVersionConflicts) {
   MustCreate("b1");
-  auto r = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
-                            Parse(R"({"metadata":{"resourceVersion":"1","labels":{"a":"b"}}})"), Opts());
+  auto r =
+      registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                       Parse(R"({"metadata":{"resourceVersion":"1","labels":{"a":"b"}}})"), Opts());
   // Revision 1 is the create itself; patch again with it after another write.
   ASSERT_TRUE(r.ok()) << r.status().message();
-  auto r2 = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
-                             Parse(R"({"metadata":{"resourceVersion":"1","labels":{"a":"c"}}})"), Opts());
+  auto r2 =
+      registry_->Patch(BackupScope("b1"), PatchType::kMerge,
+                       Parse(R"({"metadata":{"resourceVersion":"1","labels":{"a":"c"}}})"), Opts());
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.status().code(), Code::kConflict);
 }
 
 TEST_F(RegistryTest, JsonPatchTestOperation) {
   MustCreateSchedule("s1");
-  auto ok = registry_->Patch(ScheduleScope("s1"), PatchType::kJson,
-                             Parse(R"([{"op":"test","path":"/spec/schedule","value":"1 4 * * *"},)"
-                                   R"({"op":"replace","path":"/spec/schedule","value":"5 4 * * *"}])"),
-                             Opts());
+  auto ok =
+      registry_->Patch(ScheduleScope("s1"), PatchType::kJson,
+                       Parse(R"([{"op":"test","path":"/spec/schedule","value":"1 4 * * *"},)"
+                             R"({"op":"replace","path":"/spec/schedule","value":"5 4 * * *"}])"),
+                       Opts());
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->object.GetString({"spec", "schedule"}), "5 4 * * *");
-  auto bad = registry_->Patch(ScheduleScope("s1"), PatchType::kJson,
-                              Parse(R"([{"op":"test","path":"/spec/schedule","value":"1 4 * * *"}])"), Opts());
+  auto bad = registry_->Patch(
+      ScheduleScope("s1"), PatchType::kJson,
+      Parse(R"([{"op":"test","path":"/spec/schedule","value":"1 4 * * *"}])"), Opts());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Code::kInvalid);
 }
@@ -236,8 +243,9 @@ TEST_F(RegistryTest, FinalizerFlow) {
   EXPECT_NE(d->object.FindPath({"metadata", "deletionTimestamp"}), nullptr);
   EXPECT_EQ(d->object.FindPath({"metadata", "deletionGracePeriodSeconds"})->as_int(), 0);
   // No new finalizers while deleting.
-  auto add = registry_->Patch(BackupScope("b1"), PatchType::kMerge,
-                              Parse(R"({"metadata":{"finalizers":["csdr.io/keep","csdr.io/new"]}})"), Opts());
+  auto add = registry_->Patch(
+      BackupScope("b1"), PatchType::kMerge,
+      Parse(R"({"metadata":{"finalizers":["csdr.io/keep","csdr.io/new"]}})"), Opts());
   ASSERT_FALSE(add.ok());
   EXPECT_EQ(add.status().code(), Code::kInvalid);
   // Removing the last finalizer completes the deletion.
@@ -291,7 +299,8 @@ TEST_F(RegistryTest, ListWithSelectors) {
     auto r = registry_->List(BackupScope(), o);
     EXPECT_TRUE(r.ok()) << r.status().message();
     std::string out;
-    if (r.ok()) for (const auto& s : r->items) out += Parse(s).GetString({"metadata", "name"});
+    if (r.ok())
+      for (const auto& s : r->items) out += Parse(s).GetString({"metadata", "name"});
     return out;
   };
   EXPECT_EQ(names("tier=gold", ""), "a");
@@ -314,11 +323,14 @@ TEST_F(RegistryTest, WatchFromVersionAndSelectorTransitions) {
   auto w = registry_->Watch(BackupScope(), o);
   ASSERT_TRUE(w.ok());
   MustCreate("b", R"({"tier":"gold"})");
-  ASSERT_TRUE(registry_->Patch(BackupScope("a"), PatchType::kMerge,
-                               Parse(R"({"metadata":{"labels":{"tier":"silver"}}})"), Opts()).ok());
+  ASSERT_TRUE(registry_
+                  ->Patch(BackupScope("a"), PatchType::kMerge,
+                          Parse(R"({"metadata":{"labels":{"tier":"silver"}}})"), Opts())
+                  .ok());
   ASSERT_TRUE(registry_->Delete(BackupScope("b"), DeleteOptions{}).ok());
   std::vector<WatchEvent> events;
-  for (int i = 0; i < 20 && events.size() < 3; ++i) (*w)->Next(std::chrono::milliseconds(100), &events);
+  for (int i = 0; i < 20 && events.size() < 3; ++i)
+    (*w)->Next(std::chrono::milliseconds(100), &events);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].type, "ADDED");
   EXPECT_EQ(events[0].object.GetString({"metadata", "name"}), "b");
@@ -384,9 +396,10 @@ TEST_F(RegistryTest, WatchListEndsInitialEventsWithABookmark) {
   EXPECT_EQ(events[0].type, "ADDED");
   EXPECT_EQ(events[1].type, "ADDED");
   EXPECT_EQ(events[2].type, "BOOKMARK");
-  EXPECT_EQ(json::Serialize(events[2].object),
-            R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"annotations":{"k8s.io/initial-events-end":"true"},"resourceVersion":")" +
-                std::to_string(head) + R"("}})");
+  EXPECT_EQ(
+      json::Serialize(events[2].object),
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"annotations":{"k8s.io/initial-events-end":"true"},"resourceVersion":")" +
+          std::to_string(head) + R"("}})");
   // Live changes follow.
   MustCreate("c");
   events.clear();
@@ -416,9 +429,11 @@ TEST(RegistryExpiryTest, CompactedVersionIsAnExpiredErrorEvent) {
   scope.namespace_ = "csdr";
   scope.user = &user;
   for (int i = 0; i < 6; ++i) {
-    auto r = registry.Create(scope, Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b)" +
-                                          std::to_string(i) + R"("},"spec":{"vaultName":"v"}})"),
-                             WriteOptions{});
+    auto r = registry.Create(
+        scope,
+        Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b)" +
+              std::to_string(i) + R"("},"spec":{"vaultName":"v"}})"),
+        WriteOptions{});
     ASSERT_TRUE(r.ok()) << r.status().message();
   }
   WatchOptions o;

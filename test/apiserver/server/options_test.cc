@@ -6,9 +6,9 @@ namespace csdr::apiserver {
 namespace {
 
 TEST(OptionsTest, ParsesKubeApiserverNames) {
-  auto o = ParseOptions({"--bind-address=127.0.0.1", "--secure-port", "9443", "--tls-cert-file=c.pem",
-                         "--tls-private-key-file", "k.pem", "--client-ca-file=ca.pem",
-                         "--storage=memory://", "--v=3"});
+  auto o = ParseOptions({"--bind-address=127.0.0.1", "--secure-port", "9443",
+                         "--tls-cert-file=c.pem", "--tls-private-key-file", "k.pem",
+                         "--client-ca-file=ca.pem", "--storage=memory://", "--v=3"});
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->bind_address, "127.0.0.1");
   EXPECT_EQ(o->secure_port, 9443);
@@ -60,14 +60,16 @@ namespace csdr::apiserver {
 namespace {
 
 TEST(OptionsTest, DelegationFlags) {
-  auto o = ParseOptions({"--requestheader-client-ca-file=fp.pem", "--requestheader-allowed-names=front-proxy-client,b",
-                         "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers",
-                         "X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                         "--authentication-kubeconfig=a.kubeconfig", "--authorization-kubeconfig=z.kubeconfig",
-                         "--authentication-token-webhook-cache-ttl=1m30s",
-                         "--authorization-webhook-cache-authorized-ttl=5s",
-                         "--authorization-webhook-cache-unauthorized-ttl=0",
-                         "--authorization-always-allow-paths=/healthz,/metrics"});
+  auto o = ParseOptions(
+      {"--requestheader-client-ca-file=fp.pem",
+       "--requestheader-allowed-names=front-proxy-client,b",
+       "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers",
+       "X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+       "--authentication-kubeconfig=a.kubeconfig", "--authorization-kubeconfig=z.kubeconfig",
+       "--authentication-token-webhook-cache-ttl=1m30s",
+       "--authorization-webhook-cache-authorized-ttl=5s",
+       "--authorization-webhook-cache-unauthorized-ttl=0",
+       "--authorization-always-allow-paths=/healthz,/metrics"});
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->requestheader_client_ca_file, "fp.pem");
   EXPECT_EQ(o->requestheader_allowed_names, (std::vector<std::string>{"front-proxy-client", "b"}));
@@ -77,7 +79,8 @@ TEST(OptionsTest, DelegationFlags) {
   EXPECT_EQ(o->authentication_token_webhook_cache_ttl_seconds, 90);
   EXPECT_EQ(o->authorization_webhook_cache_authorized_ttl_seconds, 5);
   EXPECT_EQ(o->authorization_webhook_cache_unauthorized_ttl_seconds, 0);
-  EXPECT_EQ(o->authorization_always_allow_paths, (std::vector<std::string>{"/healthz", "/metrics"}));
+  EXPECT_EQ(o->authorization_always_allow_paths,
+            (std::vector<std::string>{"/healthz", "/metrics"}));
 
   auto defaults = ParseOptions({});
   ASSERT_TRUE(defaults.ok());
@@ -88,7 +91,8 @@ TEST(OptionsTest, DelegationFlags) {
 
   auto bad = ParseOptions({"--authorization-webhook-cache-authorized-ttl=10x"});
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("--authorization-webhook-cache-authorized-ttl"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("--authorization-webhook-cache-authorized-ttl"),
+            std::string::npos);
   EXPECT_EQ(ParseDurationSeconds("2h"), 7200);
   EXPECT_EQ(ParseDurationSeconds("1m30"), -1);
 }

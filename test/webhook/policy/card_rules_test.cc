@@ -20,24 +20,31 @@ namespace {
 
 using namespace policytest;  // NOLINT: the test vocabulary
 
-constexpr const char* kDep002 = "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
+constexpr const char* kDep002 =
+    "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
 constexpr const char* kDep004 =
-    "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and access-key-secret is "
+    "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and "
+    "access-key-secret is "
     "required on ACK dedicated and registered clusters";
 constexpr const char* kBk004 =
-    "[CSDR-BK-004] volume backup is not supported on ACK Serverless Pro and ACK Edge clusters; use backupType "
+    "[CSDR-BK-004] volume backup is not supported on ACK Serverless Pro and ACK Edge clusters; use "
+    "backupType "
     "AppBackup";
 constexpr const char* kBk005 =
-    "[CSDR-BK-005] Cloud Backup volume backup in China (Ulanqab), China (Heyuan) and China (Guangzhou) requires "
+    "[CSDR-BK-005] Cloud Backup volume backup in China (Ulanqab), China (Heyuan) and China "
+    "(Guangzhou) requires "
     "migrate-controller v1.8.4 or later";
 constexpr const char* kBk006 =
     "[CSDR-BK-006] in this region Cloud Backup must also be authorised to access API Gateway "
     "(AliyunServiceRoleForHbrMagpieBridge)";
-constexpr const char* kRs002 = "[CSDR-RS-002] cross-region restore requires migrate-controller v1.7.7 or later";
-constexpr const char* kRs005 = "[CSDR-RS-005] volume data cannot be restored on ACK Serverless Pro or ACK Edge clusters";
+constexpr const char* kRs002 =
+    "[CSDR-RS-002] cross-region restore requires migrate-controller v1.7.7 or later";
+constexpr const char* kRs005 =
+    "[CSDR-RS-005] volume data cannot be restored on ACK Serverless Pro or ACK Edge clusters";
 
-const std::vector<std::string> kAllTypes = {"ACKManaged", "ACKDedicated",    "ACKServerlessPro",
-                                            "ACKServerlessBasic", "ACKEdge", "Registered"};
+const std::vector<std::string> kAllTypes = {"ACKManaged",       "ACKDedicated",
+                                            "ACKServerlessPro", "ACKServerlessBasic",
+                                            "ACKEdge",          "Registered"};
 
 bool NeedsSecret(const std::string& type) { return type == "ACKDedicated" || type == "Registered"; }
 
@@ -57,9 +64,8 @@ std::function<void(FakeFacts*)> ClusterOf(std::string type, std::string region =
 // A Backup, or a BackupSchedule with the same spec as its template.
 enum class Form { kBackup, kTemplate };
 std::function<AdmissionInput(std::vector<json::Value>*)> Make(Form form, std::string spec) {
-  return CreateOf([form, spec] {
-    return form == Form::kBackup ? Backup("b1", spec) : Schedule(spec);
-  });
+  return CreateOf(
+      [form, spec] { return form == Form::kBackup ? Backup("b1", spec) : Schedule(spec); });
 }
 std::vector<std::string> As(Form form, std::vector<std::string> messages) {
   if (form == Form::kTemplate) {
@@ -70,7 +76,8 @@ std::vector<std::string> As(Form form, std::vector<std::string> messages) {
 const char* Name(Form form) { return form == Form::kBackup ? "Backup" : "BackupSchedule template"; }
 
 std::string Spec(std::string backup_type, std::string method) {
-  std::string s = R"({"vaultName":"v1","includedNamespaces":["shop"],"backupType":")" + backup_type + "\"";
+  std::string s =
+      R"({"vaultName":"v1","includedNamespaces":["shop"],"backupType":")" + backup_type + "\"";
   if (!method.empty()) s += R"(,"volumeBackup":{"method":")" + method + "\"}";
   return s + "}";
 }
@@ -78,15 +85,29 @@ std::string Spec(std::string backup_type, std::string method) {
 TEST(CardDep002Test, EveryClusterTypeEveryKind) {
   std::vector<Case> cases;
   for (const std::string& type : kAllTypes) {
-    const std::vector<std::string> want =
-        type == "ACKServerlessBasic" ? std::vector<std::string>{kDep002} : std::vector<std::string>{};
-    cases.push_back({type + " BackupVault", ClusterOf(type), CreateOf([] { return Vault("v2"); }), want, {}});
-    cases.push_back({type + " Backup", ClusterOf(type), Make(Form::kBackup, Spec("AppBackup", "")), want, {}});
-    cases.push_back({type + " Restore", ClusterOf(type),
-                     CreateOf([] { return Restore("r1", R"({"backupName":"done","restoreVolumes":false})"); }), want, {}});
-    cases.push_back({type + " BackupSchedule", ClusterOf(type), Make(Form::kTemplate, Spec("AppBackup", "")), want, {}});
-    cases.push_back({type + " ClusterProfile", [](FakeFacts* f) { f->Remove("ClusterProfile", "", "cluster"); },
-                     CreateOf([type] { return Profile(type, "cn-hangzhou", "v1.8.4"); }), {}, {}});
+    const std::vector<std::string> want = type == "ACKServerlessBasic"
+                                              ? std::vector<std::string>{kDep002}
+                                              : std::vector<std::string>{};
+    cases.push_back(
+        {type + " BackupVault", ClusterOf(type), CreateOf([] { return Vault("v2"); }), want, {}});
+    cases.push_back(
+        {type + " Backup", ClusterOf(type), Make(Form::kBackup, Spec("AppBackup", "")), want, {}});
+    cases.push_back(
+        {type + " Restore",
+         ClusterOf(type),
+         CreateOf([] { return Restore("r1", R"({"backupName":"done","restoreVolumes":false})"); }),
+         want,
+         {}});
+    cases.push_back({type + " BackupSchedule",
+                     ClusterOf(type),
+                     Make(Form::kTemplate, Spec("AppBackup", "")),
+                     want,
+                     {}});
+    cases.push_back({type + " ClusterProfile",
+                     [](FakeFacts* f) { f->Remove("ClusterProfile", "", "cluster"); },
+                     CreateOf([type] { return Profile(type, "cn-hangzhou", "v1.8.4"); }),
+                     {},
+                     {}});
   }
   RunCases(cases);
 }
@@ -103,8 +124,11 @@ TEST(CardBk004Test, VolumeBackupByClusterTypeAndBackupType) {
         } else if (volumes && (type == "ACKServerlessPro" || type == "ACKEdge")) {
           want = As(form, {kBk004});
         }
-        cases.push_back({std::string(Name(form)) + " " + type + " " + backup_type, ClusterOf(type),
-                         Make(form, Spec(backup_type, volumes ? "Auto" : "")), want, {}});
+        cases.push_back({std::string(Name(form)) + " " + type + " " + backup_type,
+                         ClusterOf(type),
+                         Make(form, Spec(backup_type, volumes ? "Auto" : "")),
+                         want,
+                         {}});
       }
     }
   }
@@ -131,16 +155,20 @@ TEST(CardRs005Test, VolumeRestoreByClusterType) {
           want = {kRs005};
         }
         const std::string spec =
-            restore_volumes.empty() ? R"({"backupName":"done"})"
-                                    : R"({"backupName":"done","restoreVolumes":)" + restore_volumes + "}";
+            restore_volumes.empty()
+                ? R"({"backupName":"done"})"
+                : R"({"backupName":"done","restoreVolumes":)" + restore_volumes + "}";
         auto world = ClusterOf(type);
-        cases.push_back({type + " restoreVolumes=" + (restore_volumes.empty() ? "unset" : restore_volumes) +
-                             (volume_data ? " volume data" : " app only"),
-                         [world, volume_data, app_only](FakeFacts* f) {
-                           world(f);
-                           if (!volume_data) app_only(f);
-                         },
-                         CreateOf([spec] { return Restore("r1", spec); }), want, {}});
+        cases.push_back(
+            {type + " restoreVolumes=" + (restore_volumes.empty() ? "unset" : restore_volumes) +
+                 (volume_data ? " volume data" : " app only"),
+             [world, volume_data, app_only](FakeFacts* f) {
+               world(f);
+               if (!volume_data) app_only(f);
+             },
+             CreateOf([spec] { return Restore("r1", spec); }),
+             want,
+             {}});
       }
     }
   }
@@ -153,11 +181,12 @@ TEST(CardBk005Test, RegionsVersionsMethods) {
     enum { kOld, kNew, kMalformed } verdict;
   };
   const Version versions[] = {
-      {"v1.7.9", Version::kOld},       {"v1.8.3", Version::kOld},        {"v1.8.4-rc.1", Version::kOld},
-      {"v1.8.4", Version::kNew},       {"v1.8.10", Version::kNew},       {"v1.10.0", Version::kNew},
-      {"v2.0.0", Version::kNew},       {"1.8.4", Version::kMalformed},   {"", Version::kMalformed},
+      {"v1.7.9", Version::kOld}, {"v1.8.3", Version::kOld},      {"v1.8.4-rc.1", Version::kOld},
+      {"v1.8.4", Version::kNew}, {"v1.8.10", Version::kNew},     {"v1.10.0", Version::kNew},
+      {"v2.0.0", Version::kNew}, {"1.8.4", Version::kMalformed}, {"", Version::kMalformed},
   };
-  const char* kRegions[] = {"cn-wulanchabu", "cn-heyuan", "cn-guangzhou", "cn-hangzhou", "ap-southeast-1"};
+  const char* kRegions[] = {"cn-wulanchabu", "cn-heyuan", "cn-guangzhou", "cn-hangzhou",
+                            "ap-southeast-1"};
   std::vector<Case> cases;
   for (Form form : {Form::kBackup, Form::kTemplate}) {
     for (const std::string type : {"ACKManaged", "ACKDedicated", "Registered"}) {
@@ -175,19 +204,23 @@ TEST(CardBk005Test, RegionsVersionsMethods) {
                 const std::string why =
                     std::string(v.text).empty()
                         ? "ClusterProfile \"cluster\" has no spec.componentVersion"
-                        : "ClusterProfile \"cluster\" spec.componentVersion \"" + std::string(v.text) +
-                              "\" is not a version vMAJOR.MINOR.PATCH";
+                        : "ClusterProfile \"cluster\" spec.componentVersion \"" +
+                              std::string(v.text) + "\" is not a version vMAJOR.MINOR.PATCH";
                 want = As(form, {std::string(kBk005) + " (cannot verify: " + why + ")"});
               }
             }
-            cases.push_back({std::string(Name(form)) + " " + type + " " + region + " " + v.text + " " + method,
-                             ClusterOf(type, region, v.text), Make(form, Spec("AppAndPvBackup", method)), want,
-                             warnings});
+            cases.push_back(
+                {std::string(Name(form)) + " " + type + " " + region + " " + v.text + " " + method,
+                 ClusterOf(type, region, v.text), Make(form, Spec("AppAndPvBackup", method)), want,
+                 warnings});
           }
         }
         // No volume data, no Cloud Backup: never judged.
         cases.push_back({std::string(Name(form)) + " " + type + " " + region + " AppBackup v1.8.3",
-                         ClusterOf(type, region, "v1.8.3"), Make(form, Spec("AppBackup", "CloudBackup")), {}, {}});
+                         ClusterOf(type, region, "v1.8.3"),
+                         Make(form, Spec("AppBackup", "CloudBackup")),
+                         {},
+                         {}});
       }
     }
   }
@@ -196,12 +229,19 @@ TEST(CardBk005Test, RegionsVersionsMethods) {
 
 TEST(CardBk005Test, RegionUnknownAndEdgeCombinations) {
   const std::string no_region =
-      std::string(kBk005) + " (cannot verify: ClusterProfile \"cluster\" has neither spec.regionID nor status.regionID)";
+      std::string(kBk005) +
+      " (cannot verify: ClusterProfile \"cluster\" has neither spec.regionID nor status.regionID)";
   RunCases({
-      {"no region, v1.8.3: fails closed", ClusterOf("ACKManaged", "", "v1.8.3"),
-       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")), {no_region}, {}},
-      {"no region, v1.8.4: supported everywhere", ClusterOf("ACKManaged", "", "v1.8.4"),
-       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")), {}, {}},
+      {"no region, v1.8.3: fails closed",
+       ClusterOf("ACKManaged", "", "v1.8.3"),
+       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),
+       {no_region},
+       {}},
+      {"no region, v1.8.4: supported everywhere",
+       ClusterOf("ACKManaged", "", "v1.8.4"),
+       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),
+       {},
+       {}},
       {"region from status.regionID",
        [](FakeFacts* f) {
          json::Value p = Profile("ACKManaged", "", "v1.8.3");
@@ -216,9 +256,14 @@ TEST(CardBk005Test, RegionUnknownAndEdgeCombinations) {
          SetPath(&p, "status.regionID", json::Value("cn-heyuan"));
          f->Put(std::move(p));
        },
-       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")), {}, {}},
-      {"ACKEdge in cn-heyuan on v1.8.3: every applicable rule is reported", ClusterOf("ACKEdge", "cn-heyuan", "v1.8.3"),
-       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")), {kBk004, kBk005}, {kBk006}},
+       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),
+       {},
+       {}},
+      {"ACKEdge in cn-heyuan on v1.8.3: every applicable rule is reported",
+       ClusterOf("ACKEdge", "cn-heyuan", "v1.8.3"),
+       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),
+       {kBk004, kBk005},
+       {kBk006}},
   });
 }
 
@@ -232,13 +277,18 @@ TEST(CardDep004Test, SecretStatesByClusterTypeAndKind) {
   const SecretState states[] = {
       {"missing", [](FakeFacts*) {}, false, nullptr},
       {"empty access-key-id",
-       [](FakeFacts* f) { f->PutCluster(AddonSecret(R"({"access-key-id":"","access-key-secret":"c2VjcmV0"})")); }, false,
-       nullptr},
+       [](FakeFacts* f) {
+         f->PutCluster(AddonSecret(R"({"access-key-id":"","access-key-secret":"c2VjcmV0"})"));
+       },
+       false, nullptr},
       {"empty access-key-secret",
-       [](FakeFacts* f) { f->PutCluster(AddonSecret(R"({"access-key-id":"TFRBSQ==","access-key-secret":""})")); },
+       [](FakeFacts* f) {
+         f->PutCluster(AddonSecret(R"({"access-key-id":"TFRBSQ==","access-key-secret":""})"));
+       },
        false, nullptr},
-      {"only access-key-id", [](FakeFacts* f) { f->PutCluster(AddonSecret(R"({"access-key-id":"TFRBSQ=="})")); },
-       false, nullptr},
+      {"only access-key-id",
+       [](FakeFacts* f) { f->PutCluster(AddonSecret(R"({"access-key-id":"TFRBSQ=="})")); }, false,
+       nullptr},
       {"present", [](FakeFacts* f) { f->PutCluster(AddonSecret(kGoodKeys)); }, true, nullptr},
       {"present in another namespace",
        [](FakeFacts* f) {
@@ -248,7 +298,9 @@ TEST(CardDep004Test, SecretStatesByClusterTypeAndKind) {
        },
        false, nullptr},
       {"cluster not configured",
-       [](FakeFacts* f) { f->SetClusterUnknown("no cluster connection is configured (--kubeconfig or in-cluster)"); },
+       [](FakeFacts* f) {
+         f->SetClusterUnknown("no cluster connection is configured (--kubeconfig or in-cluster)");
+       },
        false, "no cluster connection is configured (--kubeconfig or in-cluster)"},
   };
   struct Kind {
@@ -296,7 +348,8 @@ TEST(CardRs002Test, CrossRegionRestoreVersionBoundary) {
                        [version, cross](FakeFacts* f) {
                          f->Put(Profile("ACKManaged", "cn-hangzhou", version));
                          json::Value b = DoneBackup();
-                         if (cross) SetPath(&b, "status.sourceCluster.regionID", json::Value("cn-beijing"));
+                         if (cross)
+                           SetPath(&b, "status.sourceCluster.regionID", json::Value("cn-beijing"));
                          f->Put(std::move(b));
                        },
                        CreateOf([] { return Restore("r1", R"({"backupName":"done"})"); }),

@@ -12,24 +12,30 @@ namespace {
 
 using namespace policytest;  // NOLINT: the test vocabulary
 
-constexpr const char* kDep001 = "[CSDR-DEP-001] csdr.io resources must be created in namespace \"csdr\"";
+constexpr const char* kDep001 =
+    "[CSDR-DEP-001] csdr.io resources must be created in namespace \"csdr\"";
 constexpr const char* kBk004 =
-    "[CSDR-BK-004] volume backup is not supported on ACK Serverless Pro and ACK Edge clusters; use backupType "
+    "[CSDR-BK-004] volume backup is not supported on ACK Serverless Pro and ACK Edge clusters; use "
+    "backupType "
     "AppBackup";
 constexpr const char* kBk005 =
-    "[CSDR-BK-005] Cloud Backup volume backup in China (Ulanqab), China (Heyuan) and China (Guangzhou) requires "
+    "[CSDR-BK-005] Cloud Backup volume backup in China (Ulanqab), China (Heyuan) and China "
+    "(Guangzhou) requires "
     "migrate-controller v1.8.4 or later";
 constexpr const char* kBk006 =
     "[CSDR-BK-006] in this region Cloud Backup must also be authorised to access API Gateway "
     "(AliyunServiceRoleForHbrMagpieBridge)";
-constexpr const char* kBk009 = "[CSDR-BK-009] namespace csdr (backup center components) cannot be backed up";
+constexpr const char* kBk009 =
+    "[CSDR-BK-009] namespace csdr (backup center components) cannot be backed up";
 constexpr const char* kBk013 =
-    "[CSDR-BK-013] ttl must be between 24h and 65536 days when volume data is backed up (ECS snapshot / Cloud "
+    "[CSDR-BK-013] ttl must be between 24h and 65536 days when volume data is backed up (ECS "
+    "snapshot / Cloud "
     "Backup retention is in whole days)";
 
 // A Backup that breaks several rules at once on ACKEdge: outside csdr, volume backup, ttl 1h.
 json::Value BadBackup() {
-  json::Value b = Backup("b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+  json::Value b =
+      Backup("b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
     "ttl":"1h"})");
   SetPath(&b, "metadata.namespace", json::Value("default"));
   return b;
@@ -54,7 +60,8 @@ TEST(EvaluateTest, AllDenialsInRuleOrderJoinedBySemicolons) {
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.denials, (std::vector<std::string>{kDep001, kBk004, kBk013}));
   EXPECT_EQ(d.message, std::string(kDep001) + "; " + kBk004 + "; " + kBk013);
-  EXPECT_EQ(d.denied_rule_ids, (std::vector<std::string>{"CSDR-DEP-001", "CSDR-BK-004", "CSDR-BK-013"}));
+  EXPECT_EQ(d.denied_rule_ids,
+            (std::vector<std::string>{"CSDR-DEP-001", "CSDR-BK-004", "CSDR-BK-013"}));
   // One denial is the environment's (BK-004), so the whole is Forbidden; the field faults
   // still come with their causes.
   EXPECT_EQ(d.code, 403);
@@ -69,8 +76,9 @@ TEST(EvaluateTest, AllDenialsInRuleOrderJoinedBySemicolons) {
 TEST(EvaluateTest, OnlyFieldFaultsIs422Invalid) {
   FakeFacts facts;
   Baseline(&facts);
-  const json::Value b =
-      Backup("b1", R"({"vaultName":"v1","includedNamespaces":["csdr"],"backupType":"PvBackup","ttl":"2h"})");
+  const json::Value b = Backup(
+      "b1",
+      R"({"vaultName":"v1","includedNamespaces":["csdr"],"backupType":"PvBackup","ttl":"2h"})");
   const Decision d = Evaluate(Create(b), facts);
   EXPECT_EQ(d.denials, (std::vector<std::string>{kBk009, kBk013}));
   EXPECT_EQ(d.code, 422);
@@ -85,7 +93,8 @@ TEST(EvaluateTest, WarningsComeWithDenials) {
   FakeFacts facts;
   Baseline(&facts);
   facts.Put(Profile("ACKManaged", "cn-heyuan", "v1.8.3"));
-  const json::Value b = Backup("b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+  const json::Value b =
+      Backup("b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
     "volumeBackup":{"method":"CloudBackup"}})");
   const Decision d = Evaluate(Create(b), facts);
   EXPECT_EQ(d.denials, std::vector<std::string>{kBk005});
@@ -161,9 +170,10 @@ TEST(EvaluateTest, NamespaceAndNameFromTheObjectWhenTheRequestOmitsThem) {
   in.namespace_.clear();
   in.name.clear();
   const Decision d = Evaluate(in, facts);
-  EXPECT_EQ(d.denials, (std::vector<std::string>{kDep001,
-                                                 "[CSDR-BK-001] backup vault \"v1\" is not Available (phase=NotFound)",
-                                                 "[CSDR-BK-015] backup name must be at most 59 characters"}));
+  EXPECT_EQ(d.denials,
+            (std::vector<std::string>{
+                kDep001, "[CSDR-BK-001] backup vault \"v1\" is not Available (phase=NotFound)",
+                "[CSDR-BK-015] backup name must be at most 59 characters"}));
 }
 
 TEST(EvaluateTest, MalformedObjectsDoNotCrash) {
@@ -221,9 +231,10 @@ TEST(EvaluateTest, EachObjectReadOncePerDecision) {
   const json::Value r = Restore("r1", R"({"backupName":"done","storageClassConversions":[
     {"namespace":"shop","targetStorageClass":"alicloud-disk-topology-alltype"}]})");
   EXPECT_TRUE(Evaluate(Create(r), facts).allowed);
-  EXPECT_EQ(facts.gets, (std::map<std::string, int>{{"Backup/done", 1},
-                                                    {"ClusterProfile/cluster", 1},
-                                                    {"StorageClass/alicloud-disk-topology-alltype", 1}}));
+  EXPECT_EQ(facts.gets,
+            (std::map<std::string, int>{{"Backup/done", 1},
+                                        {"ClusterProfile/cluster", 1},
+                                        {"StorageClass/alicloud-disk-topology-alltype", 1}}));
 }
 
 TEST(RuleTableTest, OrderedUniqueAndDocumented) {
@@ -254,8 +265,9 @@ TEST(RuleTableTest, OrderedUniqueAndDocumented) {
     }
   }
   // Every rule of domain.md section 8 that the engine implements, and the ones DESIGN.md adds.
-  for (const char* id : {"CSDR-DEP-001", "CSDR-DEP-006", "CSDR-CP-004", "CSDR-BV-010", "CSDR-BK-016", "CSDR-RS-014",
-                         "CSDR-BS-005", "CSDR-SEC-003", "CSDR-NS-001"}) {
+  for (const char* id :
+       {"CSDR-DEP-001", "CSDR-DEP-006", "CSDR-CP-004", "CSDR-BV-010", "CSDR-BK-016", "CSDR-RS-014",
+        "CSDR-BS-005", "CSDR-SEC-003", "CSDR-NS-001"}) {
     EXPECT_EQ(ids.count(id), 1u) << id;
   }
   EXPECT_EQ(rules.size(), 6u + 4 + 10 + 16 + 14 + 5 + 3 + 1);

@@ -1,7 +1,8 @@
 // SummarizeSecret: what the engine may know about a Secret, and nothing more.
+#include "webhook/policy/facts.h"
+
 #include <gtest/gtest.h>
 
-#include "webhook/policy/facts.h"
 #include "test/webhook/policy/policy_test_util.h"
 
 namespace csdr::webhook {
@@ -16,20 +17,26 @@ TEST(SummarizeSecretTest, KeysAndEmptiness) {
     std::map<std::string, bool, std::less<>> keys;
   };
   const Case cases[] = {
-      {"base64 data", R"({"data":{"access-key-id":"TFRBSWV4YW1wbGVpZA==","access-key-secret":"c2VjcmV0"}})",
+      {"base64 data",
+       R"({"data":{"access-key-id":"TFRBSWV4YW1wbGVpZA==","access-key-secret":"c2VjcmV0"}})",
        {{"access-key-id", true}, {"access-key-secret", true}}},
-      {"empty value", R"({"data":{"access-key-id":"","access-key-secret":"c2VjcmV0"}})",
+      {"empty value",
+       R"({"data":{"access-key-id":"","access-key-secret":"c2VjcmV0"}})",
        {{"access-key-id", false}, {"access-key-secret", true}}},
-      {"blank decoded value (\"  \")", R"({"data":{"access-key-id":"ICA="}})", {{"access-key-id", false}}},
+      {"blank decoded value (\"  \")",
+       R"({"data":{"access-key-id":"ICA="}})",
+       {{"access-key-id", false}}},
       {"newline only", R"({"data":{"access-key-id":"Cg=="}})", {{"access-key-id", false}}},
       {"invalid base64", R"({"data":{"access-key-id":"not base64!"}})", {{"access-key-id", false}}},
       {"bad length", R"({"data":{"access-key-id":"abc"}})", {{"access-key-id", false}}},
       {"padding inside", R"({"data":{"access-key-id":"a=bc"}})", {{"access-key-id", false}}},
       {"non-string value", R"({"data":{"access-key-id":5}})", {{"access-key-id", false}}},
       {"one byte", R"({"data":{"k":"eA=="}})", {{"k", true}}},
-      {"stringData plain", R"({"stringData":{"access-key-id":"LTAI","access-key-secret":" "}})",
+      {"stringData plain",
+       R"({"stringData":{"access-key-id":"LTAI","access-key-secret":" "}})",
        {{"access-key-id", true}, {"access-key-secret", false}}},
-      {"stringData overrides data", R"({"data":{"access-key-id":"TFRBSQ=="},"stringData":{"access-key-id":""}})",
+      {"stringData overrides data",
+       R"({"data":{"access-key-id":"TFRBSQ=="},"stringData":{"access-key-id":""}})",
        {{"access-key-id", false}}},
       {"no data", R"({"metadata":{"name":"x"}})", {}},
       {"data not an object", R"({"data":"x"})", {}},

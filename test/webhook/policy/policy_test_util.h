@@ -51,8 +51,10 @@ inline bool ErasePath(json::Value* obj, std::string_view dotted) {
 }
 
 // ClusterProfile "cluster" with the given facts; version "" leaves componentVersion out.
-inline json::Value Profile(std::string_view type, std::string_view region, std::string_view version) {
-  json::Value p = J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"ClusterProfile","metadata":{"name":"cluster"},
+inline json::Value Profile(std::string_view type, std::string_view region,
+                           std::string_view version) {
+  json::Value p =
+      J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"ClusterProfile","metadata":{"name":"cluster"},
     "spec":{},"status":{"kubernetesVersion":"v1.30.1","csiVersion":"v1.30.1","zones":["zone-a"]}})");
   if (!type.empty()) SetPath(&p, "spec.clusterType", json::Value(type));
   if (!region.empty()) SetPath(&p, "spec.regionID", json::Value(region));
@@ -73,14 +75,16 @@ inline json::Value Vault(std::string_view name, std::string_view phase = "Availa
 
 // A Backup named `name` in csdr with `spec_json` as its spec.
 inline json::Value Backup(std::string_view name, std::string_view spec_json) {
-  json::Value b = J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"","namespace":"csdr"}})");
+  json::Value b = J(
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"","namespace":"csdr"}})");
   SetPath(&b, "metadata.name", json::Value(name));
   b.Set("spec", J(spec_json));
   return b;
 }
 
 // A BackupSchedule "nightly" in csdr with `template_json` as its template.
-inline json::Value Schedule(std::string_view template_json, std::string_view schedule = "1 4 * * *") {
+inline json::Value Schedule(std::string_view template_json,
+                            std::string_view schedule = "1 4 * * *") {
   json::Value s = J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule",
     "metadata":{"name":"nightly","namespace":"csdr"},"spec":{}})");
   SetPath(&s, "spec.schedule", json::Value(schedule));
@@ -89,7 +93,8 @@ inline json::Value Schedule(std::string_view template_json, std::string_view sch
 }
 
 inline json::Value Restore(std::string_view name, std::string_view spec_json) {
-  json::Value r = J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Restore","metadata":{"name":"","namespace":"csdr"}})");
+  json::Value r = J(
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"Restore","metadata":{"name":"","namespace":"csdr"}})");
   SetPath(&r, "metadata.name", json::Value(name));
   r.Set("spec", J(spec_json));
   return r;
@@ -107,13 +112,16 @@ inline constexpr std::string_view kGoodKeys =
     R"({"access-key-id":"TFRBSWV4YW1wbGVpZA==","access-key-secret":"ZXhhbXBsZXNlY3JldA=="})";
 
 inline json::Value NamespaceObject(std::string_view name) {
-  json::Value n = J(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":""},"status":{"phase":"Active"}})");
+  json::Value n = J(
+      R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":""},"status":{"phase":"Active"}})");
   SetPath(&n, "metadata.name", json::Value(name));
   return n;
 }
 
-inline json::Value Pvc(std::string_view ns, std::string_view name, std::string_view mode = "Filesystem") {
-  json::Value p = J(R"({"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{},"spec":{}})");
+inline json::Value Pvc(std::string_view ns, std::string_view name,
+                       std::string_view mode = "Filesystem") {
+  json::Value p =
+      J(R"({"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{},"spec":{}})");
   SetPath(&p, "metadata.namespace", json::Value(ns));
   SetPath(&p, "metadata.name", json::Value(name));
   SetPath(&p, "spec.volumeMode", json::Value(mode));
@@ -131,16 +139,19 @@ inline json::Value StorageClassObject(std::string_view name, std::string_view pr
 
 // The completed backup "done" (AppAndPvBackup of shop by snapshot, taken in cn-hangzhou).
 inline json::Value DoneBackup() {
-  json::Value b = Backup("done", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+  json::Value b = Backup(
+      "done", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
     "volumeBackup":{"method":"Snapshot"}})");
-  b.Set("status", J(R"({"phase":"Completed","dataType":"snapshot","sourceCluster":{"regionID":"cn-hangzhou"},
+  b.Set("status",
+        J(R"({"phase":"Completed","dataType":"snapshot","sourceCluster":{"regionID":"cn-hangzhou"},
     "volumes":[{"namespace":"shop","pvc":"data","method":"snapshot","accessModes":["ReadWriteOnce"]}]})"));
   return b;
 }
 
 // The world in which every rule passes for the baseline objects below: an ACK managed
 // cluster in cn-hangzhou on v1.8.4, vault v1 Available, namespace shop with one PVC, the
-// completed backup "done", the system namespaces, the two storage classes ACK documents, ConfigMap csdr/modifiers.
+// completed backup "done", the system namespaces, the two storage classes ACK documents, ConfigMap
+// csdr/modifiers.
 inline void Baseline(FakeFacts* f) {
   f->Put(Profile("ACKManaged", "cn-hangzhou", "v1.8.4"));
   f->Put(Vault("v1"));
@@ -149,18 +160,23 @@ inline void Baseline(FakeFacts* f) {
     f->PutCluster(NamespaceObject(ns));
   }
   f->PutCluster(Pvc("shop", "data"));
-  f->PutCluster(StorageClassObject("alicloud-disk-topology-alltype", "diskplugin.csi.alibabacloud.com"));
-  f->PutCluster(StorageClassObject("alibabacloud-cnfs-nas", "nasplugin.csi.alibabacloud.com", "Immediate"));
-  f->PutCluster(J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"modifiers","namespace":"csdr"}})"));
+  f->PutCluster(
+      StorageClassObject("alicloud-disk-topology-alltype", "diskplugin.csi.alibabacloud.com"));
+  f->PutCluster(
+      StorageClassObject("alibabacloud-cnfs-nas", "nasplugin.csi.alibabacloud.com", "Immediate"));
+  f->PutCluster(J(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"modifiers","namespace":"csdr"}})"));
 }
 
 // Sets the profile's spec/status fields on top of the baseline profile.
-inline void SetProfile(FakeFacts* f, std::string_view type, std::string_view region, std::string_view version) {
+inline void SetProfile(FakeFacts* f, std::string_view type, std::string_view region,
+                       std::string_view version) {
   f->Put(Profile(type, region, version));
 }
 
 // Request builders: group, kind, namespace and name come from the object.
-inline AdmissionInput Request(Operation op, const json::Value* object, const json::Value* old_object) {
+inline AdmissionInput Request(Operation op, const json::Value* object,
+                              const json::Value* old_object) {
   const json::Value& o = object != nullptr ? *object : *old_object;
   AdmissionInput in;
   in.operation = op;
@@ -176,11 +192,15 @@ inline AdmissionInput Request(Operation op, const json::Value* object, const jso
   in.groups = {"system:masters"};
   return in;
 }
-inline AdmissionInput Create(const json::Value& o) { return Request(Operation::kCreate, &o, nullptr); }
+inline AdmissionInput Create(const json::Value& o) {
+  return Request(Operation::kCreate, &o, nullptr);
+}
 inline AdmissionInput Update(const json::Value& o, const json::Value& old) {
   return Request(Operation::kUpdate, &o, &old);
 }
-inline AdmissionInput Delete(const json::Value& old) { return Request(Operation::kDelete, nullptr, &old); }
+inline AdmissionInput Delete(const json::Value& old) {
+  return Request(Operation::kDelete, nullptr, &old);
+}
 
 // One table case: change the baseline world, build the request, expect exactly these
 // denials and warnings.
@@ -213,21 +233,23 @@ inline void RunCases(const std::vector<Case>& cases, const EngineOptions& option
 }
 
 // Request makers for the table: keep the objects alive in `keep`.
-inline std::function<AdmissionInput(std::vector<json::Value>*)> CreateOf(std::function<json::Value()> make) {
+inline std::function<AdmissionInput(std::vector<json::Value>*)> CreateOf(
+    std::function<json::Value()> make) {
   return [make](std::vector<json::Value>* keep) {
     keep->push_back(make());
     return Create(keep->back());
   };
 }
-inline std::function<AdmissionInput(std::vector<json::Value>*)> UpdateOf(std::function<json::Value()> make,
-                                                                         std::function<json::Value()> make_old) {
+inline std::function<AdmissionInput(std::vector<json::Value>*)> UpdateOf(
+    std::function<json::Value()> make, std::function<json::Value()> make_old) {
   return [make, make_old](std::vector<json::Value>* keep) {
     keep->push_back(make());
     keep->push_back(make_old());
     return Update((*keep)[0], (*keep)[1]);
   };
 }
-inline std::function<AdmissionInput(std::vector<json::Value>*)> DeleteOf(std::function<json::Value()> make_old) {
+inline std::function<AdmissionInput(std::vector<json::Value>*)> DeleteOf(
+    std::function<json::Value()> make_old) {
   return [make_old](std::vector<json::Value>* keep) {
     keep->push_back(make_old());
     return Delete(keep->back());

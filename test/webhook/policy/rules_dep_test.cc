@@ -9,29 +9,41 @@ namespace {
 
 using namespace policytest;  // NOLINT: the test vocabulary
 
-constexpr const char* kDep001 = "[CSDR-DEP-001] csdr.io resources must be created in namespace \"csdr\"";
-constexpr const char* kDep002 = "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
+constexpr const char* kDep001 =
+    "[CSDR-DEP-001] csdr.io resources must be created in namespace \"csdr\"";
+constexpr const char* kDep002 =
+    "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
 constexpr const char* kDep003 =
-    "[CSDR-DEP-003] ClusterProfile \"cluster\" is not initialised; install migrate-controller first";
+    "[CSDR-DEP-003] ClusterProfile \"cluster\" is not initialised; install migrate-controller "
+    "first";
 constexpr const char* kDep004 =
-    "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and access-key-secret is "
+    "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and "
+    "access-key-secret is "
     "required on ACK dedicated and registered clusters";
 constexpr const char* kDep005 =
-    "[CSDR-DEP-005] credentialRef is ignored on managed clusters; the AliyunCSManagedBackupRestoreRole role is used";
+    "[CSDR-DEP-005] credentialRef is ignored on managed clusters; the "
+    "AliyunCSManagedBackupRestoreRole role is used";
 constexpr const char* kDep006 =
-    "[CSDR-DEP-006] the backup center requires Kubernetes >= 1.18 and CSI storage (FlexVolume is not supported)";
+    "[CSDR-DEP-006] the backup center requires Kubernetes >= 1.18 and CSI storage (FlexVolume is "
+    "not supported)";
 
 json::Value InNamespace(json::Value o, std::string_view ns) {
   SetPath(&o, "metadata.namespace", json::Value(ns));
   return o;
 }
-json::Value AppBackup() { return Backup("b1", R"({"vaultName":"v1","includedNamespaces":["shop"]})"); }
-json::Value ShopRestore() { return Restore("r1", R"({"backupName":"done"})"); }
-json::Value AppSchedule() { return Schedule(R"({"vaultName":"v1","includedNamespaces":["shop"]})"); }
-json::Value OtherKind() {
-  return J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"DeleteRequest","metadata":{"name":"d1","namespace":"csdr"}})");
+json::Value AppBackup() {
+  return Backup("b1", R"({"vaultName":"v1","includedNamespaces":["shop"]})");
 }
-std::function<void(FakeFacts*)> WithProfile(std::string_view type, std::function<void(json::Value*)> edit = {}) {
+json::Value ShopRestore() { return Restore("r1", R"({"backupName":"done"})"); }
+json::Value AppSchedule() {
+  return Schedule(R"({"vaultName":"v1","includedNamespaces":["shop"]})");
+}
+json::Value OtherKind() {
+  return J(
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"DeleteRequest","metadata":{"name":"d1","namespace":"csdr"}})");
+}
+std::function<void(FakeFacts*)> WithProfile(std::string_view type,
+                                            std::function<void(json::Value*)> edit = {}) {
   return [type = std::string(type), edit](FakeFacts* f) {
     json::Value p = Profile(type, "cn-hangzhou", "v1.8.4");
     if (edit) edit(&p);
@@ -43,7 +55,11 @@ void NoProfile(FakeFacts* f) { f->Remove("ClusterProfile", "", "cluster"); }
 TEST(Dep001Test, ObjectsLiveInCsdr) {
   RunCases({
       {"vault in csdr", {}, CreateOf([] { return Vault("v2"); }), {}, {}},
-      {"vault in default", {}, CreateOf([] { return InNamespace(Vault("v2"), "default"); }), {kDep001}, {}},
+      {"vault in default",
+       {},
+       CreateOf([] { return InNamespace(Vault("v2"), "default"); }),
+       {kDep001},
+       {}},
       {"backup in default (its vault is looked up there too)",
        {},
        CreateOf([] { return InNamespace(AppBackup(), "default"); }),
@@ -59,11 +75,15 @@ TEST(Dep001Test, ObjectsLiveInCsdr) {
        CreateOf([] { return InNamespace(AppSchedule(), "kube-system"); }),
        {kDep001, "template: [CSDR-BK-001] backup vault \"v1\" is not Available (phase=NotFound)"},
        {}},
-      {"the cluster-scoped ClusterProfile has no namespace", NoProfile,
-       CreateOf([] { return Profile("ACKManaged", "cn-hangzhou", "v1.8.4"); }), {}, {}},
+      {"the cluster-scoped ClusterProfile has no namespace",
+       NoProfile,
+       CreateOf([] { return Profile("ACKManaged", "cn-hangzhou", "v1.8.4"); }),
+       {},
+       {}},
       {"updates are not judged",
        {},
-       UpdateOf([] { return InNamespace(Vault("v2"), "default"); }, [] { return InNamespace(Vault("v2"), "default"); }),
+       UpdateOf([] { return InNamespace(Vault("v2"), "default"); },
+                [] { return InNamespace(Vault("v2"), "default"); }),
        {},
        {}},
   });
@@ -88,10 +108,16 @@ TEST(Dep002Test, ServerlessBasicRefusesEveryCreateButTheProfile) {
       {"restore", basic, CreateOf(ShopRestore), {kDep002}, {}},
       {"schedule", basic, CreateOf(AppSchedule), {kDep002}, {}},
       {"a csdr.io kind the engine does not know", basic, CreateOf(OtherKind), {kDep002}, {}},
-      {"the ClusterProfile itself (it records the facts)", NoProfile,
-       CreateOf([] { return Profile("ACKServerlessBasic", "cn-hangzhou", "v1.8.4"); }), {}, {}},
-      {"update of a stored vault (only creates are refused)", basic,
-       UpdateOf([] { return Vault("v1"); }, [] { return Vault("v1"); }), {}, {}},
+      {"the ClusterProfile itself (it records the facts)",
+       NoProfile,
+       CreateOf([] { return Profile("ACKServerlessBasic", "cn-hangzhou", "v1.8.4"); }),
+       {},
+       {}},
+      {"update of a stored vault (only creates are refused)",
+       basic,
+       UpdateOf([] { return Vault("v1"); }, [] { return Vault("v1"); }),
+       {},
+       {}},
       {"delete of a stored backup", basic, DeleteOf(DoneBackup), {}, {}},
       {"not on ServerlessPro", WithProfile("ACKServerlessPro"), CreateOf(AppBackup), {}, {}},
   });
@@ -104,7 +130,8 @@ TEST(Dep003Test, ProfileMustExistAndBeComplete) {
       {"backup, no profile: the volume rules stay silent",
        NoProfile,
        CreateOf([] {
-         return Backup("b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+         return Backup(
+             "b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
            "volumeBackup":{"method":"CloudBackup"}})");
        }),
        {kDep003},
@@ -117,15 +144,20 @@ TEST(Dep003Test, ProfileMustExistAndBeComplete) {
        CreateOf(OtherKind),
        {std::string(kDep003) + " (cannot verify: the store is unavailable: disk I/O error)"},
        {}},
-      {"ClusterProfile create needs no profile", NoProfile,
-       CreateOf([] { return Profile("ACKManaged", "cn-hangzhou", "v1.8.4"); }), {}, {}},
+      {"ClusterProfile create needs no profile",
+       NoProfile,
+       CreateOf([] { return Profile("ACKManaged", "cn-hangzhou", "v1.8.4"); }),
+       {},
+       {}},
       {"profile present", {}, CreateOf(OtherKind), {}, {}},
   });
 }
 
 TEST(Dep004Test, AccessKeySecret) {
   const auto with_secret = [](FakeFacts* f) { f->PutCluster(AddonSecret(kGoodKeys)); };
-  const auto dedicated = [](std::function<void(json::Value*)> edit = {}) { return WithProfile("ACKDedicated", edit); };
+  const auto dedicated = [](std::function<void(json::Value*)> edit = {}) {
+    return WithProfile("ACKDedicated", edit);
+  };
   const auto both = [](std::function<void(FakeFacts*)> a, std::function<void(FakeFacts*)> b) {
     return [a, b](FakeFacts* f) {
       a(f);
@@ -133,22 +165,31 @@ TEST(Dep004Test, AccessKeySecret) {
     };
   };
   const char* kCustom =
-      "[CSDR-DEP-004] Secret csdr/my-ak with non-empty keys access-key-id and access-key-secret is required on ACK "
+      "[CSDR-DEP-004] Secret csdr/my-ak with non-empty keys access-key-id and access-key-secret is "
+      "required on ACK "
       "dedicated and registered clusters";
   const char* kOptIn =
-      "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and access-key-secret is "
+      "[CSDR-DEP-004] Secret csdr/alibaba-addon-secret with non-empty keys access-key-id and "
+      "access-key-secret is "
       "required by ClusterProfile \"cluster\" spec.credentialMode AccessKeySecret";
   RunCases({
       {"managed: no Secret needed", {}, CreateOf([] { return Vault("v2"); }), {}, {}},
       {"dedicated, no Secret", dedicated(), CreateOf([] { return Vault("v2"); }), {kDep004}, {}},
-      {"dedicated, Secret", both(dedicated(), with_secret), CreateOf([] { return Vault("v2"); }), {}, {}},
+      {"dedicated, Secret",
+       both(dedicated(), with_secret),
+       CreateOf([] { return Vault("v2"); }),
+       {},
+       {}},
       {"dedicated with credentialMode ManagedRole still needs it (product card)",
-       dedicated([](json::Value* p) { SetPath(p, "spec.credentialMode", json::Value("ManagedRole")); }),
+       dedicated(
+           [](json::Value* p) { SetPath(p, "spec.credentialMode", json::Value("ManagedRole")); }),
        CreateOf(AppBackup),
        {kDep004},
        {}},
       {"referenced Secret missing, the default one present",
-       both(dedicated([](json::Value* p) { SetPath(p, "spec.accessKeySecretRef", J(R"({"name":"my-ak"})")); }),
+       both(dedicated([](json::Value* p) {
+              SetPath(p, "spec.accessKeySecretRef", J(R"({"name":"my-ak"})"));
+            }),
             with_secret),
        CreateOf(AppBackup),
        {kCustom},
@@ -167,12 +208,17 @@ TEST(Dep004Test, AccessKeySecret) {
        {}},
       {"managed cluster opting into AccessKeySecret",
        WithProfile("ACKManaged",
-                   [](json::Value* p) { SetPath(p, "spec.credentialMode", json::Value("AccessKeySecret")); }),
+                   [](json::Value* p) {
+                     SetPath(p, "spec.credentialMode", json::Value("AccessKeySecret"));
+                   }),
        CreateOf(ShopRestore),
        {kOptIn},
        {}},
       {"unknown csdr.io kinds are not checked", dedicated(), CreateOf(OtherKind), {}, {}},
-      {"updates are not checked", dedicated(), UpdateOf([] { return Vault("v1"); }, [] { return Vault("v1"); }), {},
+      {"updates are not checked",
+       dedicated(),
+       UpdateOf([] { return Vault("v1"); }, [] { return Vault("v1"); }),
+       {},
        {}},
   });
 }
@@ -185,7 +231,11 @@ TEST(Dep005Test, CredentialRefOnManagedClusters) {
   };
   RunCases({
       {"managed, credentialRef", {}, CreateOf(with_ref), {}, {kDep005}},
-      {"serverless pro, credentialRef", WithProfile("ACKServerlessPro"), CreateOf(with_ref), {}, {kDep005}},
+      {"serverless pro, credentialRef",
+       WithProfile("ACKServerlessPro"),
+       CreateOf(with_ref),
+       {},
+       {kDep005}},
       {"managed, none", {}, CreateOf([] { return Vault("v2"); }), {}, {}},
       {"registered (uses the Secret), credentialRef",
        [](FakeFacts* f) {
@@ -203,18 +253,38 @@ TEST(Dep006Test, KubernetesAndFlexVolume) {
     return WithProfile("ACKManaged", [path, v](json::Value* p) { SetPath(p, path, v); });
   };
   RunCases({
-      {"kubernetes v1.17.9", status("status.kubernetesVersion", json::Value("v1.17.9")), CreateOf(OtherKind),
-       {kDep006}, {}},
-      {"kubernetes 1.18 (boundary)", status("status.kubernetesVersion", json::Value("1.18")), CreateOf(OtherKind), {},
+      {"kubernetes v1.17.9",
+       status("status.kubernetesVersion", json::Value("v1.17.9")),
+       CreateOf(OtherKind),
+       {kDep006},
        {}},
-      {"kubernetes v1.9.0 is older, not newer", status("status.kubernetesVersion", json::Value("v1.9.0")),
-       CreateOf([] { return Vault("v2"); }), {kDep006}, {}},
-      {"kubernetes not yet discovered", status("status.kubernetesVersion", json::Value("")), CreateOf(OtherKind), {},
+      {"kubernetes 1.18 (boundary)",
+       status("status.kubernetesVersion", json::Value("1.18")),
+       CreateOf(OtherKind),
+       {},
        {}},
-      {"FlexVolume detected", status("status.flexVolumeDetected", json::Value(true)), CreateOf(AppBackup), {kDep006},
+      {"kubernetes v1.9.0 is older, not newer",
+       status("status.kubernetesVersion", json::Value("v1.9.0")),
+       CreateOf([] { return Vault("v2"); }),
+       {kDep006},
        {}},
-      {"FlexVolume false", status("status.flexVolumeDetected", json::Value(false)), CreateOf(AppBackup), {}, {}},
-      {"ClusterProfile create is never refused", NoProfile,
+      {"kubernetes not yet discovered",
+       status("status.kubernetesVersion", json::Value("")),
+       CreateOf(OtherKind),
+       {},
+       {}},
+      {"FlexVolume detected",
+       status("status.flexVolumeDetected", json::Value(true)),
+       CreateOf(AppBackup),
+       {kDep006},
+       {}},
+      {"FlexVolume false",
+       status("status.flexVolumeDetected", json::Value(false)),
+       CreateOf(AppBackup),
+       {},
+       {}},
+      {"ClusterProfile create is never refused",
+       NoProfile,
        CreateOf([] {
          json::Value p = Profile("ACKManaged", "cn-hangzhou", "v1.8.4");
          SetPath(&p, "status.kubernetesVersion", json::Value("v1.16.0"));

@@ -30,7 +30,8 @@ std::vector<std::string> SeedQuotes(std::string_view basis) {
     size_t start = 0;
     while (start <= quote.size()) {
       size_t dots = quote.find("...", start);
-      std::string_view part = quote.substr(start, dots == std::string_view::npos ? quote.npos : dots - start);
+      std::string_view part =
+          quote.substr(start, dots == std::string_view::npos ? quote.npos : dots - start);
       while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
       while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
       if (!part.empty()) out.emplace_back(part);
@@ -48,7 +49,8 @@ TEST(RulesDocTest, EveryRuleDocumented) {
   for (const Rule& r : Rules()) {
     SCOPED_TRACE(r.id);
     EXPECT_NE(doc.find("### " + std::string(r.id) + "\n"), std::string::npos) << "no section";
-    EXPECT_NE(doc.find("`" + std::string(r.message) + "`"), std::string::npos) << "message not quoted exactly";
+    EXPECT_NE(doc.find("`" + std::string(r.message) + "`"), std::string::npos)
+        << "message not quoted exactly";
     for (const std::string& quote : SeedQuotes(r.basis)) {
       EXPECT_NE(doc.find(quote), std::string::npos) << "seed quote not in the doc: " << quote;
     }

@@ -41,12 +41,14 @@ FakeFacts World(bool with_vault) {
               "spec":{"clusterType":"ACKDedicated","regionID":"cn-hangzhou","componentVersion":"v1.8.4"},
               "status":{"regionID":"cn-hangzhou","kubernetesVersion":"v1.30.1","csiVersion":"v1.30.1"}})"));
   if (with_vault) {
-    f.Put(J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault","metadata":{"name":"v1","namespace":"csdr"},
+    f.Put(J(
+        R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault","metadata":{"name":"v1","namespace":"csdr"},
                 "spec":{"bucket":"cnfs-oss-demo","region":"cn-hangzhou","network":"internal"},
                 "status":{"phase":"Available"}})"));
   }
   f.PutCluster(J(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"csdr"}})"));
-  f.PutCluster(J(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"alibaba-addon-secret","namespace":"csdr"},
+  f.PutCluster(J(
+      R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"alibaba-addon-secret","namespace":"csdr"},
                      "data":{"access-key-id":"QUtJREVYQU1QTEU=","access-key-secret":"U0VDUkVURVhBTVBMRQ=="}})"));
   return f;
 }
@@ -63,7 +65,8 @@ TEST(ReviewGoldenTest, CapturedReviews) {
   std::vector<fs::path> inputs;
   for (const auto& e : fs::directory_iterator(kTestdata)) {
     std::string name = e.path().filename().string();
-    if (name.find(".response.") == std::string::npos && e.path().extension() == ".json") inputs.push_back(e.path());
+    if (name.find(".response.") == std::string::npos && e.path().extension() == ".json")
+      inputs.push_back(e.path());
   }
   std::sort(inputs.begin(), inputs.end());
   ASSERT_GE(inputs.size(), 13u);
@@ -93,7 +96,8 @@ TEST(ReviewTest, EchoesUidAndApiVersion) {
 }
 
 TEST(ReviewTest, SecretValuesNeverInTheResponse) {
-  for (const char* f : {"02-v1-create-secret-alibaba-addon-secret.json", "07-v1-delete-secret-alibaba-addon-secret.json"}) {
+  for (const char* f : {"02-v1-create-secret-alibaba-addon-secret.json",
+                        "07-v1-delete-secret-alibaba-addon-secret.json"}) {
     SCOPED_TRACE(f);
     std::string out = Respond(ReadFile(kTestdata / f), World(true));
     EXPECT_EQ(out.find("QUtJREVYQU1QTEU"), std::string::npos);
@@ -110,12 +114,22 @@ TEST(ReviewTest, MalformedReviewsAre400) {
   const Case cases[] = {
       {"not JSON", "{", "cannot decode AdmissionReview"},
       {"array", "[]", "must be a JSON object"},
-      {"wrong apiVersion", R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{}})", "unsupported AdmissionReview apiVersion"},
-      {"wrong kind", R"({"apiVersion":"admission.k8s.io/v1","kind":"Review","request":{}})", "kind must be AdmissionReview"},
-      {"no request", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})", "request is required"},
-      {"no uid", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}})", "request.uid is required"},
-      {"bad operation", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"PATCH","kind":{"kind":"Secret"}}})", "request.operation"},
-      {"no kind", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE"}})", "request.kind is required"},
+      {"wrong apiVersion",
+       R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{}})",
+       "unsupported AdmissionReview apiVersion"},
+      {"wrong kind", R"({"apiVersion":"admission.k8s.io/v1","kind":"Review","request":{}})",
+       "kind must be AdmissionReview"},
+      {"no request", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})",
+       "request is required"},
+      {"no uid",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}})",
+       "request.uid is required"},
+      {"bad operation",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"PATCH","kind":{"kind":"Secret"}}})",
+       "request.operation"},
+      {"no kind",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE"}})",
+       "request.kind is required"},
   };
   FakeFacts facts = World(true);
   for (const Case& c : cases) {
