@@ -187,6 +187,37 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     return Add(Value(static_cast<double>(u)));
   }
   bool Double(double d) { return Add(Value(d)); }
+  // Numbers arrive as their text (kParseNumbersAsStringsFlag) and are converted here with
+  // std::from_chars: RapidJSON 1.1.0's own conversion of long or extreme numbers reads out
+  // of bounds (a few hundred digits with an exponent crashed it) and has undefined behaviour
+  // for zero significands with exponents. The reader has already checked the grammar.
+  bool RawNumber(const char* s, rapidjson::SizeType len, bool /*copy*/) {
+    const char* end = s + len;
+    bool integral = std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end;
+    if (integral) {
+      int64_t i = 0;
+      auto [p, ec] = std::from_chars(s, end, i);
+      if (ec == std::errc() && p == end) return Add(Value(i));
+      // Past int64 the number is kept as a double, as Go's unstructured decoding does.
+    }
+    double d = 0;
+    auto [p, ec] = std::from_chars(s, end, d);
+    if (ec == std::errc::result_out_of_range) {
+      // Underflow rounds to zero as Go's strconv.ParseFloat does; overflow is an error there.
+      bool negative_exponent = std::search(s, end, "e-", "e-" + 2) != end ||
+                               std::search(s, end, "E-", "E-" + 2) != end;
+      if (!negative_exponent) {
+        number_out_of_range_ = true;
+        return false;
+      }
+      return Add(Value(len > 0 && s[0] == '-' ? -0.0 : 0.0));
+    }
+    if (ec != std::errc() || p != end || !std::isfinite(d)) {
+      number_out_of_range_ = true;
+      return false;
+    }
+    return Add(Value(d));
+  }
   bool String(const char* s, rapidjson::SizeType len, bool /*copy*/) {
     return Add(Value(Sanitize(std::string(s, len))));
   }
@@ -215,6 +246,7 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
   bool EndArray(rapidjson::SizeType /*count*/) { return Close(); }
 
   bool depth_exceeded() const { return depth_exceeded_; }
+  bool number_out_of_range() const { return number_out_of_range_; }
   Value TakeRoot() { return std::move(root_); }
 
  private:
@@ -328,10 +360,11 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
   std::vector<Frame> stack_;
   Value root_;
   bool depth_exceeded_ = false;
+  bool number_out_of_range_ = false;
 };
 
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseFullPrecisionFlag |
+                                 rapidjson::kParseNumbersAsStringsFlag |
                                  rapidjson::kParseValidateEncodingFlag;
 
 std::string ParseErrorMessage(size_t offset, std::string_view what) {
@@ -351,6 +384,10 @@ StatusOr<Value> Parse(std::string_view text, const ParseOptions& options) {
   rapidjson::Reader reader;
   rapidjson::ParseResult result = reader.Parse<kParseFlags>(stream, builder);
   if (!result) {
+    if (builder.number_out_of_range()) {
+      return Status(Code::kBadRequest,
+                    ParseErrorMessage(result.Offset(), "number is out of the range of a float64"));
+    }
     if (builder.depth_exceeded()) {
       return Status(Code::kBadRequest,
                     ParseErrorMessage(result.Offset(), "nesting exceeds the maximum depth of " +
