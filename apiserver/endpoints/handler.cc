@@ -10,6 +10,9 @@
 namespace csdr::apiserver {
 namespace {
 
+// kube-apiserver's limit for JSON request bodies (3 MiB).
+constexpr size_t kMaxBodyBytes = 3 * 1024 * 1024;
+
 // strconv.ParseBool's true spellings (the Python client sends "True").
 bool ParseBool(const std::string& s) {
   return s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True";
@@ -102,6 +105,15 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     }
     res.set_content(body, "text/plain; charset=utf-8");
     res.set_header("X-Content-Type-Options", "nosniff");
+    log("-");
+    return;
+  }
+
+  // cpp-httplib applies its payload limit to Content-Length bodies only; a chunked body
+  // arrives whole. Refuse it here so that no size of body reaches a decoder.
+  if (req.body.size() > kMaxBodyBytes) {
+    WriteStatus(res, Status(Code::kTooLarge, "Request entity too large: limit is 3145728"), {},
+                ctx.pretty);
     log("-");
     return;
   }

@@ -636,7 +636,8 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     }
     std::string type = MediaType(req.get_header_value("Content-Type"));
     bool yaml = type == "application/yaml";
-    if (!type.empty() && type != "application/json" && !yaml) {
+    // A body without a Content-Type is refused too, as kube-apiserver does.
+    if (type != "application/json" && !yaml) {
       return WriteStatus(
           ctx.res,
           Status(
@@ -843,8 +844,9 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   if (req.has_param("timeoutSeconds")) {
     std::string t = req.get_param_value("timeoutSeconds");
     char* end = nullptr;
+    errno = 0;
     long v = std::strtol(t.c_str(), &end, 10);
-    if (t.empty() || *end != '\0' || v < 0) {
+    if (t.empty() || *end != '\0' || v < 0 || errno == ERANGE) {
       return Fail(
           ctx, nullptr, "",
           Status(Code::kBadRequest, "strconv.ParseInt: parsing " + Quote(t) + ": invalid syntax"));

@@ -216,6 +216,8 @@ StatusOr<std::pair<int64_t, std::string>> DecodeContinue(const std::string& toke
   if (n < 0) return bad("continue key is not valid: illegal base64 data");
   size_t pad = 0;
   for (size_t i = b64.size(); i > 0 && b64[i - 1] == '='; --i) ++pad;
+  // A token of mostly padding decodes to fewer bytes than it pads.
+  if (pad > static_cast<size_t>(n)) return bad("continue key is not valid: illegal base64 data");
   raw.resize(static_cast<size_t>(n) - pad);
   auto parsed = json::Parse(raw);
   if (!parsed.ok() || !parsed->is_object()) return bad("continue key is not valid: not JSON");
