@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
+#include <unordered_set>
 #include <memory>
 #include <string>
 
@@ -39,10 +41,9 @@ class ApiHandler {
   void SetReady(bool ready) { ready_.store(ready); }
   // Graceful shutdown: /readyz turns false and every open watch ends (within a second),
   // so that the server's connections drain.
-  void Shutdown() {
-    ready_.store(false);
-    shutting_down_.store(true);
-  }
+  // Idle keep-alive connections are closed too: cpp-httplib would otherwise keep waiting on
+  // them for the whole keep-alive timeout.
+  void Shutdown();
 
   // The validating webhook's handler for POST /validate. It runs before authentication:
   // kube-apiserver presents no client certificate to webhooks by default (see
@@ -65,6 +66,10 @@ class ApiHandler {
   HandlerOptions options_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> shutting_down_{false};
+  // Sockets of the connections that have sent requests (stale entries are harmless: see
+  // Shutdown). Guarded by connections_mu_.
+  std::mutex connections_mu_;
+  std::unordered_set<int> connections_;
   std::function<void(const httplib::Request&, httplib::Response&)> webhook_;
 };
 
