@@ -288,6 +288,17 @@ class AggregationTest(ControlPlaneTestCase):
         self.assertEqual(got["metadata"]["labels"]["applied"], "server-side")
         self.assertEqual(got["metadata"]["annotations"]["e2e"], "patched")
         self.assertIn("suite-vault", k("-n", "csdr", "describe", "backupvault", "suite-vault").stdout)
+        # kubectl edit through the aggregator (GET, then a merge patch of the diff).
+        editor = self.cp.workdir / "edit-network.sh"
+        editor.write_text("#!/bin/sh\nsed -i 's/network: internal/network: public/' \"$1\"\n")
+        editor.chmod(0o755)
+        os.environ["KUBE_EDITOR"] = str(editor)
+        try:
+            k("-n", "csdr", "edit", "backupvault", "suite-vault")
+        finally:
+            del os.environ["KUBE_EDITOR"]
+        got = json.loads(k("-n", "csdr", "get", "backupvault", "suite-vault", "-o", "json").stdout)
+        self.assertEqual(got["spec"]["network"], "public")
         # A watch streams through the aggregator (the request timeout ends it).
         p = k("-n", "csdr", "get", "backupvaults", "-w", "--request-timeout=3s", check=False, timeout=30)
         self.assertIn("suite-vault", p.stdout)
