@@ -130,6 +130,15 @@ bool SpecEqual(const json::Value& a, const json::Value& b) {
   return strip(a) == strip(b);
 }
 
+// The store's encoder for `obj`: stamps the write's revision as metadata.resourceVersion,
+// so that the stored bytes carry it, then serializes. `obj` must outlive the write.
+storage::Encoder Stamped(json::Value* obj) {
+  return [obj](int64_t revision) {
+    Metadata(obj).Set("resourceVersion", std::to_string(revision));
+    return json::Serialize(*obj);
+  };
+}
+
 StatusOr<json::Value> ParseStored(const std::string& raw) {
   json::ParseOptions opts;
   opts.max_depth = 200;  // stored objects passed the request limit already
@@ -377,10 +386,7 @@ StatusOr<WriteResult> Registry::CreatePrepared(const Scope& scope, json::Value o
     return result;
   }
   json::Value* obj = &object;
-  auto rev = store_->Create(Key(kind, scope.namespace_, name), [obj](int64_t r) {
-    Metadata(obj).Set("resourceVersion", std::to_string(r));
-    return json::Serialize(*obj);
-  });
+  auto rev = store_->Create(Key(kind, scope.namespace_, name), Stamped(obj));
   if (!rev.ok()) {
     if (rev.status().code() == Code::kAlreadyExists) {
       return Status(Code::kAlreadyExists,
@@ -760,10 +766,7 @@ StatusOr<WriteResult> Registry::UpdateLoop(
       return result;
     }
     json::Value* obj = &next;
-    auto encode = [obj](int64_t r) {
-      Metadata(obj).Set("resourceVersion", std::to_string(r));
-      return json::Serialize(*obj);
-    };
+    auto encode = Stamped(obj);
     StatusOr<int64_t> rev = finish_delete ? store_->Delete(key, kv->mod_revision, encode)
                                           : store_->Update(key, kv->mod_revision, encode);
     if (!rev.ok()) {
@@ -844,10 +847,7 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
         return result;
       }
       json::Value* obj = &next;
-      auto rev = store_->Update(key, kv->mod_revision, [obj](int64_t r) {
-        Metadata(obj).Set("resourceVersion", std::to_string(r));
-        return json::Serialize(*obj);
-      });
+      auto rev = store_->Update(key, kv->mod_revision, Stamped(obj));
       if (!rev.ok()) {
         if (rev.status().code() == Code::kConflict) continue;
         if (rev.status().code() == Code::kNotFound) return NotFound(info, scope.name);
@@ -863,10 +863,7 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
       return result;
     }
     json::Value* obj = &current;
-    auto rev = store_->Delete(key, kv->mod_revision, [obj](int64_t r) {
-      Metadata(obj).Set("resourceVersion", std::to_string(r));
-      return json::Serialize(*obj);
-    });
+    auto rev = store_->Delete(key, kv->mod_revision, Stamped(obj));
     if (!rev.ok()) {
       if (rev.status().code() == Code::kConflict) continue;
       if (rev.status().code() == Code::kNotFound) return NotFound(info, scope.name);
