@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Value& o = doc->array()[2];
     if (const Value* m = o.Find("manager"); m && m->is_string()) options.manager = m->as_string();
     if (const Value* f = o.Find("force"); f && f->is_bool()) options.force = f->as_bool();
-    if (const Value* s = o.Find("subresource"); s && s->is_string()) options.subresource = s->as_string();
+    if (const Value* s = o.Find("subresource"); s && s->is_string())
+      options.subresource = s->as_string();
   }
   const Value* live_ptr = live.is_null() ? nullptr : &live;
 
@@ -50,8 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = csdr::apiserver::ServerSideApply(&*result, applied, options);
     FUZZ_CHECK(again.ok(), "re-applying the same configuration failed: " +
                                std::string(again.status().message()));
-    FUZZ_CHECK(*again == *result, "apply is not idempotent: " + Clip(csdr::json::Serialize(*result)) +
-                                      " then " + Clip(csdr::json::Serialize(*again)));
+    FUZZ_CHECK(*again == *result,
+               "apply is not idempotent: " + Clip(csdr::json::Serialize(*result)) + " then " +
+                   Clip(csdr::json::Serialize(*again)));
   }
 
   if (applied.is_object()) {

@@ -7,13 +7,13 @@
 #include <string>
 #include <string_view>
 
-#define FUZZ_CHECK(cond, ...)                                                          \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
+#define FUZZ_CHECK(cond, ...)                                                              \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, "  %s\n", std::string(__VA_ARGS__).c_str());                \
-      std::abort();                                                                    \
-    }                                                                                  \
+      std::fprintf(stderr, "  %s\n", std::string(__VA_ARGS__).c_str());                    \
+      std::abort();                                                                        \
+    }                                                                                      \
   } while (0)
 
 // Known open findings (docs/hardening.md, "Open findings") are tolerated by the targets so
@@ -30,18 +30,18 @@ inline constexpr bool kStrict = false;
 // it and may read back as an int64 ("-0" is 0, 777777777777777777.7 is written
 // "777777777777777800"), exactly as kube-apiserver's decoder (sigs.k8s.io/json) reads it.
 // Defined in a macro so that this header needs no product include.
-#define FUZZ_CHECK_JSON_ROUND_TRIP(value, depth_limit, what)                                     \
-  do {                                                                                    \
-    csdr::json::ParseOptions rt_options;                                                  \
+#define FUZZ_CHECK_JSON_ROUND_TRIP(value, depth_limit, what)                               \
+  do {                                                                                     \
+    csdr::json::ParseOptions rt_options;                                                   \
     rt_options.max_depth = (depth_limit);                                                  \
-    const std::string rt1 = csdr::json::Serialize(value);                                 \
-    auto rt_v1 = csdr::json::Parse(rt1, rt_options);                                      \
-    FUZZ_CHECK(rt_v1.ok(), std::string(what) + ": serialized form does not parse: " +     \
+    const std::string rt1 = csdr::json::Serialize(value);                                  \
+    auto rt_v1 = csdr::json::Parse(rt1, rt_options);                                       \
+    FUZZ_CHECK(rt_v1.ok(), std::string(what) + ": serialized form does not parse: " +      \
                                std::string(rt_v1.status().message()) + " : " + Clip(rt1)); \
-    const std::string rt2 = csdr::json::Serialize(*rt_v1);                                \
-    auto rt_v2 = csdr::json::Parse(rt2, rt_options);                                      \
-    FUZZ_CHECK(rt_v2.ok() && csdr::json::Serialize(*rt_v2) == rt2,                        \
-               std::string(what) + ": serialization has no fixed point: " + Clip(rt1));   \
+    const std::string rt2 = csdr::json::Serialize(*rt_v1);                                 \
+    auto rt_v2 = csdr::json::Parse(rt2, rt_options);                                       \
+    FUZZ_CHECK(rt_v2.ok() && csdr::json::Serialize(*rt_v2) == rt2,                         \
+               std::string(what) + ": serialization has no fixed point: " + Clip(rt1));    \
   } while (0)
 
 // Findings F11 and F4 (docs/hardening.md) are fixed: json::Parse converts numbers itself

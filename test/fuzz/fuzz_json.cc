@@ -32,13 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // double that would be written as null.
   {
     const std::string compact = Serialize(*value);
-    FUZZ_CHECK(compact.find("null") == std::string::npos || text.find("null") != std::string_view::npos,
-               "a number decoded to a non-finite double (written as null): " + Clip(text));
+    FUZZ_CHECK(
+        compact.find("null") == std::string::npos || text.find("null") != std::string_view::npos,
+        "a number decoded to a non-finite double (written as null): " + Clip(text));
   }
   const std::string pretty = Serialize(*value, true);
   auto pretty_again = Parse(pretty);
   auto compact_again = Parse(Serialize(*value));
-  FUZZ_CHECK(pretty_again.ok() && compact_again.ok() && Serialize(*pretty_again) == Serialize(*compact_again),
+  FUZZ_CHECK(pretty_again.ok() && compact_again.ok() &&
+                 Serialize(*pretty_again) == Serialize(*compact_again),
              "pretty form reads back differently: " + Clip(pretty));
   return 0;
 }

@@ -1,6 +1,7 @@
 // Continue tokens and resourceVersions, through the registry as a list or watch request
 // reaches it. Input: newline-separated fields
-//   continue token \n resourceVersion \n resourceVersionMatch \n limit \n labelSelector \n fieldSelector
+//   continue token \n resourceVersion \n resourceVersionMatch \n limit \n labelSelector \n
+//   fieldSelector
 // (missing fields are empty). A memory:// store holds a few Backups. Invariants: a token that
 // decodes re-encodes to one that decodes the same; List and Watch answer OK or a client
 // error (400, 410, 422, 504 "too large resource version"), never a 500; a list returns at
@@ -35,7 +36,8 @@ struct World {
 World* world = nullptr;
 
 bool ClientError(Code c) {
-  return c == Code::kBadRequest || c == Code::kInvalid || c == Code::kExpired || c == Code::kTimeout;
+  return c == Code::kBadRequest || c == Code::kInvalid || c == Code::kExpired ||
+         c == Code::kTimeout;
 }
 
 }  // namespace
@@ -57,11 +59,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   WriteOptions wo;
   wo.field_manager = "fuzz";
   for (const char* name : {"b1", "b2", "b3", "b4", "b5"}) {
-    auto obj = json::Parse(std::string(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":")") +
-                           name + R"(","labels":{"app":"shop"}},"spec":{"vaultName":"v1","includedNamespaces":["shop"]}})");
+    auto obj = json::Parse(
+        std::string(R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":")") +
+        name +
+        R"(","labels":{"app":"shop"}},"spec":{"vaultName":"v1","includedNamespaces":["shop"]}})");
     auto r = world->registry->Create(world->scope, std::move(obj.value()), wo);
     if (!r.ok()) {
-      std::fprintf(stderr, "setup create %s: %s\n", name, std::string(r.status().message()).c_str());
+      std::fprintf(stderr, "setup create %s: %s\n", name,
+                   std::string(r.status().message()).c_str());
       std::abort();
     }
   }
@@ -103,12 +108,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Scope scope = world->scope;
   auto list = world->registry->List(scope, lo);
   if (!list.ok()) {
-    FUZZ_CHECK(ClientError(list.status().code()), "List answered a server error: " +
-                                                       std::string(list.status().message()));
+    FUZZ_CHECK(ClientError(list.status().code()),
+               "List answered a server error: " + std::string(list.status().message()));
   } else {
-    if (lo.limit > 0) FUZZ_CHECK(static_cast<int64_t>(list->items.size()) <= lo.limit, "more items than limit");
+    if (lo.limit > 0)
+      FUZZ_CHECK(static_cast<int64_t>(list->items.size()) <= lo.limit, "more items than limit");
     if (!list->continue_token.empty()) {
-      FUZZ_CHECK(DecodeContinue(list->continue_token).ok(), "List returned an undecodable continue token");
+      FUZZ_CHECK(DecodeContinue(list->continue_token).ok(),
+                 "List returned an undecodable continue token");
     }
   }
 
@@ -118,8 +125,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   wo.field_selector = lo.field_selector;
   auto watch = world->registry->Watch(scope, wo);
   if (!watch.ok()) {
-    FUZZ_CHECK(ClientError(watch.status().code()), "Watch answered a server error: " +
-                                                         std::string(watch.status().message()));
+    FUZZ_CHECK(ClientError(watch.status().code()),
+               "Watch answered a server error: " + std::string(watch.status().message()));
   } else {
     std::vector<WatchEvent> events;
     (*watch)->Next(std::chrono::milliseconds(0), &events);

@@ -22,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Value& patch = pair ? doc->array()[1] : *doc;
 
   const csdr::Status body = csdr::CheckMergePatchBody(patch);
-  FUZZ_CHECK(body.ok() == patch.is_object(), "CheckMergePatchBody verdict for a " +
-                                                 csdr::json::Repr(patch).substr(0, 50));
+  FUZZ_CHECK(body.ok() == patch.is_object(),
+             "CheckMergePatchBody verdict for a " + csdr::json::Repr(patch).substr(0, 50));
   if (!body.ok()) FUZZ_CHECK(body.code() == csdr::Code::kBadRequest, "not BadRequest");
 
   auto once = csdr::ApplyMergePatch(target, patch);
@@ -33,8 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto twice = csdr::ApplyMergePatch(*once, patch);
   // As text: a NaN (open finding F5, "1e-324") is never equal to itself as a Value.
-  FUZZ_CHECK(twice.ok() && csdr::json::Serialize(*twice) == encoded,
-             "merge patch not idempotent: " + Clip(encoded) + " then " +
-                 Clip(twice.ok() ? csdr::json::Serialize(*twice) : std::string(twice.status().message())));
+  FUZZ_CHECK(
+      twice.ok() && csdr::json::Serialize(*twice) == encoded,
+      "merge patch not idempotent: " + Clip(encoded) + " then " +
+          Clip(twice.ok() ? csdr::json::Serialize(*twice) : std::string(twice.status().message())));
   return 0;
 }

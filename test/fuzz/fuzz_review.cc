@@ -18,7 +18,8 @@ void CheckResponse(const csdr::webhook::ReviewRequest& review, const csdr::webho
   const std::string body = csdr::webhook::EncodeReviewResponse(review.api_version, review.uid, d);
   auto parsed = csdr::json::Parse(body);
   FUZZ_CHECK(parsed.ok(), "response is not JSON: " + Clip(body));
-  FUZZ_CHECK(parsed->GetString({"apiVersion"}) == review.api_version, "apiVersion not echoed: " + Clip(body));
+  FUZZ_CHECK(parsed->GetString({"apiVersion"}) == review.api_version,
+             "apiVersion not echoed: " + Clip(body));
   FUZZ_CHECK(parsed->GetString({"response", "uid"}) == review.uid, "uid not echoed: " + Clip(body));
   const csdr::json::Value* allowed = parsed->FindPath({"response", "allowed"});
   FUZZ_CHECK(allowed && allowed->is_bool() && allowed->as_bool() == d.allowed,

@@ -34,8 +34,8 @@ void CheckLabelSelector(const csdr::LabelSelector& sel, const char* what) {
   auto again = csdr::ParseLabelSelector(canonical);
   FUZZ_CHECK(again.ok(), std::string(what) + ": String() does not parse: " + Clip(canonical) +
                              " : " + std::string(again.status().message()));
-  FUZZ_CHECK(again->String() == canonical,
-             std::string(what) + ": String() not stable: " + Clip(canonical) + " then " + Clip(again->String()));
+  FUZZ_CHECK(again->String() == canonical, std::string(what) + ": String() not stable: " +
+                                               Clip(canonical) + " then " + Clip(again->String()));
   for (const Value& labels : LabelSets()) {
     FUZZ_CHECK(sel.Matches(&labels) == again->Matches(&labels),
                std::string(what) + ": canonical form matches differently: " + Clip(canonical));
@@ -66,13 +66,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string canonical = fields->String();
     auto again = csdr::ParseFieldSelector(canonical);
     FUZZ_CHECK(again.ok(), "field selector String() does not parse: " + Clip(canonical));
-    FUZZ_CHECK(again->String() == canonical, "field selector String() not stable: " + Clip(canonical));
+    FUZZ_CHECK(again->String() == canonical,
+               "field selector String() not stable: " + Clip(canonical));
     auto get = [](std::string_view field) -> std::optional<std::string> {
       if (field == "metadata.name") return std::string("b1");
       if (field == "metadata.namespace") return std::string("csdr");
       return std::nullopt;
     };
-    FUZZ_CHECK(fields->Matches(get) == again->Matches(get), "field selector canonical form matches differently");
+    FUZZ_CHECK(fields->Matches(get) == again->Matches(get),
+               "field selector canonical form matches differently");
     (void)fields->RequiresExactMatch("metadata.name");
   } else if (!fields.ok()) {
     FUZZ_CHECK(fields.status().code() == csdr::Code::kBadRequest, "field selector error code");
@@ -84,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (from_json.ok()) {
       for (const Value& l : LabelSets()) (void)from_json->Matches(&l);
     } else {
-      FUZZ_CHECK(from_json.status().code() == csdr::Code::kBadRequest, "LabelSelectorFromJson error code");
+      FUZZ_CHECK(from_json.status().code() == csdr::Code::kBadRequest,
+                 "LabelSelectorFromJson error code");
     }
   }
   return 0;

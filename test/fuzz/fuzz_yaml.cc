@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (as_json.ok() && (kStrict || text.find('\r') == std::string_view::npos) &&
       !HasZeroSignificandExponent(text)) {
     FUZZ_CHECK(*as_json == *value, "valid JSON decodes differently as YAML: " + Clip(text) +
-                                       " : JSON " + Clip(csdr::json::Serialize(*as_json)) + ", YAML " + Clip(json));
+                                       " : JSON " + Clip(csdr::json::Serialize(*as_json)) +
+                                       ", YAML " + Clip(json));
   }
   return 0;
 }
