@@ -55,7 +55,7 @@ integration-test:
 e2e-test:
 	CSDR_APISERVER=$(BINARY) CSDR_E2E_REQUIRE_BINARY=1 test/e2e/run.sh
 
-test: deps build
+test: deps build format-check
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory integration-test
 	$(MAKE) --no-print-directory e2e-test

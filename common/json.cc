@@ -193,7 +193,8 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
   // for zero significands with exponents. The reader has already checked the grammar.
   bool RawNumber(const char* s, rapidjson::SizeType len, bool /*copy*/) {
     const char* end = s + len;
-    bool integral = std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end;
+    bool integral =
+        std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end;
     if (integral) {
       int64_t i = 0;
       auto [p, ec] = std::from_chars(s, end, i);
@@ -204,8 +205,8 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     auto [p, ec] = std::from_chars(s, end, d);
     if (ec == std::errc::result_out_of_range) {
       // Underflow rounds to zero as Go's strconv.ParseFloat does; overflow is an error there.
-      bool negative_exponent = std::search(s, end, "e-", "e-" + 2) != end ||
-                               std::search(s, end, "E-", "E-" + 2) != end;
+      bool negative_exponent =
+          std::search(s, end, "e-", "e-" + 2) != end || std::search(s, end, "E-", "E-" + 2) != end;
       if (!negative_exponent) {
         number_out_of_range_ = true;
         return false;

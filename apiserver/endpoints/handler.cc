@@ -1,7 +1,6 @@
 #include "apiserver/endpoints/handler.h"
 
 #include <glog/logging.h>
-
 #include <sys/socket.h>
 
 #include <chrono>

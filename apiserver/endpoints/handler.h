@@ -12,10 +12,10 @@
 
 #include <atomic>
 #include <functional>
-#include <mutex>
-#include <unordered_set>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "apiserver/auth/auth.h"
 #include "apiserver/endpoints/encoding.h"
