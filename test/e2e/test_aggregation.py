@@ -311,6 +311,13 @@ class AggregationTest(ControlPlaneTestCase):
         p = k("create", "-f", "-", input=json.dumps(b), check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn('[CSDR-BK-001] backup vault "missing" is not Available (phase=NotFound)', p.stderr)
+        # A rule's warning reaches kubectl through the aggregator as a Warning header.
+        plain = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+                 "metadata": {"name": "plain-bucket", "namespace": "csdr"},
+                 "spec": {"bucket": "my-own-bucket", "region": "cn-hangzhou", "network": "internal"}}
+        p = k("create", "-f", "-", input=json.dumps(plain))
+        self.assertIn("Warning: [CSDR-BV-002]", p.stderr)
+        k("-n", "csdr", "delete", "backupvault", "plain-bucket")
         # ...and the webhook registered by manifests/, called by kube-apiserver.
         p = k("delete", "ns", "csdr", "--dry-run=server", check=False)
         self.assertNotEqual(p.returncode, 0)

@@ -327,7 +327,7 @@ class HostileTest(ServerTestCase):
         # unauthenticated POST /validate. The process dies (signal 11).
         # The fuzzer's input (843 bytes); the minimized one in the same directory crashes only
         # the clang build, the outcome depending on what the undefined behaviour does.
-        number = (harness.REPO / "test/fuzz/findings/json/F11-segv-long-number").read_text().strip()
+        number = (harness.REPO / "test/fuzz/corpus/json/F11-segv-long-number").read_text().strip()
         body = ('{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","x":%s}}'
                 % number).encode()
         head = self.request_head("POST", "/validate", content_length=len(body))
