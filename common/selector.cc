@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <variant>
 
@@ -755,6 +756,15 @@ StatusOr<FieldSelector> ParseFieldSelector(std::string_view selector) {
     if (r->field.empty() && r->value.empty()) continue;
     requirements.push_back(std::move(*r));
   }
+  // Terms were sorted as written; "a==b" and "a=b" are one term in canonical form, so sort again
+  // by that form, which makes String() a fixed point of parsing (the order has no meaning: the
+  // terms are ANDed).
+  std::stable_sort(requirements.begin(), requirements.end(),
+                   [](const FieldRequirement& a, const FieldRequirement& b) {
+                     const bool a_not = a.op == SelectorOp::kNotEquals;
+                     const bool b_not = b.op == SelectorOp::kNotEquals;
+                     return std::tie(a.field, a_not, a.value) < std::tie(b.field, b_not, b.value);
+                   });
   return FieldSelector(std::move(requirements));
 }
 

@@ -260,6 +260,10 @@ TEST(ParseFieldSelector, Terms) {
       {",,", ""},  // empty terms are skipped
       {"a=!b", "a=!b"},
       {"status.phase!=", "status.phase!="},
+      // Sorted by canonical form, so that String() parses back to itself (a fuzz finding:
+      // "a==" sorted before "a=" as written, after it once both were written "a=").
+      {"meia==,meia=\x07", "meia=,meia=\x07"},
+      {"a.b==x,a=y,a==", "a=,a=y,a.b=x"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.in);
