@@ -190,6 +190,8 @@ int main(int argc, char** argv) {
                     policy_off ? static_cast<AdmissionController*>(&admit_all) : &admission);
   HandlerOptions handler_options;
   handler_options.min_request_timeout_seconds = opts->min_request_timeout;
+  handler_options.max_requests_inflight = opts->max_requests_inflight;
+  handler_options.max_mutating_requests_inflight = opts->max_mutating_requests_inflight;
   ApiHandler handler(&registry, &authenticator, authorizer.get(), handler_options);
   handler.SetWebhook([&admission](const httplib::Request& req, httplib::Response& res) {
     webhook::ServeValidate(req, res, admission.facts());

@@ -3,10 +3,13 @@
 #include <glog/logging.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
+#include "apiserver/endpoints/request_metrics.h"
 
 namespace csdr::apiserver {
 namespace {
@@ -20,6 +23,29 @@ bool ParseBool(const std::string& s) {
 }
 
 // Upstream pretty-prints for curl, wget and browsers, and on ?pretty=true.
+// Holds one slot of an in-flight limit for the life of a request.
+class InflightSlot {
+ public:
+  InflightSlot(std::atomic<int>* counter, bool mutating) : counter_(counter), mutating_(mutating) {
+    counter_->fetch_add(1);
+    AddInflight(mutating_, 1);
+  }
+  ~InflightSlot() {
+    counter_->fetch_sub(1);
+    AddInflight(mutating_, -1);
+  }
+  InflightSlot(const InflightSlot&) = delete;
+  InflightSlot& operator=(const InflightSlot&) = delete;
+
+ private:
+  std::atomic<int>* counter_;
+  bool mutating_;
+};
+
+bool InGroup(const UserInfo& user, std::string_view group) {
+  return std::find(user.groups.begin(), user.groups.end(), group) != user.groups.end();
+}
+
 bool WantsPretty(const httplib::Request& req) {
   if (req.has_param("pretty")) return ParseBool(req.get_param_value("pretty"));
   std::string ua = req.get_header_value("User-Agent");
@@ -34,7 +60,9 @@ ApiHandler::ApiHandler(Registry* registry, const Authenticator* authenticator,
     : registry_(registry),
       authenticator_(authenticator),
       authorizer_(authorizer),
-      options_(options) {}
+      options_(options) {
+  RegisterRequestMetrics();
+}
 
 void ApiHandler::Install(httplib::Server* server) {
   auto h = [this](const httplib::Request& req, httplib::Response& res) { Serve(req, res); };
@@ -101,12 +129,12 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   const std::string& path = req.path;
   RequestContext ctx{req, res, WantsPretty(req)};
 
+  RequestLabels labels = NonResourceLabels(req);
   auto log = [&](const std::string& user) {
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    RecordRequest(labels, res.status, std::chrono::duration<double>(elapsed).count());
     VLOG(2) << req.method << " " << path << " " << res.status << " user=" << user << " "
-            << std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::steady_clock::now() - start)
-                   .count()
-            << "us";
+            << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "us";
   };
 
   // Health endpoints need no identity (kubelet probes, load balancers).
@@ -155,6 +183,29 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
 
   bool watch = req.has_param("watch") && ParseBool(req.get_param_value("watch"));
   RequestInfo info = ParseRequestInfo(req.method, path, watch);
+  labels = LabelsFor(info, req);
+
+  // kube-apiserver's max-in-flight filter: after authentication, before authorization.
+  // Watches are long-running and not counted; system:masters is exempt, as upstream exempts
+  // its privileged group, so that an administrator can always get in.
+  std::optional<InflightSlot> slot;
+  if (info.verb != "watch" && !InGroup(user, "system:masters")) {
+    const bool mutating = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                          req.method == "DELETE";
+    std::atomic<int>& counter = mutating ? inflight_mutating_ : inflight_readonly_;
+    const int limit =
+        mutating ? options_.max_mutating_requests_inflight : options_.max_requests_inflight;
+    if (limit > 0 && counter.load() >= limit) {
+      RecordDropped(mutating);
+      WriteStatus(res,
+                  Status(Code::kTooManyRequests, "Too many requests, please try again later.")
+                      .set_retry_after_seconds(1),
+                  StatusDetails{}, ctx.pretty);
+      log(user.name);
+      return;
+    }
+    slot.emplace(&counter, mutating);
+  }
   AuthzAttributes attrs;
   attrs.user = &user;
   attrs.verb = info.verb;

@@ -28,6 +28,10 @@ struct HandlerOptions {
   // Longest watch when the client gives no timeoutSeconds (upstream: random in
   // [min-request-timeout, 2*min-request-timeout], default 1800 s).
   int min_request_timeout_seconds = 1800;
+  // --max-requests-inflight and --max-mutating-requests-inflight: requests past these get
+  // 429 with Retry-After: 1. 0 turns a limit off.
+  int max_requests_inflight = 400;
+  int max_mutating_requests_inflight = 200;
 };
 
 class ApiHandler {
@@ -66,6 +70,8 @@ class ApiHandler {
   HandlerOptions options_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> shutting_down_{false};
+  std::atomic<int> inflight_readonly_{0};
+  std::atomic<int> inflight_mutating_{0};
   // Sockets of the connections that have sent requests (stale entries are harmless: see
   // Shutdown). Guarded by connections_mu_.
   std::mutex connections_mu_;

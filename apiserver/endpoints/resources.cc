@@ -10,7 +10,9 @@
 #include "apiserver/endpoints/discovery.h"
 #include "apiserver/endpoints/handler.h"
 #include "apiserver/endpoints/openapi_proto.h"
+#include "apiserver/endpoints/request_metrics.h"
 #include "apiserver/kinds/schema.h"
+#include "common/metrics.h"
 #include "common/yaml.h"
 
 namespace csdr::apiserver {
@@ -497,6 +499,10 @@ void ApiHandler::ServeNonResource(RequestContext& ctx, const RequestInfo& info) 
   };
 
   if (path == "/version" || path == "/version/") return WriteBody(ctx, 200, d.version + "\n");
+  if (path == "/metrics") {
+    ctx.res.set_header("X-Content-Type-Options", "nosniff");
+    return WriteBody(ctx, 200, metrics::Default().Expose(), metrics::kContentType.data());
+  }
   if (path == "/api" || path == "/api/") {
     return serve_discovery(d.api_versions, d.aggregated_api_v2, d.aggregated_api_v2beta1,
                            d.etag_api_v2, d.etag_api_v2beta1);
@@ -869,8 +875,17 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   const OutputFormat fmt = format;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   ctx.res.status = 200;
+  // apiserver_longrunning_requests counts the watch until the provider is destroyed, which is
+  // when the response ends, however it ends.
+  struct LongRunning {
+    explicit LongRunning(RequestLabels l) : labels(std::move(l)) { AddLongRunning(labels, 1); }
+    ~LongRunning() { AddLongRunning(labels, -1); }
+    RequestLabels labels;
+  };
+  auto long_running =
+      std::make_shared<LongRunning>(LabelsFor(ParseRequestInfo(req.method, req.path, true), req));
   ctx.res.set_chunked_content_provider("application/json", [this, stream, ssl, include_object, fmt,
-                                                            deadline, &kind](
+                                                            deadline, &kind, long_running](
                                                                size_t, httplib::DataSink& sink) {
     std::vector<WatchEvent> events;
     std::string line;

@@ -95,6 +95,17 @@ Secure serving:
   --max-connections N            concurrent connections served at once (default 4096)
   --min-request-timeout SECONDS  a watch without timeoutSeconds ends after a random time in
                                  [N, 2N] seconds (default 1800)
+  --max-requests-inflight N      read-only requests served at once before the next gets 429
+                                 with Retry-After (default 400; 0: no limit). Watches, health
+                                 and /validate are not counted; system:masters is exempt.
+  --max-mutating-requests-inflight N
+                                 the same for create, update, patch and delete (default 200)
+  --read-header-timeout DURATION a connection must complete its TLS handshake and send a
+                                 whole request (headers and body) within this time once it
+                                 starts one, or it is closed (default 32s)
+  --idle-connection-timeout DURATION
+                                 a keep-alive connection with no request for this long is
+                                 closed (default 90s)
 
 Authentication:
   --client-ca-file FILE          CA bundle for client certificates; the user is the CN and the
@@ -268,6 +279,23 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
            i = j + 1;
          }
          return Status::Ok();
+       }},
+      {"max-requests-inflight",
+       [&](const std::string& v) {
+         return ParseInt("max-requests-inflight", v, 0, 1000000, &o.max_requests_inflight);
+       }},
+      {"max-mutating-requests-inflight",
+       [&](const std::string& v) {
+         return ParseInt("max-mutating-requests-inflight", v, 0, 1000000,
+                         &o.max_mutating_requests_inflight);
+       }},
+      {"read-header-timeout",
+       [&](const std::string& v) {
+         return ParseDuration("read-header-timeout", v, &o.read_header_timeout_seconds);
+       }},
+      {"idle-connection-timeout",
+       [&](const std::string& v) {
+         return ParseDuration("idle-connection-timeout", v, &o.idle_connection_timeout_seconds);
        }},
       {"min-request-timeout",
        [&](const std::string& v) {

@@ -41,6 +41,12 @@ struct Options {
   int verbosity = 0;
   int max_connections = 4096;
   int min_request_timeout = 1800;
+  // kube-apiserver's defaults; 0 turns a limit off.
+  int max_requests_inflight = 400;
+  int max_mutating_requests_inflight = 200;
+  // k8s.io/apiserver's http.Server: ReadHeaderTimeout 32 s, IdleTimeout 90 s.
+  int read_header_timeout_seconds = 32;
+  int idle_connection_timeout_seconds = 90;
   // Admission plugins to turn off, as kube-apiserver's --disable-admission-plugins. The one
   // plugin is "CSDRPolicy" (the backup center's rules); turning it off is for tests of
   // the REST machinery alone.

@@ -1,0 +1,268 @@
+#include "common/metrics.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+namespace csdr::metrics {
+namespace {
+
+std::string_view TypeName(Type type) {
+  switch (type) {
+    case Type::kCounter:
+      return "counter";
+    case Type::kGauge:
+      return "gauge";
+    case Type::kHistogram:
+      return "histogram";
+  }
+  return "untyped";
+}
+
+// Label values escape backslash, double quote and line feed; help texts backslash and line
+// feed (the text format's rules).
+void AppendEscaped(std::string* out, std::string_view s, bool quote) {
+  for (char c : s) {
+    if (c == '\\') {
+      *out += "\\\\";
+    } else if (c == '\n') {
+      *out += "\\n";
+    } else if (quote && c == '"') {
+      *out += "\\\"";
+    } else {
+      *out += c;
+    }
+  }
+}
+
+std::vector<std::string> SplitKey(const std::string& key, size_t n) {
+  std::vector<std::string> parts;
+  if (n == 0) return parts;
+  size_t start = 0;
+  for (;;) {
+    size_t end = key.find('\0', start);
+    parts.push_back(key.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  parts.resize(n);
+  return parts;
+}
+
+void AppendSample(std::string* out, const std::string& name, const std::string& labels,
+                  double value) {
+  *out += name;
+  if (!labels.empty()) *out += labels + "}";
+  *out += ' ';
+  *out += FormatValue(value);
+  *out += '\n';
+}
+
+}  // namespace
+
+std::string FormatValue(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  if (v == std::trunc(v) && std::fabs(v) < 1e15) {
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<int64_t>(v));
+    return std::string(buf, end);
+  }
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, end);
+}
+
+Family::Family(std::string name, std::string help, Type type, std::vector<std::string> label_names)
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      type_(type),
+      label_names_(std::move(label_names)) {}
+
+std::string Family::Key(std::initializer_list<std::string_view> values) const {
+  std::string key;
+  size_t i = 0;
+  for (std::string_view v : values) {
+    if (i == label_names_.size()) break;
+    if (i > 0) key += '\0';
+    key.append(v);
+    ++i;
+  }
+  for (; i < label_names_.size(); ++i) {
+    if (i > 0) key += '\0';
+  }
+  return key;
+}
+
+std::string Family::Labels(const std::string& key) const {
+  if (label_names_.empty()) return "";
+  std::vector<std::string> values = SplitKey(key, label_names_.size());
+  std::string out = "{";
+  for (size_t i = 0; i < label_names_.size(); ++i) {
+    if (i > 0) out += ',';
+    out += label_names_[i];
+    out += "=\"";
+    AppendEscaped(&out, values[i], true);
+    out += '"';
+  }
+  return out;
+}
+
+void Family::WriteHeader(std::string* out) const {
+  *out += "# HELP " + name_ + " ";
+  AppendEscaped(out, help_, false);
+  *out += "\n# TYPE " + name_ + " ";
+  out->append(TypeName(type_));
+  *out += '\n';
+}
+
+Counter::Counter(std::string name, std::string help, std::vector<std::string> label_names)
+    : Family(std::move(name), std::move(help), Type::kCounter, std::move(label_names)) {}
+
+void Counter::Inc(std::initializer_list<std::string_view> labels, double by) {
+  std::string key = Key(labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  values_[std::move(key)] += by;
+}
+
+double Counter::Value(std::initializer_list<std::string_view> labels) const {
+  std::string key = Key(labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = values_.find(key);
+  return it == values_.end() ? 0 : it->second;
+}
+
+void Counter::Write(std::string* out) const {
+  WriteHeader(out);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, v] : values_) AppendSample(out, name_, Labels(key), v);
+}
+
+Gauge::Gauge(std::string name, std::string help, std::vector<std::string> label_names)
+    : Family(std::move(name), std::move(help), Type::kGauge, std::move(label_names)) {}
+
+void Gauge::Set(std::initializer_list<std::string_view> labels, double value) {
+  std::string key = Key(labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  values_[std::move(key)] = value;
+}
+
+void Gauge::Add(std::initializer_list<std::string_view> labels, double by) {
+  std::string key = Key(labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  values_[std::move(key)] += by;
+}
+
+double Gauge::Value(std::initializer_list<std::string_view> labels) const {
+  std::string key = Key(labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = values_.find(key);
+  return it == values_.end() ? 0 : it->second;
+}
+
+void Gauge::Write(std::string* out) const {
+  WriteHeader(out);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, v] : values_) AppendSample(out, name_, Labels(key), v);
+}
+
+GaugeFunc::GaugeFunc(std::string name, std::string help, std::vector<std::string> label_names,
+                     std::function<void(std::vector<Sample>*)> read, Type type)
+    : Family(std::move(name), std::move(help), type, std::move(label_names)),
+      read_(std::move(read)) {}
+
+void GaugeFunc::Write(std::string* out) const {
+  std::vector<Sample> samples;
+  read_(&samples);
+  WriteHeader(out);
+  std::sort(samples.begin(), samples.end());
+  for (const auto& [values, v] : samples) {
+    std::string key;
+    for (size_t i = 0; i < label_names_.size(); ++i) {
+      if (i > 0) key += '\0';
+      if (i < values.size()) key += values[i];
+    }
+    AppendSample(out, name_, Labels(key), v);
+  }
+}
+
+Histogram::Histogram(std::string name, std::string help, std::vector<std::string> label_names,
+                     std::vector<double> upper_bounds)
+    : Family(std::move(name), std::move(help), Type::kHistogram, std::move(label_names)),
+      bounds_([&] {
+        std::sort(upper_bounds.begin(), upper_bounds.end());
+        upper_bounds.erase(std::unique(upper_bounds.begin(), upper_bounds.end()),
+                           upper_bounds.end());
+        return upper_bounds;
+      }()) {}
+
+void Histogram::Observe(std::initializer_list<std::string_view> labels, double value) {
+  std::string key = Key(labels);
+  // The first bound >= value ("le": less than or equal); past the last, the +Inf bucket.
+  size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  std::lock_guard<std::mutex> lock(mu_);
+  Series& s = series_[std::move(key)];
+  if (s.buckets.empty()) s.buckets.assign(bounds_.size() + 1, 0);
+  ++s.buckets[bucket];
+  s.sum += value;
+  ++s.count;
+}
+
+uint64_t Histogram::Count(std::initializer_list<std::string_view> labels) const {
+  std::string key = Key(labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = series_.find(key);
+  return it == series_.end() ? 0 : it->second.count;
+}
+
+void Histogram::Write(std::string* out) const {
+  WriteHeader(out);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, s] : series_) {
+    std::string labels = Labels(key);
+    std::string prefix = labels.empty() ? "{" : labels + ",";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= bounds_.size(); ++i) {
+      cumulative += s.buckets[i];
+      std::string le = i < bounds_.size() ? FormatValue(bounds_[i]) : "+Inf";
+      *out += name_ + "_bucket" + prefix + "le=\"" + le + "\"} " + FormatValue(cumulative) + "\n";
+    }
+    AppendSample(out, name_ + "_sum", labels, s.sum);
+    AppendSample(out, name_ + "_count", labels, static_cast<double>(s.count));
+  }
+}
+
+void Registry::AddFamily(std::unique_ptr<Family> family) {
+  std::lock_guard<std::mutex> lock(mu_);
+  families_.push_back(std::move(family));
+}
+
+std::string Registry::Expose() const {
+  std::vector<const Family*> sorted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& f : families_) sorted.push_back(f.get());
+  }
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Family* a, const Family* b) { return a->name() < b->name(); });
+  std::string out;
+  for (const Family* f : sorted) f->Write(&out);
+  return out;
+}
+
+Registry& Default() {
+  static Registry* registry = new Registry();  // never destroyed: threads may record at exit
+  return *registry;
+}
+
+std::vector<double> RequestLatencyBuckets() {
+  return {0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2,
+          3,     4,     5,    6,   8,   10,  15,  20,  30,  45,   60};
+}
+
+std::vector<double> FastLatencyBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+}
+
+}  // namespace csdr::metrics
