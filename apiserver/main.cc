@@ -15,9 +15,44 @@
 #include "apiserver/registry/registry.h"
 #include "apiserver/server/options.h"
 #include "apiserver/server/tls_server.h"
+#include "common/metrics.h"
+#include "storage/instrumented_store.h"
 #include "storage/store.h"
 #include "webhook/admission/policy_admission.h"
+#include "webhook/policy/decision_metrics.h"
 #include "webhook/review/review.h"
+
+namespace {
+
+// Series read at scrape time from objects main owns: the connections the guard sees, and the
+// process itself. Request, storage and admission families register themselves.
+void RegisterMetrics(const csdr::apiserver::TlsServer& server) {
+  using csdr::metrics::GaugeFunc;
+  auto& r = csdr::metrics::Default();
+  const csdr::apiserver::ConnectionGuard* guard = &server.guard();
+  r.Add(std::make_unique<GaugeFunc>(
+      "csdr_connections", "Open client connections (TLS), watches included.",
+      std::vector<std::string>{}, [guard](std::vector<GaugeFunc::Sample>* out) {
+        out->push_back({{}, static_cast<double>(guard->counts().open)});
+      }));
+  r.Add(std::make_unique<GaugeFunc>(
+      "csdr_connections_closed_total",
+      "Connections the server closed: a handshake or request not complete within "
+      "--read-header-timeout (header_timeout), idle past --idle-connection-timeout "
+      "(idle_timeout), or a request over the size cap (too_large).",
+      std::vector<std::string>{"reason"},
+      [guard](std::vector<GaugeFunc::Sample>* out) {
+        auto c = guard->counts();
+        out->push_back({{"header_timeout"}, static_cast<double>(c.closed_header_timeout)});
+        out->push_back({{"idle_timeout"}, static_cast<double>(c.closed_idle_timeout)});
+        out->push_back({{"too_large"}, static_cast<double>(c.closed_too_large)});
+      },
+      csdr::metrics::Type::kCounter));
+  csdr::metrics::RegisterProcessMetrics();
+  csdr::webhook::RegisterDecisionMetrics();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace csdr;
@@ -156,6 +191,8 @@ int main(int argc, char** argv) {
   serving.client_ca_file = opts->client_ca_file;
   serving.extra_client_ca_pem = advertised_cas;
   serving.max_connections = static_cast<size_t>(opts->max_connections);
+  serving.guard.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
+  serving.guard.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);
   auto server = TlsServer::Create(serving);
   if (!server.ok()) {
     std::cerr << "csdr-apiserver: " << server.status().message() << "\n";
@@ -168,6 +205,8 @@ int main(int argc, char** argv) {
               << "\n";
     return 1;
   }
+  *store = storage::Instrument(std::move(*store), opts->storage.substr(0, opts->storage.find(':')));
+  RegisterMetrics(**server);
 
   // The cluster the rules read Secrets, Namespaces, ... from: --kubeconfig, the in-cluster
   // service account, or none (standalone: rules that need it fail closed and say so).

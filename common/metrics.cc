@@ -1,8 +1,15 @@
 #include "common/metrics.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 namespace csdr::metrics {
@@ -253,6 +260,96 @@ std::string Registry::Expose() const {
 Registry& Default() {
   static Registry* registry = new Registry();  // never destroyed: threads may record at exit
   return *registry;
+}
+
+namespace {
+
+// Fields of /proc/self/stat after the command name: utime, stime (ticks), starttime (ticks
+// since boot), vsize (bytes), rss (pages).
+struct ProcStat {
+  double cpu_seconds = 0, start_time = 0, virtual_bytes = 0, resident_bytes = 0;
+};
+
+ProcStat ReadProcStat() {
+  ProcStat p;
+  std::FILE* f = std::fopen("/proc/self/stat", "r");
+  if (f == nullptr) return p;
+  char buf[4096];
+  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* rest = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (rest == nullptr) return p;
+  std::vector<std::string> fields;  // fields[0] is the state, field 3 of stat(5)
+  std::string cur;
+  for (const char* c = rest + 2; *c != '\0' && *c != '\n'; ++c) {
+    if (*c == ' ') {
+      fields.push_back(cur);
+      cur.clear();
+    } else {
+      cur += *c;
+    }
+  }
+  fields.push_back(cur);
+  auto field = [&](size_t stat_index) {  // stat(5) numbering, from 1
+    size_t i = stat_index - 3;
+    return i < fields.size() ? std::strtod(fields[i].c_str(), nullptr) : 0.0;
+  };
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  p.cpu_seconds = (field(14) + field(15)) / ticks;
+  p.virtual_bytes = field(23);
+  p.resident_bytes = field(24) * page;
+  double boot = 0;
+  if (std::FILE* s = std::fopen("/proc/stat", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), s) != nullptr) {
+      if (std::strncmp(line, "btime ", 6) == 0) boot = std::strtod(line + 6, nullptr);
+    }
+    std::fclose(s);
+  }
+  p.start_time = boot + field(22) / ticks;
+  return p;
+}
+
+double CountOpenFds() {
+  double n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    closedir(d);
+  }
+  return n - 1;  // the directory stream's own descriptor
+}
+
+}  // namespace
+
+void RegisterProcessMetrics() {
+  auto& r = Default();
+  auto one = [](double (*read)()) {
+    return [read](std::vector<GaugeFunc::Sample>* out) { out->push_back({{}, read()}); };
+  };
+  r.Add(std::make_unique<GaugeFunc>(
+      "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+      std::vector<std::string>{}, one([] { return ReadProcStat().cpu_seconds; }), Type::kCounter));
+  r.Add(std::make_unique<GaugeFunc>("process_resident_memory_bytes",
+                                    "Resident memory size in bytes.", std::vector<std::string>{},
+                                    one([] { return ReadProcStat().resident_bytes; })));
+  r.Add(std::make_unique<GaugeFunc>("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                                    std::vector<std::string>{},
+                                    one([] { return ReadProcStat().virtual_bytes; })));
+  r.Add(std::make_unique<GaugeFunc>(
+      "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+      std::vector<std::string>{}, one([] { return ReadProcStat().start_time; })));
+  r.Add(std::make_unique<GaugeFunc>("process_open_fds", "Number of open file descriptors.",
+                                    std::vector<std::string>{}, one(&CountOpenFds)));
+  r.Add(std::make_unique<GaugeFunc>("process_max_fds", "Maximum number of open file descriptors.",
+                                    std::vector<std::string>{}, one([] {
+                                      rlimit l{};
+                                      getrlimit(RLIMIT_NOFILE, &l);
+                                      return static_cast<double>(l.rlim_cur);
+                                    })));
 }
 
 std::vector<double> RequestLatencyBuckets() {

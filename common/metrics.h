@@ -140,6 +140,11 @@ std::vector<double> RequestLatencyBuckets();
 // Finer buckets for storage and admission (seconds): 100 us to 10 s.
 std::vector<double> FastLatencyBuckets();
 
+// process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,
+// process_open_fds, process_max_fds and process_start_time_seconds, as every Go server
+// exports them, read from /proc at scrape time. Call once.
+void RegisterProcessMetrics();
+
 // Formats a value as Prometheus reads it: integers without a fraction, NaN and infinities by
 // name, other numbers in their shortest round-trip form.
 std::string FormatValue(double v);

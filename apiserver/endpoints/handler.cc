@@ -10,6 +10,7 @@
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
 #include "apiserver/endpoints/request_metrics.h"
+#include "apiserver/server/connection_guard.h"
 
 namespace csdr::apiserver {
 namespace {
@@ -75,6 +76,9 @@ void ApiHandler::Install(httplib::Server* server) {
   // Errors cpp-httplib answers itself (413, 400 on a malformed request line, ...) still
   // get a Status body.
   server->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    // cpp-httplib answered the request itself (a malformed request, a body over the limit):
+    // the connection is between requests again.
+    ConnectionGuard::RequestFinished(false);
     if (!res.body.empty()) return;
     Status s = res.status == 413
                    ? Status(Code::kTooLarge, "Request entity too large: limit is 3145728")
@@ -110,6 +114,13 @@ void ApiHandler::Shutdown() {
 }
 
 void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
+  // The request is read: its connection's read deadline no longer runs (ConnectionGuard).
+  // When this returns, the connection is idle again, unless a stream (a watch) goes on.
+  ConnectionGuard::RequestStarted();
+  struct Finished {
+    const httplib::Response& res;
+    ~Finished() { ConnectionGuard::RequestFinished(res.content_provider_ != nullptr); }
+  } finished{res};
   if (req.ssl != nullptr) {
     int fd = SSL_get_fd(req.ssl);
     std::lock_guard<std::mutex> lock(connections_mu_);

@@ -16,9 +16,11 @@ namespace csdr::apiserver {
 // What the connection threads share with the queue. Threads hold a reference, so the state
 // outlives the queue object that cpp-httplib deletes when its listen loop ends.
 struct QueueState {
-  explicit QueueState(size_t max) : max_threads(max) {}
+  QueueState(size_t max, std::shared_ptr<ConnectionGuard> g)
+      : max_threads(max), guard(std::move(g)) {}
   const size_t max_threads;
-  std::mutex mu;  // guards running, pending, shutdown
+  const std::shared_ptr<ConnectionGuard> guard;  // deadlines for each connection
+  std::mutex mu;                                 // guards running, pending, shutdown
   std::condition_variable idle;
   size_t running = 0;
   std::deque<std::function<void()>> pending;
@@ -85,7 +87,9 @@ class ThreadPerConnectionQueue : public httplib::TaskQueue {
 
   static void Run(QueueState& state, std::function<void()> fn) {
     for (;;) {
+      state.guard->Begin();
       fn();
+      state.guard->End();
       std::lock_guard<std::mutex> lock(state.mu);
       if (!state.pending.empty() && !state.shutdown) {
         fn = std::move(state.pending.front());
@@ -137,7 +141,9 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
     }
   }
   std::string error;
+  auto guard = std::make_shared<ConnectionGuard>(options.guard);
   auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) -> bool {
+    guard->Install(&ctx);
     SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
     // TLS 1.2: ECDHE with AEAD only (TLS 1.3 suites are all AEAD already).
     SSL_CTX_set_cipher_list(&ctx,
@@ -185,13 +191,15 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   if (!server->is_valid()) {
     return Status(Code::kBadRequest, error.empty() ? "cannot set up TLS" : error);
   }
-  auto state = std::make_shared<QueueState>(options.max_connections);
+  auto state = std::make_shared<QueueState>(options.max_connections, guard);
   server->new_task_queue = [state] { return new ThreadPerConnectionQueue(state); };
   // cpp-httplib's default socket options add SO_REUSEPORT, which lets a second server bind
   // the same port and steal half the connections; keep SO_REUSEADDR only.
-  server->set_socket_options([](socket_t sock) {
+  auto listen_fd = std::make_shared<int>(-1);
+  server->set_socket_options([listen_fd](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    *listen_fd = sock;
   });
   // Responses go out as a header write and a body write: with Nagle's algorithm the body
   // waits for the client's delayed ACK, 40 ms per request on Linux.
@@ -203,7 +211,9 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   server->set_keep_alive_timeout(90);
   server->set_read_timeout(30, 0);
   server->set_write_timeout(30, 0);
-  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(server), std::move(state)));
+  guard->Start();
+  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(server), std::move(state),
+                                                  std::move(guard), std::move(listen_fd)));
 }
 
 TlsServer::~TlsServer() { Stop(); }
@@ -213,6 +223,10 @@ Status TlsServer::Bind() {
     return Status(Code::kUnavailable, "cannot listen on " + options_.bind_address + ":" +
                                           std::to_string(options_.port));
   }
+  // cpp-httplib listens with a backlog of 5: a burst of connections (a thousand watchers
+  // reconnecting) would overflow it and wait for SYN retransmits. Linux lets listen(2) be
+  // called again on a listening socket to change it.
+  if (*listen_fd_ >= 0) ::listen(*listen_fd_, options_.listen_backlog);
   return Status::Ok();
 }
 

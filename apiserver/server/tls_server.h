@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "apiserver/server/connection_guard.h"
 #include "common/status.h"
 
 namespace csdr::apiserver {
@@ -34,6 +35,8 @@ struct ServingOptions {
   std::string extra_client_ca_pem;
   size_t max_connections = 4096;
   size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
+  ConnectionGuardOptions guard;             // request and idle deadlines, request size cap
+  int listen_backlog = 4096;                // cpp-httplib's own is 5
 };
 
 struct QueueState;
@@ -53,14 +56,22 @@ class TlsServer {
   void Stop();
   // Connection threads still running (after Serve() returned: ones that did not finish).
   size_t ActiveConnections() const;
+  const ConnectionGuard& guard() const { return *guard_; }
 
  private:
   TlsServer(ServingOptions options, std::unique_ptr<httplib::SSLServer> server,
-            std::shared_ptr<QueueState> state)
-      : options_(std::move(options)), server_(std::move(server)), state_(std::move(state)) {}
+            std::shared_ptr<QueueState> state, std::shared_ptr<ConnectionGuard> guard,
+            std::shared_ptr<int> listen_fd)
+      : options_(std::move(options)),
+        server_(std::move(server)),
+        state_(std::move(state)),
+        guard_(std::move(guard)),
+        listen_fd_(std::move(listen_fd)) {}
   ServingOptions options_;
   std::unique_ptr<httplib::SSLServer> server_;
   std::shared_ptr<QueueState> state_;
+  std::shared_ptr<ConnectionGuard> guard_;
+  std::shared_ptr<int> listen_fd_;  // the listening socket, as cpp-httplib created it
 };
 
 }  // namespace csdr::apiserver

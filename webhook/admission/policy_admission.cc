@@ -2,7 +2,10 @@
 
 #include <glog/logging.h>
 
+#include <chrono>
+
 #include "apiserver/registry/registry.h"
+#include "webhook/policy/decision_metrics.h"
 
 namespace csdr::webhook {
 namespace {
@@ -115,7 +118,10 @@ Status PolicyAdmission::Admit(const apiserver::AdmissionAttributes& a,
     in.groups = a.user->groups;
   }
   in.dry_run = a.dry_run;
+  const auto start = std::chrono::steady_clock::now();
   Decision d = Evaluate(in, facts_, options_);
+  RecordDecision(in, d, AdmissionPath::kInProcess,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   for (auto& w : d.warnings) warnings->push_back(std::move(w));
   if (d.allowed) return Status::Ok();
   // Rule IDs only: messages may quote object fields.

@@ -2,6 +2,10 @@
 
 #include <glog/logging.h>
 
+#include <chrono>
+
+#include "webhook/policy/decision_metrics.h"
+
 namespace csdr::webhook {
 namespace {
 
@@ -114,7 +118,10 @@ void ServeValidate(const httplib::Request& req, httplib::Response& res, const Fa
   auto review = DecodeReview(req.body);
   if (!review.ok()) return WriteError(res, 400, "BadRequest", review.status().message());
   const ReviewRequest& r = **review;
+  const auto start = std::chrono::steady_clock::now();
   Decision d = Evaluate(r.input, facts, options);
+  RecordDecision(r.input, d, AdmissionPath::kWebhook,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (!d.allowed) {
     std::string ids;
     for (const auto& id : d.denied_rule_ids) ids += (ids.empty() ? "" : ",") + id;

@@ -1,0 +1,358 @@
+"""The edge under load and abuse (issue 6): /metrics, in-flight limits, slow and idle clients.
+
+- /metrics: Prometheus text with kube-apiserver's request series, counted exactly, and the
+  backup center's admission decisions by rule ID; it needs an identity like any API path.
+- --max-requests-inflight / --max-mutating-requests-inflight: past the limit a request gets
+  429 TooManyRequests with Retry-After; watches are not counted; system:masters is exempt.
+- Slow and idle clients: 1,000 slowloris connections (TLS, a header byte now and then), 1,000
+  idle keep-alive connections and 500 TCP connections that never start TLS do not keep
+  /readyz and ordinary requests from answering promptly, and the server closes every one of
+  them once --read-header-timeout / --idle-connection-timeout pass, while a well-behaved
+  keep-alive client keeps its connection.
+"""
+
+import asyncio
+import concurrent.futures
+import re
+import socket
+import ssl
+import threading
+import time
+import unittest
+
+import harness
+from harness import ServerTestCase, raise_fd_limit
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels.items())): value} from the Prometheus text format."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m:
+            raise AssertionError(f"not a sample line: {line!r}")
+        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
+    return out
+
+
+def metric(samples, family, **labels):
+    """Sum of the samples of `family` whose labels include `labels`."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == family and want <= set(ls))
+
+
+class MetricsTest(ServerTestCase):
+    def scrape(self, server, user="admin"):
+        r = server.request("GET", "/metrics", user=user)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers.get("Content-Type", "").startswith("text/plain; version=0.0.4"),
+                        r.headers.get("Content-Type"))
+        return parse_metrics(r.text())
+
+    def test_request_counts_are_exact(self):
+        s = self.start_server()
+        r = s.create("clusterprofiles", harness.cluster_profile(), namespace=None)
+        before = self.scrape(s)
+        for i in range(3):
+            r = s.create("backupvaults", harness.vault(f"v{i}"))
+            self.assertEqual(r.status, 201, r)
+        self.assertEqual(s.get("backupvaults", "missing").status, 404)
+        self.assertEqual(s.list("backupvaults").status, 200)
+        after = self.scrape(s)
+
+        def delta(name, **labels):
+            return metric(after, name, **labels) - metric(before, name, **labels)
+
+        common = dict(group="csdr.io", version="v1alpha1", resource="backupvaults",
+                      component="apiserver")
+        self.assertEqual(delta("apiserver_request_total", verb="POST", code="201", scope="resource",
+                               **common), 3)
+        self.assertEqual(delta("apiserver_request_total", verb="GET", code="404", **common), 1)
+        self.assertEqual(delta("apiserver_request_total", verb="LIST", code="200",
+                               scope="namespace", **common), 1)
+        self.assertEqual(delta("apiserver_request_duration_seconds_count", verb="POST", **common), 3)
+        # Every count lands in the +Inf bucket; buckets are kube-apiserver's.
+        self.assertEqual(delta("apiserver_request_duration_seconds_bucket", verb="POST", le="+Inf",
+                               **common), 3)
+        self.assertIn(("apiserver_request_duration_seconds_bucket",
+                       frozenset(dict(verb="POST", dry_run="", subresource="", scope="resource",
+                                      le="0.005", **common).items())), after)
+        self.assertEqual(delta("csdr_storage_request_duration_seconds_count", operation="create",
+                               type="backupvaults", backend="sqlite"), 3)
+        self.assertGreaterEqual(metric(after, "csdr_storage_writes_total"), 4)
+        self.assertGreater(metric(after, "process_resident_memory_bytes"), 1 << 20)
+        self.assertGreaterEqual(metric(after, "csdr_connections"), 1)
+        # Nothing is in flight but the scrape itself (read-only, counted while it runs).
+        self.assertEqual(metric(after, "apiserver_current_inflight_requests",
+                                request_kind="mutating"), 0)
+
+    def test_unknown_paths_do_not_make_new_series(self):
+        s = self.start_server()
+        for i in range(5):
+            s.request("GET", f"/apis/csdr.io/v1alpha1/namespaces/csdr/thing{i}")
+            s.request("GET", f"/nonsense/{i}")
+        text = s.request("GET", "/metrics").text()
+        self.assertNotIn("thing", text)
+        self.assertNotIn("nonsense", text)
+
+    def test_admission_decisions_by_rule(self):
+        s = self.start_server(policy=True)
+        self.assertEqual(s.create("clusterprofiles", harness.cluster_profile(),
+                                  namespace=None).status, 201)
+        # No vault "prod-vault" is Available: CSDR-BK-001 denies the backup.
+        r = s.create("backups", harness.backup("b1"), expect=None)
+        self.assertEqual(r.status, 403, r)
+        self.assertIn("[CSDR-BK-001]", r.text())
+        samples = self.scrape(s)
+        self.assertEqual(metric(samples, "csdr_admission_rule_decisions_total", rule="CSDR-BK-001",
+                                decision="deny", operation="CREATE", kind="Backup",
+                                path="in-process"), 1)
+        self.assertEqual(metric(samples, "apiserver_admission_controller_admission_duration_seconds_count",
+                                name="CSDRPolicy", operation="CREATE", rejected="true"), 1)
+
+    def test_metrics_need_an_identity(self):
+        s = self.start_server()
+        r = s.request("GET", "/metrics", user=None)
+        self.assertStatus(r, 401, "Unauthorized")
+
+
+class InflightTest(ServerTestCase):
+    OBJECTS = 300
+
+    def test_limits_answer_429_with_retry_after(self):
+        s = self.start_server(extra_args=["--max-requests-inflight=1",
+                                                      "--max-mutating-requests-inflight=1"])
+        for i in range(self.OBJECTS):
+            self.assertEqual(s.create("backupvaults", harness.vault(f"v{i:04d}")).status, 201)
+        # A watch by alice holds no slot: it stays open while her requests go on.
+        stream = s.watch(s.path("backupvaults"), user="alice", query={"timeoutSeconds": "60"})
+        self.addCleanup(stream.close)
+        table = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+
+        def hammer(user, method):
+            codes = []
+            conn = s.connection(user)
+            try:
+                deadline = time.monotonic() + 3
+                i = 0
+                while time.monotonic() < deadline:
+                    i += 1
+                    if method == "LIST":
+                        conn.request("GET", s.path("backupvaults"), headers=table)
+                    else:
+                        conn.request("PATCH", s.path("backupvaults", f"v{i % self.OBJECTS:04d}"),
+                                     body=b'{"metadata":{"labels":{"n":"%d"}}}' % i,
+                                     headers={"Content-Type": "application/merge-patch+json"})
+                    resp = conn.getresponse()
+                    body = resp.read()
+                    codes.append((resp.status, resp.getheader("Retry-After"), body))
+            finally:
+                conn.close()
+            return codes
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            futures = {pool.submit(hammer, "alice", "LIST"): "alice LIST" for _ in range(5)}
+            futures.update({pool.submit(hammer, "alice", "PATCH"): "alice PATCH" for _ in range(5)})
+            futures.update({pool.submit(hammer, "admin", "LIST"): "admin LIST" for _ in range(2)})
+            results = {}
+            for f, what in futures.items():
+                results.setdefault(what, []).extend(f.result())
+
+        for what in ("alice LIST", "alice PATCH"):
+            codes = [c for c, _, _ in results[what]]
+            self.assertTrue(set(codes) <= {200, 429}, f"{what}: {set(codes)}")
+            self.assertIn(429, codes, f"{what}: no request was refused at a limit of 1")
+            self.assertIn(200, codes, f"{what}: no request got through")
+            refused = next(r for r in results[what] if r[0] == 429)
+            self.assertEqual(refused[1], "1", f"{what}: Retry-After")
+            status = harness.Response(429, {"Content-Type": "application/json"}, refused[2]).json()
+            self.assertEqual((status["kind"], status["reason"], status["code"]),
+                             ("Status", "TooManyRequests", 429))
+            self.assertEqual(status["details"]["retryAfterSeconds"], 1)
+        admin_codes = {c for c, _, _ in results["admin LIST"]}
+        self.assertEqual(admin_codes, {200}, "system:masters is exempt from the limits")
+
+        # The watch was never refused nor ended, and saw the patches.
+        self.assertEqual(stream.next_event(timeout=5)["type"] in ("ADDED", "MODIFIED"), True)
+        samples = parse_metrics(s.request("GET", "/metrics").text())
+        self.assertGreater(metric(samples, "apiserver_dropped_requests_total",
+                                  request_kind="readOnly"), 0)
+        self.assertGreater(metric(samples, "apiserver_dropped_requests_total",
+                                  request_kind="mutating"), 0)
+        self.assertGreater(metric(samples, "apiserver_request_total", code="429"), 0)
+        self.assertEqual(metric(samples, "apiserver_longrunning_requests", verb="WATCH",
+                                resource="backupvaults"), 1)
+
+
+class SlowClients:
+    """Slowloris, idle and silent connections held by an asyncio loop on its own thread."""
+
+    def __init__(self, server):
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.ctx = server.ssl_context("admin")
+        self.open = {"slowloris": 0, "idle": 0, "silent": 0}
+        self.closed = {"slowloris": [], "idle": [], "silent": []}  # seconds until closed
+        self.failed = []
+
+    def run(self, coro, timeout):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _slowloris(self, sem):
+        async with sem:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", self.server.port, ssl=self.ctx, server_hostname="127.0.0.1")
+        self.open["slowloris"] += 1
+        start = time.monotonic()
+        writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            while True:  # a header line a second, never the blank line that ends them
+                writer.write(b"X-Slow: a\r\n")
+                await writer.drain()
+                try:
+                    data = await asyncio.wait_for(reader.read(100), 1.0)
+                except asyncio.TimeoutError:
+                    continue
+                if data:
+                    self.failed.append(f"slowloris connection got {data!r}")
+                break
+        except (OSError, ssl.SSLError):
+            pass
+        self.closed["slowloris"].append(time.monotonic() - start)
+
+    async def _idle(self, sem):
+        async with sem:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", self.server.port, ssl=self.ctx, server_hostname="127.0.0.1")
+            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            await reader.readexactly(2)  # "ok"
+        self.open["idle"] += 1
+        start = time.monotonic()
+        try:
+            data = await reader.read(100)
+            if data:
+                self.failed.append(f"idle connection got {data!r}")
+        except (OSError, ssl.SSLError):
+            pass
+        self.closed["idle"].append(time.monotonic() - start)
+
+    async def _silent(self, sem):
+        async with sem:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.server.port)
+        self.open["silent"] += 1
+        start = time.monotonic()
+        try:
+            await reader.read(100)
+        except OSError:
+            pass
+        self.closed["silent"].append(time.monotonic() - start)
+
+    async def open_all(self, slowloris, idle, silent):
+        sem = asyncio.Semaphore(50)
+        tasks = [self._slowloris(sem) for _ in range(slowloris)]
+        tasks += [self._idle(sem) for _ in range(idle)]
+        tasks += [self._silent(sem) for _ in range(silent)]
+
+        async def guarded(t):
+            try:
+                await t
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                self.failed.append(repr(e))
+
+        self.tasks = [asyncio.ensure_future(guarded(t)) for t in tasks]
+
+    async def wait_all(self):
+        await asyncio.gather(*self.tasks)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class SlowClientsTest(ServerTestCase):
+    SLOWLORIS, IDLE, SILENT = 1000, 1000, 500
+    HEADER_TIMEOUT, IDLE_TIMEOUT = 20, 25
+
+    def test_slow_and_idle_clients_neither_starve_nor_stay(self):
+        raise_fd_limit()
+        s = self.start_server(extra_args=[f"--read-header-timeout={self.HEADER_TIMEOUT}s",
+                                          f"--idle-connection-timeout={self.IDLE_TIMEOUT}s"])
+        self.assertEqual(s.create("backupvaults", harness.vault("v1")).status, 201)
+        clients = SlowClients(s)
+        self.addCleanup(clients.stop)
+        started = time.monotonic()
+        clients.run(clients.open_all(self.SLOWLORIS, self.IDLE, self.SILENT), 10)
+        while sum(clients.open.values()) < self.SLOWLORIS + self.IDLE + self.SILENT:
+            self.assertFalse(clients.failed, clients.failed[:5])
+            self.assertLess(time.monotonic() - started, self.HEADER_TIMEOUT - 2,
+                            f"connections not all open in time: {clients.open}")
+            time.sleep(0.1)
+        opened_in = time.monotonic() - started
+
+        # Every connection is open now: ordinary requests still answer promptly.
+        worst = 0.0
+        for i in range(20):
+            t = time.monotonic()
+            self.assertEqual(s.request("GET", "/readyz", user=None).status, 200)
+            self.assertEqual(s.get("backupvaults", "v1").status, 200)
+            worst = max(worst, time.monotonic() - t)
+        self.assertLess(worst, 2.0, "a readyz+get pair took too long with slow clients open")
+        samples = parse_metrics(s.request("GET", "/metrics").text())
+        self.assertGreaterEqual(metric(samples, "csdr_connections"),
+                                self.SLOWLORIS + self.IDLE + self.SILENT)
+
+        # A well-behaved keep-alive client: requests spaced below the idle timeout keep it.
+        conn = s.connection("admin", timeout=60)
+        conn.request("GET", "/readyz")
+        conn.getresponse().read()
+
+        # Then the server closes every slow, idle and silent connection.
+        clients.run(clients.wait_all(), self.IDLE_TIMEOUT + 20)
+        self.assertFalse(clients.failed, clients.failed[:5])
+        for kind, limit in (("slowloris", self.HEADER_TIMEOUT), ("silent", self.HEADER_TIMEOUT),
+                            ("idle", self.IDLE_TIMEOUT)):
+            times = clients.closed[kind]
+            self.assertEqual(len(times), getattr(self, kind.upper()), kind)
+            # Closed after the deadline (from accept: opening took up to `opened_in`), never
+            # long after it.
+            self.assertGreaterEqual(min(times), limit - opened_in - 1, kind)
+            self.assertLessEqual(max(times), limit + 3, kind)
+        conn.request("GET", "/readyz")  # the same connection, unharmed
+        self.assertEqual(conn.getresponse().read(), b"ok")
+        conn.close()
+        samples = parse_metrics(s.request("GET", "/metrics").text())
+        self.assertGreaterEqual(metric(samples, "csdr_connections_closed_total",
+                                       reason="header_timeout"), self.SLOWLORIS + self.SILENT)
+        self.assertGreaterEqual(metric(samples, "csdr_connections_closed_total",
+                                       reason="idle_timeout"), self.IDLE)
+
+    def test_request_over_the_size_cap_is_cut_off(self):
+        s = self.start_server()
+        ctx = s.ssl_context("admin")
+        sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.port)),
+                               server_hostname="127.0.0.1")
+        sock.settimeout(10)
+        sock.sendall(b"POST " + s.path("backups").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
+        sent = 0
+        with self.assertRaises((OSError, ssl.SSLError)):
+            while sent < 256 << 20:
+                sock.sendall(chunk)
+                sent += 65536
+        self.assertLess(sent, 64 << 20, "the server read far past its 8 MiB cap")
+        sock.close()
+        self.assertEqual(s.request("GET", "/readyz", user=None).status, 200)
+        samples = parse_metrics(s.request("GET", "/metrics").text())
+        self.assertEqual(metric(samples, "csdr_connections_closed_total", reason="too_large"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
