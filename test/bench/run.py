@@ -1,0 +1,803 @@
+#!/usr/bin/env python3
+"""The benchmark suite: csdr-apiserver and the systems people would otherwise pick, side by side
+in one run on this machine, with the same workload; writes docs/benchmarks.md (report.py).
+
+    test/bench/run.py [--smoke] [--results FILE] [--doc docs/benchmarks.md]
+
+Systems (built by build-peers.sh, cached outside the checkout):
+  csdr        build/csdr-apiserver, SQLite (WAL, synchronous=FULL), rules on
+  kube-crd    kube-apiserver v1.36 + etcd 3.6 (fsync on) serving the five kinds as CRDs
+              (test/bench/crds.yaml), the controller-runtime webhook registered for their creates
+  sample      k8s.io/sample-apiserver on the same etcd (Flunders), delegating to kube-apiserver
+  cr-webhook  the controller-runtime webhook with the four product-card rules (peers/webhook)
+  nginx       Debian's nginx returning csdr-apiserver's AdmissionReview response (the ceiling)
+  sqlite      sqlite_ceiling.c: one writer, B creates per transaction (the store's ceiling)
+
+Servers run on CPU 0 (taskset), load generators on CPU 1. --smoke starts every system and
+sends each one request (make test), asserting no timing.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "test" / "e2e"))
+import cluster  # noqa: E402  (the e2e harness: certificates, processes, kube-apiserver)
+
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+NS = "csdr"
+API = "/apis/csdr.io/v1alpha1"
+WARDLE = "/apis/wardle.example.com/v1alpha1"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+OBJECTS = int(os.environ.get("CSDR_BENCH_OBJECTS", "10000"))  # dev runs may use fewer
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- measurements on processes ---------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def cpu_s(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_load(args, timeout=300):
+    """Runs a load generator on the load CPU; returns (stdout, its CPU seconds, wall seconds)."""
+    c0, t0 = children_cpu(), time.monotonic()
+    p = subprocess.run(["taskset", "-c", LOAD_CPU, *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{Path(str(args[0])).name} {args[1]} failed ({p.returncode}): "
+                           f"{p.stderr[-800:]}")
+    return p.stdout, children_cpu() - c0, wall
+
+
+class Tools:
+    def __init__(self):
+        out = subprocess.run([str(HERE / "build-peers.sh")], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"build-peers.sh failed:\n{out.stderr}")
+        paths = dict(l.split("=", 1) for l in out.stdout.splitlines() if "=" in l)
+        self.load = paths["BENCH_LOAD"]
+        self.webhook = paths["BENCH_WEBHOOK"]
+        self.sample = paths["BENCH_SAMPLE_APISERVER"]
+        self.ceiling = paths["BENCH_CEILING"]
+        self.versions = Path(paths["BENCH_VERSIONS"]).read_text().strip().splitlines()
+        os.environ["CSDR_KUBE_APISERVER"] = paths["CSDR_KUBE_APISERVER"]
+        os.environ["CSDR_E2E_KUBECTL"] = paths["CSDR_E2E_KUBECTL"]
+        os.environ["CSDR_ETCD"] = paths["CSDR_ETCD"]
+        self.csdr = str(cluster.csdr_apiserver_binary())
+        self.nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.wrk = shutil.which("wrk")
+
+
+# --- the control plane: etcd with fsync, everything on the server CPU ---------------------------
+
+class BenchControlPlane(cluster.ControlPlane):
+    """cluster.ControlPlane with durable etcd (no --unsafe-no-fsync: a create is acknowledged
+    after etcd's fsync, as csdr-apiserver's after SQLite's) and both processes on the server CPU."""
+
+    def _start_etcd(self):
+        etcd = self.tools["etcd"]
+        self.etcd_port, peer = cluster.free_port(), cluster.free_port()
+        client_url, peer_url = f"http://127.0.0.1:{self.etcd_port}", f"http://127.0.0.1:{peer}"
+        data = self.workdir / "etcd-data"
+        args = ["taskset", "-c", SERVER_CPU, etcd, "--name", "bench", "--data-dir", data,
+                "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+                "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                "--initial-cluster", f"bench={peer_url}", "--log-level", "warn",
+                "--quota-backend-bytes", str(8 << 30)]
+        self.etcd = cluster.Process("etcd", args, self.workdir / "etcd.log", cwd=self.workdir)
+        cluster.wait_for(self._etcd_healthy, timeout=60, what="etcd /health")
+
+    def _apiserver_args(self):
+        return ["taskset", "-c", SERVER_CPU] + super()._apiserver_args()
+
+
+# --- systems -------------------------------------------------------------------------------------
+
+class Server:
+    """A server under test: started on the server CPU, ready when GET ready_path answers 200."""
+
+    name = "?"
+    ready_path = "/readyz"
+
+    def __init__(self, bench):
+        self.b = bench
+        self.port = cluster.free_port()
+        self.proc = None
+        self.extra_pids = []  # processes whose CPU counts with this system's (etcd)
+
+    @property
+    def url(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    def args(self):
+        raise NotImplementedError
+
+    def start(self):
+        """Starts the process and returns seconds from exec to the first 200 of ready_path."""
+        log_path = self.b.workdir / f"{self.name}.log"
+        t0 = time.time()
+        self.proc = cluster.Process(self.name, ["taskset", "-c", SERVER_CPU, *self.args()],
+                                    log_path, cwd=self.b.workdir)
+        try:
+            out, _, _ = run_load([self.b.tools.load, "waitready", "-url", self.url, "-path",
+                                  self.ready_path, *self.b.client_flags(), "-timeout", "120"])
+        except Exception:
+            log(f"{self.name} did not become ready:\n{self.proc.log_tail()}")
+            raise
+        return json.loads(out)["ready_unix"] - t0
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    @property
+    def pid(self):
+        # The server itself, not taskset (taskset execs it, so the pid is the server's).
+        return self.proc.pid
+
+    def cpu(self):
+        return cpu_s(self.pid) + sum(cpu_s(p) for p in self.extra_pids)
+
+
+class Csdr(Server):
+    name = "csdr-apiserver"
+
+    def __init__(self, bench, data_dir):
+        super().__init__(bench)
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def args(self):
+        c = self.b.certs
+        return [self.b.tools.csdr, "--bind-address", "127.0.0.1", "--secure-port", self.port,
+                "--tls-cert-file", c.csdr_crt, "--tls-private-key-file", c.csdr_key,
+                "--client-ca-file", c.ca, "--storage", f"sqlite://{self.data_dir / 'csdr.db'}",
+                "--v", "0"] + (["--kubeconfig", self.b.cp.kubeconfig] if self.b.cp else [])
+
+
+class CrWebhook(Server):
+    name = "controller-runtime-webhook"
+
+    def args(self):
+        c = self.b.certs
+        return [self.b.tools.webhook, "--host", "127.0.0.1", "--port", self.port,
+                "--cert-dir", c.dir, "--cert-name", c.csdr_crt.name, "--key-name", c.csdr_key.name,
+                "--cluster-type", "ACKManaged", "--region", "cn-heyuan",
+                "--component-version", "v1.8.4"]
+
+
+class Nginx(Server):
+    name = "nginx"
+    ready_path = "/readyz"
+
+    def __init__(self, bench, response_body):
+        super().__init__(bench)
+        self.response_body = response_body
+
+    def args(self):
+        d = self.b.workdir / "nginx"
+        d.mkdir(exist_ok=True)
+        c = self.b.certs
+        body = self.response_body.replace("\\", "\\\\").replace("'", "\\'")
+        conf = d / "nginx.conf"
+        conf.write_text(textwrap.dedent(f"""\
+            daemon off;
+            master_process off;
+            worker_processes 1;
+            user root;
+            pid {d}/nginx.pid;
+            error_log {d}/error.log warn;
+            events {{ worker_connections 4096; }}
+            http {{
+              access_log off;
+              client_body_temp_path {d}/body;
+              keepalive_requests 100000000;
+              keepalive_timeout 300s;
+              server {{
+                listen 127.0.0.1:{self.port} ssl;
+                ssl_protocols TLSv1.3;
+                ssl_certificate {c.csdr_crt};
+                ssl_certificate_key {c.csdr_key};
+                location = /readyz {{ return 200 'ok'; }}
+                location / {{
+                  default_type application/json;
+                  return 200 '{body}';
+                }}
+              }}
+            }}
+            """))
+        return [self.b.tools.nginx, "-c", conf, "-p", d, "-e", d / "error.log"]
+
+
+class Sample(Server):
+    name = "sample-apiserver"
+
+    def args(self):
+        c, cp = self.b.certs, self.b.cp
+        return [self.b.tools.sample, "--etcd-servers", f"http://127.0.0.1:{cp.etcd_port}",
+                "--etcd-prefix", "/registry/wardle-bench",
+                "--bind-address", "127.0.0.1", "--secure-port", self.port,
+                "--tls-cert-file", c.csdr_crt, "--tls-private-key-file", c.csdr_key,
+                "--authentication-kubeconfig", cp.kubeconfig,
+                "--authorization-kubeconfig", cp.kubeconfig, "--kubeconfig", cp.kubeconfig]
+
+
+class KubeCrd(Server):
+    """kube-apiserver of the control plane; start() restarts it (etcd keeps running)."""
+
+    name = "kube-apiserver"
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        self.port = bench.cp.port
+        self.extra_pids = [bench.cp.etcd.pid]
+
+    @property
+    def pid(self):
+        return self.b.cp.apiserver.pid
+
+    def args(self):
+        return self.b.cp._apiserver_args()[3:]  # without the taskset prefix
+
+    def start(self):
+        cp = self.b.cp
+        if cp.apiserver is not None and cp.apiserver.alive():
+            cp.apiserver.stop()
+        t0 = time.time()
+        cp.apiserver = cluster.Process("kube-apiserver", cp._apiserver_args(),
+                                       cp.workdir / "kube-apiserver.log", cwd=cp.workdir)
+        out, _, _ = run_load([self.b.tools.load, "waitready", "-url", self.url,
+                              *self.b.client_flags(), "-timeout", "180"])
+        return json.loads(out)["ready_unix"] - t0
+
+    def stop(self):
+        pass  # stopped with the control plane
+
+
+# --- the workload --------------------------------------------------------------------------------
+
+def backup_object(name="__NAME__"):
+    """A Backup that the four product-card rules all judge: a volume backup (BK-004) with Cloud
+    Backup (BK-005, BK-006) in cn-heyuan, created (DEP-002) on an ACKManaged cluster."""
+    return {"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",
+            "metadata": {"name": name, "namespace": NS, "labels": {"app": "shop"}},
+            "spec": {"vaultName": "v1", "backupType": "AppAndPvBackup",
+                     "includedNamespaces": ["shop"], "ttl": "720h",
+                     "volumeBackup": {"method": "CloudBackup"}}}
+
+
+def flunder_object(name="__NAME__"):
+    return {"apiVersion": "wardle.example.com/v1alpha1", "kind": "Flunder",
+            "metadata": {"name": name, "namespace": NS, "labels": {"app": "shop"}},
+            "spec": {"reference": "shop-backup", "referenceType": "Flunder"}}
+
+
+CLUSTER_PROFILE = {"apiVersion": "csdr.io/v1alpha1", "kind": "ClusterProfile",
+                   "metadata": {"name": "cluster"},
+                   "spec": {"clusterType": "ACKManaged", "regionID": "cn-heyuan",
+                            "componentVersion": "v1.8.4"}}
+VAULT = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+         "metadata": {"name": "v1", "namespace": NS},
+         "spec": {"bucket": "cnfs-oss-bench", "region": "cn-heyuan", "network": "internal"}}
+
+
+def admission_review(uid, kind, resource, name, obj):
+    return {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+            "request": {"uid": uid,
+                        "kind": {"group": "csdr.io", "version": "v1alpha1", "kind": kind},
+                        "resource": {"group": "csdr.io", "version": "v1alpha1",
+                                     "resource": resource},
+                        "requestKind": {"group": "csdr.io", "version": "v1alpha1", "kind": kind},
+                        "requestResource": {"group": "csdr.io", "version": "v1alpha1",
+                                            "resource": resource},
+                        "name": name, "namespace": NS, "operation": "CREATE",
+                        "userInfo": {"username": "admin",
+                                     "groups": ["system:masters", "system:authenticated"]},
+                        "object": obj, "oldObject": None, "dryRun": False,
+                        "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1",
+                                    "fieldManager": "kubectl-create"}}}
+
+
+def reviews():
+    """The webhook workload: a Backup CREATE (DEP-002, BK-004, BK-005, BK-006) and a Restore
+    CREATE with restoreVolumes (DEP-002, RS-005), sent in turn."""
+    b = backup_object("b1")
+    b["metadata"].update({"uid": "8e59dd9a-0b59-4b1a-b81e-2e5047ce8751", "generation": 1,
+                          "creationTimestamp": "2026-11-24T08:46:41Z"})
+    r = {"apiVersion": "csdr.io/v1alpha1", "kind": "Restore",
+         "metadata": {"name": "r1", "namespace": NS, "uid": "0b0e39a4-7f7c-4a55-9d52-2f4a1c8f0d11",
+                      "generation": 1, "creationTimestamp": "2026-11-24T08:46:41Z"},
+         "spec": {"backupName": "b1", "includedNamespaces": ["shop"], "restoreVolumes": True}}
+    return [admission_review("e14308df-2cbe-40b6-9d76-99027bf8afa9", "Backup", "backups", "b1", b),
+            admission_review("5f0c8a52-1d7e-4a0f-8f4b-3e2d7c9a6b10", "Restore", "restores", "r1",
+                             r)]
+
+
+WRK_LUA = """\
+-- POSTs the AdmissionReviews named in BENCH_BODIES (comma-separated files), in turn.
+local bodies = {}
+for path in string.gmatch(os.getenv("BENCH_BODIES"), "[^,]+") do
+  local f = assert(io.open(path, "rb"))
+  bodies[#bodies + 1] = f:read("*a")
+  f:close()
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json"
+local reqs = {}
+for i, b in ipairs(bodies) do reqs[i] = wrk.format("POST", "/validate", nil, b) end
+local n = 0
+request = function()
+  n = n + 1
+  return reqs[(n % #reqs) + 1]
+end
+"""
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def parse_wrk(text):
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    lat = {}
+    for pct, val, unit in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M):
+        lat[f"p{pct}_ms"] = float(val) * UNITS[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errors = re.search(r"Socket errors:.*", text)
+    return {"rate": rate, **lat, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(0) if errors else ""}
+
+
+# --- the suite -----------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.smoke = args.smoke
+        self.tools = Tools()
+        self.workdir = Path(tempfile.mkdtemp(prefix="csdr-bench-",
+                                             dir=os.environ.get("CSDR_BENCH_TMP")))
+        self.certs = None
+        self.cp = None
+        self.results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "smoke": self.smoke, "systems": {}, "errors": []}
+        self.reps = 1 if self.smoke else 3
+
+    def client_flags(self):
+        c = self.certs
+        return ["-cert", c.admin_crt, "-key", c.admin_key]
+
+    def load(self, *args, timeout=300):
+        out, cpu, wall = run_load([self.tools.load, *args, *self.client_flags()], timeout)
+        r = json.loads(out)
+        r["client_cpu_share"] = cpu / wall if wall else None  # of the one load CPU
+        return r
+
+    def sysres(self, name):
+        return self.results["systems"].setdefault(name, {})
+
+    def attempt(self, what, fn, *a, **kw):
+        """Runs one measurement; a failure is recorded (and reported) instead of ending the run."""
+        try:
+            return fn(*a, **kw)
+        except Exception as e:  # noqa: BLE001 - recorded in the report
+            msg = f"{what}: {type(e).__name__}: {str(e)[:600]}"
+            log("FAILED " + msg)
+            self.results["errors"].append(msg)
+            if self.smoke:
+                raise
+            return None
+
+    # -- machine --
+    def machine(self):
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+        mem = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+        ver = lambda cmd: subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or \
+            subprocess.run(cmd, capture_output=True, text=True).stderr.strip()
+        self.results["machine"] = {
+            "cpu": model.group(1) if model else "?", "nproc": os.cpu_count(),
+            "nproc_cmd": ver(["nproc"]), "mem_gib": int(mem.group(1)) / 2**20 if mem else None,
+            "kernel": os.uname().release, "loadavg_start": os.getloadavg(),
+            "os": next((l.split("=", 1)[1].strip('"') for l in
+                        Path("/etc/os-release").read_text().splitlines()
+                        if l.startswith("PRETTY_NAME=")), "?"),
+        }
+        self.results["versions"] = {
+            "csdr-apiserver": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short",
+                                              "HEAD"], capture_output=True,
+                                             text=True).stdout.strip(),
+            "kube-apiserver": ver([os.environ["CSDR_KUBE_APISERVER"], "--version"]),
+            "etcd": ver([os.environ["CSDR_ETCD"], "--version"]).splitlines()[0],
+            "go modules": self.tools.versions,
+            "go": ver(["go", "version"]),
+            "nginx": ver([self.tools.nginx, "-v"]),
+            "wrk": ver([self.tools.wrk, "-v"]).splitlines()[0] if self.tools.wrk else None,
+            "sqlite": ver(["sqlite3", "--version"]).split(" ")[0],
+            "openssl": ver(["openssl", "version"]),
+        }
+
+    def csdr_setup(self, srv):
+        """The facts the rules read: ClusterProfile `cluster` and an Available vault."""
+        admin = (self.certs.admin_crt, self.certs.admin_key)
+        for obj, path in ((CLUSTER_PROFILE, f"{API}/clusterprofiles"),
+                          (VAULT, f"{API}/namespaces/{NS}/backupvaults")):
+            r = cluster.https_request("127.0.0.1", srv.port, "POST", path, cert=admin, body=obj)
+            assert r.status == 201, r
+        r = cluster.https_request("127.0.0.1", srv.port, "PATCH",
+                                  f"{API}/namespaces/{NS}/backupvaults/v1/status", cert=admin,
+                                  body={"status": {"phase": "Available"}},
+                                  headers={"Content-Type": "application/merge-patch+json"})
+        assert r.status == 200, r
+
+    # -- webhook --
+    def webhook_suite(self):
+        files = []
+        for i, r in enumerate(reviews()):
+            f = self.workdir / f"review-{i}.json"
+            f.write_text(json.dumps(r, separators=(",", ":")))
+            files.append(f)
+        self.results["review_bytes"] = [f.stat().st_size for f in files]
+        lua = self.workdir / "review.lua"
+        lua.write_text(WRK_LUA)
+
+        csdr = Csdr(self, self.workdir / "webhook-data")
+        csdr.start()
+        try:
+            self.csdr_setup(csdr)
+            answers = []
+            for f in files:
+                r = cluster.https_request("127.0.0.1", csdr.port, "POST", "/validate",
+                                          body=f.read_bytes())
+                assert r.status == 200, r
+                answers.append(r.json())
+            self.results["review_answers"] = {"csdr": answers}
+            nginx_body = json.dumps(answers[0], separators=(",", ":"))
+            self.webhook_measure("csdr", csdr, files, lua)
+        finally:
+            csdr.stop()
+
+        peer = CrWebhook(self)
+        peer.start()
+        try:
+            self.results["review_answers"]["cr-webhook"] = [
+                cluster.https_request("127.0.0.1", peer.port, "POST", "/validate",
+                                      body=f.read_bytes()).json() for f in files]
+            self.webhook_measure("cr-webhook", peer, files, lua)
+        finally:
+            peer.stop()
+
+        ngx = Nginx(self, nginx_body)
+        ngx.start()
+        try:
+            r = cluster.https_request("127.0.0.1", ngx.port, "POST", "/validate",
+                                      body=files[0].read_bytes())
+            assert r.status == 200 and r.json()["response"]["uid"], r
+            self.webhook_measure("nginx", ngx, files, lua, rate=False)
+        finally:
+            ngx.stop()
+
+    def webhook_measure(self, name, server, files, lua, rate=True):
+        res = self.sysres(name)
+        res["rss_idle_mib"] = rss_mib(server.pid)
+        if self.smoke:
+            return
+        bodies = ",".join(map(str, files))
+        for conns in (1, 16, 64):
+            runs = []
+            for _ in range(self.reps):
+                env = dict(os.environ, BENCH_BODIES=bodies)
+                c0, cpu0, t0 = children_cpu(), server.cpu(), time.monotonic()
+                p = subprocess.run(["taskset", "-c", LOAD_CPU, self.tools.wrk, "-t1",
+                                    f"-c{conns}", "-d4s", "--latency", "-s", lua, server.url],
+                                   capture_output=True, text=True, env=env, timeout=60)
+                wall = time.monotonic() - t0
+                run = parse_wrk(p.stdout)
+                run["client_cpu_share"] = (children_cpu() - c0) / wall
+                run["server_cpu_share"] = (server.cpu() - cpu0) / wall
+                runs.append(run)
+            res[f"wrk_c{conns}"] = runs
+            res[f"rate_c{conns}"] = median(r["rate"] for r in runs)
+            log(f"{name} webhook c={conns}: {res[f'rate_c{conns}']:.0f}/s "
+                f"(p99 {median(r.get('p99_ms') for r in runs)} ms)")
+        res["rss_loaded_mib"] = rss_mib(server.pid)
+        if rate:
+            runs = [self.load("rate", "-url", server.url, "-path", "/validate", "-body", bodies,
+                              "-rps", 1000, "-d", 8, "-c", 16) for _ in range(2)]
+            res["fixed_1000"] = runs
+            res["fixed_1000_p50_ms"] = median(r["p50_ms"] for r in runs)
+            res["fixed_1000_p99_ms"] = median(r["p99_ms"] for r in runs)
+            log(f"{name} webhook at 1000/s: p50 {res['fixed_1000_p50_ms']} ms, "
+                f"p99 {res['fixed_1000_p99_ms']} ms")
+
+    # -- API --
+    def api_measure(self, name, server, coll_path, obj_path_fmt, template, restart,
+                    list_paths=None):
+        """The API workload against one started server holding no objects of the kind."""
+        res = self.sysres(name)
+        n = 20 if self.smoke else OBJECTS
+        tmpl = self.workdir / f"{name}-template.json"
+        tmpl.write_text(json.dumps(template, separators=(",", ":")))
+        res["object_bytes"] = len(json.dumps(template, separators=(",", ":")))
+        time.sleep(0 if self.smoke else 2)
+        res["rss_idle_mib"] = rss_mib(server.pid)
+        if server.extra_pids:
+            res["etcd_rss_idle_mib"] = rss_mib(server.extra_pids[0])
+
+        # Creates: n objects in `reps` runs of 64 clients; CPU over all of them.
+        cpu0 = server.cpu()
+        runs, start = [], 0
+        for i in range(self.reps):
+            count = n // self.reps + (1 if i < n % self.reps else 0)
+            runs.append(self.load("create", "-url", server.url, "-path", coll_path, "-template",
+                                  tmpl, "-n", count, "-start", start, "-c", 64,
+                                  "-prefix", "bk-", timeout=600))
+            start += count
+        res["cpu_s_per_10k_creates"] = (server.cpu() - cpu0) * OBJECTS / n
+        if server.extra_pids:
+            res["server_only_cpu_s_per_10k"] = None  # filled below
+        res["creates"] = runs
+        res["create_rate"] = median(r["rate"] for r in runs)
+        res["create_p50_ms"] = median(r["p50_ms"] for r in runs)
+        res["create_p99_ms"] = median(r["p99_ms"] for r in runs)
+        bad = {k: v for r in runs for k, v in r["codes"].items() if k != "201"}
+        if bad:
+            self.results["errors"].append(f"{name}: create answers other than 201: {bad}")
+        log(f"{name} creates: {res['create_rate']:.0f}/s, p99 {res['create_p99_ms']} ms, "
+            f"{res['cpu_s_per_10k_creates']:.1f} CPU s per 10k")
+
+        obj = obj_path_fmt.format("bk-000007")
+        gets = [self.load("get", "-url", server.url, "-path", obj, "-c", 16,
+                          "-d", 1 if self.smoke else 4) for _ in range(self.reps)]
+        res["gets"] = gets
+        res["get_rate"] = median(r["rate"] for r in gets)
+        res["get_p50_ms"] = median(r["p50_ms"] for r in gets)
+        res["get_p99_ms"] = median(r["p99_ms"] for r in gets)
+        log(f"{name} gets: {res['get_rate']:.0f}/s, p99 {res['get_p99_ms']} ms "
+            f"(client CPU {median(r['client_cpu_share'] for r in gets):.2f})")
+        time.sleep(0 if self.smoke else 3)
+        res["rss_loaded_mib"] = rss_mib(server.pid)
+        if server.extra_pids:
+            res["etcd_rss_loaded_mib"] = rss_mib(server.extra_pids[0])
+
+        for label, accept in (("json", "application/json"), ("table", TABLE)):
+            r = self.load("list", "-url", server.url, "-path", coll_path, "-accept", accept,
+                          "-n", 1 if self.smoke else 5, timeout=600)
+            res[f"list_{label}"] = r
+            res[f"list_{label}_ms"] = median(r["ms"])
+            log(f"{name} list {label}: {res[f'list_{label}_ms']:.0f} ms, {r['items']} items, "
+                f"{r['bytes'] / 2**20:.1f} MiB")
+
+        # Get latency with no watches (8 connections), then with 1,000 open, then the fan-out.
+        watchers = 10 if self.smoke else 1000
+        base = self.load("get", "-url", server.url, "-path", obj, "-c", 8,
+                         "-d", 1 if self.smoke else 4)
+        res["get8_p99_ms"], res["get8_p50_ms"] = base["p99_ms"], base["p50_ms"]
+        w = self.load("watch", "-url", server.url, "-path", coll_path, "-watchers", watchers,
+                      "-template", tmpl, "-get-path", obj, "-get-c", 8,
+                      "-get-d", 1 if self.smoke else 4, timeout=300)
+        res["watch"] = w
+        res["get8_watch_p99_ms"] = w["gets"]["p99_ms"]
+        res["get8_watch_p50_ms"] = w["gets"]["p50_ms"]
+        res["fanout_max_ms"], res["fanout_p50_ms"] = w["max_ms"], w["p50_ms"]
+        log(f"{name} watches: {w['delivered']}/{watchers} delivered, fan-out max "
+            f"{w['max_ms']} ms; get p99 {base['p99_ms']} -> {w['gets']['p99_ms']} ms")
+        time.sleep(0 if self.smoke else 2)  # watches end with the client
+
+        # Start to ready with the objects.
+        if restart:
+            times = []
+            for _ in range(1 if self.smoke else 3):
+                server.stop()
+                times.append(server.start())
+            res["ready_loaded_s"] = times
+            res["ready_loaded_median_s"] = median(times)
+            res["rss_after_restart_mib"] = rss_mib(server.pid)
+            log(f"{name} ready with {n} objects: {median(times) * 1000:.0f} ms")
+
+    def csdr_suite(self):
+        data = self.workdir / "csdr-data"
+        times = []
+        for i in range(1 if self.smoke else 3):
+            shutil.rmtree(data, ignore_errors=True)
+            srv = Csdr(self, data)
+            times.append(srv.start())
+            if i < (0 if self.smoke else 2):
+                srv.stop()
+        self.sysres("csdr")["ready_empty_s"] = times
+        self.sysres("csdr")["ready_empty_median_s"] = median(times)
+        log(f"csdr ready empty: {median(times) * 1000:.1f} ms")
+        try:
+            self.csdr_setup(srv)
+            r = cluster.https_request("127.0.0.1", srv.port, "POST",
+                                      f"{API}/namespaces/{NS}/backups",
+                                      cert=(self.certs.admin_crt, self.certs.admin_key),
+                                      body=backup_object("probe"))
+            assert r.status == 201, r
+            self.sysres("csdr")["create_warning"] = r.headers.get("Warning")
+            self.csdr_server = srv
+            self.api_measure("csdr", srv, f"{API}/namespaces/{NS}/backups",
+                             f"{API}/namespaces/{NS}/backups/{{}}", backup_object(), True)
+        finally:
+            srv.stop()
+            self.csdr_server = None
+
+    def control_plane(self):
+        self.cp = BenchControlPlane(workdir=self.workdir / "cp", name="bench")
+        real = cluster.Certs
+        cluster.Certs = lambda directory: self.certs  # one set of certificates for all
+        t0 = time.monotonic()
+        try:
+            self.cp.start()
+        finally:
+            cluster.Certs = real
+        self.results["control_plane_start_s"] = time.monotonic() - t0
+
+    def kube_suite(self):
+        cp = self.cp
+        kube = KubeCrd(self)
+        cp.kubectl("create", "namespace", NS)
+        cp.kubectl("apply", "-f", HERE / "crds.yaml")
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd",
+                   "backups.csdr.io", "backupvaults.csdr.io", "restores.csdr.io",
+                   "backupschedules.csdr.io", "clusterprofiles.csdr.io", check=False)
+        # The backup center today: CRDs plus the controller-runtime webhook on their creates.
+        peer = CrWebhook(self)
+        peer.start()
+        cp.adopt(peer)
+        cp.register_webhook(peer.port, name="validate.csdr.io", path="/validate",
+                            rules=[{"apiGroups": ["csdr.io"], "apiVersions": ["v1alpha1"],
+                                    "operations": ["CREATE"], "resources": ["*"],
+                                    "scope": "*"}], failure_policy="Fail")
+        kube.extra_pids.append(peer.pid)
+
+        def webhook_active():
+            probe = backup_object("webhook-probe")
+            r = cp.request("POST", f"{API}/namespaces/{NS}/backups?dryRun=All", body=probe)
+            return r.status == 201 and "CSDR-BK-006" in (r.headers.get("Warning") or "")
+        cluster.wait_for(webhook_active, timeout=60, interval=0.5, what="webhook registered")
+        times = []
+        for _ in range(1 if self.smoke else 2):
+            times.append(kube.start())
+        self.sysres("kube-crd")["ready_empty_s"] = times
+        self.sysres("kube-crd")["ready_empty_median_s"] = median(times)
+        log(f"kube-apiserver ready with CRDs, no objects: {median(times) * 1000:.0f} ms")
+        cluster.wait_for(webhook_active, timeout=60, interval=0.5, what="webhook after restart")
+        self.api_measure("kube-crd", kube, f"{API}/namespaces/{NS}/backups",
+                         f"{API}/namespaces/{NS}/backups/{{}}", backup_object(), True)
+        self.sysres("kube-crd")["webhook_cpu_s"] = cpu_s(peer.pid)
+
+    def sample_suite(self):
+        srv = Sample(self)
+        srv.extra_pids = [self.cp.etcd.pid]
+        times = []
+        for _ in range(1 if self.smoke else 3):
+            srv.stop()
+            times.append(srv.start())
+        self.sysres("sample")["ready_empty_s"] = times
+        self.sysres("sample")["ready_empty_median_s"] = median(times)
+        log(f"sample-apiserver ready empty: {median(times) * 1000:.0f} ms")
+        try:
+            self.api_measure("sample", srv, f"{WARDLE}/namespaces/{NS}/flunders",
+                             f"{WARDLE}/namespaces/{NS}/flunders/{{}}", flunder_object(), True)
+        finally:
+            srv.stop()
+
+    def sqlite_suite(self):
+        d = self.workdir / "ceiling"
+        d.mkdir()
+        out, _, _ = run_load([self.tools.ceiling, d, 0.3 if self.smoke else 2,
+                              len(json.dumps(backup_object("bk-000000"))) + 250])
+        rows = [json.loads(l) for l in out.splitlines() if l.strip()]
+        self.results["sqlite_ceiling"] = rows
+        log("sqlite ceiling: " + ", ".join(f"{r['batch']}/txn {r['writes_per_s']:.0f}/s"
+                                           for r in rows))
+
+    def profiles(self):
+        """Where csdr-apiserver spends its time: callgrind (instruction counts, repeatable on a
+        shared machine) over a fixed number of webhook reviews and of creates."""
+        if self.smoke or not shutil.which("valgrind") or self.args.no_profile:
+            return
+        import profile_csdr  # noqa: E402  (test/bench/profile_csdr.py)
+        self.results["profiles"] = self.attempt("profiles", profile_csdr.run, self)
+
+    def run(self):
+        os.environ.setdefault("CSDR_E2E_READY_TIMEOUT", "180")
+        t_start = time.monotonic()
+        self.machine()
+        cdir = self.workdir / "pki"
+        self.certs = cluster.Certs(cdir)
+        try:
+            log(f"work directory {self.workdir}")
+            self.attempt("sqlite ceiling", self.sqlite_suite)
+            # First: csdr-apiserver reads the cluster's Secrets and PVCs from it (--kubeconfig).
+            self.attempt("control plane", self.control_plane)
+            self.attempt("webhook", self.webhook_suite)
+            self.attempt("csdr API", self.csdr_suite)
+            if self.cp is not None:
+                self.attempt("kube-apiserver + CRDs", self.kube_suite)
+                self.attempt("sample-apiserver", self.sample_suite)
+            self.profiles()
+        finally:
+            if self.cp is not None:
+                self.cp.stop(keep=False)
+            self.results["seconds"] = time.monotonic() - t_start
+            self.results["loadavg_end"] = os.getloadavg()
+            self.results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if not os.environ.get("CSDR_BENCH_KEEP"):
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="start everything, one request each")
+    ap.add_argument("--results", default=None, help="where to write the results JSON")
+    ap.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
+    ap.add_argument("--no-profile", action="store_true")
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 watches and more
+    res = Bench(args).run()
+    cache = Path(os.environ.get("CSDR_BENCH_CACHE",
+                                Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                                / "csdr-bench"))
+    out = Path(args.results) if args.results else cache / (
+        "smoke.json" if args.smoke else f"results-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    log(f"results: {out} ({res['seconds']:.0f} s)")
+    if res["errors"]:
+        log("errors:\n  " + "\n  ".join(res["errors"]))
+    if args.smoke:
+        if res["errors"]:
+            sys.exit(1)
+        print("bench smoke: every system started and answered")
+        return
+    import report  # noqa: E402  (test/bench/report.py)
+    report.write(res, Path(args.doc))
+    log(f"wrote {args.doc}")
+
+
+if __name__ == "__main__":
+    main()
