@@ -47,6 +47,11 @@ void ConnectionGuard::Stop() {
   if (watchdog_.joinable()) watchdog_.join();
 }
 
+void ConnectionGuard::Shutdown() {
+  shutting_down_.store(true);
+  wake_.notify_all();
+}
+
 void ConnectionGuard::Begin() {
   auto* c = new Conn;
   c->guard = this;
@@ -153,9 +158,14 @@ void ConnectionGuard::Watch() {
     wake_.wait_for(lock, options_.tick, [this] { return stop_; });
     if (stop_) break;
     const int64_t now = NowNs();
+    const bool shutting_down = shutting_down_.load();
     for (Conn* c : conns_) {
       if (c->closed.load()) continue;
       const Phase phase = static_cast<Phase>(c->phase.load());
+      if (shutting_down && phase != Phase::kServing) {
+        Close(c, phase == Phase::kIdle ? &closed_idle_ : &closed_header_);
+        continue;
+      }
       const std::chrono::milliseconds limit =
           phase == Phase::kAwaitingRequest ? options_.header_timeout
           : phase == Phase::kIdle          ? options_.idle_timeout

@@ -68,6 +68,11 @@ class ConnectionGuard {
   void Start();
   void Stop();
 
+  // Graceful shutdown: every connection not inside a request is closed now, and each one
+  // that finishes its request is closed then (requests in flight and watches end on their
+  // own). Without it, a connection that never sends a whole request would hold the drain.
+  void Shutdown();
+
   // On the connection's thread, around everything done for it.
   void Begin();
   void End();
@@ -99,6 +104,7 @@ class ConnectionGuard {
   std::condition_variable wake_;
   std::unordered_set<Conn*> conns_;
   bool stop_ = false;
+  std::atomic<bool> shutting_down_{false};
   std::thread watchdog_;
   std::atomic<uint64_t> closed_header_{0};
   std::atomic<uint64_t> closed_idle_{0};

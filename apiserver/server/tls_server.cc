@@ -238,6 +238,7 @@ size_t TlsServer::ActiveConnections() const {
 }
 
 void TlsServer::Stop() {
+  if (guard_) guard_->Shutdown();
   if (server_) server_->stop();
 }
 
