@@ -305,7 +305,11 @@ class SlowClientsTest(ServerTestCase):
             self.assertEqual(s.request("GET", "/readyz", user=None).status, 200)
             self.assertEqual(s.get("backupvaults", "v1").status, 200)
             worst = max(worst, time.monotonic() - t)
-        self.assertLess(worst, 2.0, "a readyz+get pair took too long with slow clients open")
+        # Starved requests would wait for a connection slot until a deadline freed one (30 s)
+        # or forever; 10 s leaves room for a sanitizer build on a loaded machine.
+        print(f"\n  2,500 slow connections open in {opened_in:.1f}s; worst readyz+get pair "
+              f"{worst * 1000:.0f} ms", flush=True)
+        self.assertLess(worst, 10.0, "a readyz+get pair took too long with slow clients open")
         # The server has taken them all (silent ones may wait in the listen queue a moment:
         # the client's connect returns before the server accepts).
         harness.wait_for(lambda: metric(parse_metrics(s.request("GET", "/metrics").text()),
