@@ -1,0 +1,365 @@
+"""Writes docs/benchmarks.md (and its plots under docs/benchmarks/) from the results of run.py.
+
+    python3 test/bench/report.py RESULTS.json [docs/benchmarks.md]
+
+The figures, tables, ratios and plots are made from the results; the explanations of misses and
+the profiles' reading come from test/bench/findings.md, which is written by hand after a run and
+copied in verbatim.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NAMES = {"csdr": "csdr-apiserver", "kube-crd": "kube-apiserver + CRDs", "sample": "sample-apiserver",
+         "cr-webhook": "controller-runtime webhook", "nginx": "nginx (fixed answer)"}
+
+
+def fmt(v, digits=None, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        if digits is None:
+            digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
+        return f"{v:,.{digits}f}{unit}"
+    return f"{v:,}{unit}" if isinstance(v, int) else f"{v}{unit}"
+
+
+def get(res, system, key):
+    v = res.get("systems", {}).get(system, {}).get(key)
+    return v
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def targets(res):
+    """(target, ours, theirs, ratio, goal text, met) rows."""
+    rows = []
+    ceiling = max((r["writes_per_s"] for r in res.get("sqlite_ceiling", [])), default=None)
+
+    def add(name, ours, theirs, goal, ok, r, unit=""):
+        met = None if r is None else ok(r)
+        rows.append((name, fmt(ours, unit=unit), fmt(theirs, unit=unit),
+                     "n/a" if r is None else f"{r:.2f}", goal, met))
+
+    for c in (16, 64):
+        o, t = get(res, "csdr", f"rate_c{c}"), get(res, "cr-webhook", f"rate_c{c}")
+        add(f"Webhook reviews/s, {c} connections, vs controller-runtime", o, t, ">= 3",
+            lambda r: r >= 3, ratio(o, t))
+        n = get(res, "nginx", f"rate_c{c}")
+        add(f"Webhook reviews/s, {c} connections, vs nginx ceiling", o, n, ">= 0.60",
+            lambda r: r >= 0.6, ratio(o, n))
+    o, t = get(res, "csdr", "fixed_1000_p99_ms"), get(res, "cr-webhook", "fixed_1000_p99_ms")
+    add("Webhook p99 at 1,000 reviews/s (ms), vs controller-runtime", o, t, "<= 0.33",
+        lambda r: r <= 1 / 3, ratio(o, t))
+    o = get(res, "csdr", "create_rate")
+    for peer in ("kube-crd", "sample"):
+        t = get(res, peer, "create_rate")
+        add(f"Durable creates/s, 64 clients, vs {NAMES[peer]}", o, t, ">= 3",
+            lambda r: r >= 3, ratio(o, t))
+    add("Durable creates/s vs SQLite group-commit ceiling (64 per transaction)", o, ceiling,
+        ">= 0.60", lambda r: r >= 0.6, ratio(o, ceiling))
+    o, t = get(res, "csdr", "list_table_ms"), get(res, "kube-crd", "list_table_ms")
+    add("List of 10,000 as Table (ms), vs kube-apiserver", o, t, "<= 0.33",
+        lambda r: r <= 1 / 3, ratio(o, t))
+    o = get(res, "csdr", "rss_loaded_mib")
+    for peer in ("kube-crd", "sample"):
+        t = get(res, peer, "rss_loaded_mib")
+        add(f"RSS with 10,000 objects (MiB), vs {NAMES[peer]}", o, t, "<= 0.25",
+            lambda r: r <= 0.25, ratio(o, t))
+    for key, label in (("ready_empty_median_s", "empty store"),
+                       ("ready_loaded_median_s", "10,000 objects")):
+        v = get(res, "csdr", key)
+        ms = None if v is None else v * 1000
+        rows.append((f"Start to ready, {label} (ms)", fmt(ms), "", "", "<= 100 ms",
+                     None if ms is None else ms <= 100))
+    o, t = get(res, "csdr", "get8_watch_p99_ms"), get(res, "csdr", "get8_p99_ms")
+    add("Get p99 with 1,000 watches open / without (csdr-apiserver)", o, t, "<= 2",
+        lambda r: r <= 2, ratio(o, t))
+    return rows
+
+
+def plots(res, outdir):
+    """PNG plots; returns their paths relative to docs/. Needs Debian's python3-matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    outdir.mkdir(parents=True, exist_ok=True)
+    made = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    conns = [1, 16, 64]
+    for s in ("csdr", "cr-webhook", "nginx"):
+        ys = [get(res, s, f"rate_c{c}") for c in conns]
+        if any(y is not None for y in ys):
+            ax.plot(conns, [y or 0 for y in ys], marker="o", label=NAMES[s])
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(conns, [str(c) for c in conns])
+    ax.set_xlabel("keep-alive TLS connections (wrk, 1 thread on CPU 1)")
+    ax.set_ylabel("AdmissionReviews / s (server on CPU 0)")
+    ax.set_title("Webhook throughput against connections")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(outdir / "webhook-throughput.png", dpi=110)
+    plt.close(fig)
+    made.append("benchmarks/webhook-throughput.png")
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    panels = [("Webhook at 1,000 reviews/s", ("csdr", "cr-webhook"), "fixed_1000"),
+              ("Durable creates, 64 clients", ("csdr", "kube-crd", "sample"), "create"),
+              ("Gets, 16 connections", ("csdr", "kube-crd", "sample"), "get")]
+    for ax, (title, systems, key) in zip(axes, panels):
+        labels, p50, p99 = [], [], []
+        for s in systems:
+            a, b = get(res, s, f"{key}_p50_ms"), get(res, s, f"{key}_p99_ms")
+            if a is None:
+                continue
+            labels.append(NAMES[s].replace(" + ", "\n+ ").replace(" webhook", "\nwebhook"))
+            p50.append(a)
+            p99.append(b)
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
+        ax.bar([x + 0.2 for x in xs], p99, 0.4, label="p99")
+        ax.set_xticks(list(xs), labels, fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(outdir / "latency.png", dpi=110)
+    plt.close(fig)
+    made.append("benchmarks/latency.png")
+    return made
+
+
+def write(res, doc_path):
+    doc_path = Path(doc_path)
+    images = plots(res, doc_path.parent / "benchmarks")
+    m, v = res.get("machine", {}), res.get("versions", {})
+    S = res.get("systems", {})
+    out = []
+    w = out.append
+    w("# Benchmarks: csdr-apiserver against the Go implementations, side by side\n")
+    w(f"Generated by `make bench` (`test/bench/run.py`, then `test/bench/report.py`) from the run of "
+      f"**{res.get('started')}** to {res.get('finished')} ({res.get('seconds', 0) / 60:.1f} min). "
+      f"Every figure below comes from that one run on one machine; the targets are issue 7's.\n")
+    w("## Machine\n")
+    w(f"- CPU: {m.get('cpu')}; `nproc`: {m.get('nproc_cmd')}; memory {fmt(m.get('mem_gib'), 1)} GiB; "
+      f"{m.get('os')}, kernel {m.get('kernel')}; disk: ext4 on virtio (`/dev/vda`), the same for "
+      "SQLite's and etcd's files.")
+    la0, la1 = m.get("loadavg_start"), res.get("loadavg_end")
+    w(f"- Load average (1, 5, 15 min) at the start: {la0}; at the end: {la1}. The machine is "
+      "shared with another engineer's builds and tests; a load average above ~1 means the other "
+      "core was busy too during parts of the run, and the figures are lower and noisier than on a "
+      "quiet machine (see Findings).")
+    w("- Versions: " + "; ".join(f"{k}: {', '.join(x) if isinstance(x, list) else x}"
+                                 for k, x in v.items()) + "\n")
+
+    w("## Method\n")
+    w(textwrap_method(res))
+
+    w("## Targets\n")
+    w("| target | csdr-apiserver | peer | ratio | goal | met |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for name, o, t, r, goal, met in targets(res):
+        w(f"| {name} | {o} | {t} | {r} | {goal} | "
+          f"{'n/a' if met is None else ('yes' if met else '**no**')} |")
+    w("")
+
+    w("## Webhook\n")
+    w("AdmissionReviews over TLS 1.3 with keep-alive; server pinned to CPU 0, load to CPU 1. "
+      "Throughput: `wrk -t1 -cN -d4s` with `test/bench` Lua (median of 3 runs; p50/p99 from wrk's "
+      "own latency histogram, closed loop). Fixed rate: the Go load client sends 1,000 reviews/s "
+      "open-loop for 8 s over 16 connections and counts latency from when each review was due "
+      "(median of 2 runs).\n")
+    w("| system | 1 conn /s | 16 conns /s | 64 conns /s | p50 / p99 ms at 16 | p50 / p99 ms at 64 "
+      "| p50 / p99 ms at 1,000/s | RSS idle / after MiB | server CPU at 16 | wrk CPU at 16 |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for s in ("csdr", "cr-webhook", "nginx"):
+        r = S.get(s, {})
+        if not r:
+            continue
+
+        def lat(c):
+            runs = r.get(f"wrk_c{c}") or []
+            if not runs:
+                return "n/a"
+            mid = sorted(runs, key=lambda x: x["rate"])[len(runs) // 2]
+            return f"{fmt(mid.get('p50_ms'))} / {fmt(mid.get('p99_ms'))}"
+
+        def share(c, key):
+            runs = r.get(f"wrk_c{c}") or []
+            return fmt(sorted(x[key] for x in runs)[len(runs) // 2], 2) if runs else "n/a"
+        fixed = (f"{fmt(r.get('fixed_1000_p50_ms'))} / {fmt(r.get('fixed_1000_p99_ms'))}"
+                 if r.get("fixed_1000_p99_ms") is not None else "not measured")
+        w(f"| {NAMES[s]} | {fmt(r.get('rate_c1'))} | {fmt(r.get('rate_c16'))} | "
+          f"{fmt(r.get('rate_c64'))} | {lat(16)} | {lat(64)} | {fixed} | "
+          f"{fmt(r.get('rss_idle_mib'))} / {fmt(r.get('rss_loaded_mib'))} | "
+          f"{share(16, 'server_cpu_share')} | {share(16, 'client_cpu_share')} |")
+    w("")
+    w(f"Review bodies: {res.get('review_bytes')} bytes (compact JSON). The answers each system "
+      "gave (checked before the load):\n")
+    for s, answers in (res.get("review_answers") or {}).items():
+        for a in answers:
+            resp = a.get("response", {})
+            w(f"- {NAMES.get(s, s)}: uid {resp.get('uid', '')[:8]}..., allowed "
+              f"{resp.get('allowed')}, {resp.get('status', {}).get('message') or ''} "
+              f"warnings {resp.get('warnings') or []}")
+    w("")
+
+    w("## API\n")
+    w("Same workload on each API server (see Method). Ratios are csdr-apiserver's figure divided "
+      "by the peer's.\n")
+    api_rows = [
+        ("Durable creates/s, 64 clients (median of 3 runs)", "create_rate", True),
+        ("Create p50 ms", "create_p50_ms", False), ("Create p99 ms", "create_p99_ms", False),
+        ("Gets/s, 16 connections", "get_rate", True),
+        ("Get p50 ms", "get_p50_ms", False), ("Get p99 ms", "get_p99_ms", False),
+        ("List 10,000 as JSON, ms (median of 5)", "list_json_ms", False),
+        ("List 10,000 as Table, ms (median of 5)", "list_table_ms", False),
+        ("Watch fan-out: one create to 1,000 watchers, last delivery ms", "fanout_max_ms", False),
+        ("Watch fan-out, median delivery ms", "fanout_p50_ms", False),
+        ("Get p99 ms, 8 connections, no watches", "get8_p99_ms", False),
+        ("Get p99 ms, 8 connections, 1,000 watches open", "get8_watch_p99_ms", False),
+        ("RSS idle, MiB (server process)", "rss_idle_mib", False),
+        ("RSS with 10,000 objects, MiB (server process)", "rss_loaded_mib", False),
+        ("etcd RSS with 10,000 objects, MiB", "etcd_rss_loaded_mib", False),
+        ("CPU s per 10,000 creates (server + etcd + webhook)", "cpu_s_per_10k_creates", False),
+        ("Start to ready, empty, ms (median)", "ready_empty_median_s", False),
+        ("Start to ready, 10,000 objects, ms (median)", "ready_loaded_median_s", False),
+    ]
+    w("| metric | csdr-apiserver | kube-apiserver + CRDs | sample-apiserver | vs kube | vs sample |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for label, key, _ in api_rows:
+        vals = [get(res, s, key) for s in ("csdr", "kube-crd", "sample")]
+        if key.startswith("ready"):
+            vals = [None if x is None else x * 1000 for x in vals]
+        if key.startswith("etcd"):
+            vals[0] = None
+        r1, r2 = ratio(vals[0], vals[1]), ratio(vals[0], vals[2])
+        cells = ["n/a (no etcd)" if key.startswith("etcd") and i == 0 else fmt(x)
+                 for i, x in enumerate(vals)]
+        w(f"| {label} | {' | '.join(cells)} | {fmt(r1, 2) if r1 else 'n/a'} | "
+          f"{fmt(r2, 2) if r2 else 'n/a'} |")
+    w("")
+    for s in ("csdr", "kube-crd", "sample"):
+        r = S.get(s, {})
+        if not r:
+            continue
+        wt = r.get("watch", {})
+        lj, lt = r.get("list_json", {}), r.get("list_table", {})
+        w(f"- {NAMES[s]}: object {r.get('object_bytes')} bytes as sent; list JSON "
+          f"{fmt((lj.get('bytes') or 0) / 2**20, 1)} MiB ({lj.get('items')} items), Table "
+          f"{fmt((lt.get('bytes') or 0) / 2**20, 1)} MiB ({lt.get('items')} rows); watches: "
+          f"{wt.get('delivered')}/{wt.get('watchers')} delivered, {wt.get('open_errors')} failed "
+          f"to open, opened in {fmt(wt.get('open_seconds'), 1)} s; load client CPU during creates "
+          f"{fmt(median_of(r.get('creates'), 'client_cpu_share'), 2)}, during gets "
+          f"{fmt(median_of(r.get('gets'), 'client_cpu_share'), 2)} of its core; start to ready "
+          f"(ms) empty {[round(x * 1000) for x in r.get('ready_empty_s') or []]}, loaded "
+          f"{[round(x * 1000) for x in r.get('ready_loaded_s') or []]}.")
+    if S.get("csdr", {}).get("create_warning"):
+        w(f"- Each csdr-apiserver create ran the rules in-process; its answer carried "
+          f"`Warning: {S['csdr']['create_warning']}`.")
+    w("")
+
+    w("## SQLite's group-commit ceiling\n")
+    w("`test/bench/sqlite_ceiling.c`: one writer, csdr-apiserver's schema, statements and "
+      "pragmas (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`; per create a key read, a `kv` insert "
+      "and a `log` append; per transaction the revision and COMMIT), no HTTP, JSON or threads.\n")
+    w("| creates per transaction | creates/s | commits (fsyncs)/s |")
+    w("| --- | --- | --- |")
+    for r in res.get("sqlite_ceiling", []):
+        w(f"| {r['batch']} | {fmt(r['writes_per_s'])} | {fmt(r['commits_per_s'])} |")
+    w("")
+
+    if images:
+        w("## Plots\n")
+        for i in images:
+            w(f"![{Path(i).stem}]({i})\n")
+
+    prof = res.get("profiles")
+    if prof:
+        w("## Profiles (callgrind, csdr-apiserver)\n")
+        w(prof.get("method", ""))
+        w("")
+        for name, p in prof.get("runs", {}).items():
+            w(f"### {name}\n")
+            w(f"{p.get('what')}. Total {fmt(p.get('total_ir'))} instructions, "
+              f"{fmt(p.get('ir_per_request'))} per request.\n")
+            w("| inclusive % | self % | function |")
+            w("| --- | --- | --- |")
+            for f in p.get("top", []):
+                w(f"| {f['incl']:.1f} | {f['self']:.1f} | `{f['fn'][:110]}` |")
+            w("")
+
+    findings = HERE / "findings.md"
+    if findings.exists():
+        w(findings.read_text())
+    if res.get("errors"):
+        w("## What failed in this run\n")
+        for e in res["errors"]:
+            w(f"- {e}")
+        w("")
+    doc_path.write_text("\n".join(out) + "\n")
+
+
+def median_of(runs, key):
+    xs = sorted(r[key] for r in runs or [] if r.get(key) is not None)
+    return xs[len(xs) // 2] if xs else None
+
+
+def textwrap_method(res):
+    n = res.get("objects", 10000)
+    return f"""\
+- **Pinning.** Every server under test (and its etcd, and the webhook kube-apiserver calls) runs on
+  CPU 0 (`taskset -c 0`); every load generator on CPU 1. Go programs see one CPU (GOMAXPROCS=1
+  follows the affinity mask); csdr-apiserver's threads share the one core.
+- **Systems.** *csdr-apiserver*: `build/csdr-apiserver`, SQLite (`sqlite://`, WAL,
+  `synchronous=FULL`), the backup center's rules in-process, `--kubeconfig` to the bench cluster
+  (its Secrets/PVCs cache, as deployed). *kube-apiserver + CRDs*: kube-apiserver v1.36.3 with the
+  five kinds as CRDs (`test/bench/crds.yaml`, same printer columns) and the controller-runtime
+  webhook registered for `csdr.io` creates: the backup center as it runs today. *sample-apiserver*:
+  `k8s.io/sample-apiserver` (Flunders) on the same etcd, delegating authn/authz to kube-apiserver.
+  etcd 3.6.16 runs with fsync (no `--unsafe-no-fsync`): every create on every system is
+  acknowledged only after an fsync. *controller-runtime webhook*: `test/bench/peers/webhook`,
+  controller-runtime's `webhook.Server` + `admission.Webhook` with the four product-card rules.
+  *nginx*: Debian's nginx, one worker, TLS 1.3, answering every POST with csdr-apiserver's own
+  response to the Backup review (the ceiling of any HTTP server on this core).
+- **Rules evaluated.** ClusterProfile `cluster` is ACKManaged in `cn-heyuan` with
+  componentVersion v1.8.4 (the webhook peer gets the same facts by flags). The webhook workload
+  alternates a Backup CREATE (AppAndPvBackup, method CloudBackup: CSDR-DEP-002, BK-004, BK-005
+  evaluated, BK-006 warns) and a Restore CREATE with `restoreVolumes: true` (DEP-002, RS-005
+  evaluated). csdr-apiserver also runs every other rule of those kinds (vault lookup, PVC
+  volume modes, the restore's backup), so it does more work per review than the peer; its
+  Restore answer is a denial (CSDR-RS-001, no such backup). API creates are the same Backup, so
+  each create on csdr-apiserver and on kube-apiserver + CRDs is judged by the same rules.
+- **Load.** wrk 4 (one thread, Lua) for webhook throughput; `test/bench/peers/load` (Go, HTTP/1.1
+  keep-alive over TLS, admin client certificate) for everything else. Creates: {n:,} objects in 3
+  runs of 64 concurrent clients, each waiting for its 201. Gets: 16 connections for 4 s, 3 runs.
+  Lists: the whole collection ({n:,}), 5 times each as JSON and as Table
+  (`Accept: {'application/json;as=Table;v=v1;g=meta.k8s.io'}`), no gzip. Watches: 1,000 HTTP/1.1
+  watch connections from the list's resourceVersion; then 4 s of gets on 8 connections (the p99
+  with watches open, against the same without); then one create, timed until the last watcher
+  has its ADDED event. The load client's own CPU share is recorded so that a saturated client
+  shows (a share near 1.0 means the client, not the server, may be the limit).
+- **Resources.** RSS: `VmRSS` of the server process (etcd's separately). CPU: utime+stime from
+  `/proc` over the {n:,} creates, scaled to 10,000, including etcd and (kube) the webhook.
+  Start to ready: from exec until `/readyz` answers 200 (polled every 2 ms), empty and after the
+  objects were written (for kube-apiserver: a restart against the running etcd; "empty" means CRDs
+  but no objects).
+"""
+
+
+if __name__ == "__main__":
+    results = json.loads(Path(sys.argv[1]).read_text())
+    write(results, Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parents[1] / "docs" /
+          "benchmarks.md")
