@@ -91,3 +91,18 @@ format-check:
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
+
+# Benchmarks (issue 7; test/bench/, docs/benchmarks.md). `make bench`: csdr-apiserver against
+# kube-apiserver + CRDs, sample-apiserver, a controller-runtime webhook, nginx and SQLite's
+# group-commit ceiling in one run (under 20 minutes on 2 cores); it rewrites docs/benchmarks.md.
+# The peers are built from Go modules into ~/.cache/csdr-bench (CSDR_BENCH_CACHE).
+# `make bench-smoke`: every system starts and answers one request, no timing; `make test` runs it.
+.PHONY: bench bench-smoke bench-deps
+bench-deps:
+	test/bench/install-deps.sh
+
+bench bench-smoke: deps bench-deps configure
+	cmake --build $(BUILD_DIR) --target csdr-apiserver
+	CSDR_APISERVER=$(BINARY) /usr/bin/python3 test/bench/run.py $(if $(filter bench-smoke,$@),--smoke)
+
+test: bench-smoke
