@@ -288,17 +288,20 @@ def write(res, doc_path):
 
     prof = res.get("profiles")
     if prof:
-        w("## Profiles (callgrind, csdr-apiserver)\n")
-        w(prof.get("method", ""))
-        w("")
+        w("## Profiles (perf, csdr-apiserver)\n")
+        w(prof.get("method", "") + "\n")
         for name, p in prof.get("runs", {}).items():
-            w(f"### {name}\n")
-            w(f"{p.get('what')}. Total {fmt(p.get('total_ir'))} instructions, "
-              f"{fmt(p.get('ir_per_request'))} per request.\n")
-            w("| inclusive % | self % | function |")
-            w("| --- | --- | --- |")
-            for f in p.get("top", []):
-                w(f"| {f['incl']:.1f} | {f['self']:.1f} | `{f['fn'][:110]}` |")
+            w(f"### {name}: {p.get('what')}; {p.get('samples')} samples\n")
+            w("Most samples in the function itself (self), with its inclusive share:\n")
+            w("| self % | inclusive % | where | function |")
+            w("| --- | --- | --- | --- |")
+            for f in p.get("by_self", []):
+                w(f"| {f['self']:.1f} | {f['incl']:.1f} | {f['dso']} | `{f['fn'][:100]}` |")
+            w("\nMost samples below the function (inclusive):\n")
+            w("| inclusive % | self % | where | function |")
+            w("| --- | --- | --- | --- |")
+            for f in p.get("by_incl", []):
+                w(f"| {f['incl']:.1f} | {f['self']:.1f} | {f['dso']} | `{f['fn'][:100]}` |")
             w("")
 
     findings = HERE / "findings.md"
