@@ -2,8 +2,9 @@
 measurements: `perf record` (cpu-clock sampling with DWARF call graphs; hardware counters are not
 available on this virtual machine) attached to the server while the load runs on the other CPU.
 
-    webhook   wrk -c16 POSTing the review mix to /validate
-    creates   the Go load client creating Backups from 64 clients (durable, rules on)
+    webhook     wrk -c16 POSTing the review mix to /validate
+    creates     the Go load client creating Backups from 64 clients (durable, rules on)
+    list-table  lists of the 4,000 Backups just created, as Table; list-json the same as JSON
 
 Each profile gives the functions with the most samples (self) and the most samples below them
 (inclusive), kernel included, so that time in TLS, syscalls and fsync shows next to our own code.
@@ -55,6 +56,51 @@ def top(data, n=18):
     return by_self, by_incl, samples.group(1) if samples else "?"
 
 
+# The functions each profile is read for (docs/benchmarks.md, Findings): the share of the
+# server's samples with the function anywhere on the stack (a prefix of the symbol).
+FOCUS = {
+    "webhook": ["httplib::Server::process_request", "httplib::detail::stream_line_reader::getline",
+                "csdr::webhook::ServeValidate", "csdr::webhook::DecodeReview",
+                "csdr::webhook::Evaluate", "csdr::webhook::StoreFacts::Get",
+                "csdr::storage::SqliteStore::Get", "csdr::webhook::EncodeReviewResponse",
+                "httplib::Server::write_response_core", "SSL_write", "SSL_read",
+                "finish_task_switch"],
+    "creates": ["csdr::apiserver::VerifyClientCertificate", "X509_verify_cert",
+                "csdr::apiserver::Registry::Create", "csdr::webhook::Evaluate",
+                "csdr::storage::SqliteStore::", "csdr::json::Parse", "SSL_write", "SSL_read",
+                "finish_task_switch"],
+    "list-table": ["csdr::apiserver::(anonymous namespace)::RespondList", "csdr::json::Parse",
+                   "csdr::json::Value::~Value", "csdr::apiserver::(anonymous namespace)::Table",
+                   "csdr::json::SerializeTo", "csdr::storage::SqliteStore::List", "malloc",
+                   "free", "SSL_write"],
+    "list-json": ["csdr::apiserver::(anonymous namespace)::RespondList", "csdr::json::Parse",
+                  "csdr::json::SerializeTo", "csdr::storage::SqliteStore::List", "malloc",
+                  "free", "SSL_write"],
+}
+ALIASES = {"malloc": ("malloc", "__GI___libc_malloc", "_int_malloc"),
+           "free": ("free", "cfree", "__GI___libc_free", "_int_free")}
+FRAME = re.compile(r"^\s*[0-9a-f]+\s+(.*?)(\+0x[0-9a-f]+)?$")
+
+
+def focus(data, names):
+    """{name: % of samples with a frame starting with name} from `perf script`."""
+    p = subprocess.run(["perf", "script", "-i", str(data), "-F", "ip,sym"], capture_output=True,
+                       text=True, timeout=600)
+    samples = [s for s in p.stdout.split("\n\n") if s.strip()]
+    counts = dict.fromkeys(names, 0)
+    for s in samples:
+        frames = set()
+        for line in s.splitlines():
+            m = FRAME.match(line)
+            if m:
+                frames.add(m.group(1))
+        for n in names:
+            if any(f.startswith(a) for a in ALIASES.get(n, (n,)) for f in frames):
+                counts[n] += 1
+    total = max(len(samples), 1)
+    return [{"fn": n, "pct": 100 * c / total} for n, c in counts.items()]
+
+
 def run(bench):
     if not perf_available():
         return {"method": "perf is not available on this machine; no profile taken.", "runs": {}}
@@ -79,7 +125,7 @@ def run(bench):
                                text=True, env=env)
             rec.wait(timeout=120)
             by_self, by_incl, samples = top(d / "webhook.data")
-            out["runs"]["webhook"] = {
+            out["runs"]["webhook"] = {"focus": focus(d / "webhook.data", FOCUS["webhook"]),
                 "what": "POST /validate, wrk -t1 -c16 for 5 s ("
                         + (bench_run.parse_wrk(w.stdout)["rate"].__format__(".0f")
                            if "Requests/sec" in w.stdout else "?") + " reviews/s during the "
@@ -93,9 +139,20 @@ def run(bench):
                        "-n", 4000, "-c", 64, "-prefix", "prof-")
         rec.wait(timeout=120)
         by_self, by_incl, samples = top(d / "creates.data")
-        out["runs"]["creates"] = {
+        out["runs"]["creates"] = {"focus": focus(d / "creates.data", FOCUS["creates"]),
             "what": f"durable creates of Backups from 64 clients ({r['rate']:.0f}/s during the "
                     "recording)", "samples": samples, "by_self": by_self, "by_incl": by_incl}
+        coll = f"{bench_run.API}/namespaces/{bench_run.NS}/backups"
+        for label, accept in (("list-table", bench_run.TABLE), ("list-json", "application/json")):
+            rec = record(srv.pid, 4, d / f"{label}.data")
+            time.sleep(0.3)
+            r = bench.load("list", "-url", srv.url, "-path", coll, "-accept", accept, "-n", 8)
+            rec.wait(timeout=120)
+            by_self, by_incl, samples = top(d / f"{label}.data")
+            out["runs"][label] = {"focus": focus(d / f"{label}.data", FOCUS[label]),
+                "what": f"lists of {r['items']} Backups as {label[5:]} (median "
+                        f"{sorted(r['ms'])[len(r['ms']) // 2]:.0f} ms each during the recording)",
+                "samples": samples, "by_self": by_self, "by_incl": by_incl}
     finally:
         srv.stop()
     cluster.log("profiles taken")

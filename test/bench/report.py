@@ -292,6 +292,14 @@ def write(res, doc_path):
         w(prof.get("method", "") + "\n")
         for name, p in prof.get("runs", {}).items():
             w(f"### {name}: {p.get('what')}; {p.get('samples')} samples\n")
+            if p.get("focus"):
+                w("The functions this profile is read for (share of samples with the function "
+                  "on the stack):\n")
+                w("| function | % of samples |")
+                w("| --- | --- |")
+                for f in p["focus"]:
+                    w(f"| `{f['fn']}` | {f['pct']:.1f} |")
+                w("")
             w("Most samples in the function itself (self), with its inclusive share:\n")
             w("| self % | inclusive % | where | function |")
             w("| --- | --- | --- | --- |")
