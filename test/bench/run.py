@@ -420,6 +420,8 @@ class Bench:
 
     def attempt(self, what, fn, *a, **kw):
         """Runs one measurement; a failure is recorded (and reported) instead of ending the run."""
+        self.results.setdefault("loadavg_phases", []).append(
+            [what, time.strftime("%H:%M:%S", time.gmtime()), os.getloadavg()])
         try:
             return fn(*a, **kw)
         except Exception as e:  # noqa: BLE001 - recorded in the report
@@ -458,6 +460,18 @@ class Bench:
             "sqlite": ver(["sqlite3", "--version"]).split(" ")[0],
             "openssl": ver(["openssl", "version"]),
         }
+
+    def store_counters(self, srv):
+        """csdr-apiserver's storage counters from /metrics: writes and transactions (group
+        commits) so far."""
+        r = cluster.https_request("127.0.0.1", srv.port, "GET", "/metrics",
+                                  cert=(self.certs.admin_crt, self.certs.admin_key))
+        out = {}
+        for key, metric in (("writes", "csdr_storage_writes_total"),
+                            ("transactions", "csdr_storage_transactions_total")):
+            vals = re.findall(rf"^{metric}(?:{{[^}}]*}})? ([\d.e+]+)$", r.text(), re.M)
+            out[key] = sum(float(v) for v in vals)
+        return out
 
     def csdr_setup(self, srv):
         """The facts the rules read: ClusterProfile `cluster` and an Available vault."""
@@ -567,6 +581,7 @@ class Bench:
             res["etcd_rss_idle_mib"] = rss_mib(server.extra_pids[0])
 
         # Creates: n objects in `reps` runs of 64 clients; CPU over all of them.
+        store0 = self.store_counters(server) if name == "csdr" else None
         cpu0 = server.cpu()
         runs, start = [], 0
         for i in range(self.reps):
@@ -576,6 +591,11 @@ class Bench:
                                   "-prefix", "bk-", timeout=600))
             start += count
         res["cpu_s_per_10k_creates"] = (server.cpu() - cpu0) * OBJECTS / n
+        if store0:
+            store1 = self.store_counters(server)
+            txns = store1["transactions"] - store0["transactions"]
+            res["writes_per_transaction"] = (store1["writes"] - store0["writes"]) / txns \
+                if txns else None
         if server.extra_pids:
             res["server_only_cpu_s_per_10k"] = None  # filled below
         res["creates"] = runs

@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   const int value_bytes = argc > 3 ? atoi(argv[3]) : 700; /* a Backup as stored: ~0.7 KiB */
   char *value = malloc((size_t)value_bytes);
   memset(value, 'x', (size_t)value_bytes);
-  static const int batches[] = {1, 8, 32, 64};
+  static const int batches[] = {1, 2, 4, 8, 16, 32, 64};
   for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; ++bi) {
     const int batch = batches[bi];
     char path[4096];
