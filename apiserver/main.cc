@@ -106,12 +106,14 @@ int main(int argc, char** argv) {
     auth_source.set_request_header(std::move(config));
   }
   authenticator.Add(std::make_unique<RequestHeaderAuthenticator>(&auth_source));
+  X509Authenticator* client_ca_authenticator = nullptr;
   if (!opts->client_ca_file.empty()) {
     auto x509 = X509Authenticator::FromFile(opts->client_ca_file);
     if (!x509.ok()) {
       std::cerr << "csdr-apiserver: --client-ca-file: " << x509.status().message() << "\n";
       return 1;
     }
+    client_ca_authenticator = x509->get();  // follows the file: see serving.on_client_ca_change
     authenticator.Add(std::move(x509.value()));
   }
   authenticator.Add(std::make_unique<DynamicClientCertAuthenticator>(&auth_source));
@@ -190,6 +192,9 @@ int main(int argc, char** argv) {
   serving.key_file = opts->tls_private_key_file;
   serving.client_ca_file = opts->client_ca_file;
   serving.extra_client_ca_pem = advertised_cas;
+  serving.on_client_ca_change = [client_ca_authenticator](std::shared_ptr<const CaBundle> ca) {
+    if (client_ca_authenticator) client_ca_authenticator->SetCa(std::move(ca));
+  };
   serving.max_connections = static_cast<size_t>(opts->max_connections);
   serving.guard.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
   serving.guard.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 namespace csdr::apiserver {
 namespace {
@@ -71,29 +73,61 @@ bool UserInfo::IsIn(std::string_view group) const {
   return std::find(groups.begin(), groups.end(), group) != groups.end();
 }
 
-StatusOr<std::unique_ptr<X509Authenticator>> X509Authenticator::FromFile(
-    const std::string& ca_file) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_file(ca_file.c_str(), "r"));
-  if (!bio) return Status(Code::kBadRequest, "cannot read client CA file " + ca_file);
+// ---- CaBundle
+
+StatusOr<std::shared_ptr<const CaBundle>> CaBundle::FromPem(std::string_view pem,
+                                                            std::string_view what) {
+  ERR_clear_error();
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return Status(Code::kInternal, "cannot allocate a BIO");
   X509_STORE* store = X509_STORE_new();
+  if (store == nullptr) return Status(Code::kInternal, "cannot allocate an X509_STORE");
+  std::shared_ptr<const CaBundle> bundle(new CaBundle(store, std::string(pem)));
   int count = 0;
   while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
     X509_STORE_add_cert(store, cert);
     X509_free(cert);
     ++count;
   }
-  ERR_clear_error();  // the loop ends on a "no start line" error at EOF
-  if (count == 0) {
-    X509_STORE_free(store);
-    return Status(Code::kBadRequest, "client CA file " + ca_file + " holds no PEM certificate");
-  }
-  return std::unique_ptr<X509Authenticator>(new X509Authenticator(store));
+  // The loop always ends on an error; "no start line" only means the input is used up. Any
+  // other error is a damaged block: refuse the whole bundle rather than trust part of it.
+  const unsigned long last = ERR_peek_last_error();
+  const bool at_end = last == 0 || (ERR_GET_LIB(last) == ERR_LIB_PEM &&
+                                    ERR_GET_REASON(last) == PEM_R_NO_START_LINE);
+  ERR_clear_error();
+  if (!at_end) return Status(Code::kBadRequest, std::string(what) + " holds a malformed PEM block");
+  if (count == 0) return Status(Code::kBadRequest, std::string(what) + " holds no PEM certificate");
+  return bundle;
 }
 
-X509Authenticator::~X509Authenticator() { X509_STORE_free(store_); }
+CaBundle::~CaBundle() { X509_STORE_free(store_); }
+
+// ---- X509Authenticator
+
+StatusOr<std::unique_ptr<X509Authenticator>> X509Authenticator::FromFile(
+    const std::string& ca_file) {
+  std::ifstream in(ca_file, std::ios::binary);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  if (!in) return Status(Code::kBadRequest, "cannot read client CA file " + ca_file);
+  auto ca = CaBundle::FromPem(pem.str(), "client CA file " + ca_file);
+  if (!ca.ok()) return ca.status();
+  return std::make_unique<X509Authenticator>(std::move(*ca));
+}
+
+void X509Authenticator::SetCa(std::shared_ptr<const CaBundle> ca) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ca_ = std::move(ca);
+}
+
+std::shared_ptr<const CaBundle> X509Authenticator::ca() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ca_;
+}
 
 AuthResult X509Authenticator::Authenticate(const AuthRequest& request) const {
-  return AuthenticateClientCertificate(store_, PeerOf(request));
+  std::shared_ptr<const CaBundle> ca = this->ca();  // keeps the bundle alive while verifying
+  return AuthenticateClientCertificate(ca->store(), PeerOf(request));
 }
 
 AuthResult AuthenticateClientCertificate(X509_STORE* store, const PeerCertificates& peer) {

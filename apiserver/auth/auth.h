@@ -15,7 +15,9 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -71,18 +73,44 @@ class Authenticator {
   virtual AuthResult Authenticate(const AuthRequest& request) const = 0;
 };
 
-// Trusts a client certificate chain that verifies against a CA bundle for client
-// authentication: user = subject CN, groups = subject O values.
-class X509Authenticator : public Authenticator {
+// An immutable set of CA certificates for client verification.
+class CaBundle {
  public:
-  // Loads the PEM bundle; error when unreadable or holding no certificate.
-  static StatusOr<std::unique_ptr<X509Authenticator>> FromFile(const std::string& ca_file);
-  ~X509Authenticator() override;
-  AuthResult Authenticate(const AuthRequest& request) const override;
+  // kBadRequest naming `what` when `pem` holds no certificate or a malformed one (a PEM
+  // block cut short, as a half-written file has, is malformed).
+  static StatusOr<std::shared_ptr<const CaBundle>> FromPem(std::string_view pem,
+                                                           std::string_view what);
+  ~CaBundle();
+  CaBundle(const CaBundle&) = delete;
+  CaBundle& operator=(const CaBundle&) = delete;
+
+  X509_STORE* store() const { return store_; }
+  const std::string& pem() const { return pem_; }
 
  private:
-  explicit X509Authenticator(X509_STORE* store) : store_(store) {}
-  X509_STORE* store_;  // owned; X509_STORE verification is thread-safe for concurrent use
+  CaBundle(X509_STORE* store, std::string pem) : store_(store), pem_(std::move(pem)) {}
+  X509_STORE* store_;  // owned; verification against it is thread-safe
+  std::string pem_;
+};
+
+// Trusts a client certificate chain that verifies against a CA bundle for client
+// authentication: user = subject CN, groups = subject O values. The bundle can be replaced
+// at any time (the --client-ca-file reloader does when the file changes); each request
+// verifies against the bundle that was current when it started.
+class X509Authenticator : public Authenticator {
+ public:
+  explicit X509Authenticator(std::shared_ptr<const CaBundle> ca) : ca_(std::move(ca)) {}
+  // Loads the PEM bundle; error when unreadable, malformed or holding no certificate.
+  static StatusOr<std::unique_ptr<X509Authenticator>> FromFile(const std::string& ca_file);
+  AuthResult Authenticate(const AuthRequest& request) const override;
+
+  // Thread-safe; `ca` must not be null.
+  void SetCa(std::shared_ptr<const CaBundle> ca);
+  std::shared_ptr<const CaBundle> ca() const;
+
+ private:
+  mutable std::mutex mu_;  // guards ca_ (the bundle itself is immutable)
+  std::shared_ptr<const CaBundle> ca_;
 };
 
 // The client-certificate check shared by X509Authenticator and the ConfigMap's client CA:

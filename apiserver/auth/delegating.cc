@@ -1,9 +1,7 @@
 #include "apiserver/auth/delegating.h"
 
 #include <glog/logging.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -82,29 +80,6 @@ StatusOr<std::vector<std::string>> StringList(const json::Value& data, std::stri
 }
 
 }  // namespace
-
-// ---- CaBundle
-
-StatusOr<std::shared_ptr<const CaBundle>> CaBundle::FromPem(std::string_view pem,
-                                                            std::string_view what) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-  if (!bio) return Status(Code::kInternal, "cannot allocate a BIO");
-  X509_STORE* store = X509_STORE_new();
-  if (store == nullptr) return Status(Code::kInternal, "cannot allocate an X509_STORE");
-  std::shared_ptr<const CaBundle> bundle(new CaBundle(store, std::string(pem)));
-  int count = 0;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store, cert);
-    X509_free(cert);
-    ++count;
-  }
-  ERR_clear_error();  // the loop ends on a "no start line" error at EOF
-  if (count == 0) return Status(Code::kBadRequest, std::string(what) + " holds no PEM certificate");
-  return bundle;
-}
-
-CaBundle::~CaBundle() { X509_STORE_free(store_); }
 
 // ---- requestheader
 

@@ -35,25 +35,6 @@ namespace csdr::apiserver {
 
 using Clock = std::function<std::chrono::steady_clock::time_point()>;
 
-// An immutable set of CA certificates for client verification.
-class CaBundle {
- public:
-  // kBadRequest naming `what` when `pem` holds no certificate or a malformed one.
-  static StatusOr<std::shared_ptr<const CaBundle>> FromPem(std::string_view pem,
-                                                           std::string_view what);
-  ~CaBundle();
-  CaBundle(const CaBundle&) = delete;
-  CaBundle& operator=(const CaBundle&) = delete;
-
-  X509_STORE* store() const { return store_; }
-  const std::string& pem() const { return pem_; }
-
- private:
-  CaBundle(X509_STORE* store, std::string pem) : store_(store), pem_(std::move(pem)) {}
-  X509_STORE* store_;  // owned; verification against it is thread-safe
-  std::string pem_;
-};
-
 // k8s.io/apiserver's RequestHeaderConfig.
 struct RequestHeaderConfig {
   std::shared_ptr<const CaBundle> ca;      // required: without it nothing is trusted

@@ -105,15 +105,6 @@ class ThreadPerConnectionQueue : public httplib::TaskQueue {
   std::shared_ptr<QueueState> state_;
 };
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  ERR_clear_error();
-  return buf;
-}
-
 bool Readable(const std::string& path) {
   std::ifstream f(path);
   return f.good();
@@ -125,7 +116,75 @@ int AcceptAnyPeer(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) {
   return 1;
 }
 
+using CaNames = std::shared_ptr<STACK_OF(X509_NAME)>;
+
+// The subject names of the certificates in `pem`, without duplicates, for the
+// CertificateRequest.
+CaNames SubjectNames(const std::string& pem) {
+  CaNames names(sk_X509_NAME_new_null(),
+                [](STACK_OF(X509_NAME) * n) { sk_X509_NAME_pop_free(n, X509_NAME_free); });
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  if (!names || !bio) return nullptr;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    X509_NAME* name = X509_NAME_dup(X509_get_subject_name(cert));
+    X509_free(cert);
+    if (name == nullptr) continue;
+    bool seen = false;
+    for (int i = 0; i < sk_X509_NAME_num(names.get()); ++i) {
+      seen = seen || X509_NAME_cmp(sk_X509_NAME_value(names.get(), i), name) == 0;
+    }
+    if (seen || sk_X509_NAME_push(names.get(), name) == 0) X509_NAME_free(name);
+  }
+  ERR_clear_error();  // the loop ends on a "no start line" error at EOF
+  return names;
+}
+
 }  // namespace
+
+// What the handshake callback gives each connection. Connection threads read it; the
+// reloader thread replaces the serving pair (inside DynamicServingCert) and the CA names.
+struct HandshakeCertificates {
+  std::unique_ptr<DynamicServingCert> serving;
+  std::unique_ptr<DynamicCaFile> client_ca;  // null without --client-ca-file
+  std::string extra_ca_pem;                  // CAs advertised besides the file's (fixed)
+  CertificateReloader reloader;
+
+  explicit HandshakeCertificates(std::chrono::milliseconds interval) : reloader(interval) {}
+
+  void SetClientCa(const std::shared_ptr<const CaBundle>& ca) {
+    CaNames names = SubjectNames((ca ? ca->pem() + "\n" : "") + extra_ca_pem);
+    std::lock_guard<std::mutex> lock(mu);
+    ca_names = std::move(names);
+  }
+
+  CaNames Names() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return ca_names;
+  }
+
+  // SSL_CTX_set_cert_cb: runs on the connection's thread after the ClientHello, before the
+  // cipher is chosen. Sets this connection's certificate, key, chain and advertised CA names
+  // from the current ones; the SSL_CTX stays untouched.
+  static int Select(SSL* ssl, void* arg) {
+    const auto* self = static_cast<const HandshakeCertificates*>(arg);
+    std::shared_ptr<const ServingKeyPair> pair = self->serving->Current();
+    if (SSL_use_cert_and_key(ssl, pair->leaf(), pair->key(), pair->chain(), 1) != 1) {
+      ERR_clear_error();
+      return 0;  // fails this handshake only
+    }
+    if (CaNames names = self->Names(); names && sk_X509_NAME_num(names.get()) > 0) {
+      if (STACK_OF(X509_NAME)* copy = SSL_dup_CA_list(names.get())) {
+        SSL_set_client_CA_list(ssl, copy);  // takes ownership
+      }
+    }
+    return 1;
+  }
+
+ private:
+  mutable std::mutex mu;  // guards ca_names (the stack itself is not modified once built)
+  CaNames ca_names;
+};
 
 StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& options) {
   if (options.cert_file.empty() || options.key_file.empty()) {
@@ -140,7 +199,25 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
       return Status(Code::kBadRequest, std::string(flag) + " " + *path + ": cannot read the file");
     }
   }
-  std::string error;
+  auto certs = std::make_shared<HandshakeCertificates>(options.certificate_poll_interval);
+  certs->extra_ca_pem = options.extra_client_ca_pem;
+  auto serving = DynamicServingCert::FromFiles(options.cert_file, options.key_file);
+  if (!serving.ok()) return serving.status();
+  certs->serving = std::move(*serving);
+  certs->reloader.Add(certs->serving.get());
+  if (!options.client_ca_file.empty()) {
+    auto client_ca = DynamicCaFile::FromFile(options.client_ca_file, "--client-ca-file");
+    if (!client_ca.ok()) return client_ca.status();
+    certs->client_ca = std::move(*client_ca);
+    HandshakeCertificates* raw = certs.get();  // certs owns client_ca: no cycle through it
+    certs->client_ca->AddListener(
+        [raw](std::shared_ptr<const CaBundle> ca) { raw->SetClientCa(ca); });
+    if (options.on_client_ca_change) certs->client_ca->AddListener(options.on_client_ca_change);
+    certs->reloader.Add(certs->client_ca.get());
+  } else {
+    certs->SetClientCa(nullptr);
+  }
+
   auto guard = std::make_shared<ConnectionGuard>(options.guard);
   auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) -> bool {
     guard->Install(&ctx);
@@ -152,44 +229,18 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
                             "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
     SSL_CTX_set_options(
         &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(&ctx, options.cert_file.c_str()) != 1) {
-      error = "cannot load --tls-cert-file " + options.cert_file + ": " + OpenSslError();
-      return false;
-    }
-    if (SSL_CTX_use_PrivateKey_file(&ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      error = "cannot load --tls-private-key-file " + options.key_file + ": " + OpenSslError();
-      return false;
-    }
-    if (SSL_CTX_check_private_key(&ctx) != 1) {
-      error = "--tls-private-key-file does not match --tls-cert-file: " + OpenSslError();
-      return false;
-    }
+    // The certificate, key and client CA names are set per connection from the current files.
+    SSL_CTX_set_cert_cb(&ctx, &HandshakeCertificates::Select, certs.get());
     static const unsigned char kSessionContext[] = "csdr-apiserver";
     SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, &AcceptAnyPeer);
-    if (!options.client_ca_file.empty()) {
-      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca_file.c_str());
-      if (names == nullptr) {
-        error = "cannot load --client-ca-file " + options.client_ca_file + ": " + OpenSslError();
-        return false;
-      }
-      SSL_CTX_set_client_CA_list(&ctx, names);
-    }
-    if (!options.extra_client_ca_pem.empty()) {
-      std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-          BIO_new_mem_buf(options.extra_client_ca_pem.data(),
-                          static_cast<int>(options.extra_client_ca_pem.size())),
-          &BIO_free);
-      while (X509* cert = bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr) {
-        SSL_CTX_add_client_CA(&ctx, cert);  // copies the subject name
-        X509_free(cert);
-      }
-      ERR_clear_error();  // the loop ends on a "no start line" error at EOF
-    }
     return true;
   });
   if (!server->is_valid()) {
-    return Status(Code::kBadRequest, error.empty() ? "cannot set up TLS" : error);
+    const char* reason = ERR_reason_error_string(ERR_peek_last_error());
+    ERR_clear_error();
+    return Status(Code::kBadRequest,
+                  std::string("cannot set up TLS: ") + (reason ? reason : "unknown error"));
   }
   auto state = std::make_shared<QueueState>(options.max_connections, guard);
   server->new_task_queue = [state] { return new ThreadPerConnectionQueue(state); };
@@ -212,8 +263,10 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   server->set_read_timeout(30, 0);
   server->set_write_timeout(30, 0);
   guard->Start();
-  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(server), std::move(state),
-                                                  std::move(guard), std::move(listen_fd)));
+  certs->reloader.Start();
+  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(certs), std::move(server),
+                                                  std::move(state), std::move(guard),
+                                                  std::move(listen_fd)));
 }
 
 TlsServer::~TlsServer() { Stop(); }
@@ -238,6 +291,7 @@ size_t TlsServer::ActiveConnections() const {
 }
 
 void TlsServer::Stop() {
+  if (certs_) certs_->reloader.Stop();
   if (guard_) guard_->Shutdown();
   if (server_) server_->stop();
 }
