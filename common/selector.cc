@@ -465,9 +465,31 @@ Status UnmarshalError(const json::Value& v, std::string_view target) {
 
 // One UTF-8 character starting at s[i] (the whole sequence, for error messages).
 std::string_view RuneAt(std::string_view s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-  return s.substr(i, std::min(n, s.size() - i));
+  // As Go's utf8.DecodeRuneInString: a well-formed sequence is one rune; anything else (a
+  // stray continuation byte, a lead byte whose continuation is missing or wrong, an overlong
+  // form, a surrogate) is one byte. Taking a lead byte's length on trust would swallow the
+  // bytes after it, an unescaped '=' among them (finding F2).
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  size_t n = 1;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  }
+  if (n == 1 || i + n > s.size()) return s.substr(i, 1);
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return s.substr(i, 1);
+  for (size_t k = 2; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return s.substr(i, 1);
+  }
+  return s.substr(i, n);
 }
 
 // fields.UnescapeValue.

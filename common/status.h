@@ -29,6 +29,7 @@ enum class Code {
   kUnsupportedMediaType,  // 415
   kInvalid,               // 422 Invalid (field errors)
   kTooManyRequests,       // 429
+  kHeaderTooLarge,        // 431 Request Header Fields Too Large (no metav1 reason exists)
   kInternal,              // 500 InternalError
   kUnavailable,           // 503 ServiceUnavailable
   kTimeout,               // 504 Timeout

@@ -818,6 +818,23 @@ StatusOr<json::Value> ParseYaml(std::string_view text, const YamlOptions& option
   }
   CSDR_RETURN_IF_ERROR(CheckInput(text, options));
 
+  // YAML 1.2 (and go-yaml, which kube-apiserver decodes with) takes a lone carriage return as
+  // a line break; yaml-cpp takes it as part of a plain scalar ("\r2" would be the string
+  // "\r2", not 2: finding F3). Line breaks are normalised to "\n" in scalar content anyway
+  // (YAML 1.2 section 5.4), so normalising them first changes nothing else.
+  std::string normalized;
+  if (text.find('\r') != std::string_view::npos) {
+    normalized.reserve(text.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '\r') {
+        normalized += text[i];
+      } else if (i + 1 >= text.size() || text[i + 1] != '\n') {
+        normalized += '\n';
+      }
+    }
+    text = normalized;
+  }
+
   // yaml-cpp reports errors by exception; none may leave this function.
   try {
     MemoryBuf buf(text);

@@ -118,6 +118,8 @@ int HttpCode(Code code) {
       return 422;
     case Code::kTooManyRequests:
       return 429;
+    case Code::kHeaderTooLarge:
+      return 431;
     case Code::kInternal:
       return 500;
     case Code::kUnavailable:
@@ -158,6 +160,8 @@ const char* Reason(Code code) {
       return "Invalid";
     case Code::kTooManyRequests:
       return "TooManyRequests";
+    case Code::kHeaderTooLarge:
+      return "RequestHeaderFieldsTooLarge";
     case Code::kInternal:
       return "InternalError";
     case Code::kUnavailable:

@@ -17,6 +17,16 @@ namespace {
 
 // kube-apiserver's limit for JSON request bodies (3 MiB).
 constexpr size_t kMaxBodyBytes = 3 * 1024 * 1024;
+// Go's http.DefaultMaxHeaderBytes, which kube-apiserver serves with: the request line and the
+// header fields. (The connection guard caps what a request may send at all, so the header
+// section has been read whole, within bounds, by the time this is checked.)
+constexpr size_t kMaxHeaderBytes = 1 << 20;
+
+size_t HeaderBytes(const httplib::Request& req) {
+  size_t n = req.method.size() + req.target.size() + 12;  // " ", " HTTP/1.1\r\n"
+  for (const auto& [name, value] : req.headers) n += name.size() + value.size() + 4;
+  return n;
+}
 
 // strconv.ParseBool's true spellings (the Python client sends "True").
 bool ParseBool(const std::string& s) {
@@ -147,6 +157,16 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     VLOG(2) << req.method << " " << path << " " << res.status << " user=" << user << " "
             << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "us";
   };
+
+  if (HeaderBytes(req) > kMaxHeaderBytes) {
+    WriteStatus(
+        res,
+        Status(Code::kHeaderTooLarge, "request header fields too large: limit is 1048576 bytes"),
+        {}, ctx.pretty);
+    res.set_header("Connection", "close");
+    log("-");
+    return;
+  }
 
   // Health endpoints need no identity (kubelet probes, load balancers).
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {

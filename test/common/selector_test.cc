@@ -294,6 +294,10 @@ TEST(ParseFieldSelector, UpstreamErrors) {
       {"a=b\\x", "invalid field selector: invalid escape sequence: \\x"},
       {"a=b\\\xC3\xA9", "invalid field selector: invalid escape sequence: \\\xC3\xA9"},
       {"a=b\\", "invalid field selector: invalid escape sequence: \\"},
+      // A lead byte without its continuation bytes is one byte (Go decodes it as U+FFFD of
+      // width 1), so the '=' after it is seen (finding F2).
+      {"a=\xE9=x", "invalid field selector: unescaped character in value: 61"},
+      {"a=\xF0\x9F=", "invalid field selector: unescaped character in value: 61"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.in);

@@ -29,6 +29,10 @@ TEST(ParseYaml, Scalars) {
   ExpectDecodes({
       {"basic", "a: 1\nb: two\nc: 2.5\nd: true\ne: null\nf: ~\ng:\n",
        R"({"a":1,"b":"two","c":2.5,"d":true,"e":null,"f":null,"g":null})"},
+      // A lone carriage return is a line break, as in go-yaml and YAML 1.2 (finding F3).
+      {"carriage returns", "\r\r\r\r\r2\n", "2"},
+      {"carriage return line ends", "a: 1\rb: two\r\nc: [x,\rz]",
+       R"({"a":1,"b":"two","c":["x","z"]})"},
       {"YAML 1.1 booleans, as go-yaml v2 resolves them",
        "a: yes\nb: no\nc: on\nd: off\ne: y\nf: N\ng: True\nh: FALSE\ni: Yes\nj: OFF",
        R"({"a":true,"b":false,"c":true,"d":false,"e":true,"f":false,"g":true,"h":false,"i":true,"j":false})"},
