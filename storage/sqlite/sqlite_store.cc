@@ -117,6 +117,58 @@ Status ReadEventRow(const Statement& s, Event* e) {
   return Status::Ok();
 }
 
+// SQLite takes a write-ahead log whose header is not valid (wrong magic or version, or a
+// checksum that does not match) for an empty one, and deletes it when the last connection
+// closes: the committed writes it held (the server died before a checkpoint) would be gone
+// without a word and their revisions handed out again. A missing or empty WAL is normal; a
+// header is written whole (one write, synced before any frame), so a crash never tears one.
+// Format: sqlite.org/fileformat2.html#walformat.
+Status CheckWalHeader(const std::string& wal_path) {
+  const int fd = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Status(Code::kUnavailable, "cannot read " + wal_path + ": " + std::strerror(errno));
+  }
+  unsigned char h[32];
+  ssize_t n;
+  do {
+    n = ::pread(fd, h, sizeof(h), 0);
+  } while (n < 0 && errno == EINTR);
+  const int read_errno = errno;
+  ::close(fd);
+  if (n < 0) {
+    return Status(Code::kUnavailable, "cannot read " + wal_path + ": " + std::strerror(read_errno));
+  }
+  if (n == 0) return Status::Ok();
+  const std::string what = "its write-ahead log " + wal_path;
+  if (n < static_cast<ssize_t>(sizeof(h))) {
+    return Status(Code::kInternal,
+                  what + " is shorter than a WAL header (" + std::to_string(n) + " bytes)");
+  }
+  auto big_endian = [](const unsigned char* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+  };
+  const uint32_t magic = big_endian(h);
+  if ((magic != 0x377f0682 && magic != 0x377f0683) || big_endian(h + 4) != 3007000) {
+    return Status(Code::kInternal, what + " does not start with an SQLite WAL header");
+  }
+  // The header checksum: 32-bit words in the byte order the magic names.
+  auto word = [&](const unsigned char* p) {
+    return (magic & 1) != 0
+               ? big_endian(p)
+               : (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | p[0];
+  };
+  uint32_t s0 = 0, s1 = 0;
+  for (int i = 0; i < 24; i += 8) {
+    s0 += word(h + i) + s1;
+    s1 += word(h + i + 4) + s0;
+  }
+  if (s0 != big_endian(h + 24) || s1 != big_endian(h + 28)) {
+    return Status(Code::kInternal, what + " has a WAL header whose checksum does not match");
+  }
+  return Status::Ok();
+}
+
 // An exclusive advisory lock on "<db>.lock", held while the store is open: two processes
 // on one file would both allocate the same revisions.
 class FileLock {
@@ -348,6 +400,18 @@ Status SqliteStore::Init() {
   auto lock = FileLock::Acquire(path_ + ".lock", options_.open_lock_wait);
   if (!lock.ok()) return lock.status();
 
+  // A damaged file must never be served: check the WAL (before SQLite reads and discards it)
+  // and then the b-trees, before anything else reads them.
+  auto damaged = [&](const std::string& detail) {
+    return Status(Code::kInternal, "SQLite database " + path_ +
+                                       " is damaged or not a csdr-apiserver database (" + detail +
+                                       "); refusing to serve from it. Restore it from a "
+                                       "backup (see docs/storage.md) or move it aside.");
+  };
+  if (Status wal = CheckWalHeader(path_ + "-wal"); !wal.ok()) {
+    return wal.code() == Code::kInternal ? damaged(wal.message()) : wal;
+  }
+
   auto conn = Connection::Open(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!conn.ok()) {
     return Status(conn.status().code(),
@@ -359,13 +423,6 @@ Status SqliteStore::Init() {
   Connection& db = writer_->db;
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
 
-  // A damaged file must never be served: check the b-trees before anything else reads them.
-  auto damaged = [&](const std::string& detail) {
-    return Status(Code::kInternal, "SQLite database " + path_ +
-                                       " is damaged or not a csdr-apiserver database (" + detail +
-                                       "); refusing to serve from it. Restore it from a "
-                                       "backup (see docs/storage.md) or move it aside.");
-  };
   auto check = db.QueryText("PRAGMA quick_check");
   if (!check.ok()) return damaged("PRAGMA quick_check failed: " + check.status().message());
   if (*check != "ok") return damaged("PRAGMA quick_check: " + check->substr(0, 500));

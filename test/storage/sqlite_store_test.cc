@@ -479,6 +479,59 @@ TEST_F(SqliteStoreTest, DamagedFileFailsToOpen) {
   }
 }
 
+// What a crash leaves behind, copied while the store is open and idle: the main file and a
+// WAL holding committed writes that no checkpoint has moved into it yet.
+TEST_F(SqliteStoreTest, WalOfACrashIsReplayedAndAWalWithoutAValidHeaderIsRefused) {
+  namespace fs = std::filesystem;
+  const std::string crashed = dir_.path() + "/crashed/csdr.db";
+  fs::create_directories(fs::path(crashed).parent_path());
+  {
+    auto store = MustOpen();
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(store->Create("/x/" + std::to_string(i), Enc("v")).ok());
+    }
+    ASSERT_GT(fs::file_size(path() + "-wal"), 32u);
+    fs::copy_file(path(), crashed);
+    fs::copy_file(path() + "-wal", crashed + "-wal");
+    store->Close();
+  }
+  const std::string intact = dir_.path() + "/intact/csdr.db";
+  fs::create_directories(fs::path(intact).parent_path());
+  fs::copy_file(crashed, intact);
+  fs::copy_file(crashed + "-wal", intact + "-wal");
+
+  struct Case {
+    const char* name;
+    size_t offset;  // where one byte of the WAL header is flipped
+  };
+  for (const Case& c :
+       {Case{"magic", 0}, Case{"salt (checksum mismatch)", 17}, Case{"checksum", 27}}) {
+    SCOPED_TRACE(c.name);
+    fs::copy_file(intact + "-wal", crashed + "-wal", fs::copy_options::overwrite_existing);
+    {
+      std::fstream f(crashed + "-wal", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(static_cast<std::streamoff>(c.offset));
+      const char byte = static_cast<char>(f.get() ^ 0x5a);
+      f.seekp(static_cast<std::streamoff>(c.offset));
+      f.put(byte);
+    }
+    const auto size = fs::file_size(crashed + "-wal");
+    auto s = OpenStore("sqlite://" + crashed, Options());
+    ASSERT_FALSE(s.ok()) << "a WAL without a valid header was taken for an empty one";
+    EXPECT_EQ(s.status().code(), Code::kInternal);
+    EXPECT_NE(s.status().message().find(crashed + "-wal"), std::string::npos)
+        << s.status().message();
+    // Left as it was for whoever recovers it.
+    EXPECT_EQ(fs::file_size(crashed + "-wal"), size);
+  }
+
+  auto store = OpenStore("sqlite://" + intact, Options());
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ((*store)->CurrentRevision(), 20);
+  (*store)->Close();
+}
+
 TEST_F(SqliteStoreTest, FileThatIsNotADatabaseFailsToOpen) {
   std::filesystem::create_directories(std::filesystem::path(path()).parent_path());
   {
