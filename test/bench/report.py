@@ -189,10 +189,10 @@ def write(res, doc_path):
 
     w("## Webhook\n")
     w("AdmissionReviews over TLS 1.3 with keep-alive; server pinned to CPU 0, load to CPU 1. "
-      "Throughput: `wrk -t1 -cN -d4s` with `test/bench` Lua (median of 3 runs; p50/p99 from wrk's "
-      "own latency histogram, closed loop). Fixed rate: the Go load client sends 1,000 reviews/s "
+      "Throughput: `wrk -t1 -cN -d4s` with `test/bench` Lua (p50/p99 from wrk's "
+      "own latency histogram, closed loop; median of 5 runs). Fixed rate: the Go load client sends 1,000 reviews/s "
       "open-loop for 8 s over 16 connections and counts latency from when each review was due "
-      "(median of 2 runs).\n")
+      "(median of 3 runs).\n")
     w("| system | 1 conn /s | 16 conns /s | 64 conns /s | p50 / p99 ms at 16 | p50 / p99 ms at 64 "
       "| p50 / p99 ms at 1,000/s | RSS idle / after MiB | server CPU at 16 | wrk CPU at 16 |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -117,9 +117,35 @@ func do(client *http.Client, req *http.Request) (int, int64) {
 }
 
 type stats struct {
-	mu    sync.Mutex
-	lat   []time.Duration
-	codes map[int]int
+	mu       sync.Mutex
+	lat      []time.Duration
+	codes    map[int]int
+	firstBad string // the first answer that was not 2xx, for the report
+}
+
+func (s *stats) bad(code int, body string) {
+	s.mu.Lock()
+	if s.firstBad == "" {
+		s.firstBad = fmt.Sprintf("HTTP %d %.400s", code, body)
+	}
+	s.mu.Unlock()
+}
+
+// doBody is do, keeping the body of an answer that is not 2xx.
+func doBody(client *http.Client, req *http.Request, st *stats) int {
+	resp, err := client.Do(req)
+	if err != nil {
+		st.bad(0, err.Error())
+		return 0
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		st.bad(resp.StatusCode, string(b))
+		return resp.StatusCode
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
 }
 
 func newStats() *stats { return &stats{codes: map[int]int{}} }
@@ -150,7 +176,7 @@ func (s *stats) summary(wall time.Duration, cpu0 float64) map[string]any {
 		"rate":   float64(len(s.lat)) / wall.Seconds(),
 		"p50_ms": pct(s.lat, 0.50), "p90_ms": pct(s.lat, 0.90), "p99_ms": pct(s.lat, 0.99),
 		"p999_ms": pct(s.lat, 0.999), "max_ms": pct(s.lat, 1),
-		"codes": codes, "client_cpu_s": cpuSeconds() - cpu0,
+		"codes": codes, "client_cpu_s": cpuSeconds() - cpu0, "first_error": s.firstBad,
 	}
 }
 
@@ -210,7 +236,7 @@ func cmdCreate(args []string) {
 					return
 				}
 				s := time.Now()
-				code, _ := do(client, cm.request("POST", *path, bodies[i], ""))
+				code := doBody(client, cm.request("POST", *path, bodies[i], ""), st)
 				st.add(time.Since(s), code)
 			}
 		}()
