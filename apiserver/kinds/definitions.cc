@@ -12,7 +12,7 @@ namespace {
 const std::string kMeta = "io.k8s.apimachinery.pkg.apis.meta.v1.";
 const std::string kCsdr = "io.csdr.v1alpha1.";
 
-using Props = std::vector<std::pair<std::string, Schema>>;
+using Props = std::vector<NamedSchema>;
 
 Schema Typed(std::string type, std::string description) {
   Schema s;
@@ -92,13 +92,12 @@ void AddKind(std::vector<Definition>* out, const std::string& kind, std::string 
                        "api-conventions.md#metadata")},
   };
   if (has_spec)
-    props.emplace_back("spec",
-                       Ref(kCsdr + kind + "Spec", "The desired state of the " + kind + "."));
-  props.emplace_back(
+    props.push_back({"spec", Ref(kCsdr + kind + "Spec", "The desired state of the " + kind + ".")});
+  props.push_back(NamedSchema{
       "status",
       Ref(kCsdr + kind + "Status",
           "The observed state of the " + kind +
-              ", written by the backup center's controllers through the status subresource."));
+              ", written by the backup center's controllers through the status subresource.")});
   out->push_back({kCsdr + kind, Obj(std::move(description), std::move(props)), GVK(kind)});
   out->push_back(
       {kCsdr + kind + "List",

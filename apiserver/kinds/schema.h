@@ -30,12 +30,17 @@ struct KindInfo;
 // `description` ignored) or an inline schema. Objects with neither `properties` nor
 // `additional_properties` are free-form (any members, never pruned), which is how
 // upstream describes FieldsV1.
+struct NamedSchema;  // a member of an object schema: a name and a Schema (below)
+
 struct Schema {
   std::string type;         // "object", "array", "string", "integer", "number", "boolean"
   std::string format;       // "date-time", "int32", "int64", "duration", ...
   std::string description;  // what kubectl explain prints
   std::string ref;          // definition name, e.g. "io.k8s.apimachinery.pkg.apis.meta.v1.Time"
-  std::vector<std::pair<std::string, Schema>> properties;  // in declaration order
+  // In declaration order. std::vector allows an incomplete element type (C++17); a
+  // std::pair<std::string, Schema> here would instantiate pair with Schema incomplete, which
+  // the standard leaves undefined and clang with libstdc++ 12 refuses.
+  std::vector<NamedSchema> properties;
   std::vector<std::string> required;
   std::shared_ptr<const Schema> items;                  // arrays
   std::shared_ptr<const Schema> additional_properties;  // string-keyed maps
@@ -61,6 +66,11 @@ struct Schema {
 
   // The property named `name`, or nullptr.
   const Schema* Property(std::string_view name) const;
+};
+
+struct NamedSchema {
+  std::string name;
+  Schema schema;
 };
 
 // A named definition of the documents; `gvks` become x-kubernetes-group-version-kind.
