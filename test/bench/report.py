@@ -375,7 +375,8 @@ def textwrap_method(res):
   with watches open, against the same without); then one create, timed until the last watcher
   has its ADDED event. The load client's own CPU share is recorded so that a saturated client
   shows (a share near 1.0 means the client, not the server, may be the limit).
-- **Resources.** RSS: `VmRSS` of the server process (etcd's separately). CPU: utime+stime from
+- **Resources.** RSS: `VmRSS` of the server process (etcd's separately; kube-apiserver and
+  sample-apiserver share one etcd, so its RSS in the sample column also holds the 10,000 CRs). CPU: utime+stime from
   `/proc` over the {n:,} creates, scaled to 10,000, including etcd and (kube) the webhook.
   Start to ready: from exec until `/readyz` answers 200 (polled every 2 ms), empty and after the
   objects were written (for kube-apiserver: a restart against the running etcd; "empty" means CRDs
