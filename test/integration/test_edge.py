@@ -337,8 +337,10 @@ class SlowClientsTest(ServerTestCase):
         self.assertEqual(conn.getresponse().read(), b"ok")
         conn.close()
         samples = parse_metrics(s.request("GET", "/metrics").text())
+        # Slowloris connections keep sending, so only the guard's deadline closes them; a silent
+        # one may also go by cpp-httplib's own 30 s handshake read timeout, whichever is first.
         self.assertGreaterEqual(metric(samples, "csdr_connections_closed_total",
-                                       reason="header_timeout"), self.SLOWLORIS + self.SILENT)
+                                       reason="header_timeout"), self.SLOWLORIS)
         self.assertGreaterEqual(metric(samples, "csdr_connections_closed_total",
                                        reason="idle_timeout"), self.IDLE)
 
