@@ -182,8 +182,9 @@ class Server:
 class Csdr(Server):
     name = "csdr-apiserver"
 
-    def __init__(self, bench, data_dir):
+    def __init__(self, bench, data_dir, cluster_facts=True):
         super().__init__(bench)
+        self.cluster_facts = cluster_facts  # --kubeconfig to the bench cluster
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -192,7 +193,8 @@ class Csdr(Server):
         return [self.b.tools.csdr, "--bind-address", "127.0.0.1", "--secure-port", self.port,
                 "--tls-cert-file", c.csdr_crt, "--tls-private-key-file", c.csdr_key,
                 "--client-ca-file", c.ca, "--storage", f"sqlite://{self.data_dir / 'csdr.db'}",
-                "--v", "0"] + (["--kubeconfig", self.b.cp.kubeconfig] if self.b.cp else [])
+                "--v", "0"] + (["--kubeconfig", self.b.cp.kubeconfig]
+                               if self.b.cp and self.cluster_facts else [])
 
 
 class CrWebhook(Server):
@@ -688,6 +690,17 @@ class Bench:
             self.csdr_server = srv
             self.api_measure("csdr", srv, f"{API}/namespaces/{NS}/backups",
                              f"{API}/namespaces/{NS}/backups/{{}}", backup_object(), True)
+            # Start to ready without a cluster (no --kubeconfig): what the store itself costs.
+            srv.stop()
+            for key, d in (("ready_loaded_standalone_s", data),
+                           ("ready_empty_standalone_s", self.workdir / "csdr-empty")):
+                times = []
+                for _ in range(1 if self.smoke else 3):
+                    srv = Csdr(self, d, cluster_facts=False)
+                    times.append(srv.start())
+                    srv.stop()
+                self.sysres("csdr")[key] = times
+                log(f"csdr {key}: {median(times) * 1000:.1f} ms")
         finally:
             srv.stop()
             self.csdr_server = None
