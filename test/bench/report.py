@@ -246,6 +246,8 @@ def write(res, doc_path):
         ("RSS with 10,000 objects, MiB (server process)", "rss_loaded_mib", False),
         ("etcd RSS with 10,000 objects, MiB", "etcd_rss_loaded_mib", False),
         ("CPU s per 10,000 creates (server + etcd + webhook)", "cpu_s_per_10k_creates", False),
+        ("CPU s per 10,000 creates, the API server process alone", "process_cpu_s_per_10k_creates",
+         False),
         ("Creates per SQLite transaction (group commit)", "writes_per_transaction", False),
         ("Start to ready, empty, ms (median)", "ready_empty_median_s", False),
         ("Start to ready, 10,000 objects, ms (median)", "ready_loaded_median_s", False),
