@@ -66,6 +66,16 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_busy():
+    """Busy seconds so far of CPU 0 and CPU 1, all processes (from /proc/stat)."""
+    out = []
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(("cpu0 ", "cpu1 ")):
+            v = [int(x) for x in line.split()[1:]]
+            out.append((sum(v) - v[3] - v[4]) / CLK_TCK)  # all but idle and iowait
+    return out
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -545,7 +555,7 @@ class Bench:
             runs = []
             for _ in range(self.reps + 2):  # 5 runs: the rates swing most on a shared machine
                 env = dict(os.environ, BENCH_BODIES=bodies)
-                c0, cpu0, t0 = children_cpu(), server.cpu(), time.monotonic()
+                c0, cpu0, t0, busy0 = children_cpu(), server.cpu(), time.monotonic(), cpu_busy()
                 p = subprocess.run(["taskset", "-c", LOAD_CPU, self.tools.wrk, "-t1",
                                     f"-c{conns}", "-d4s", "--latency", "-s", lua, server.url],
                                    capture_output=True, text=True, env=env, timeout=60)
@@ -553,9 +563,16 @@ class Bench:
                 run = parse_wrk(p.stdout)
                 run["client_cpu_share"] = (children_cpu() - c0) / wall
                 run["server_cpu_share"] = (server.cpu() - cpu0) / wall
+                busy = [(b - a) / wall for a, b in zip(busy0, cpu_busy())]
+                # What else ran on the server's CPU: its busy share less the server's own.
+                run["others_on_server_cpu"] = max(0.0, busy[0] - run["server_cpu_share"])
+                run["per_server_cpu_s"] = run["rate"] / run["server_cpu_share"] \
+                    if run["server_cpu_share"] > 0 else None
                 runs.append(run)
             res[f"wrk_c{conns}"] = runs
             res[f"rate_c{conns}"] = median(r["rate"] for r in runs)
+            res[f"per_cpu_c{conns}"] = median(r["per_server_cpu_s"] for r in runs)
+            res[f"others_cpu0_c{conns}"] = median(r["others_on_server_cpu"] for r in runs)
             log(f"{name} webhook c={conns}: {res[f'rate_c{conns}']:.0f}/s "
                 f"(p99 {median(r.get('p99_ms') for r in runs)} ms)")
         res["rss_loaded_mib"] = rss_mib(server.pid)
@@ -591,7 +608,7 @@ class Bench:
 
         # Creates: n objects in `reps` runs of 64 clients; CPU over all of them.
         store0 = self.store_counters(server) if name == "csdr" else None
-        cpu0, own0 = server.cpu(), cpu_s(server.pid)
+        cpu0, own0, busy0, t0 = server.cpu(), cpu_s(server.pid), cpu_busy(), time.monotonic()
         runs, start = [], 0
         for i in range(self.reps):
             count = n // self.reps + (1 if i < n % self.reps else 0)
@@ -606,6 +623,9 @@ class Bench:
             res["writes_per_transaction"] = (store1["writes"] - store0["writes"]) / txns \
                 if txns else None
         res["process_cpu_s_per_10k_creates"] = (cpu_s(server.pid) - own0) * OBJECTS / n
+        wall = time.monotonic() - t0
+        res["create_others_on_server_cpu"] = max(
+            0.0, (cpu_busy()[0] - busy0[0] - (server.cpu() - cpu0)) / wall)
         res["creates"] = runs
         res["create_rate"] = median(r["rate"] for r in runs)
         res["create_p50_ms"] = median(r["p50_ms"] for r in runs)
