@@ -5,6 +5,8 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -100,6 +102,11 @@ StatusOr<std::shared_ptr<const CaBundle>> CaBundle::FromPem(std::string_view pem
   return bundle;
 }
 
+CaBundle::CaBundle(X509_STORE* store, std::string pem) : store_(store), pem_(std::move(pem)) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1);
+}
+
 CaBundle::~CaBundle() { X509_STORE_free(store_); }
 
 // ---- X509Authenticator
@@ -127,19 +134,89 @@ std::shared_ptr<const CaBundle> X509Authenticator::ca() const {
 
 AuthResult X509Authenticator::Authenticate(const AuthRequest& request) const {
   std::shared_ptr<const CaBundle> ca = this->ca();  // keeps the bundle alive while verifying
-  return AuthenticateClientCertificate(ca->store(), PeerOf(request));
+  return AuthenticateClientCertificate(*ca, request);
+}
+
+namespace {
+
+// Verdicts cached on an SSL object, one per CA bundle its peer was checked against (the X509
+// authenticator's, the ConfigMap's client CA, the front-proxy CA: a few). Freed with the SSL.
+struct ConnectionVerdicts {
+  struct Entry {
+    uint64_t bundle;
+    std::string error;  // "" when the chain verified
+    std::chrono::steady_clock::time_point at;
+  };
+  std::vector<Entry> entries;
+};
+
+// A verdict is reused for this long at most, so that an intermediate's expiry is seen on a
+// long-lived connection too; the leaf's own expiry is checked on every reuse.
+constexpr std::chrono::minutes kVerdictTtl{5};
+
+void FreeVerdicts(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                  void* /*argp*/) {
+  delete static_cast<ConnectionVerdicts*>(ptr);
+}
+
+int VerdictIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &FreeVerdicts);
+  return index;
+}
+
+}  // namespace
+
+std::string VerifyClientCertificate(const CaBundle& ca, const AuthRequest& request) {
+  const PeerCertificates peer = PeerOf(request);
+  if (request.ssl == nullptr || peer.leaf == nullptr || VerdictIndex() < 0) {
+    return VerifyClientCertificate(ca.store(), peer);
+  }
+  // One connection is served by one thread at a time, so its verdicts need no lock.
+  SSL* ssl = const_cast<SSL*>(request.ssl);
+  auto* verdicts = static_cast<ConnectionVerdicts*>(SSL_get_ex_data(ssl, VerdictIndex()));
+  const auto now = std::chrono::steady_clock::now();
+  if (verdicts != nullptr) {
+    for (auto it = verdicts->entries.begin(); it != verdicts->entries.end(); ++it) {
+      if (it->bundle != ca.id()) continue;
+      if (now - it->at < kVerdictTtl && X509_cmp_current_time(X509_get0_notAfter(peer.leaf)) > 0) {
+        return it->error;
+      }
+      verdicts->entries.erase(it);
+      break;
+    }
+  }
+  std::string error = VerifyClientCertificate(ca.store(), peer);
+  if (verdicts == nullptr) {
+    verdicts = new ConnectionVerdicts;
+    if (SSL_set_ex_data(ssl, VerdictIndex(), verdicts) != 1) {
+      delete verdicts;
+      return error;
+    }
+  }
+  if (verdicts->entries.size() >= 4) verdicts->entries.erase(verdicts->entries.begin());
+  verdicts->entries.push_back({ca.id(), error, now});
+  return error;
+}
+
+AuthResult AuthenticateClientCertificate(const CaBundle& ca, const AuthRequest& request) {
+  const PeerCertificates peer = PeerOf(request);
+  if (peer.leaf == nullptr) return AuthResult{};
+  return UserOfVerifiedCertificate(peer.leaf, VerifyClientCertificate(ca, request));
 }
 
 AuthResult AuthenticateClientCertificate(X509_STORE* store, const PeerCertificates& peer) {
+  if (peer.leaf == nullptr) return AuthResult{};
+  return UserOfVerifiedCertificate(peer.leaf, VerifyClientCertificate(store, peer));
+}
+
+AuthResult UserOfVerifiedCertificate(X509* leaf, const std::string& error) {
   AuthResult result;
-  if (peer.leaf == nullptr) return result;
-  std::string error = VerifyClientCertificate(store, peer);
   if (!error.empty()) {
     result.outcome = AuthOutcome::kRejected;
     result.reason = error;
     return result;
   }
-  std::vector<std::string> cn = SubjectEntries(peer.leaf, NID_commonName);
+  std::vector<std::string> cn = SubjectEntries(leaf, NID_commonName);
   if (cn.empty() || cn.front().empty()) {
     result.outcome = AuthOutcome::kRejected;
     result.reason = "x509: certificate has no common name";
@@ -147,7 +224,7 @@ AuthResult AuthenticateClientCertificate(X509_STORE* store, const PeerCertificat
   }
   result.outcome = AuthOutcome::kAuthenticated;
   result.user.name = cn.front();
-  result.user.groups = SubjectEntries(peer.leaf, NID_organizationName);
+  result.user.groups = SubjectEntries(leaf, NID_organizationName);
   result.user.groups.push_back("system:authenticated");
   return result;
 }

@@ -114,7 +114,7 @@ AuthResult AuthenticateRequestHeader(const RequestHeaderConfig& config,
   const std::string user = FirstNonEmpty(request, config.username_headers);
   if (user.empty()) return result;  // not a proxied request: other authenticators decide
 
-  std::string error = VerifyClientCertificate(config.ca->store(), peer);
+  std::string error = VerifyClientCertificate(*config.ca, request);
   if (error.empty() && !config.allowed_names.empty()) {
     std::vector<std::string> cn = SubjectEntries(peer.leaf, NID_commonName);
     const std::string name = cn.empty() ? "" : cn.front();
@@ -181,7 +181,7 @@ AuthResult RequestHeaderAuthenticator::Authenticate(const AuthRequest& request) 
 AuthResult DynamicClientCertAuthenticator::Authenticate(const AuthRequest& request) const {
   auto ca = source_->client_ca();
   if (!ca) return AuthResult{};
-  return AuthenticateClientCertificate(ca->store(), PeerOf(request));
+  return AuthenticateClientCertificate(*ca, request);
 }
 
 Status ApplyAuthenticationConfigMap(const json::Value& config_map, bool client_ca,

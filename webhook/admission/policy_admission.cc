@@ -38,57 +38,101 @@ std::string StoreFacts::TombstoneKey(std::string_view ns, std::string_view name)
   return "/registry/csdr.io/_backupvault_tombstones/" + std::string(ns) + "/" + std::string(name);
 }
 
+ObjectFact StoreFacts::CachedObject(const std::string& key,
+                                    const std::function<ObjectFact()>& read) const {
+  const int64_t revision = store_->CurrentRevision();  // before the read: see Cached
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = objects_.find(key);
+    if (it != objects_.end() && it->second.revision == revision) return it->second.object;
+  }
+  ObjectFact f = read();
+  if (f.unknown()) return f;  // a storage error is not remembered
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (objects_.size() >= kMaxCached) objects_.clear();
+  objects_[key] = Cached{revision, f, {}};
+  return f;
+}
+
+ListFact StoreFacts::CachedList(const std::string& key,
+                                const std::function<ListFact()>& read) const {
+  const int64_t revision = store_->CurrentRevision();
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = lists_.find(key);
+    if (it != lists_.end() && it->second.revision == revision) return it->second.list;
+  }
+  ListFact f = read();
+  // Big lists (a namespace's backups, read when a vault is deleted) are read rarely and would
+  // hold memory until the next write: only small ones (vaults, schedules) are kept.
+  if (!f.known || f.items.size() > kMaxCachedListItems) return f;
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (lists_.size() >= kMaxCached) lists_.clear();
+  lists_[key] = Cached{revision, {}, f};
+  return f;
+}
+
 ObjectFact StoreFacts::Get(std::string_view kind, std::string_view ns,
                            std::string_view name) const {
   const apiserver::KindStrategy* k = KindByName(kind);
   if (k == nullptr) return Unknown("unknown kind " + std::string(kind));
-  auto kv = store_->Get(apiserver::Registry::Key(*k, std::string(ns), std::string(name)));
-  ObjectFact f;
-  if (!kv.ok()) {
-    if (kv.status().code() == Code::kNotFound) {
-      f.presence = Presence::kAbsent;
-      return f;
+  const std::string key = apiserver::Registry::Key(*k, std::string(ns), std::string(name));
+  return CachedObject(key, [&] {
+    auto kv = store_->Get(key);
+    ObjectFact f;
+    if (!kv.ok()) {
+      if (kv.status().code() == Code::kNotFound) {
+        f.presence = Presence::kAbsent;
+        return f;
+      }
+      return Unknown("storage: " + kv.status().message());
     }
-    return Unknown("storage: " + kv.status().message());
-  }
-  f.object = ParseRef(kv->value);
-  f.presence = f.object ? Presence::kPresent : Presence::kUnknown;
-  if (!f.object) f.unknown_reason = "stored object is not valid JSON";
-  return f;
+    f.object = ParseRef(kv->value);
+    f.presence = f.object ? Presence::kPresent : Presence::kUnknown;
+    if (!f.object) f.unknown_reason = "stored object is not valid JSON";
+    return f;
+  });
 }
 
 ListFact StoreFacts::List(std::string_view kind, std::string_view ns) const {
-  ListFact f;
   const apiserver::KindStrategy* k = KindByName(kind);
   if (k == nullptr) {
+    ListFact f;
     f.unknown_reason = "unknown kind " + std::string(kind);
     return f;
   }
-  auto page = store_->List(apiserver::Registry::Prefix(*k, std::string(ns)), "", 0, 0);
-  if (!page.ok()) {
-    f.unknown_reason = "storage: " + page.status().message();
+  const std::string prefix = apiserver::Registry::Prefix(*k, std::string(ns));
+  return CachedList(prefix, [&] {
+    ListFact f;
+    auto page = store_->List(prefix, "", 0, 0);
+    if (!page.ok()) {
+      f.unknown_reason = "storage: " + page.status().message();
+      return f;
+    }
+    f.known = true;
+    for (const auto& kv : page->items) {
+      if (ObjectRef o = ParseRef(kv.value)) f.items.push_back(std::move(o));
+    }
     return f;
-  }
-  f.known = true;
-  for (const auto& kv : page->items) {
-    if (ObjectRef o = ParseRef(kv.value)) f.items.push_back(std::move(o));
-  }
-  return f;
+  });
 }
 
 ObjectFact StoreFacts::VaultTombstone(std::string_view ns, std::string_view name) const {
-  auto kv = store_->Get(TombstoneKey(ns, name));
-  ObjectFact f;
-  if (!kv.ok()) {
-    if (kv.status().code() == Code::kNotFound) {
-      f.presence = Presence::kAbsent;
-      return f;
+  const std::string key = TombstoneKey(ns, name);
+  return CachedObject(key, [&] {
+    auto kv = store_->Get(key);
+    ObjectFact f;
+    if (!kv.ok()) {
+      if (kv.status().code() == Code::kNotFound) {
+        f.presence = Presence::kAbsent;
+        return f;
+      }
+      return Unknown("storage: " + kv.status().message());
     }
-    return Unknown("storage: " + kv.status().message());
-  }
-  f.presence = Presence::kPresent;
-  f.object = ParseRef(kv->value);
-  return f;
+    f.presence = Presence::kPresent;
+    f.object = ParseRef(kv->value);
+    return f;
+  });
 }
 
 Status PolicyAdmission::Admit(const apiserver::AdmissionAttributes& a,
