@@ -3,9 +3,8 @@
 #include <glog/logging.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <chrono>
-#include <optional>
+#include <limits>
 
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
@@ -33,15 +32,24 @@ bool ParseBool(const std::string& s) {
   return s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True";
 }
 
-// Upstream pretty-prints for curl, wget and browsers, and on ?pretty=true.
-// Holds one slot of an in-flight limit for the life of a request.
+// One slot of an in-flight limit, held for the life of a request.
 class InflightSlot {
  public:
-  InflightSlot(std::atomic<int>* counter, bool mutating) : counter_(counter), mutating_(mutating) {
-    counter_->fetch_add(1);
+  // Takes a slot unless `limit` (> 0) are taken; false when none is free. The counter is
+  // raised first and lowered again on failure, so that concurrent requests never exceed it.
+  bool Acquire(std::atomic<int>* counter, int limit, bool mutating) {
+    if (counter->fetch_add(1) >= limit) {
+      counter->fetch_sub(1);
+      return false;
+    }
+    counter_ = counter;
+    mutating_ = mutating;
     AddInflight(mutating_, 1);
+    return true;
   }
+  InflightSlot() = default;
   ~InflightSlot() {
+    if (counter_ == nullptr) return;
     counter_->fetch_sub(1);
     AddInflight(mutating_, -1);
   }
@@ -49,14 +57,11 @@ class InflightSlot {
   InflightSlot& operator=(const InflightSlot&) = delete;
 
  private:
-  std::atomic<int>* counter_;
-  bool mutating_;
+  std::atomic<int>* counter_ = nullptr;
+  bool mutating_ = false;
 };
 
-bool InGroup(const UserInfo& user, std::string_view group) {
-  return std::find(user.groups.begin(), user.groups.end(), group) != user.groups.end();
-}
-
+// Upstream pretty-prints for curl, wget and browsers, and on ?pretty=true.
 bool WantsPretty(const httplib::Request& req) {
   if (req.has_param("pretty")) return ParseBool(req.get_param_value("pretty"));
   std::string ua = req.get_header_value("User-Agent");
@@ -219,14 +224,14 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   // kube-apiserver's max-in-flight filter: after authentication, before authorization.
   // Watches are long-running and not counted; system:masters is exempt, as upstream exempts
   // its privileged group, so that an administrator can always get in.
-  std::optional<InflightSlot> slot;
-  if (info.verb != "watch" && !InGroup(user, "system:masters")) {
+  InflightSlot slot;
+  if (info.verb != "watch" && !user.IsIn("system:masters")) {
     const bool mutating = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
                           req.method == "DELETE";
     std::atomic<int>& counter = mutating ? inflight_mutating_ : inflight_readonly_;
     const int limit =
         mutating ? options_.max_mutating_requests_inflight : options_.max_requests_inflight;
-    if (limit > 0 && counter.load() >= limit) {
+    if (!slot.Acquire(&counter, limit > 0 ? limit : std::numeric_limits<int>::max(), mutating)) {
       RecordDropped(mutating);
       WriteStatus(res,
                   Status(Code::kTooManyRequests, "Too many requests, please try again later.")
@@ -235,7 +240,6 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
       log(user.name);
       return;
     }
-    slot.emplace(&counter, mutating);
   }
   AuthzAttributes attrs;
   attrs.user = &user;
