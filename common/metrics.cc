@@ -123,55 +123,31 @@ void Family::WriteHeader(std::string* out) const {
   *out += '\n';
 }
 
-Counter::Counter(std::string name, std::string help, std::vector<std::string> label_names)
-    : Family(std::move(name), std::move(help), Type::kCounter, std::move(label_names)) {}
-
-void Counter::Inc(std::initializer_list<std::string_view> labels, double by) {
+void ScalarFamily::Update(std::initializer_list<std::string_view> labels, double value, bool add) {
   std::string key = Key(labels);
   std::lock_guard<std::mutex> lock(mu_);
-  values_[std::move(key)] += by;
+  double& v = values_[std::move(key)];
+  v = add ? v + value : value;
 }
 
-double Counter::Value(std::initializer_list<std::string_view> labels) const {
+double ScalarFamily::Value(std::initializer_list<std::string_view> labels) const {
   std::string key = Key(labels);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = values_.find(key);
   return it == values_.end() ? 0 : it->second;
 }
 
-void Counter::Write(std::string* out) const {
+void ScalarFamily::Write(std::string* out) const {
   WriteHeader(out);
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [key, v] : values_) AppendSample(out, name_, Labels(key), v);
 }
+
+Counter::Counter(std::string name, std::string help, std::vector<std::string> label_names)
+    : ScalarFamily(std::move(name), std::move(help), Type::kCounter, std::move(label_names)) {}
 
 Gauge::Gauge(std::string name, std::string help, std::vector<std::string> label_names)
-    : Family(std::move(name), std::move(help), Type::kGauge, std::move(label_names)) {}
-
-void Gauge::Set(std::initializer_list<std::string_view> labels, double value) {
-  std::string key = Key(labels);
-  std::lock_guard<std::mutex> lock(mu_);
-  values_[std::move(key)] = value;
-}
-
-void Gauge::Add(std::initializer_list<std::string_view> labels, double by) {
-  std::string key = Key(labels);
-  std::lock_guard<std::mutex> lock(mu_);
-  values_[std::move(key)] += by;
-}
-
-double Gauge::Value(std::initializer_list<std::string_view> labels) const {
-  std::string key = Key(labels);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = values_.find(key);
-  return it == values_.end() ? 0 : it->second;
-}
-
-void Gauge::Write(std::string* out) const {
-  WriteHeader(out);
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [key, v] : values_) AppendSample(out, name_, Labels(key), v);
-}
+    : ScalarFamily(std::move(name), std::move(help), Type::kGauge, std::move(label_names)) {}
 
 GaugeFunc::GaugeFunc(std::string name, std::string help, std::vector<std::string> label_names,
                      std::function<void(std::vector<Sample>*)> read, Type type)

@@ -52,29 +52,37 @@ class Family {
   mutable std::mutex mu_;
 };
 
-// A value that only goes up (apiserver_request_total).
-class Counter : public Family {
+// One number per series: what Counter and Gauge share.
+class ScalarFamily : public Family {
  public:
-  Counter(std::string name, std::string help, std::vector<std::string> label_names = {});
-  void Inc(std::initializer_list<std::string_view> labels = {}, double by = 1);
   double Value(std::initializer_list<std::string_view> labels = {}) const;
   void Write(std::string* out) const override;
+
+ protected:
+  using Family::Family;
+  void Update(std::initializer_list<std::string_view> labels, double value, bool add);
 
  private:
   std::map<std::string, double> values_;
 };
 
+// A value that only goes up (apiserver_request_total).
+class Counter : public ScalarFamily {
+ public:
+  Counter(std::string name, std::string help, std::vector<std::string> label_names = {});
+  void Inc(std::initializer_list<std::string_view> labels = {}, double by = 1) {
+    Update(labels, by, true);
+  }
+};
+
 // A value that goes up and down (apiserver_current_inflight_requests).
-class Gauge : public Family {
+class Gauge : public ScalarFamily {
  public:
   Gauge(std::string name, std::string help, std::vector<std::string> label_names = {});
-  void Set(std::initializer_list<std::string_view> labels, double value);
-  void Add(std::initializer_list<std::string_view> labels, double by);
-  double Value(std::initializer_list<std::string_view> labels = {}) const;
-  void Write(std::string* out) const override;
-
- private:
-  std::map<std::string, double> values_;
+  void Set(std::initializer_list<std::string_view> labels, double value) {
+    Update(labels, value, false);
+  }
+  void Add(std::initializer_list<std::string_view> labels, double by) { Update(labels, by, true); }
 };
 
 // A gauge read at scrape time (process_resident_memory_bytes, apiserver_storage_objects):

@@ -32,6 +32,23 @@ ObjectFact Unknown(std::string reason) {
   return f;
 }
 
+// The object at `key`: absent, present and parsed, or unknown with the storage error (or,
+// when it does not parse, "stored object is not valid JSON").
+ObjectFact ReadObject(storage::Store* store, const std::string& key) {
+  auto kv = store->Get(key);
+  if (!kv.ok()) {
+    if (kv.status().code() != Code::kNotFound) return Unknown("storage: " + kv.status().message());
+    ObjectFact f;
+    f.presence = Presence::kAbsent;
+    return f;
+  }
+  ObjectFact f;
+  f.object = ParseRef(kv->value);
+  if (!f.object) return Unknown("stored object is not valid JSON");
+  f.presence = Presence::kPresent;
+  return f;
+}
+
 }  // namespace
 
 std::string StoreFacts::TombstoneKey(std::string_view ns, std::string_view name) {
@@ -77,21 +94,7 @@ ObjectFact StoreFacts::Get(std::string_view kind, std::string_view ns,
   const apiserver::KindStrategy* k = KindByName(kind);
   if (k == nullptr) return Unknown("unknown kind " + std::string(kind));
   const std::string key = apiserver::Registry::Key(*k, std::string(ns), std::string(name));
-  return CachedObject(key, [&] {
-    auto kv = store_->Get(key);
-    ObjectFact f;
-    if (!kv.ok()) {
-      if (kv.status().code() == Code::kNotFound) {
-        f.presence = Presence::kAbsent;
-        return f;
-      }
-      return Unknown("storage: " + kv.status().message());
-    }
-    f.object = ParseRef(kv->value);
-    f.presence = f.object ? Presence::kPresent : Presence::kUnknown;
-    if (!f.object) f.unknown_reason = "stored object is not valid JSON";
-    return f;
-  });
+  return CachedObject(key, [&] { return ReadObject(store_, key); });
 }
 
 ListFact StoreFacts::List(std::string_view kind, std::string_view ns) const {
@@ -119,20 +122,7 @@ ListFact StoreFacts::List(std::string_view kind, std::string_view ns) const {
 
 ObjectFact StoreFacts::VaultTombstone(std::string_view ns, std::string_view name) const {
   const std::string key = TombstoneKey(ns, name);
-  return CachedObject(key, [&] {
-    auto kv = store_->Get(key);
-    ObjectFact f;
-    if (!kv.ok()) {
-      if (kv.status().code() == Code::kNotFound) {
-        f.presence = Presence::kAbsent;
-        return f;
-      }
-      return Unknown("storage: " + kv.status().message());
-    }
-    f.presence = Presence::kPresent;
-    f.object = ParseRef(kv->value);
-    return f;
-  });
+  return CachedObject(key, [&] { return ReadObject(store_, key); });
 }
 
 Status PolicyAdmission::Admit(const apiserver::AdmissionAttributes& a,
