@@ -459,10 +459,15 @@ class Bench:
                         Path("/etc/os-release").read_text().splitlines()
                         if l.startswith("PRETTY_NAME=")), "?"),
         }
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                "apiserver", "webhook", "storage", "common"],
+                               capture_output=True, text=True).stdout.splitlines()
+        built = time.strftime("%H:%M:%S UTC", time.gmtime(os.path.getmtime(self.tools.csdr)))
         self.results["versions"] = {
-            "csdr-apiserver": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short",
-                                              "HEAD"], capture_output=True,
-                                             text=True).stdout.strip(),
+            "csdr-apiserver": f"{head}" + (f" with {len(dirty)} server files changed in the work "
+                                           "tree" if dirty else "") + f", binary built {built}",
             "kube-apiserver": ver([os.environ["CSDR_KUBE_APISERVER"], "--version"]),
             "etcd": ver([os.environ["CSDR_ETCD"], "--version"]).splitlines()[0],
             "go modules": self.tools.versions,
