@@ -284,6 +284,8 @@ def write(res, doc_path):
         if key.startswith("etcd"):
             vals[0] = None
         r1, r2 = ratio(vals[0], vals[1]), ratio(vals[0], vals[2])
+        if key.endswith("others_on_server_cpu"):
+            r1 = r2 = None  # a condition of the run, not a figure to compare
         cells = ["n/a (no etcd)" if key.startswith("etcd") and i == 0 else fmt(x)
                  for i, x in enumerate(vals)]
         w(f"| {label} | {' | '.join(cells)} | {fmt(r1, 2) if r1 else 'n/a'} | "
@@ -329,7 +331,8 @@ def write(res, doc_path):
         w("## Profiles (perf, csdr-apiserver)\n")
         w(prof.get("method", "") + "\n")
         for name, p in prof.get("runs", {}).items():
-            w(f"### {name}: {p.get('what')}; {p.get('samples')} samples\n")
+            n = p.get("samples")
+            w(f"### {name}: {p.get('what')}" + (f"; {n} samples" if n and n != "?" else "") + "\n")
             if p.get("focus"):
                 w("The functions this profile is read for (share of samples with the function "
                   "on the stack):\n")
