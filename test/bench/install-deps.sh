@@ -19,6 +19,15 @@ command -v perf >/dev/null || optional+=(linux-perf)
 if ((${#need[@]} + ${#optional[@]})); then
   [[ $(id -u) -eq 0 ]] && sudo=() || sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive
+  # nginx's maintainer scripts start the nginx service on port 80; the suite runs its own
+  # nginx on a loopback port. A policy-rc.d that refuses (exit 101) keeps services from
+  # starting during the install, as in container images; it is removed afterwards.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    trap '"${sudo[@]}" rm -f "$policy"' EXIT
+  fi
   "${sudo[@]}" apt-get update -qq
   if ((${#need[@]})); then
     echo "install-deps: apt-get install ${need[*]}"
