@@ -772,4 +772,23 @@ std::string Repr(const Value& value) {
   }
 }
 
+std::string_view GoKindName(const Value& value) {
+  switch (value.type()) {
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "bool";
+    case Type::kInt:
+    case Type::kDouble:
+      return "number";
+    case Type::kString:
+      return "string";
+    case Type::kArray:
+      return "array";
+    case Type::kObject:
+      return "object";
+  }
+  return "null";
+}
+
 }  // namespace csdr::json

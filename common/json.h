@@ -123,6 +123,10 @@ StatusOr<Value> Parse(std::string_view text, const ParseOptions& options = {});
 // NaN and infinities, which JSON cannot carry (Go refuses them), are written as null.
 // SerializeTo appends to *out.
 std::string Serialize(const Value& value, bool pretty = false);
+
+// Go's name for a JSON value's kind, as encoding/json words "cannot unmarshal X into ...":
+// null, bool, number, string, array, object.
+std::string_view GoKindName(const Value& value);
 void SerializeTo(const Value& value, std::string* out, bool pretty = false);
 
 // Go's %v-ish rendering used in error messages: strings quoted, numbers plain, objects JSON.

@@ -34,26 +34,6 @@ void MergeInto(json::Value& target, const json::Value& patch) {
   }
 }
 
-// Go's name for a JSON value's kind in "cannot unmarshal X into ..." messages.
-std::string_view GoJsonKind(const json::Value& v) {
-  switch (v.type()) {
-    case json::Type::kNull:
-      return "null";
-    case json::Type::kBool:
-      return "bool";
-    case json::Type::kInt:
-    case json::Type::kDouble:
-      return "number";
-    case json::Type::kString:
-      return "string";
-    case json::Type::kArray:
-      return "array";
-    case json::Type::kObject:
-      return "object";
-  }
-  return "value";
-}
-
 // ---------------------------------------------------------------------------------------------
 // JSON patch
 
@@ -322,7 +302,7 @@ StatusOr<std::vector<Operation>> DecodeOperations(const json::Value& patch_ops) 
   if (patch_ops.is_null()) return ops;
   const std::string prefix = "error decoding patch: json: cannot unmarshal ";
   if (!patch_ops.is_array()) {
-    return Status(Code::kBadRequest, prefix + std::string(GoJsonKind(patch_ops)) +
+    return Status(Code::kBadRequest, prefix + std::string(json::GoKindName(patch_ops)) +
                                          " into Go value of type []handlers.jsonPatchOp");
   }
   ops.reserve(patch_ops.size());
@@ -333,7 +313,7 @@ StatusOr<std::vector<Operation>> DecodeOperations(const json::Value& patch_ops) 
       continue;
     }
     if (!element.is_object()) {
-      return Status(Code::kBadRequest, prefix + std::string(GoJsonKind(element)) +
+      return Status(Code::kBadRequest, prefix + std::string(json::GoKindName(element)) +
                                            " into Go value of type handlers.jsonPatchOp");
     }
     for (const auto& [name, value] : element.object()) {
@@ -345,7 +325,7 @@ StatusOr<std::vector<Operation>> DecodeOperations(const json::Value& patch_ops) 
         if (value.is_string()) {
           *field = value.as_string();
         } else if (!value.is_null()) {
-          return Status(Code::kBadRequest, prefix + std::string(GoJsonKind(value)) +
+          return Status(Code::kBadRequest, prefix + std::string(json::GoKindName(value)) +
                                                " into Go struct field jsonPatchOp." + name +
                                                " of type string");
         }
@@ -371,7 +351,7 @@ Status CheckMergePatchBody(const json::Value& patch) {
   if (patch.is_object()) return Status::Ok();
   if (patch.is_null()) return Status(Code::kBadRequest, "Invalid JSON Patch");
   return Status(Code::kBadRequest, "error decoding patch: json: cannot unmarshal " +
-                                       std::string(GoJsonKind(patch)) +
+                                       std::string(json::GoKindName(patch)) +
                                        " into Go value of type map[string]interface {}");
 }
 

@@ -439,28 +439,9 @@ std::string_view OpString(SelectorOp op) {
   }
 }
 
-// Go's name for a JSON value's kind in "cannot unmarshal X into ..." messages.
-std::string GoKind(const json::Value& v) {
-  switch (v.type()) {
-    case json::Type::kBool:
-      return "bool";
-    case json::Type::kInt:
-    case json::Type::kDouble:
-      return "number";
-    case json::Type::kString:
-      return "string";
-    case json::Type::kArray:
-      return "array";
-    case json::Type::kObject:
-      return "object";
-    default:
-      return "null";
-  }
-}
-
 Status UnmarshalError(const json::Value& v, std::string_view target) {
-  return Status(Code::kBadRequest,
-                "json: cannot unmarshal " + GoKind(v) + " into Go " + std::string(target));
+  return Status(Code::kBadRequest, "json: cannot unmarshal " + std::string(json::GoKindName(v)) +
+                                       " into Go " + std::string(target));
 }
 
 // One UTF-8 character starting at s[i] (the whole sequence, for error messages).
