@@ -24,22 +24,6 @@ from harness import ServerTestCase
 ANSWER_TIMEOUT_S = 15
 
 
-class RawResponse:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers  # dict, lower-case names
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-    def __repr__(self):
-        return f"HTTP {self.status} {self.text()[:400]}"
-
-
 def parse_response(raw):
     """Parses one HTTP/1.1 response (Content-Length or chunked) from bytes."""
     head, _, rest = raw.partition(b"\r\n\r\n")
@@ -66,7 +50,7 @@ def parse_response(raw):
     else:
         n = int(headers.get("content-length", len(rest)))
         body = rest[:n]
-    return RawResponse(status, headers, body)
+    return harness.Response(status, headers, body)
 
 
 class HostileTest(ServerTestCase):
@@ -90,7 +74,7 @@ class HostileTest(ServerTestCase):
 
     def raw(self, head, body=b"", body_parts=None, half_close=False, head_only=False):
         """Sends `head` (request line and headers, without the blank line) and a body; returns
-        (RawResponse or None when the server closed without answering, seconds taken)."""
+        (harness.Response, headers a dict of lower-case names, or None when the server closed without answering, seconds taken)."""
         start = time.monotonic()
         s = self.tls_socket()
         data = b""
@@ -223,7 +207,7 @@ class HostileTest(ServerTestCase):
         self.assertEqual(ready.status, 200, ready)
         s.close()
         time.sleep(0.2)
-        self.check("truncated body, client gone", RawResponse(400, {}, b""), (400,), before, False)
+        self.check("truncated body, client gone", harness.Response(400, {}, b""), (400,), before, False)
 
     def test_invalid_utf8(self):
         cases = [
@@ -291,7 +275,7 @@ class HostileTest(ServerTestCase):
         r = self.server.list("backups", query={"resourceVersion": "999999999999999999"})
         self.assertEqual(r.status, 504, r)
         self.assertLess(time.monotonic() - start, 10)
-        self.check("legal extremes", RawResponse(200, {}, b""), (200,), before, False)
+        self.check("legal extremes", harness.Response(200, {}, b""), (200,), before, False)
 
     def test_headers_and_request_line(self):
         many = [f"X-Flood-{i}: {'v' * 20}" for i in range(5000)]  # ~150 KB of headers
