@@ -1,7 +1,6 @@
 #include "apiserver/endpoints/handler.h"
 
 #include <glog/logging.h>
-#include <sys/socket.h>
 
 #include <chrono>
 #include <limits>
@@ -120,12 +119,6 @@ void ApiHandler::Install(httplib::Server* server) {
 void ApiHandler::Shutdown() {
   ready_.store(false);
   shutting_down_.store(true);
-  // Shutting down the read side wakes a connection idling in keep-alive (it reads EOF and
-  // closes); one with a request in flight still writes its response. An fd recorded here
-  // that has since been closed or reused is at worst another socket of a process that is
-  // stopping.
-  std::lock_guard<std::mutex> lock(connections_mu_);
-  for (int fd : connections_) ::shutdown(fd, SHUT_RD);
 }
 
 void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
@@ -136,11 +129,6 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     const httplib::Response& res;
     ~Finished() { ConnectionGuard::RequestFinished(res.content_provider_ != nullptr); }
   } finished{res};
-  if (req.ssl != nullptr) {
-    int fd = SSL_get_fd(req.ssl);
-    std::lock_guard<std::mutex> lock(connections_mu_);
-    if (fd >= 0) connections_.insert(fd);
-  }
   auto start = std::chrono::steady_clock::now();
   // Re-parse the query with Go's rules before anything reads it (see ParseQuery). The
   // request object is the server's, mutable, and used by nobody else during this call.

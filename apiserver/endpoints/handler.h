@@ -13,9 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_set>
 
 #include "apiserver/auth/auth.h"
 #include "apiserver/endpoints/encoding.h"
@@ -44,9 +42,8 @@ class ApiHandler {
 
   void SetReady(bool ready) { ready_.store(ready); }
   // Graceful shutdown: /readyz turns false and every open watch ends (within a second),
-  // so that the server's connections drain.
-  // Idle keep-alive connections are closed too: cpp-httplib would otherwise keep waiting on
-  // them for the whole keep-alive timeout.
+  // so that the server's connections drain. Connections between requests (idle keep-alive
+  // ones included) are closed by the ConnectionGuard when the TlsServer stops.
   void Shutdown();
 
   // The validating webhook's handler for POST /validate. It runs before authentication:
@@ -72,10 +69,6 @@ class ApiHandler {
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> inflight_readonly_{0};
   std::atomic<int> inflight_mutating_{0};
-  // Sockets of the connections that have sent requests (stale entries are harmless: see
-  // Shutdown). Guarded by connections_mu_.
-  std::mutex connections_mu_;
-  std::unordered_set<int> connections_;
   std::function<void(const httplib::Request&, httplib::Response&)> webhook_;
 };
 
