@@ -259,7 +259,10 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   // Upstream keeps connections open for many requests; cpp-httplib's default of 5 would
   // make clients reconnect (a TLS handshake) every 5 requests.
   server->set_keep_alive_max_count(100000);
-  server->set_keep_alive_timeout(90);
+  // The guard closes idle connections (--idle-connection-timeout, counted in its metrics);
+  // cpp-httplib's own keep-alive limit is only a backstop a second later (a day with none).
+  const auto idle = std::chrono::duration_cast<std::chrono::seconds>(options.guard.idle_timeout);
+  server->set_keep_alive_timeout(idle.count() > 0 ? idle.count() + 1 : 86400);
   server->set_read_timeout(30, 0);
   server->set_write_timeout(30, 0);
   guard->Start();
