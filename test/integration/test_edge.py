@@ -16,6 +16,7 @@ import concurrent.futures
 import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import unittest
@@ -185,6 +186,36 @@ class InflightTest(ServerTestCase):
         self.assertGreater(metric(samples, "apiserver_request_total", code="429"), 0)
         self.assertEqual(metric(samples, "apiserver_longrunning_requests", verb="WATCH",
                                 resource="backupvaults"), 1)
+
+
+class TlsPolicyTest(ServerTestCase):
+    """TLS 1.2 or newer with ECDHE and AEAD suites only; the server itself refuses the rest
+    (the refusal is the server's alert, not the client's)."""
+
+    def s_client(self, server, *args):
+        proc = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}",
+                               "-servername", "localhost", *args],
+                              input="", capture_output=True, text=True, timeout=20)
+        return proc.stdout + proc.stderr
+
+    def test_old_protocols_and_weak_suites_are_refused(self):
+        s = self.start_server()
+        refused = [
+            (("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"), "alert protocol version"),
+            (("-tls1", "-cipher", "DEFAULT@SECLEVEL=0"), "alert protocol version"),
+            (("-tls1_2", "-cipher", "AES128-SHA:AES256-GCM-SHA384@SECLEVEL=0"),
+             "alert handshake failure"),  # no forward secrecy
+            (("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA@SECLEVEL=0"),
+             "alert handshake failure"),  # CBC, not AEAD
+        ]
+        for args, alert in refused:
+            out = self.s_client(s, *args)
+            self.assertIn(alert, out, f"{args}: {out[-600:]}")
+        for args, suite in ((("-tls1_2",), "ECDHE-"), (("-tls1_3",), "TLS_AES_")):
+            out = self.s_client(s, *args)
+            m = re.search(r"Cipher is (\S+)", out)
+            self.assertTrue(m and m.group(1).startswith(suite), f"{args}: {out[-600:]}")
+            self.assertTrue("GCM" in m.group(1) or "CHACHA20" in m.group(1), m.group(1))
 
 
 class SlowClients:
