@@ -248,10 +248,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   TlsServer* srv = server->get();
-  std::thread signal_thread([&handler, srv, signals] {
+  const int shutdown_delay = opts->shutdown_delay_seconds;
+  std::thread signal_thread([&handler, srv, signals, shutdown_delay] {
     int sig = 0;
     sigwait(&signals, &sig);
     LOG(INFO) << "received signal " << sig << ", shutting down";
+    if (shutdown_delay > 0) {
+      // kube-apiserver's --shutdown-delay-duration: /readyz answers 503 while requests are
+      // still served, so that load balancers and endpoints stop sending new ones first.
+      handler.SetReady(false);
+      std::this_thread::sleep_for(std::chrono::seconds(shutdown_delay));
+    }
     handler.Shutdown();  // readiness false, watches end
     srv->Stop();         // no new connections; Serve() returns when the open ones drained
   });

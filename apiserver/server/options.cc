@@ -106,6 +106,10 @@ Secure serving:
   --idle-connection-timeout DURATION
                                  a keep-alive connection with no request for this long is
                                  closed (default 90s)
+  --shutdown-delay-duration DURATION
+                                 on SIGTERM, /readyz answers 503 for this long while requests
+                                 are still served; then new connections are refused, requests
+                                 in flight finish and watches end (default 0s)
 
 Authentication:
   --client-ca-file FILE          CA bundle for client certificates; the user is the CN and the
@@ -296,6 +300,10 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       {"idle-connection-timeout",
        [&](const std::string& v) {
          return ParseDuration("idle-connection-timeout", v, &o.idle_connection_timeout_seconds);
+       }},
+      {"shutdown-delay-duration",
+       [&](const std::string& v) {
+         return ParseDuration("shutdown-delay-duration", v, &o.shutdown_delay_seconds);
        }},
       {"min-request-timeout",
        [&](const std::string& v) {

@@ -47,6 +47,9 @@ struct Options {
   // k8s.io/apiserver's http.Server: ReadHeaderTimeout 32 s, IdleTimeout 90 s.
   int read_header_timeout_seconds = 32;
   int idle_connection_timeout_seconds = 90;
+  // kube-apiserver's --shutdown-delay-duration: on SIGTERM, /readyz is 503 for this long while
+  // requests are still served; then the server stops accepting and drains.
+  int shutdown_delay_seconds = 0;
   // Admission plugins to turn off, as kube-apiserver's --disable-admission-plugins. The one
   // plugin is "CSDRPolicy" (the backup center's rules); turning it off is for tests of
   // the REST machinery alone.

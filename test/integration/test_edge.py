@@ -14,6 +14,7 @@
 import asyncio
 import concurrent.futures
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -391,6 +392,39 @@ class SlowClientsTest(ServerTestCase):
         self.assertLess(time.monotonic() - start, 5, "shutdown waited for slow clients")
         clients.run(clients.wait_all(), 10)
         self.assertEqual(sum(len(v) for v in clients.closed.values()), 150)
+
+    def test_sigterm_sequence(self):
+        # --shutdown-delay-duration=2s: readiness goes false first while requests are still
+        # served; then new connections are refused, the open watch ends cleanly, the process
+        # exits 0, and everything written is there after a restart (the store was closed).
+        s = self.start_server(extra_args=["--shutdown-delay-duration=2s"])
+        self.assertEqual(s.create("backupvaults", harness.vault("v1")).status, 201)
+        stream = s.watch(s.path("backupvaults"), query={"timeoutSeconds": "60"})
+        self.addCleanup(stream.close)
+        self.assertEqual(stream.next_event(timeout=5)["type"], "ADDED")
+        s.proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        harness.wait_for(lambda: s.request("GET", "/readyz", user=None).status == 503,
+                         timeout=1.5, what="/readyz 503 during the shutdown delay")
+        self.assertLess(time.monotonic() - sent, 2, "readiness turned false only after the delay")
+        self.assertEqual(s.get("backupvaults", "v1").status, 200, "served during the delay")
+
+        def refused():
+            try:
+                socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
+                return False
+            except OSError:
+                return True
+
+        harness.wait_for(refused, timeout=5, what="new connections refused after the delay")
+        self.assertGreaterEqual(time.monotonic() - sent, 1.9, "stopped accepting before the delay")
+        # The watch ends with the end of its stream, not an error.
+        harness.wait_for(lambda: stream.next_event(timeout=0.5) is None and stream.ended,
+                         timeout=5, what="the watch stream ended")
+        s.expected_exit = True
+        self.assertEqual(s.proc.wait(10), 0, s.log_tail())
+        s.start()
+        self.assertEqual(s.get("backupvaults", "v1").status, 200)
 
     def test_request_over_the_size_cap_is_cut_off(self):
         s = self.start_server()
