@@ -24,16 +24,16 @@
 
 namespace {
 
-// Series read at scrape time from objects main owns: the connections the guard sees, and the
+// Series read at scrape time from objects main owns: the connections the server sees, and the
 // process itself. Request, storage and admission families register themselves.
 void RegisterMetrics(const csdr::apiserver::TlsServer& server) {
   using csdr::metrics::GaugeFunc;
   auto& r = csdr::metrics::Default();
-  const csdr::apiserver::ConnectionGuard* guard = &server.guard();
+  const csdr::apiserver::TlsServer* srv = &server;
   r.Add(std::make_unique<GaugeFunc>(
       "csdr_connections", "Open client connections (TLS), watches included.",
-      std::vector<std::string>{}, [guard](std::vector<GaugeFunc::Sample>* out) {
-        out->push_back({{}, static_cast<double>(guard->counts().open)});
+      std::vector<std::string>{}, [srv](std::vector<GaugeFunc::Sample>* out) {
+        out->push_back({{}, static_cast<double>(srv->counts().open)});
       }));
   r.Add(std::make_unique<GaugeFunc>(
       "csdr_connections_closed_total",
@@ -41,8 +41,8 @@ void RegisterMetrics(const csdr::apiserver::TlsServer& server) {
       "--read-header-timeout (header_timeout), idle past --idle-connection-timeout "
       "(idle_timeout), or a request over the size cap (too_large).",
       std::vector<std::string>{"reason"},
-      [guard](std::vector<GaugeFunc::Sample>* out) {
-        auto c = guard->counts();
+      [srv](std::vector<GaugeFunc::Sample>* out) {
+        auto c = srv->counts();
         out->push_back({{"header_timeout"}, static_cast<double>(c.closed_header_timeout)});
         out->push_back({{"idle_timeout"}, static_cast<double>(c.closed_idle_timeout)});
         out->push_back({{"too_large"}, static_cast<double>(c.closed_too_large)});
@@ -196,8 +196,8 @@ int main(int argc, char** argv) {
     if (client_ca_authenticator) client_ca_authenticator->SetCa(std::move(ca));
   };
   serving.max_connections = static_cast<size_t>(opts->max_connections);
-  serving.guard.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
-  serving.guard.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);
+  serving.limits.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
+  serving.limits.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);
   auto server = TlsServer::Create(serving);
   if (!server.ok()) {
     std::cerr << "csdr-apiserver: " << server.status().message() << "\n";
@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
   handler.SetWebhook([&admission](const httplib::Request& req, httplib::Response& res) {
     webhook::ServeValidate(req, res, admission.facts());
   });
-  handler.Install(&(*server)->http());
+  handler.Install(server->get());
 
   Status bound = (*server)->Bind();
   if (!bound.ok()) {

@@ -8,7 +8,7 @@
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
 #include "apiserver/endpoints/request_metrics.h"
-#include "apiserver/server/connection_guard.h"
+#include "apiserver/server/tls_server.h"
 
 namespace csdr::apiserver {
 namespace {
@@ -16,8 +16,8 @@ namespace {
 // kube-apiserver's limit for JSON request bodies (3 MiB).
 constexpr size_t kMaxBodyBytes = 3 * 1024 * 1024;
 // Go's http.DefaultMaxHeaderBytes, which kube-apiserver serves with: the request line and the
-// header fields. (The connection guard caps what a request may send at all, so the header
-// section has been read whole, within bounds, by the time this is checked.)
+// header fields. The server's parser answers 431 past it already; this check keeps the rule
+// for requests that reach Serve by another way (tests).
 constexpr size_t kMaxHeaderBytes = 1 << 20;
 
 size_t HeaderBytes(const httplib::Request& req) {
@@ -79,41 +79,30 @@ ApiHandler::ApiHandler(Registry* registry, const Authenticator* authenticator,
   RegisterRequestMetrics();
 }
 
-void ApiHandler::Install(httplib::Server* server) {
-  auto h = [this](const httplib::Request& req, httplib::Response& res) { Serve(req, res); };
-  server->Get(".*", h);
-  server->Post(".*", h);
-  server->Put(".*", h);
-  server->Patch(".*", h);
-  server->Delete(".*", h);
-  server->Options(".*", h);
-  // Errors cpp-httplib answers itself (413, 400 on a malformed request line, ...) still
-  // get a Status body.
-  server->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    // cpp-httplib answered the request itself (a malformed request, a body over the limit):
-    // the connection is between requests again.
-    ConnectionGuard::RequestFinished(false);
-    if (!res.body.empty()) return;
-    Status s = res.status == 413
-                   ? Status(Code::kTooLarge, "Request entity too large: limit is 3145728")
-               : res.status == 404
-                   ? Status(Code::kNotFound, "the server could not find the requested resource")
-               : res.status == 414 ? Status(Code::kBadRequest, "request URI too long")
-                                   : Status(Code::kBadRequest, "bad request");
-    WriteStatus(res, s, StatusDetails{});
+void ApiHandler::Install(TlsServer* server) {
+  server->SetHandler(
+      [this](const httplib::Request& req, httplib::Response& res) { Serve(req, res); },
+      [this](const httplib::Request& req) { return IsQuick(req); });
+  // Requests the server cannot read (malformed, over a limit) still get a Status body.
+  server->SetErrorWriter([](int status, const std::string& message, httplib::Response& res) {
+    const Code code = status == 413   ? Code::kTooLarge
+                      : status == 431 ? Code::kHeaderTooLarge
+                      : status == 404 ? Code::kNotFound
+                      : status == 405 ? Code::kMethodNotAllowed
+                      : status >= 500 ? Code::kInternal
+                                      : Code::kBadRequest;
+    WriteStatus(res, Status(code, message), StatusDetails{});
+    // 501 and 505 keep their own codes: the Status body says what was not supported.
+    res.status = status;
   });
-  server->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                   std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    LOG(ERROR) << "internal error serving " << req.method << " " << req.path << ": " << what;
-    WriteStatus(res, Status(Code::kInternal, "Internal error occurred: " + what), StatusDetails{});
-  });
+}
+
+bool ApiHandler::IsQuick(const httplib::Request& req) const {
+  // Served on the event loop: no storage, no network, no waiting. The webhook reads the
+  // rules' facts from memory (StoreFacts caches them per store revision).
+  const std::string& path = req.path;
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") return true;
+  return webhook_ && path == "/validate";
 }
 
 void ApiHandler::Shutdown() {
@@ -122,22 +111,13 @@ void ApiHandler::Shutdown() {
 }
 
 void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
-  // The request is read: its connection's read deadline no longer runs (ConnectionGuard).
-  // When this returns, the connection is idle again, unless a stream (a watch) goes on.
-  ConnectionGuard::RequestStarted();
-  struct Finished {
-    const httplib::Response& res;
-    ~Finished() { ConnectionGuard::RequestFinished(res.content_provider_ != nullptr); }
-  } finished{res};
   auto start = std::chrono::steady_clock::now();
   // Re-parse the query with Go's rules before anything reads it (see ParseQuery). The
   // request object is the server's, mutable, and used by nobody else during this call.
   auto& mutable_req = const_cast<httplib::Request&>(req);
   mutable_req.params = ParseQuery(req.target);
-  // cpp-httplib gzips JSON when the client accepts it (Go clients always do), and its
-  // streaming compressor holds watch events back until a buffer fills: a watch event would
-  // reach kubectl minutes late. Responses go uncompressed (kube-apiserver, too, compresses
-  // only bodies over 128 KiB).
+  // Responses go uncompressed (kube-apiserver, too, compresses only bodies over 128 KiB);
+  // nothing below may pick an encoding from this header.
   mutable_req.headers.erase("Accept-Encoding");
   res.set_header("Cache-Control", "no-cache, private");
   const std::string& path = req.path;
@@ -178,8 +158,8 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     return;
   }
 
-  // cpp-httplib applies its payload limit to Content-Length bodies only; a chunked body
-  // arrives whole. Refuse it here so that no size of body reaches a decoder.
+  // The server's parser refuses larger bodies (413) before they are read whole; this keeps
+  // the limit for requests that reach Serve by another way (tests).
   if (req.body.size() > kMaxBodyBytes) {
     WriteStatus(res, Status(Code::kTooLarge, "Request entity too large: limit is 3145728"), {},
                 ctx.pretty);

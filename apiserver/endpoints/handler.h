@@ -19,6 +19,7 @@
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
 #include "apiserver/registry/registry.h"
+#include "apiserver/server/tls_server.h"
 
 namespace csdr::apiserver {
 
@@ -37,13 +38,16 @@ class ApiHandler {
   ApiHandler(Registry* registry, const Authenticator* authenticator, const Authorizer* authorizer,
              HandlerOptions options = {});
 
-  // Registers the handler for every method and path on `server`.
-  void Install(httplib::Server* server);
+  // Serves every request `server` reads; the quick ones (IsQuick) on its event loops.
+  void Install(TlsServer* server);
+  // Health checks and the webhook's /validate: they never block, so the server runs them on
+  // its event loop instead of handing them to a worker thread.
+  bool IsQuick(const httplib::Request& req) const;
 
   void SetReady(bool ready) { ready_.store(ready); }
   // Graceful shutdown: /readyz turns false and every open watch ends (within a second),
   // so that the server's connections drain. Connections between requests (idle keep-alive
-  // ones included) are closed by the ConnectionGuard when the TlsServer stops.
+  // ones included) are closed by the TlsServer when it stops.
   void Shutdown();
 
   // The validating webhook's handler for POST /validate. It runs before authentication:

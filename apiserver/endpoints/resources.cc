@@ -12,7 +12,6 @@
 #include "apiserver/endpoints/openapi_proto.h"
 #include "apiserver/endpoints/request_metrics.h"
 #include "apiserver/kinds/schema.h"
-#include "apiserver/server/connection_guard.h"
 #include "common/metrics.h"
 #include "common/yaml.h"
 
@@ -880,10 +879,7 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   // when the response ends, however it ends.
   struct LongRunning {
     explicit LongRunning(RequestLabels l) : labels(std::move(l)) { AddLongRunning(labels, 1); }
-    ~LongRunning() {
-      AddLongRunning(labels, -1);
-      ConnectionGuard::StreamFinished();
-    }
+    ~LongRunning() { AddLongRunning(labels, -1); }
     RequestLabels labels;
   };
   auto long_running =

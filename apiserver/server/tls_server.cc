@@ -1,109 +1,39 @@
 #include "apiserver/server/tls_server.h"
 
+#include <arpa/inet.h>
+#include <glog/logging.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
+#include <csignal>
+#include <ctime>
 #include <deque>
 #include <fstream>
-#include <functional>
 #include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "apiserver/server/http_parser.h"
 
 namespace csdr::apiserver {
 
-// What the connection threads share with the queue. Threads hold a reference, so the state
-// outlives the queue object that cpp-httplib deletes when its listen loop ends.
-struct QueueState {
-  QueueState(size_t max, std::shared_ptr<ConnectionGuard> g)
-      : max_threads(max), guard(std::move(g)) {}
-  const size_t max_threads;
-  const std::shared_ptr<ConnectionGuard> guard;  // deadlines for each connection
-  std::mutex mu;                                 // guards running, pending, shutdown
-  std::condition_variable idle;
-  size_t running = 0;
-  std::deque<std::function<void()>> pending;
-  bool shutdown = false;
-};
+using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Each connection gets its own thread, up to `max_threads` at once; beyond that, new
-// connections wait in FIFO order for a thread to finish.
-class ThreadPerConnectionQueue : public httplib::TaskQueue {
- public:
-  explicit ThreadPerConnectionQueue(std::shared_ptr<QueueState> state) : state_(std::move(state)) {}
-
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    if (state_->shutdown) return;
-    if (state_->running >= state_->max_threads) {
-      state_->pending.push_back(std::move(fn));
-      return;
-    }
-    ++state_->running;
-    lock.unlock();
-    Spawn(state_, std::move(fn));
-  }
-
-  // Called when the listen loop ends (after Stop): waits for the connections to finish.
-  // In-flight requests complete; watches end within a second of ApiHandler::Shutdown; idle
-  // keep-alive connections close as the server socket is gone.
-  void shutdown() override {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    state_->shutdown = true;
-    state_->pending.clear();
-    state_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return state_->running == 0; });
-  }
-
- private:
-  struct Task {
-    std::shared_ptr<QueueState> state;
-    std::function<void()> fn;
-  };
-
-  static void Spawn(std::shared_ptr<QueueState> state, std::function<void()> fn) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    // 256 KiB is plenty: our recursion is bounded by the parser's depth limit (100).
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    auto* task = new Task{std::move(state), std::move(fn)};
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, &ThreadMain, task) != 0) {
-      // No thread available: run on the accepting thread rather than drop the connection.
-      std::unique_ptr<Task> owned(task);
-      Run(*owned->state, std::move(owned->fn));
-    }
-    pthread_attr_destroy(&attr);
-  }
-
-  static void* ThreadMain(void* arg) {
-    std::unique_ptr<Task> task(static_cast<Task*>(arg));
-    Run(*task->state, std::move(task->fn));
-    return nullptr;
-  }
-
-  static void Run(QueueState& state, std::function<void()> fn) {
-    for (;;) {
-      state.guard->Begin();
-      fn();
-      state.guard->End();
-      std::lock_guard<std::mutex> lock(state.mu);
-      if (!state.pending.empty() && !state.shutdown) {
-        fn = std::move(state.pending.front());
-        state.pending.pop_front();
-        continue;
-      }
-      --state.running;
-      if (state.running == 0) state.idle.notify_all();
-      return;
-    }
-  }
-
-  std::shared_ptr<QueueState> state_;
-};
 
 bool Readable(const std::string& path) {
   std::ifstream f(path);
@@ -140,10 +70,99 @@ CaNames SubjectNames(const std::string& pem) {
   return names;
 }
 
+int DefaultLoopCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+  return std::clamp(n, 1, 8);
+}
+
+// RFC 9110's IMF-fixdate of the current second, formatted once a second per thread.
+const std::string& HttpDate() {
+  thread_local time_t last = 0;
+  thread_local std::string text;
+  const time_t now = time(nullptr);
+  if (now != last) {
+    last = now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char buf[64];
+    strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    text = buf;
+  }
+  return text;
+}
+
+void AppendDecimal(std::string* out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  out->append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+void AppendHex(std::string* out, uint64_t v) {
+  static const char kDigits[] = "0123456789abcdef";
+  char buf[20];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = kDigits[v & 15];
+    v >>= 4;
+  } while (v > 0);
+  out->append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+bool IsHeader(const std::string& name, std::string_view want) {
+  return name.size() == want.size() &&
+         std::equal(name.begin(), name.end(), want.begin(),
+                    [](char a, char b) { return (a | 0x20) == (b | 0x20); });
+}
+
+// The status line and header section of `res`. Content-Length for a whole body, chunked
+// framing for a streamed one; "Connection: close" when the connection ends after it.
+void SerializeHead(const httplib::Request& req, const httplib::Response& res, bool keep_alive,
+                   bool streamed, std::string* out) {
+  out->append("HTTP/1.1 ");
+  AppendDecimal(out, static_cast<uint64_t>(res.status));
+  out->push_back(' ');
+  out->append(http::ReasonPhrase(res.status));
+  out->append("\r\n");
+  for (const auto& [name, value] : res.headers) {
+    if (IsHeader(name, "Content-Length") || IsHeader(name, "Connection") ||
+        IsHeader(name, "Transfer-Encoding")) {
+      continue;
+    }
+    out->append(name).append(": ").append(value).append("\r\n");
+  }
+  out->append("Date: ").append(HttpDate()).append("\r\n");
+  if (!keep_alive) {
+    out->append("Connection: close\r\n");
+  } else if (req.version == "HTTP/1.0") {
+    out->append("Connection: keep-alive\r\n");
+  }
+  if (streamed) {
+    out->append("Transfer-Encoding: chunked\r\n");
+  } else if (res.status >= 200 && res.status != 204 && res.status != 304) {
+    out->append("Content-Length: ");
+    AppendDecimal(out, res.body.size());
+    out->append("\r\n");
+  }
+  out->append("\r\n");
+}
+
+bool WantsClose(const httplib::Response& res) {
+  for (const auto& [name, value] : res.headers) {
+    if (IsHeader(name, "Connection") && IsHeader(value, "close")) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-// What the handshake callback gives each connection. Connection threads read it; the
-// reloader thread replaces the serving pair (inside DynamicServingCert) and the CA names.
+// What the handshake callback gives each connection. Loop threads read it; the reloader
+// thread replaces the serving pair (inside DynamicServingCert) and the CA names.
 struct HandshakeCertificates {
   std::unique_ptr<DynamicServingCert> serving;
   std::unique_ptr<DynamicCaFile> client_ca;  // null without --client-ca-file
@@ -163,9 +182,9 @@ struct HandshakeCertificates {
     return ca_names;
   }
 
-  // SSL_CTX_set_cert_cb: runs on the connection's thread after the ClientHello, before the
-  // cipher is chosen. Sets this connection's certificate, key, chain and advertised CA names
-  // from the current ones; the SSL_CTX stays untouched.
+  // SSL_CTX_set_cert_cb: runs during the handshake after the ClientHello, before the cipher
+  // is chosen. Sets this connection's certificate, key, chain and advertised CA names from
+  // the current ones; the SSL_CTX stays untouched.
   static int Select(SSL* ssl, void* arg) {
     const auto* self = static_cast<const HandshakeCertificates*>(arg);
     std::shared_ptr<const ServingKeyPair> pair = self->serving->Current();
@@ -185,6 +204,710 @@ struct HandshakeCertificates {
   mutable std::mutex mu;  // guards ca_names (the stack itself is not modified once built)
   CaNames ca_names;
 };
+
+namespace serving {
+
+struct Loop;
+
+// One client connection. The loop that accepted it owns it, except while a worker serves a
+// request on it (state kWorker): then only that worker touches it, and it is not in epoll.
+struct Conn {
+  enum class State { kHandshake, kReading, kWriting, kDraining, kWorker };
+  enum class Deadline { kHeader, kIdle, kNone };
+
+  int fd = -1;
+  SSL* ssl = nullptr;
+  Loop* loop = nullptr;
+  std::atomic<State> state{State::kHandshake};
+  http::RequestParser parser;
+  std::string in;   // decrypted bytes not yet parsed
+  std::string out;  // a response the loop is still writing
+  size_t out_off = 0;
+  bool close_after_write = false;
+  bool drain_after_write = false;
+  uint32_t armed = 0;  // events registered in epoll; 0: not registered
+  Deadline deadline_kind = Deadline::kHeader;
+  Clock::time_point deadline;
+  uint64_t request_bytes = 0;  // read for the request in progress
+  std::string remote_addr;
+  int remote_port = -1;
+  // The request a worker serves.
+  httplib::Request request;
+  bool keep_alive = true;
+
+  explicit Conn(http::ParserLimits limits) : parser(limits) {}
+};
+
+}  // namespace serving
+
+using serving::Conn;
+using serving::Loop;
+
+// Threads that serve requests which may block. Grows up to `max` threads; a thread idle for
+// 30 s exits unless it is one of the first few.
+struct WorkerPool {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::condition_variable gone;  // the last thread exited
+  std::deque<Conn*> queue;
+  size_t threads = 0;
+  size_t idle = 0;
+  size_t max = 4096;
+  bool stop = false;
+};
+
+struct ServerState {
+  ServingOptions options;
+  std::shared_ptr<HandshakeCertificates> certs;
+  SSL_CTX* ctx = nullptr;
+  http::ParserLimits parser_limits;
+  RequestHandler handler;
+  QuickPredicate quick;
+  ErrorWriter error_writer;
+  int listen_fd = -1;
+  std::vector<std::unique_ptr<Loop>> loops;  // complete below; ~ServerState is defined there
+  WorkerPool pool;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> open{0};
+  std::atomic<uint64_t> closed_header{0};
+  std::atomic<uint64_t> closed_idle{0};
+  std::atomic<uint64_t> closed_large{0};
+
+  ~ServerState();
+};
+
+namespace serving {
+
+enum class WriteResult { kDone, kPending, kFailed };
+
+// A loop's I/O on the connections it owns: everything non-blocking.
+struct Loop {
+  ServerState* server = nullptr;
+  int epfd = -1;
+  int wakefd = -1;
+  std::mutex mu;  // guards conns, and a connection's return from a worker
+  std::unordered_set<Conn*> conns;
+  bool stop_seen = false;
+  Clock::time_point stop_deadline;
+
+  ~Loop() {
+    if (epfd >= 0) ::close(epfd);
+    if (wakefd >= 0) ::close(wakefd);
+  }
+
+  void Run();
+  void Accept();
+  void OnEvent(Conn* c);
+  void Handshake(Conn* c);
+  void Read(Conn* c);
+  void Drain(Conn* c);
+  void Process(Conn* c, bool eof);
+  WriteResult Flush(Conn* c);
+  // After a response: the next request, a drain or the end of the connection. True when the
+  // connection is ready to read again.
+  bool AfterResponse(Conn* c);
+  void Arm(Conn* c, uint32_t events);
+  void HandOff(Conn* c);
+  void Close(Conn* c);
+  void BeginStop();
+  void CheckDeadlines();
+  void Wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wakefd, &one, sizeof(one));
+  }
+};
+
+}  // namespace serving
+
+ServerState::~ServerState() {
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  if (listen_fd >= 0) ::close(listen_fd);
+}
+
+namespace {
+
+// Sentinels in epoll's data for the listener and the wake-up eventfd.
+char kListenTag;
+char kWakeTag;
+
+void FreeConn(ServerState* server, Conn* c) {
+  if (c->ssl != nullptr) {
+    ERR_clear_error();
+    // A close_notify where the connection still allows it; the result does not matter.
+    if (SSL_is_init_finished(c->ssl)) SSL_shutdown(c->ssl);
+    SSL_free(c->ssl);
+    ERR_clear_error();
+  }
+  if (c->fd >= 0) ::close(c->fd);
+  delete c;
+  server->open.fetch_sub(1);
+}
+
+void SetDeadline(const ServerState& s, Conn* c, Conn::Deadline kind) {
+  const auto timeout = kind == Conn::Deadline::kIdle ? s.options.limits.idle_timeout
+                                                     : s.options.limits.header_timeout;
+  if (kind == Conn::Deadline::kNone || timeout.count() <= 0) {
+    c->deadline_kind = Conn::Deadline::kNone;
+    return;
+  }
+  c->deadline_kind = kind;
+  c->deadline = Clock::now() + timeout;
+}
+
+// The answer the server gives itself to a request it could not read.
+void ErrorResponse(const ServerState& s, int status, const std::string& message,
+                   httplib::Response* res) {
+  res->status = status;
+  if (s.error_writer) {
+    s.error_writer(status, message, *res);
+  } else {
+    res->set_content(message + "\n", "text/plain; charset=utf-8");
+  }
+}
+
+void RunHandler(const ServerState& s, const httplib::Request& req, httplib::Response* res) {
+  try {
+    s.handler(req, *res);
+    if (res->status == -1) res->status = 200;
+  } catch (const std::exception& e) {
+    LOG(ERROR) << "internal error serving " << req.method << " " << req.path << ": " << e.what();
+    *res = httplib::Response();
+    ErrorResponse(s, 500, std::string("Internal error occurred: ") + e.what(), res);
+  }
+}
+
+// ---- blocking writes, for workers (the socket stays non-blocking; poll waits)
+
+bool WaitFor(int fd, short events) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int r = ::poll(&p, 1, 30000);  // the write timeout of 30 s
+    if (r > 0) return true;
+    if (r == 0 || errno != EINTR) return false;
+  }
+}
+
+bool WriteBlocking(Conn* c, const char* data, size_t len) {
+  while (len > 0) {
+    ERR_clear_error();
+    const int n = SSL_write(c->ssl, data, static_cast<int>(std::min<size_t>(len, 1 << 30)));
+    if (n > 0) {
+      data += n;
+      len -= static_cast<size_t>(n);
+      continue;
+    }
+    const int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_WRITE) {
+      if (!WaitFor(c->fd, POLLOUT)) return false;
+    } else if (e == SSL_ERROR_WANT_READ) {
+      if (!WaitFor(c->fd, POLLIN)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Writes a response from a worker, streaming a chunked content provider until it is done.
+bool WriteResponse(Conn* c, const httplib::Request& req, httplib::Response& res, bool keep_alive) {
+  const bool streamed = res.content_provider_ != nullptr;
+  const bool head = req.method == "HEAD";
+  std::string out;
+  out.reserve(256 + (head || streamed ? 0 : res.body.size()));
+  SerializeHead(req, res, keep_alive, streamed, &out);
+  if (!streamed) {
+    if (!head) out.append(res.body);
+    return WriteBlocking(c, out.data(), out.size());
+  }
+  if (!WriteBlocking(c, out.data(), out.size())) return false;
+  if (head) return true;
+  bool ok = true, done = false;
+  httplib::DataSink sink;
+  std::string chunk;
+  sink.write = [&](const char* data, size_t len) {
+    if (!ok) return false;
+    if (len == 0) return true;
+    chunk.clear();
+    AppendHex(&chunk, len);
+    chunk.append("\r\n").append(data, len).append("\r\n");
+    ok = WriteBlocking(c, chunk.data(), chunk.size());
+    return ok;
+  };
+  sink.done = [&] {
+    if (done) return;
+    done = true;
+    ok = ok && WriteBlocking(c, "0\r\n\r\n", 5);
+  };
+  sink.is_writable = [&] { return ok; };
+  size_t offset = 0;
+  while (ok && !done) {
+    if (!res.content_provider_(offset, 0, sink)) ok = false;
+  }
+  res.content_provider_success_ = ok;
+  return ok;
+}
+
+void CloseFromWorker(Conn* c) {
+  Loop* loop = c->loop;
+  {
+    std::lock_guard<std::mutex> lock(loop->mu);
+    loop->conns.erase(c);
+  }
+  FreeConn(loop->server, c);
+}
+
+// Gives a connection back to its loop after a worker's response.
+void HandBack(Conn* c) {
+  Loop* loop = c->loop;
+  ServerState* s = loop->server;
+  std::unique_lock<std::mutex> lock(loop->mu);
+  if (s->stopping.load()) {
+    lock.unlock();
+    CloseFromWorker(c);
+    return;
+  }
+  SetDeadline(*s, c, c->parser.started() ? Conn::Deadline::kHeader : Conn::Deadline::kIdle);
+  c->request_bytes = c->in.size();
+  c->state.store(Conn::State::kReading);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = c;
+  c->armed = EPOLLIN;
+  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+    loop->conns.erase(c);
+    lock.unlock();
+    FreeConn(s, c);
+  }
+}
+
+// A worker's turn with a connection: the request it was handed, then any whole requests
+// already read behind it (pipelining), then back to the loop.
+void ServeOnWorker(Conn* c) {
+  ServerState* s = c->loop->server;
+  for (;;) {
+    bool ok = false, keep_alive = false;
+    {
+      // The response, and what its stream holds (a watch on the store), is gone before the
+      // connection is: Serve() returns once every connection is closed, and the objects the
+      // handler uses are destroyed after that.
+      httplib::Response res;
+      RunHandler(*s, c->request, &res);
+      keep_alive = c->keep_alive && !WantsClose(res) && !s->stopping.load();
+      ok = WriteResponse(c, c->request, res, keep_alive);
+    }
+    c->request = httplib::Request();
+    if (!ok || !keep_alive) return CloseFromWorker(c);
+    const auto r = c->parser.Feed(&c->in);
+    if (r == http::RequestParser::Result::kIncomplete) return HandBack(c);
+    if (r == http::RequestParser::Result::kError) {
+      httplib::Response err;
+      ErrorResponse(*s, c->parser.error().status, c->parser.error().message, &err);
+      WriteResponse(c, c->request, err, false);
+      return CloseFromWorker(c);
+    }
+    c->request = std::move(c->parser.request());
+    c->keep_alive = c->parser.keep_alive();
+    c->parser.Reset();
+    c->request.remote_addr = c->remote_addr;
+    c->request.remote_port = c->remote_port;
+    c->request.ssl = c->ssl;
+  }
+}
+
+// The server's state outlives its workers: ~TlsServer waits for them to exit.
+void* WorkerMain(void* arg) {
+  auto* s = static_cast<ServerState*>(arg);
+  WorkerPool& pool = s->pool;
+  std::unique_lock<std::mutex> lock(pool.mu);
+  for (;;) {
+    while (pool.queue.empty() && !pool.stop) {
+      ++pool.idle;
+      const bool woken = pool.cv.wait_for(lock, std::chrono::seconds(30),
+                                          [&] { return !pool.queue.empty() || pool.stop; });
+      --pool.idle;
+      if (!woken && pool.threads > 4) break;
+    }
+    if (pool.queue.empty()) break;
+    Conn* c = pool.queue.front();
+    pool.queue.pop_front();
+    lock.unlock();
+    ServeOnWorker(c);
+    lock.lock();
+  }
+  if (--pool.threads == 0) pool.gone.notify_all();
+  return nullptr;
+}
+
+void Submit(ServerState* s, Conn* c) {
+  WorkerPool& pool = s->pool;
+  std::unique_lock<std::mutex> lock(pool.mu);
+  pool.queue.push_back(c);
+  if (pool.queue.size() <= pool.idle) {
+    pool.cv.notify_one();
+    return;
+  }
+  if (pool.threads >= pool.max) return;  // waits for a thread to finish its request
+  ++pool.threads;
+  lock.unlock();
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  // 256 KiB is plenty: our recursion is bounded by the parser's depth limit (100).
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, &WorkerMain, s) != 0) {
+    lock.lock();
+    --pool.threads;
+    const bool none = pool.threads == 0;
+    lock.unlock();
+    LOG(WARNING) << "cannot start a worker thread: " << (none ? "no worker left" : "queued");
+    pool.cv.notify_one();
+  }
+  pthread_attr_destroy(&attr);
+}
+
+}  // namespace
+
+// ---- the loop
+
+namespace serving {
+
+void Loop::Arm(Conn* c, uint32_t events) {
+  if (c->armed == events) return;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = c;
+  epoll_ctl(epfd, c->armed == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev);
+  c->armed = events;
+}
+
+void Loop::Close(Conn* c) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    conns.erase(c);
+  }
+  FreeConn(server, c);  // closing the socket takes it out of epoll
+}
+
+void Loop::Accept() {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    const int fd = accept4(server->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        LOG_EVERY_N(WARNING, 100) << "accept: out of file descriptors";
+      }
+      return;
+    }
+    if (server->stopping.load() || server->open.load() >= server->options.max_connections) {
+      ::close(fd);
+      continue;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto* c = new Conn(server->parser_limits);
+    c->fd = fd;
+    c->loop = this;
+    c->ssl = SSL_new(server->ctx);
+    server->open.fetch_add(1);
+    if (c->ssl == nullptr) {
+      FreeConn(server, c);
+      continue;
+    }
+    SSL_set_fd(c->ssl, fd);
+    SSL_set_accept_state(c->ssl);
+    SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    char host[INET6_ADDRSTRLEN] = "";
+    if (addr.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+      c->remote_port = ntohs(a->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+      c->remote_port = ntohs(a->sin6_port);
+    }
+    c->remote_addr = host;
+    SetDeadline(*server, c, Conn::Deadline::kHeader);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      conns.insert(c);
+    }
+    Arm(c, EPOLLIN);
+  }
+}
+
+void Loop::OnEvent(Conn* c) {
+  switch (c->state.load()) {
+    case Conn::State::kHandshake:
+      return Handshake(c);
+    case Conn::State::kReading:
+      return Read(c);
+    case Conn::State::kWriting:
+      if (Flush(c) == WriteResult::kDone && AfterResponse(c)) Process(c, false);
+      return;
+    case Conn::State::kDraining:
+      return Drain(c);
+    case Conn::State::kWorker:
+      return;  // not registered while a worker has it
+  }
+}
+
+void Loop::Handshake(Conn* c) {
+  ERR_clear_error();
+  const int r = SSL_do_handshake(c->ssl);
+  if (r == 1) {
+    c->state.store(Conn::State::kReading);
+    return Read(c);
+  }
+  const int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ) return Arm(c, EPOLLIN);
+  if (e == SSL_ERROR_WANT_WRITE) return Arm(c, EPOLLOUT);
+  Close(c);
+}
+
+void Loop::Read(Conn* c) {
+  thread_local char buf[16 * 1024];
+  bool eof = false;
+  for (;;) {
+    ERR_clear_error();
+    const int n = SSL_read(c->ssl, buf, sizeof(buf));
+    if (n > 0) {
+      if (c->deadline_kind == Conn::Deadline::kIdle) {
+        // The first bytes after an idle period: the request's own deadline starts.
+        SetDeadline(*server, c, Conn::Deadline::kHeader);
+      }
+      c->in.append(buf, static_cast<size_t>(n));
+      c->request_bytes += static_cast<uint64_t>(n);
+      if (c->request_bytes > server->options.limits.max_request_bytes) {
+        server->closed_large.fetch_add(1);
+        return Close(c);
+      }
+      // What the socket still holds makes epoll report the connection again.
+      if (SSL_has_pending(c->ssl)) continue;
+      break;
+    }
+    const int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ) break;
+    if (e == SSL_ERROR_WANT_WRITE) return Arm(c, EPOLLOUT);
+    eof = true;  // close_notify, end of file or a TLS error: nothing more will come
+    break;
+  }
+  Process(c, eof);
+}
+
+void Loop::Drain(Conn* c) {
+  thread_local char buf[16 * 1024];
+  for (;;) {
+    ERR_clear_error();
+    const int n = SSL_read(c->ssl, buf, sizeof(buf));
+    if (n > 0) {
+      c->request_bytes += static_cast<uint64_t>(n);
+      if (c->request_bytes > server->options.limits.max_request_bytes) {
+        server->closed_large.fetch_add(1);
+        return Close(c);
+      }
+      continue;
+    }
+    const int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ) return Arm(c, EPOLLIN);
+    if (e == SSL_ERROR_WANT_WRITE) return Arm(c, EPOLLOUT);
+    return Close(c);
+  }
+}
+
+void Loop::Process(Conn* c, bool eof) {
+  for (;;) {
+    const auto r = c->parser.Feed(&c->in);
+    if (r == http::RequestParser::Result::kIncomplete) {
+      if (eof) return Close(c);
+      if (c->parser.expects_continue()) {
+        // The client waits for this before it sends a body (curl does for large ones).
+        c->parser.continue_sent();
+        c->out = "HTTP/1.1 100 Continue\r\n\r\n";
+        c->out_off = 0;
+        c->close_after_write = false;
+        c->state.store(Conn::State::kWriting);
+        const WriteResult w = Flush(c);
+        if (w != WriteResult::kDone) return;  // kPending: AfterResponse must not close
+        c->out.clear();
+        c->state.store(Conn::State::kReading);
+      }
+      return Arm(c, EPOLLIN);
+    }
+    httplib::Response res;
+    if (r == http::RequestParser::Result::kError) {
+      const http::ParseError& err = c->parser.error();
+      ErrorResponse(*server, err.status, err.message, &res);
+      c->close_after_write = true;
+      c->drain_after_write = err.drain && !eof;
+      c->out.clear();
+      SerializeHead(c->parser.request(), res, false, false, &c->out);
+      c->out.append(res.body);
+    } else {
+      httplib::Request& req = c->parser.request();
+      req.remote_addr = c->remote_addr;
+      req.remote_port = c->remote_port;
+      req.ssl = c->ssl;
+      const bool keep_alive = c->parser.keep_alive() && !eof;
+      if (!server->quick || !server->quick(req)) {
+        c->request = std::move(req);
+        c->keep_alive = keep_alive;
+        c->parser.Reset();
+        return HandOff(c);
+      }
+      RunHandler(*server, req, &res);
+      if (res.content_provider_ != nullptr) {
+        // A quick handler that streams after all: a worker writes the stream.
+        LOG(ERROR) << "a quick handler streamed its response: " << req.method << " " << req.path;
+        c->request = std::move(req);
+        c->keep_alive = false;
+        c->parser.Reset();
+        return HandOff(c);
+      }
+      const bool keep = keep_alive && !WantsClose(res) && !server->stopping.load();
+      c->close_after_write = !keep;
+      c->drain_after_write = false;
+      c->out.clear();
+      SerializeHead(req, res, keep, false, &c->out);
+      if (req.method != "HEAD") c->out.append(res.body);
+      c->parser.Reset();
+      c->request_bytes = c->in.size();
+    }
+    c->out_off = 0;
+    c->state.store(Conn::State::kWriting);
+    if (Flush(c) != WriteResult::kDone) return;
+    if (!AfterResponse(c)) return;
+  }
+}
+
+WriteResult Loop::Flush(Conn* c) {
+  while (c->out_off < c->out.size()) {
+    ERR_clear_error();
+    const int n =
+        SSL_write(c->ssl, c->out.data() + c->out_off,
+                  static_cast<int>(std::min<size_t>(c->out.size() - c->out_off, 1 << 30)));
+    if (n > 0) {
+      c->out_off += static_cast<size_t>(n);
+      continue;
+    }
+    const int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_WRITE) {
+      Arm(c, EPOLLOUT);
+      return WriteResult::kPending;
+    }
+    if (e == SSL_ERROR_WANT_READ) {
+      Arm(c, EPOLLIN);
+      return WriteResult::kPending;
+    }
+    Close(c);
+    return WriteResult::kFailed;
+  }
+  c->out.clear();
+  c->out_off = 0;
+  return WriteResult::kDone;
+}
+
+bool Loop::AfterResponse(Conn* c) {
+  if (c->close_after_write) {
+    if (c->drain_after_write) {
+      // Read and drop what the client still sends, so that it reads the answer instead of
+      // a reset; the size cap or the header deadline ends it.
+      c->state.store(Conn::State::kDraining);
+      SetDeadline(*server, c, Conn::Deadline::kHeader);
+      Arm(c, EPOLLIN);
+      Drain(c);
+      return false;
+    }
+    Close(c);
+    return false;
+  }
+  c->state.store(Conn::State::kReading);
+  SetDeadline(
+      *server, c,
+      c->in.empty() && !c->parser.started() ? Conn::Deadline::kIdle : Conn::Deadline::kHeader);
+  return true;
+}
+
+void Loop::HandOff(Conn* c) {
+  if (c->armed != 0) {
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, nullptr);
+    c->armed = 0;
+  }
+  c->deadline_kind = Conn::Deadline::kNone;
+  c->state.store(Conn::State::kWorker);
+  Submit(server, c);
+}
+
+void Loop::BeginStop() {
+  stop_seen = true;
+  stop_deadline = Clock::now() + std::chrono::seconds(10);
+  epoll_ctl(epfd, EPOLL_CTL_DEL, server->listen_fd, nullptr);
+  // Every connection that is between requests goes now; one a worker serves goes when its
+  // response is written (HandBack sees `stopping`), one being written when it is done.
+  std::vector<Conn*> idle;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (Conn* c : conns) {
+      const auto state = c->state.load();
+      if (state != Conn::State::kWorker && state != Conn::State::kWriting) idle.push_back(c);
+    }
+  }
+  for (Conn* c : idle) Close(c);
+}
+
+void Loop::CheckDeadlines() {
+  const auto now = Clock::now();
+  std::vector<std::pair<Conn*, Conn::Deadline>> expired;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (Conn* c : conns) {
+      if (c->state.load() == Conn::State::kWorker) continue;
+      if (c->deadline_kind != Conn::Deadline::kNone && now >= c->deadline) {
+        expired.emplace_back(c, c->deadline_kind);
+      }
+    }
+  }
+  for (const auto& [c, kind] : expired) {
+    (kind == Conn::Deadline::kIdle ? server->closed_idle : server->closed_header).fetch_add(1);
+    Close(c);
+  }
+}
+
+void Loop::Run() {
+  epoll_event events[128];
+  auto next_tick = Clock::now() + server->options.limits.tick;
+  for (;;) {
+    const auto now = Clock::now();
+    const int timeout = static_cast<int>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count() + 1));
+    const int n = epoll_wait(epfd, events, 128, timeout);
+    for (int i = 0; i < n; ++i) {
+      void* tag = events[i].data.ptr;
+      if (tag == &kListenTag) {
+        if (!server->stopping.load()) Accept();
+      } else if (tag == &kWakeTag) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(wakefd, &v, sizeof(v));
+      } else {
+        OnEvent(static_cast<Conn*>(tag));
+      }
+    }
+    if (server->stopping.load() && !stop_seen) BeginStop();
+    if (Clock::now() >= next_tick) {
+      CheckDeadlines();
+      next_tick = Clock::now() + server->options.limits.tick;
+    }
+    if (stop_seen) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (conns.empty() || Clock::now() >= stop_deadline) return;
+    }
+  }
+}
+
+}  // namespace serving
 
 StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& options) {
   if (options.cert_file.empty() || options.key_file.empty()) {
@@ -218,85 +941,136 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
     certs->SetClientCa(nullptr);
   }
 
-  auto guard = std::make_shared<ConnectionGuard>(options.guard);
-  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) -> bool {
-    guard->Install(&ctx);
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    // TLS 1.2: ECDHE with AEAD only (TLS 1.3 suites are all AEAD already).
-    SSL_CTX_set_cipher_list(&ctx,
-                            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
-    SSL_CTX_set_options(
-        &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    // The certificate, key and client CA names are set per connection from the current files.
-    SSL_CTX_set_cert_cb(&ctx, &HandshakeCertificates::Select, certs.get());
-    static const unsigned char kSessionContext[] = "csdr-apiserver";
-    SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
-    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, &AcceptAnyPeer);
-    return true;
-  });
-  if (!server->is_valid()) {
+  // A write to a connection the client has closed must fail with EPIPE, not end the process
+  // (OpenSSL writes with write(2), which cannot pass MSG_NOSIGNAL).
+  signal(SIGPIPE, SIG_IGN);
+  auto state = std::make_shared<ServerState>();
+  state->options = options;
+  state->parser_limits.max_body_bytes = options.max_body_bytes;
+  state->pool.max = std::max<size_t>(options.max_connections, 1);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  state->ctx = ctx;
+  bool ok =
+      ctx != nullptr && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+      // TLS 1.2: ECDHE with AEAD only (TLS 1.3 suites are all AEAD already).
+      SSL_CTX_set_cipher_list(ctx,
+                              "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                              "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") == 1;
+  if (!ok) {
     const char* reason = ERR_reason_error_string(ERR_peek_last_error());
     ERR_clear_error();
     return Status(Code::kBadRequest,
                   std::string("cannot set up TLS: ") + (reason ? reason : "unknown error"));
   }
-  auto state = std::make_shared<QueueState>(options.max_connections, guard);
-  server->new_task_queue = [state] { return new ThreadPerConnectionQueue(state); };
-  // cpp-httplib's default socket options add SO_REUSEPORT, which lets a second server bind
-  // the same port and steal half the connections; keep SO_REUSEADDR only.
-  auto listen_fd = std::make_shared<int>(-1);
-  server->set_socket_options([listen_fd](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    *listen_fd = sock;
-  });
-  // Responses go out as a header write and a body write: with Nagle's algorithm the body
-  // waits for the client's delayed ACK, 40 ms per request on Linux.
-  server->set_tcp_nodelay(true);
-  server->set_payload_max_length(options.max_body_bytes);
-  // Upstream keeps connections open for many requests; cpp-httplib's default of 5 would
-  // make clients reconnect (a TLS handshake) every 5 requests.
-  server->set_keep_alive_max_count(100000);
-  // The guard closes idle connections (--idle-connection-timeout, counted in its metrics);
-  // cpp-httplib's own keep-alive limit is only a backstop a second later (a day with none).
-  const auto idle = std::chrono::duration_cast<std::chrono::seconds>(options.guard.idle_timeout);
-  server->set_keep_alive_timeout(idle.count() > 0 ? idle.count() + 1 : 86400);
-  server->set_read_timeout(30, 0);
-  server->set_write_timeout(30, 0);
-  guard->Start();
-  certs->reloader.Start();
-  return std::unique_ptr<TlsServer>(new TlsServer(options, std::move(certs), std::move(server),
-                                                  std::move(state), std::move(guard),
-                                                  std::move(listen_fd)));
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // The certificate, key and client CA names are set per connection from the current files.
+  SSL_CTX_set_cert_cb(ctx, &HandshakeCertificates::Select, certs.get());
+  static const unsigned char kSessionContext[] = "csdr-apiserver";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &AcceptAnyPeer);
+  state->certs = std::move(certs);
+  state->certs->reloader.Start();
+  return std::unique_ptr<TlsServer>(new TlsServer(std::move(state)));
 }
 
-TlsServer::~TlsServer() { Stop(); }
+TlsServer::~TlsServer() {
+  Stop();
+  WorkerPool& pool = state_->pool;
+  std::unique_lock<std::mutex> lock(pool.mu);
+  pool.stop = true;
+  pool.cv.notify_all();
+  if (!pool.gone.wait_for(lock, std::chrono::seconds(5), [&] { return pool.threads == 0; })) {
+    // A worker is still inside a request (the drain timed out): it uses the state, which is
+    // therefore never freed.
+    lock.unlock();
+    new std::shared_ptr<ServerState>(state_);
+  }
+}
+
+void TlsServer::SetHandler(RequestHandler handler, QuickPredicate quick) {
+  state_->handler = std::move(handler);
+  state_->quick = std::move(quick);
+}
+
+void TlsServer::SetErrorWriter(ErrorWriter writer) { state_->error_writer = std::move(writer); }
 
 Status TlsServer::Bind() {
-  if (!server_->bind_to_port(options_.bind_address.c_str(), options_.port)) {
-    return Status(Code::kUnavailable, "cannot listen on " + options_.bind_address + ":" +
-                                          std::to_string(options_.port));
+  const ServingOptions& o = state_->options;
+  const std::string where = o.bind_address + ":" + std::to_string(o.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(o.port);
+  if (getaddrinfo(o.bind_address.empty() ? nullptr : o.bind_address.c_str(), port.c_str(), &hints,
+                  &found) != 0 ||
+      found == nullptr) {
+    return Status(Code::kUnavailable, "cannot listen on " + where + ": unknown address");
   }
-  // cpp-httplib listens with a backlog of 5: a burst of connections (a thousand watchers
-  // reconnecting) would overflow it and wait for SYN retransmits. Linux lets listen(2) be
-  // called again on a listening socket to change it.
-  if (*listen_fd_ >= 0) ::listen(*listen_fd_, options_.listen_backlog);
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addrs(found, &freeaddrinfo);
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return Status(Code::kUnavailable, "cannot listen on " + where + ": " + strerror(errno));
+  // SO_REUSEADDR only: SO_REUSEPORT would let a second server take half the connections.
+  const int yes = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, o.listen_backlog) != 0) {
+    const std::string reason = strerror(errno);
+    ::close(fd);
+    return Status(Code::kUnavailable, "cannot listen on " + where + ": " + reason);
+  }
+  state_->listen_fd = fd;
+  const int loops = o.event_loops > 0 ? o.event_loops : DefaultLoopCount();
+  for (int i = 0; i < loops; ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->server = state_.get();
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->epfd < 0 || loop->wakefd < 0) {
+      return Status(Code::kUnavailable, std::string("epoll: ") + strerror(errno));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.ptr = &kListenTag;
+    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &kWakeTag;
+    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev);
+    state_->loops.push_back(std::move(loop));
+  }
   return Status::Ok();
 }
 
-void TlsServer::Serve() { server_->listen_after_bind(); }
+void TlsServer::Serve() {
+  if (state_->loops.empty()) return;
+  std::vector<std::thread> others;
+  for (size_t i = 1; i < state_->loops.size(); ++i) {
+    others.emplace_back([loop = state_->loops[i].get()] { loop->Run(); });
+  }
+  state_->loops[0]->Run();
+  for (auto& t : others) t.join();
+}
 
-size_t TlsServer::ActiveConnections() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->running;
+size_t TlsServer::ActiveConnections() const { return state_->open.load(); }
+
+TlsServer::Counts TlsServer::counts() const {
+  Counts c;
+  c.open = state_->open.load();
+  c.closed_header_timeout = state_->closed_header.load();
+  c.closed_idle_timeout = state_->closed_idle.load();
+  c.closed_too_large = state_->closed_large.load();
+  return c;
 }
 
 void TlsServer::Stop() {
-  if (certs_) certs_->reloader.Stop();
-  if (guard_) guard_->Shutdown();
-  if (server_) server_->stop();
+  if (state_->stopping.exchange(true)) return;
+  state_->certs->reloader.Stop();
+  // New connections are refused from here on (Linux stops a listening socket on shutdown).
+  if (state_->listen_fd >= 0) ::shutdown(state_->listen_fd, SHUT_RDWR);
+  for (auto& loop : state_->loops) loop->Wake();
 }
 
 }  // namespace csdr::apiserver

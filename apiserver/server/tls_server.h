@@ -1,36 +1,65 @@
-// TlsServer: the HTTPS listener.
+// TlsServer: the HTTPS listener, an event loop over OpenSSL of our own.
 //
-// cpp-httplib 0.11 serves each connection on a task of its TaskQueue, and its default queue
-// is a fixed pool of a few threads: a handful of open watches (each holds its connection's
-// task for minutes) would starve every other request. We replace it with a queue that
-// gives each connection its own thread (small stacks; up to `max_connections`, further
-// connections wait for a free slot), so a watch costs one mostly idle thread and never
-// blocks a get. See docs/ARCHITECTURE.md.
+// Why not cpp-httplib's server (which this replaced; docs/benchmarks.md F1): it is blocking,
+// one thread per connection, ~12 system calls per request (the response in two TLS writes, a
+// poll before every read, the peer's address looked up per request), and its keep-alive wait
+// polls every 10 ms. On one core that made the webhook cost as much as a Go one. Here:
+//
+//   event loops   one epoll loop per CPU the process may run on (at most 8): accept, the TLS
+//                 handshake, reading and parsing requests (http_parser.h), and the deadlines
+//                 of every connection between requests, all non-blocking;
+//   inline        requests the owner marks quick (the webhook's /validate, health) are
+//                 served on the loop itself: read, handle, one SSL_write, no thread hop;
+//   workers       every other request is handed, with its connection, to a worker thread
+//                 (a pool that grows up to `max_connections`, idle threads kept a while): it
+//                 may block on a durable write, an authorization webhook or a watch for
+//                 minutes. The connection goes back to its loop after the response.
+//
+// Deadlines, as k8s.io/apiserver's http.Server (ReadHeaderTimeout 32 s, IdleTimeout 90 s):
+// from accept (handshake included) or from the first byte after an idle period, a request
+// (head and body) must arrive within `header_timeout`; after a response a keep-alive
+// connection may wait `idle_timeout` for its next request; a request may send at most
+// `max_request_bytes` (413s are answered below that; a client that goes on sending is cut
+// off there). While a handler runs or a watch streams there is no deadline.
 //
 // TLS: TLS 1.2+, modern AEAD suites only. Client certificates are requested but not
-// required at the handshake (health endpoints need none); the chain is verified per
-// request by the X509Authenticator, so a bad certificate is a 401, not a handshake error,
-// as in kube-apiserver.
+// required at the handshake (health endpoints need none); the chain is verified per request
+// by the X509Authenticator, so a bad certificate is a 401, not a handshake error, as in
+// kube-apiserver.
 //
 // Certificates: the serving certificate and key and the client CA file are re-read when they
 // change (DynamicServingCert, DynamicCaFile: one reloader thread, stopped by Stop()). Every
 // handshake takes the pair current at that moment (SSL_CTX_set_cert_cb, per connection, so the
 // shared SSL_CTX is never modified while others handshake), and so do the advertised client CA
 // names. Open connections keep the certificate they were made with.
+//
+// Shutdown: Stop() closes the listener (new connections are refused), closes every
+// connection that is between requests, and lets the others finish the request they are in
+// (watches end when ApiHandler::Shutdown tells them); Serve() returns when all are closed, or
+// after 10 s.
 #pragma once
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "apiserver/server/connection_guard.h"
 #include "apiserver/server/dynamic_certs.h"
 #include "common/status.h"
 
 namespace csdr::apiserver {
+
+struct ConnectionLimits {
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(32)};  // 0: none
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};    // 0: none
+  // Bytes of one request, head and body, as read: past this the connection is closed.
+  // Above the 3 MiB body limit, so that an oversized body still gets its 413 first.
+  uint64_t max_request_bytes = 8 * 1024 * 1024;
+  std::chrono::milliseconds tick{250};  // how often the loops look at the deadlines
+};
 
 struct ServingOptions {
   std::string bind_address = "0.0.0.0";
@@ -46,49 +75,58 @@ struct ServingOptions {
   // with each new one: X509Authenticator::SetCa, so that verification follows the file.
   std::function<void(std::shared_ptr<const CaBundle>)> on_client_ca_change;
   std::chrono::milliseconds certificate_poll_interval{1000};  // how often the files are checked
+  // Open connections at most (more are accepted and closed at once), and worker threads at
+  // most (each in-flight request or watch holds one; more wait for a free one).
   size_t max_connections = 4096;
   size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
-  ConnectionGuardOptions guard;             // request and idle deadlines, request size cap
-  int listen_backlog = 4096;                // cpp-httplib's own is 5
+  ConnectionLimits limits;
+  int listen_backlog = 4096;
+  int event_loops = 0;  // 0: one per CPU in the process's affinity mask, at most 8
 };
 
-struct QueueState;
-struct HandshakeCertificates;
+// What the server hands a request to. The handler fills `res`; a chunked content provider
+// (a watch) is streamed from the worker thread until it says done.
+using RequestHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
+// Fills the body of an answer the server gives itself (400 for a malformed request, 413,
+// 431, 501, 505): `status` and a one-line message.
+using ErrorWriter = std::function<void(int status, const std::string& message, httplib::Response&)>;
+// Whether a request is quick and never blocks, so that it is served on the event loop.
+using QuickPredicate = std::function<bool(const httplib::Request&)>;
+
+struct ServerState;  // the loops, the worker pool and the connections (tls_server.cc)
 
 class TlsServer {
  public:
+  struct Counts {
+    uint64_t open = 0;
+    uint64_t closed_header_timeout = 0;  // handshake or request not complete in time
+    uint64_t closed_idle_timeout = 0;
+    uint64_t closed_too_large = 0;
+  };
+
   // Loads and checks the certificate and key; an error names the file and the problem.
   static StatusOr<std::unique_ptr<TlsServer>> Create(const ServingOptions& options);
   ~TlsServer();
+  TlsServer(const TlsServer&) = delete;
+  TlsServer& operator=(const TlsServer&) = delete;
 
-  httplib::Server& http() { return *server_; }
+  // Set before Serve().
+  void SetHandler(RequestHandler handler, QuickPredicate quick = nullptr);
+  void SetErrorWriter(ErrorWriter writer);
+
   // Binds; kUnavailable with the reason when the address is taken.
   Status Bind();
   // Serves until Stop(); call after Bind().
   void Serve();
   // Stops accepting; Serve() returns once the open connections finished (at most 10 s).
   void Stop();
-  // Connection threads still running (after Serve() returned: ones that did not finish).
+  // Connections still open (after Serve() returned: ones that did not finish).
   size_t ActiveConnections() const;
-  const ConnectionGuard& guard() const { return *guard_; }
+  Counts counts() const;
 
  private:
-  TlsServer(ServingOptions options, std::shared_ptr<HandshakeCertificates> certs,
-            std::unique_ptr<httplib::SSLServer> server, std::shared_ptr<QueueState> state,
-            std::shared_ptr<ConnectionGuard> guard, std::shared_ptr<int> listen_fd)
-      : options_(std::move(options)),
-        certs_(std::move(certs)),
-        server_(std::move(server)),
-        state_(std::move(state)),
-        guard_(std::move(guard)),
-        listen_fd_(std::move(listen_fd)) {}
-  ServingOptions options_;
-  // The SSL_CTX's certificate callback reads it: declared before server_, so destroyed after.
-  std::shared_ptr<HandshakeCertificates> certs_;
-  std::unique_ptr<httplib::SSLServer> server_;
-  std::shared_ptr<QueueState> state_;
-  std::shared_ptr<ConnectionGuard> guard_;
-  std::shared_ptr<int> listen_fd_;  // the listening socket, as cpp-httplib created it
+  explicit TlsServer(std::shared_ptr<ServerState> state) : state_(std::move(state)) {}
+  std::shared_ptr<ServerState> state_;
 };
 
 }  // namespace csdr::apiserver

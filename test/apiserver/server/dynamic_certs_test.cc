@@ -377,7 +377,7 @@ TEST(TlsServerCertificatesTest, NewConnectionsGetTheNewCertificateOpenOnesKeepWo
   auto server = TlsServer::Create(options);
   ASSERT_TRUE(server.ok()) << server.status().message();
   EXPECT_EQ(ca_changes, 1);
-  (*server)->http().Get("/ping", [](const httplib::Request&, httplib::Response& res) {
+  (*server)->SetHandler([](const httplib::Request&, httplib::Response& res) {
     res.set_content("pong", "text/plain");
   });
   ASSERT_TRUE((*server)->Bind().ok());

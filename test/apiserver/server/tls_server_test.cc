@@ -1,0 +1,428 @@
+// TlsServer through real TLS connections on loopback: quick requests on the event loop while
+// workers block, pipelining, streamed (chunked) responses, 100-continue, the server's own
+// answers, deadlines and their counts, and the shutdown sequence.
+#include "apiserver/server/tls_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "test/webhook/cluster/test_pki.h"
+#include "webhook/cluster/tls.h"
+
+namespace csdr::apiserver {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int Connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+struct Response {
+  int status = 0;
+  std::string head;
+  std::string body;
+  bool ok = false;
+};
+
+// A blocking TLS client that reads responses with Content-Length or chunked framing.
+class Client {
+ public:
+  explicit Client(int port) : ctx_(SSL_CTX_new(TLS_client_method())) {
+    fd_ = Connect(port);
+    if (fd_ < 0) return;
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssl_ = SSL_new(ctx_.get());
+    SSL_set_fd(ssl_, fd_);
+    connected_ = SSL_connect(ssl_) == 1;
+  }
+  ~Client() {
+    if (ssl_) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool connected() const { return connected_; }
+  bool Send(const std::string& bytes) {
+    return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+           static_cast<int>(bytes.size());
+  }
+  // True when the server closed the connection (TLS close_notify or end of file).
+  bool Closed() {
+    char c;
+    return SSL_read(ssl_, &c, 1) <= 0;
+  }
+  Response Read() {
+    Response r;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return r;
+    }
+    r.head = buf_.substr(0, end + 2);
+    buf_.erase(0, end + 4);
+    r.status = std::stoi(r.head.substr(9, 3));
+    if (r.status == 100) {
+      r.ok = true;
+      return r;
+    }
+    if (Has(r.head, "Transfer-Encoding: chunked")) {
+      for (;;) {
+        size_t eol;
+        while ((eol = buf_.find("\r\n")) == std::string::npos) {
+          if (!Fill()) return r;
+        }
+        const size_t n = std::stoul(buf_.substr(0, eol), nullptr, 16);
+        while (buf_.size() < eol + 2 + n + 2) {
+          if (!Fill()) return r;
+        }
+        r.body += buf_.substr(eol + 2, n);
+        buf_.erase(0, eol + 2 + n + 2);
+        if (n == 0) break;
+      }
+    } else {
+      const size_t at = r.head.find("Content-Length: ");
+      const size_t n = at == std::string::npos ? 0 : std::stoul(r.head.substr(at + 16));
+      while (buf_.size() < n) {
+        if (!Fill()) return r;
+      }
+      r.body = buf_.substr(0, n);
+      buf_.erase(0, n);
+    }
+    r.ok = true;
+    return r;
+  }
+  static bool Has(const std::string& head, const std::string& line) {
+    return head.find(line + "\r\n") != std::string::npos;
+  }
+
+ private:
+  bool Fill() {
+    char chunk[16384];
+    const int n = SSL_read(ssl_, chunk, sizeof(chunk));
+    if (n <= 0) return false;
+    buf_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+  webhook::tls::SslCtxPtr ctx_;
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+class TlsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("tls-server-test-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    const auto pair = pki_.Server();
+    options_.bind_address = "127.0.0.1";
+    options_.port = FreePort();
+    options_.cert_file = (dir_ / "tls.crt").string();
+    options_.key_file = (dir_ / "tls.key").string();
+    std::ofstream(options_.cert_file) << pair.cert_pem;
+    std::ofstream(options_.key_file) << pair.key_pem;
+    options_.event_loops = 1;  // the "loop is not blocked" tests need to know where it runs
+  }
+  void TearDown() override {
+    if (server_) {
+      server_->Stop();
+      if (serve_.joinable()) serve_.join();
+      server_.reset();
+    }
+    fs::remove_all(dir_);
+  }
+
+  void Start(RequestHandler handler, QuickPredicate quick = nullptr) {
+    auto server = TlsServer::Create(options_);
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    server_ = std::move(*server);
+    server_->SetHandler(std::move(handler), std::move(quick));
+    server_->SetErrorWriter([](int status, const std::string& message, httplib::Response& res) {
+      res.set_content("error " + std::to_string(status) + ": " + message, "text/plain");
+    });
+    ASSERT_TRUE(server_->Bind().ok());
+    serve_ = std::thread([this] { server_->Serve(); });
+  }
+
+  static bool IsQuickPath(const httplib::Request& req) { return req.path.rfind("/quick", 0) == 0; }
+
+  webhook::testing::TestPki pki_;
+  fs::path dir_;
+  ServingOptions options_;
+  std::unique_ptr<TlsServer> server_;
+  std::thread serve_;
+};
+
+TEST_F(TlsServerTest, QuickRequestsAreServedWhileAWorkerBlocks) {
+  std::promise<void> quick_answered;
+  std::shared_future<void> released = quick_answered.get_future().share();
+  std::atomic<int> slow_started{0};
+  Start(
+      [&](const httplib::Request& req, httplib::Response& res) {
+        if (req.path == "/slow") {
+          ++slow_started;
+          // Blocks until the quick request on another connection has been answered: with a
+          // single event loop, that can only happen if the loop is not the one waiting here.
+          if (released.wait_for(10s) != std::future_status::ready) {
+            res.status = 500;
+            return;
+          }
+        }
+        res.set_content(req.path, "text/plain");
+      },
+      &IsQuickPath);
+  Client slow(options_.port), quick(options_.port);
+  ASSERT_TRUE(slow.connected() && quick.connected());
+  ASSERT_TRUE(slow.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  while (slow_started == 0) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(quick.Send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n"));
+  Response q = quick.Read();
+  ASSERT_TRUE(q.ok);
+  EXPECT_EQ(q.status, 200);
+  EXPECT_EQ(q.body, "/quick");
+  quick_answered.set_value();
+  Response s = slow.Read();
+  ASSERT_TRUE(s.ok);
+  EXPECT_EQ(s.status, 200);
+  EXPECT_EQ(s.body, "/slow");
+}
+
+TEST_F(TlsServerTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
+  Start(
+      [](const httplib::Request& req, httplib::Response& res) {
+        res.status = req.method == "POST" ? 201 : 200;
+        res.set_content(req.method + " " + req.path + " " + req.body, "text/plain");
+      },
+      &IsQuickPath);
+  Client c(options_.port);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(
+      c.Send("GET /quick/1 HTTP/1.1\r\n\r\n"
+             "POST /worker/2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+             "GET /quick/3 HTTP/1.1\r\n\r\n"
+             "POST /worker/4 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"));
+  const char* want[] = {"GET /quick/1 ", "POST /worker/2 abc", "GET /quick/3 ",
+                        "POST /worker/4 de"};
+  for (const char* body : want) {
+    Response r = c.Read();
+    ASSERT_TRUE(r.ok) << body;
+    EXPECT_EQ(r.body, body);
+    EXPECT_FALSE(Client::Has(r.head, "Connection: close"));
+  }
+  // Still open for more.
+  ASSERT_TRUE(c.Send("HEAD /quick/5 HTTP/1.1\r\n\r\n"));
+  const std::string expected_length = "Content-Length: " + std::to_string(strlen("HEAD /quick/5 "));
+  Response head = c.Read();  // Content-Length of the body a GET would get, no body
+  EXPECT_TRUE(Client::Has(head.head, expected_length)) << head.head;
+  EXPECT_EQ(head.status, 200);
+}
+
+TEST_F(TlsServerTest, StreamedResponseIsChunkedAndTheConnectionStaysUsable) {
+  std::atomic<bool> released{false};
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path != "/watch") return res.set_content("plain", "text/plain");
+    res.set_chunked_content_provider(
+        "application/json",
+        [](size_t, httplib::DataSink& sink) {
+          for (int i = 0; i < 3; ++i) {
+            const std::string line = "{\"event\":" + std::to_string(i) + "}\n";
+            if (!sink.write(line.data(), line.size())) return false;
+          }
+          sink.done();
+          return true;
+        },
+        [&](bool success) { released = success; });
+  });
+  Client c(options_.port);
+  ASSERT_TRUE(c.Send("GET /watch HTTP/1.1\r\n\r\n"));
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(Client::Has(r.head, "Transfer-Encoding: chunked")) << r.head;
+  EXPECT_TRUE(Client::Has(r.head, "Content-Type: application/json")) << r.head;
+  EXPECT_EQ(r.body, "{\"event\":0}\n{\"event\":1}\n{\"event\":2}\n");
+  ASSERT_TRUE(c.Send("GET /after HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(c.Read().body, "plain");
+  EXPECT_TRUE(released);  // the stream's releaser heard it succeeded
+}
+
+TEST_F(TlsServerTest, ExpectContinueGetsA100BeforeTheBody) {
+  Start([](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.body, "text/plain");
+  });
+  Client c(options_.port);
+  ASSERT_TRUE(c.Send("PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  Response cont = c.Read();
+  ASSERT_TRUE(cont.ok);
+  EXPECT_EQ(cont.status, 100);
+  ASSERT_TRUE(c.Send("hello"));
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello");
+}
+
+TEST_F(TlsServerTest, MalformedRequestsGetTheErrorWritersAnswerAndTheConnectionCloses) {
+  std::atomic<int> handled{0};
+  Start([&](const httplib::Request&, httplib::Response& res) {
+    ++handled;
+    res.set_content("no", "text/plain");
+  });
+  Client c(options_.port);
+  ASSERT_TRUE(c.Send("GET /a%zz HTTP/1.1\r\n\r\n"));
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.rfind("error 400: invalid URL escape", 0), 0u) << r.body;
+  EXPECT_TRUE(Client::Has(r.head, "Connection: close"));
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(TlsServerTest, OversizedBodyIs413AndTheRestIsDrainedUpToTheCap) {
+  options_.limits.max_request_bytes = 1 << 20;
+  options_.max_body_bytes = 1000;
+  Start(
+      [](const httplib::Request&, httplib::Response& res) { res.set_content("x", "text/plain"); });
+  Client c(options_.port);
+  ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'a')));
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(server_->counts().closed_too_large, 0u);
+  // A client that goes on sending is cut off at the request cap.
+  const std::string more(64 * 1024, 'b');
+  bool cut = false;
+  for (int i = 0; i < 64 && !cut; ++i) cut = !c.Send(more);
+  EXPECT_TRUE(cut || c.Closed());
+  for (int i = 0; i < 500 && server_->counts().closed_too_large == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(server_->counts().closed_too_large, 1u);
+}
+
+TEST_F(TlsServerTest, DeadlinesCloseSilentAndIdleConnectionsAndCountThem) {
+  options_.limits.header_timeout = 300ms;
+  options_.limits.idle_timeout = 600ms;
+  options_.limits.tick = 50ms;
+  Start(
+      [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+  const int silent = Connect(options_.port);  // TCP only: not even a handshake
+  ASSERT_GE(silent, 0);
+  Client idle(options_.port);
+  ASSERT_TRUE(idle.Send("GET / HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(idle.Read().ok);
+  Client partial(options_.port);
+  ASSERT_TRUE(partial.Send("GET / HTTP/1.1\r\nX-Slow: 1\r\n"));  // never ends its head
+  pollfd p{silent, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);  // closed by the server: readable at end of file
+  char byte;
+  EXPECT_EQ(::read(silent, &byte, 1), 0);
+  ::close(silent);
+  EXPECT_TRUE(partial.Closed());
+  EXPECT_TRUE(idle.Closed());
+  const auto counts = server_->counts();
+  EXPECT_EQ(counts.closed_header_timeout, 2u);
+  EXPECT_EQ(counts.closed_idle_timeout, 1u);
+}
+
+TEST_F(TlsServerTest, StopClosesIdleConnectionsAndLetsTheRequestInFlightFinish) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/inflight") {
+      entered.set_value();
+      released.wait();
+    }
+    res.set_content("done", "text/plain");
+  });
+  Client idle(options_.port), busy(options_.port);
+  ASSERT_TRUE(idle.Send("GET /first HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(idle.Read().ok);
+  ASSERT_TRUE(busy.Send("GET /inflight HTTP/1.1\r\n\r\n"));
+  entered.get_future().wait();
+  server_->Stop();
+  EXPECT_TRUE(idle.Closed());            // between requests: closed at once
+  EXPECT_LT(Connect(options_.port), 0);  // no new connections
+  release.set_value();
+  Response r = busy.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body, "done");
+  EXPECT_TRUE(Client::Has(r.head, "Connection: close"));
+  serve_.join();  // Serve() returns once every connection is closed
+  EXPECT_EQ(server_->ActiveConnections(), 0u);
+}
+
+TEST_F(TlsServerTest, HandlerExceptionIsA500AndTheServerGoesOn) {
+  Start([](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/throw") throw std::runtime_error("boom");
+    res.set_content("fine", "text/plain");
+  });
+  Client c(options_.port);
+  ASSERT_TRUE(c.Send("GET /throw HTTP/1.1\r\n\r\n"));
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("boom"), std::string::npos);
+  ASSERT_TRUE(c.Send("GET /ok HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(c.Read().body, "fine");
+}
+
+TEST_F(TlsServerTest, ManyConcurrentClientsEachGetTheirOwnAnswers) {
+  options_.event_loops = 2;
+  Start([](const httplib::Request& req,
+           httplib::Response& res) { res.set_content(req.path, "text/plain"); },
+        &IsQuickPath);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0}, done{0};
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      Client c(options_.port);
+      if (!c.connected()) return void(++wrong);
+      for (int i = 0; i < 50; ++i) {
+        const std::string path = (i % 2 ? "/quick/" : "/worker/") + std::to_string(t * 1000 + i);
+        if (!c.Send("GET " + path + " HTTP/1.1\r\n\r\n")) return void(++wrong);
+        if (c.Read().body != path) ++wrong;
+        ++done;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(done, 16 * 50);
+}
+
+}  // namespace
+}  // namespace csdr::apiserver
