@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,23 +28,45 @@ class Value {
   using Member = std::pair<std::string, Value>;
   using Object = std::vector<Member>;
 
-  Value() = default;  // null
-  Value(std::nullptr_t) {}
-  Value(bool b) : type_(Type::kBool), bool_(b) {}
-  Value(int i) : type_(Type::kInt), int_(i) {}
-  Value(int64_t i) : type_(Type::kInt), int_(i) {}
-  Value(double d) : type_(Type::kDouble), double_(d) {}
-  Value(std::string s) : type_(Type::kString), string_(std::move(s)) {}
-  Value(std::string_view s) : type_(Type::kString), string_(s) {}
-  Value(const char* s) : type_(Type::kString), string_(s) {}
+  Value() noexcept {}  // null
+  Value(std::nullptr_t) noexcept {}
+  Value(bool b) noexcept : type_(Type::kBool), bool_(b) {}
+  Value(int i) noexcept : type_(Type::kInt), int_(i) {}
+  Value(int64_t i) noexcept : type_(Type::kInt), int_(i) {}
+  Value(double d) noexcept : type_(Type::kDouble), double_(d) {}
+  Value(std::string s) : type_(Type::kString) { new (&string_) std::string(std::move(s)); }
+  Value(std::string_view s) : type_(Type::kString) { new (&string_) std::string(s); }
+  Value(const char* s) : type_(Type::kString) { new (&string_) std::string(s); }
+  Value(const Value& other) { CopyFrom(other); }
+  Value(Value&& other) noexcept { MoveFrom(std::move(other)); }
+  // Through a temporary, so that assigning a Value's own child to it is safe.
+  Value& operator=(const Value& other) {
+    if (this != &other) {
+      Value copy(other);
+      Destroy();
+      MoveFrom(std::move(copy));
+    }
+    return *this;
+  }
+  Value& operator=(Value&& other) noexcept {
+    if (this != &other) {
+      Value taken(std::move(other));
+      Destroy();
+      MoveFrom(std::move(taken));
+    }
+    return *this;
+  }
+  ~Value() { Destroy(); }
   static Value MakeArray() {
     Value v;
     v.type_ = Type::kArray;
+    new (&v.array_) Array();
     return v;
   }
   static Value MakeObject() {
     Value v;
     v.type_ = Type::kObject;
+    new (&v.object_) Object();
     return v;
   }
 
@@ -59,16 +82,21 @@ class Value {
 
   // Accessors do not check the type: on another type they give false, 0 or an empty string
   // or container (as_int truncates a double, saturating at the int64 limits; as_double widens
-  // an int). Check the type first on untrusted input.
-  bool as_bool() const { return bool_; }
-  int64_t as_int() const { return type_ == Type::kDouble ? DoubleToInt(double_) : int_; }
-  double as_double() const { return type_ == Type::kInt ? static_cast<double>(int_) : double_; }
-  const std::string& as_string() const { return string_; }
-  std::string& as_string() { return string_; }
-  const Array& array() const { return array_; }
-  Array& array() { return array_; }
-  const Object& object() const { return object_; }
-  Object& object() { return object_; }
+  // an int). Check the type first on untrusted input. The mutable string and containers of
+  // another type are a scratch object: what is written to them is not kept.
+  bool as_bool() const { return type_ == Type::kBool && bool_; }
+  int64_t as_int() const {
+    return type_ == Type::kDouble ? DoubleToInt(double_) : type_ == Type::kInt ? int_ : 0;
+  }
+  double as_double() const {
+    return type_ == Type::kInt ? static_cast<double>(int_) : type_ == Type::kDouble ? double_ : 0;
+  }
+  const std::string& as_string() const { return type_ == Type::kString ? string_ : EmptyString(); }
+  std::string& as_string() { return type_ == Type::kString ? string_ : ScratchString(); }
+  const Array& array() const { return type_ == Type::kArray ? array_ : EmptyArray(); }
+  Array& array() { return type_ == Type::kArray ? array_ : ScratchArray(); }
+  const Object& object() const { return type_ == Type::kObject ? object_ : EmptyObject(); }
+  Object& object() { return type_ == Type::kObject ? object_ : ScratchObject(); }
 
   // Object helpers. Find returns nullptr when this is not an object or the key is absent.
   const Value* Find(std::string_view key) const;
@@ -95,13 +123,27 @@ class Value {
   // static_cast<int64_t> is undefined outside int64's range (a client can send 1e300).
   static int64_t DoubleToInt(double d);
 
+  static const std::string& EmptyString();
+  static const Array& EmptyArray();
+  static const Object& EmptyObject();
+  static std::string& ScratchString();
+  static Array& ScratchArray();
+  static Object& ScratchObject();
+  void Destroy() noexcept;
+  void CopyFrom(const Value& other);
+  void MoveFrom(Value&& other) noexcept;
+
+  // A tagged union: 40 bytes a node (a string or a vector and the tag), where one field per
+  // type made it 112. Parsing, copying and freeing trees is most of what a request costs.
   Type type_ = Type::kNull;
-  bool bool_ = false;
-  int64_t int_ = 0;
-  double double_ = 0;
-  std::string string_;
-  Array array_;
-  Object object_;
+  union {
+    bool bool_;
+    int64_t int_;
+    double double_;
+    std::string string_;
+    Array array_;
+    Object object_;
+  };
 };
 
 struct ParseOptions {

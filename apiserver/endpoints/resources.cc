@@ -11,6 +11,7 @@
 #include "apiserver/endpoints/handler.h"
 #include "apiserver/endpoints/openapi_proto.h"
 #include "apiserver/endpoints/request_metrics.h"
+#include "apiserver/endpoints/table.h"
 #include "apiserver/kinds/schema.h"
 #include "common/metrics.h"
 #include "common/yaml.h"
@@ -96,17 +97,6 @@ void Fail(RequestContext& ctx, const KindInfo* info, const std::string& name, co
   WriteStatus(ctx.res, s, d, ctx.pretty);
 }
 
-json::Value PartialObjectMetadata(const json::Value& obj, const std::string& version) {
-  json::Value p = json::Value::MakeObject();
-  p.Set("kind", "PartialObjectMetadata");
-  p.Set("apiVersion", "meta.k8s.io/" + version);
-  if (const json::Value* m = obj.Find("metadata"))
-    p.Set("metadata", *m);
-  else
-    p.Set("metadata", json::Value::MakeObject());
-  return p;
-}
-
 json::Value ListMeta(int64_t rv, const std::string& cont, std::optional<int64_t> remaining) {
   json::Value m = json::Value::MakeObject();
   m.Set("continue", cont);
@@ -115,52 +105,12 @@ json::Value ListMeta(int64_t rv, const std::string& cont, std::optional<int64_t>
   return m;
 }
 
-// A meta.k8s.io Table for `objects`, with rows per upstream's asTable.
-StatusOr<json::Value> Table(const KindStrategy& kind, const std::string& version,
-                            const std::vector<const json::Value*>& objects,
-                            const std::string& include_object, const json::Value* list_meta) {
-  if (!include_object.empty() && include_object != "Metadata" && include_object != "Object" &&
-      include_object != "None") {
-    return Status(Code::kBadRequest, "unsupported includeObject: " + Quote(include_object));
-  }
-  json::Value t = json::Value::MakeObject();
-  t.Set("kind", "Table");
-  t.Set("apiVersion", "meta.k8s.io/" + version);
-  t.Set("metadata", list_meta ? *list_meta : json::Value::MakeObject());
-  json::Value cols = json::Value::MakeArray();
-  for (const auto& c : kind.Columns()) {
-    json::Value col = json::Value::MakeObject();
-    col.Set("name", c.name);
-    col.Set("type", c.type);
-    col.Set("format", c.format);
-    col.Set("description", c.description);
-    col.Set("priority", c.priority);
-    cols.PushBack(std::move(col));
-  }
-  t.Set("columnDefinitions", std::move(cols));
-  json::Value rows = json::Value::MakeArray();
-  auto now = std::chrono::system_clock::now();
-  for (const json::Value* obj : objects) {
-    json::Value row = json::Value::MakeObject();
-    json::Value cells = json::Value::MakeArray();
-    for (auto& c : kind.Cells(*obj, now)) cells.PushBack(std::move(c));
-    row.Set("cells", std::move(cells));
-    if (include_object == "Object")
-      row.Set("object", *obj);
-    else if (include_object != "None")
-      row.Set("object", PartialObjectMetadata(*obj, version));
-    rows.PushBack(std::move(row));
-  }
-  t.Set("rows", std::move(rows));
-  return t;
-}
-
 void RespondObject(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
                    const json::Value& obj, int code) {
   switch (format.kind) {
     case OutputKind::kTable: {
       auto t = Table(kind, format.meta_version, {&obj}, ctx.req.get_param_value("includeObject"),
-                     nullptr);
+                     nullptr, std::chrono::system_clock::now());
       if (!t.ok()) return Fail(ctx, &kind.info(), "", t.status());
       return WriteJsonValue(ctx, code, *t);
     }
@@ -195,6 +145,15 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
     body += "}\n";
     return WriteBody(ctx, 200, std::move(body));
   }
+  if (format.kind == OutputKind::kTable && !ctx.pretty) {
+    // Rows from the stored bytes, parsing only what the columns read (table.h).
+    auto t =
+        TableList(kind, format.meta_version, list.items, ctx.req.get_param_value("includeObject"),
+                  meta, std::chrono::system_clock::now());
+    if (!t.ok()) return Fail(ctx, &info, "", t.status());
+    t->push_back('\n');
+    return WriteBody(ctx, 200, std::move(*t));
+  }
   std::vector<json::Value> objects;
   objects.reserve(list.items.size());
   json::ParseOptions po;
@@ -206,8 +165,8 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
   if (format.kind == OutputKind::kTable) {
     std::vector<const json::Value*> ptrs;
     for (const auto& o : objects) ptrs.push_back(&o);
-    auto t =
-        Table(kind, format.meta_version, ptrs, ctx.req.get_param_value("includeObject"), &meta);
+    auto t = Table(kind, format.meta_version, ptrs, ctx.req.get_param_value("includeObject"), &meta,
+                   std::chrono::system_clock::now());
     if (!t.ok()) return Fail(ctx, &info, "", t.status());
     return WriteJsonValue(ctx, 200, *t);
   }
@@ -901,7 +860,8 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
         json::Value ev = json::Value::MakeObject();
         ev.Set("type", e.type);
         if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
-          auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr);
+          auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr,
+                         std::chrono::system_clock::now());
           ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
         } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
                    fmt.kind == OutputKind::kPartialObjectMetadataList) {
