@@ -581,7 +581,9 @@ namespace {
 class StringSink {
  public:
   using Ch = char;
-  explicit StringSink(std::string* out) : out_(out), used_(out->size()) { Grow(256); }
+  explicit StringSink(std::string* out) : out_(out), start_(out->size()), used_(start_) {
+    Grow(256);
+  }
   ~StringSink() { out_->resize(static_cast<size_t>(cursor_ - out_->data())); }
   StringSink(const StringSink&) = delete;
   StringSink& operator=(const StringSink&) = delete;
@@ -603,14 +605,18 @@ class StringSink {
  private:
   // Makes room for `count` more bytes. The string's size is its capacity in use while the
   // sink is alive; the destructor trims it to what was written.
+  // Growth is geometric in what this sink has written, not in what the string held before:
+  // appending a small value to a large document (a list's metadata, a table row) must not
+  // zero-fill as much again as the document holds.
   void Grow(size_t count) {
     if (cursor_ != nullptr) used_ = static_cast<size_t>(cursor_ - out_->data());
-    out_->resize(std::max(used_ + count, out_->size() * 2));
+    out_->resize(used_ + std::max(count, std::max<size_t>(used_ - start_, 256)));
     cursor_ = out_->data() + used_;
     end_ = out_->data() + out_->size();
   }
 
   std::string* out_;
+  size_t start_;  // the string's size when the sink began
   size_t used_;
   char* cursor_ = nullptr;
   char* end_ = nullptr;
