@@ -282,7 +282,9 @@ namespace {
 // that the nesting of the input never turns into recursion here either.
 class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
  public:
-  explicit Builder(const ParseOptions& options) : options_(options) {}
+  // `escapes`: whether the text has any \u escape. Without one, every string is valid UTF-8
+  // as it stands (raw bytes are validated) and needs no Sanitize.
+  Builder(const ParseOptions& options, bool escapes) : options_(options), escapes_(escapes) {}
 
   bool Null() { return Add(Value()); }
   bool Bool(bool b) { return Add(Value(b)); }
@@ -330,13 +332,13 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     return Add(Value(d));
   }
   bool String(const char* s, rapidjson::SizeType len, bool /*copy*/) {
-    return Add(Value(Sanitize(std::string(s, len))));
+    return Add(Value(escapes_ ? Sanitize(std::string(s, len)) : std::string(s, len)));
   }
 
   bool StartObject() { return Open(false); }
   bool Key(const char* s, rapidjson::SizeType len, bool /*copy*/) {
     Frame& f = stack_.back();
-    std::string key = Sanitize(std::string(s, len));
+    std::string key = escapes_ ? Sanitize(std::string(s, len)) : std::string(s, len);
     size_t existing = FindMember(f, key);
     if (existing != kNone) {
       // Last occurrence wins, in the position of the first (Go's map semantics).
@@ -494,9 +496,37 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
   }
 
   const ParseOptions& options_;
-  std::vector<Frame> stack_;
-  std::vector<Value> elements_;
-  Value::Object members_;
+  const bool escapes_;
+  // The stacks are the thread's, kept between parses so that they are allocated once.
+  struct Stacks {
+    std::vector<Frame> frames;
+    std::vector<Value> elements;
+    Value::Object members;
+  };
+  static Stacks& ThreadStacks() {
+    thread_local Stacks stacks;
+    return stacks;
+  }
+  struct Reset {
+    explicit Reset(Stacks& s) : s(s) { Clear(); }
+    ~Reset() {
+      Clear();
+      // What a large document made them grow to is not kept by the thread.
+      if (s.elements.capacity() > 4096) std::vector<Value>().swap(s.elements);
+      if (s.members.capacity() > 4096) Value::Object().swap(s.members);
+      if (s.frames.capacity() > 256) std::vector<Frame>().swap(s.frames);
+    }
+    void Clear() {
+      s.frames.clear();
+      s.elements.clear();
+      s.members.clear();
+    }
+    Stacks& s;
+  };
+  Reset reset_{ThreadStacks()};
+  std::vector<Frame>& stack_ = reset_.s.frames;
+  std::vector<Value>& elements_ = reset_.s.elements;
+  Value::Object& members_ = reset_.s.members;
   Value root_;
   bool depth_exceeded_ = false;
   bool number_out_of_range_ = false;
@@ -544,7 +574,7 @@ StatusOr<Value> Parse(std::string_view text, const ParseOptions& options) {
     }
   } release;
   rapidjson::StringStream stream(buffer.c_str());
-  Builder builder(options);
+  Builder builder(options, text.find("\\u") != std::string_view::npos);
   rapidjson::Reader reader;
   rapidjson::ParseResult result = IsAscii(text) ? reader.Parse<kParseFlagsAscii>(stream, builder)
                                                 : reader.Parse<kParseFlags>(stream, builder);
