@@ -512,9 +512,10 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     ~Reset() {
       Clear();
       // What a large document made them grow to is not kept by the thread.
-      if (s.elements.capacity() > 4096) std::vector<Value>().swap(s.elements);
-      if (s.members.capacity() > 4096) Value::Object().swap(s.members);
-      if (s.frames.capacity() > 256) std::vector<Frame>().swap(s.frames);
+      // (Every worker thread has its own: what stays is bounded to a few tens of KiB.)
+      if (s.elements.capacity() > 256) std::vector<Value>().swap(s.elements);
+      if (s.members.capacity() > 256) Value::Object().swap(s.members);
+      if (s.frames.capacity() > 64) std::vector<Frame>().swap(s.frames);
     }
     void Clear() {
       s.frames.clear();
@@ -570,7 +571,7 @@ StatusOr<Value> Parse(std::string_view text, const ParseOptions& options) {
   struct Release {
     // A large document's buffer is not kept by the thread.
     ~Release() {
-      if (buffer.capacity() > (64u << 10)) std::string().swap(buffer);
+      if (buffer.capacity() > (16u << 10)) std::string().swap(buffer);
     }
   } release;
   rapidjson::StringStream stream(buffer.c_str());

@@ -59,18 +59,16 @@ def top(data, n=18):
 # The functions each profile is read for (docs/benchmarks.md, Findings): the share of the
 # server's samples with the function anywhere on the stack (a prefix of the symbol).
 FOCUS = {
-    "webhook": ["httplib::Server::process_request", "httplib::detail::stream_line_reader::getline",
-                "csdr::webhook::ServeValidate", "csdr::webhook::DecodeReview",
+    "webhook": ["csdr::apiserver::serving::Loop::Read", "csdr::apiserver::http::RequestParser::",
+                "csdr::webhook::ServeValidate", "csdr::webhook::DecodeReview", "csdr::json::Parse",
                 "csdr::webhook::Evaluate", "csdr::webhook::StoreFacts::Get",
-                "csdr::storage::SqliteStore::Get", "csdr::webhook::EncodeReviewResponse",
-                "httplib::Server::write_response_core", "SSL_write", "SSL_read",
-                "finish_task_switch"],
+                "csdr::webhook::EncodeReviewResponse", "csdr::apiserver::serving::Loop::Flush",
+                "SSL_write", "SSL_read", "finish_task_switch"],
     "creates": ["csdr::apiserver::VerifyClientCertificate", "X509_verify_cert",
                 "csdr::apiserver::Registry::Create", "csdr::webhook::Evaluate",
                 "csdr::storage::SqliteStore::", "csdr::json::Parse", "SSL_write", "SSL_read",
                 "finish_task_switch"],
-    "list-table": ["csdr::apiserver::(anonymous namespace)::RespondList", "csdr::json::Parse",
-                   "csdr::json::Value::~Value", "csdr::apiserver::(anonymous namespace)::Table",
+    "list-table": ["csdr::apiserver::TableList", "csdr::json::Parse", "csdr::json::Value::Destroy",
                    "csdr::json::SerializeTo", "csdr::storage::SqliteStore::List", "malloc",
                    "free", "SSL_write"],
     "list-json": ["csdr::apiserver::(anonymous namespace)::RespondList", "csdr::json::Parse",
