@@ -963,6 +963,10 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
     return Status(Code::kBadRequest,
                   std::string("cannot set up TLS: ") + (reason ? reason : "unknown error"));
   }
+  // Read what the socket holds in one read(2), not a record header and then its body (two
+  // reads a request). What OpenSSL buffers is drained by Loop::Read (SSL_has_pending) before
+  // a request is handled, so that epoll never waits for bytes already read.
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_options(
       ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // The certificate, key and client CA names are set per connection from the current files.
