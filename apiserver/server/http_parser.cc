@@ -36,9 +36,11 @@ bool IsToken(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return IsTokenChar(c); });
 }
 
+// ASCII case-insensitive equality (`b` is a token of letters, digits and '-').
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20) || x == y;
+           const bool letter = (y | 0x20) >= 'a' && (y | 0x20) <= 'z';
+           return letter ? (x | 0x20) == (y | 0x20) : x == y;
          });
 }
 
@@ -89,6 +91,7 @@ bool NextLine(std::string_view s, size_t* pos, std::string_view* line) {
 void RequestParser::Reset() {
   phase_ = Phase::kHead;
   req_ = httplib::Request();
+  framing_ = Framing();
   error_ = ParseError();
   scanned_ = 0;
   remaining_ = 0;
@@ -169,9 +172,9 @@ RequestParser::Result RequestParser::ParseHead(std::string* in) {
   }
   in->erase(0, end);
 
-  // Framing of the body (RFC 9112 6).
+  // Framing of the body (RFC 9112 6), from the fields AddHeader noted.
   const bool http10 = req_.version == "HTTP/1.0";
-  const std::string connection = req_.get_header_value("Connection");
+  const std::string_view connection = framing_.connection;
   auto has_token = [&](std::string_view token) {
     std::string_view rest = connection;
     while (!rest.empty()) {
@@ -183,21 +186,20 @@ RequestParser::Result RequestParser::ParseHead(std::string* in) {
     return false;
   };
   keep_alive_ = http10 ? has_token("keep-alive") : !has_token("close");
-  expect_continue_ = !http10 && EqualsIgnoreCase(req_.get_header_value("Expect"), "100-continue");
+  expect_continue_ = !http10 && EqualsIgnoreCase(framing_.expect, "100-continue");
 
-  if (req_.has_header("Transfer-Encoding")) {
+  if (framing_.transfer_encodings > 0) {
     if (http10) return Fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (req_.get_header_value_count("Transfer-Encoding") != 1 ||
-        !EqualsIgnoreCase(TrimBlanks(req_.get_header_value("Transfer-Encoding")), "chunked")) {
-      return Fail(501,
-                  "unsupported transfer encoding: " + req_.get_header_value("Transfer-Encoding"));
+    if (framing_.transfer_encodings != 1 ||
+        !EqualsIgnoreCase(TrimBlanks(framing_.transfer_encoding), "chunked")) {
+      return Fail(501, "unsupported transfer encoding: " + framing_.transfer_encoding);
     }
     // Chunked framing wins over a Content-Length (RFC 9112 6.3), which is dropped.
     req_.headers.erase("Content-Length");
     phase_ = Phase::kChunkSize;
     return Result::kComplete;
   }
-  const size_t lengths = req_.get_header_value_count("Content-Length");
+  const size_t lengths = framing_.content_lengths.size();
   if (lengths == 0) {
     phase_ = Phase::kDone;
     expect_continue_ = false;
@@ -205,7 +207,7 @@ RequestParser::Result RequestParser::ParseHead(std::string* in) {
   }
   uint64_t length = 0;
   for (size_t i = 0; i < lengths; ++i) {
-    const std::string value(TrimBlanks(req_.get_header_value("Content-Length", i)));
+    const std::string value(TrimBlanks(framing_.content_lengths[i]));
     if (value.empty() || value.size() > 18 ||
         !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return Fail(400, "bad Content-Length " + value);
@@ -290,7 +292,19 @@ bool RequestParser::AddHeader(std::string_view line) {
     Fail(400, "invalid header field value");
     return false;
   }
-  req_.headers.emplace(std::string(line.substr(0, colon)), std::string(value));
+  const std::string_view name = line.substr(0, colon);
+  // The fields that frame the body, noted here so that no lookup in the (case-insensitive,
+  // char-by-char) header map is needed for them.
+  if (EqualsIgnoreCase(name, "Content-Length")) {
+    framing_.content_lengths.emplace_back(value);
+  } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
+    if (framing_.transfer_encodings++ == 0) framing_.transfer_encoding = std::string(value);
+  } else if (EqualsIgnoreCase(name, "Connection")) {
+    if (framing_.connection.empty()) framing_.connection = std::string(value);
+  } else if (EqualsIgnoreCase(name, "Expect")) {
+    if (framing_.expect.empty()) framing_.expect = std::string(value);
+  }
+  req_.headers.emplace(std::string(name), std::string(value));
   return true;
 }
 

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace csdr::apiserver::http {
 
@@ -77,7 +78,17 @@ class RequestParser {
   bool ParseRequestLine(std::string_view line);
   bool AddHeader(std::string_view line);
 
+  // The header fields that frame the body, as they came.
+  struct Framing {
+    std::vector<std::string> content_lengths;
+    size_t transfer_encodings = 0;
+    std::string transfer_encoding;  // the first
+    std::string connection;         // the first
+    std::string expect;             // the first
+  };
+
   ParserLimits limits_;
+  Framing framing_;
   Phase phase_ = Phase::kHead;
   httplib::Request req_;
   ParseError error_;

@@ -79,6 +79,29 @@ TEST(RequestParserTest, ByteAtATime) {
   EXPECT_EQ(p.request().body, "abc");
 }
 
+TEST(RequestParserTest, FramingFieldsInAnyCase) {
+  RequestParser p;
+  std::string rest;
+  ASSERT_EQ(
+      FeedAll(&p, "POST / HTTP/1.1\r\ncontent-length: 2\r\nCONNECTION: Close\r\n\r\nhiX", &rest),
+      Result::kComplete);
+  EXPECT_EQ(p.request().body, "hi");
+  EXPECT_FALSE(p.keep_alive());
+  EXPECT_EQ(rest, "X");
+  EXPECT_EQ(p.request().get_header_value("Content-Length"), "2");  // still in the map
+  p.Reset();
+  ASSERT_EQ(FeedAll(&p,
+                    "POST / HTTP/1.1\r\nTRANSFER-ENCODING: Chunked\r\nContent-Length: 99\r\n"
+                    "\r\n1\r\nz\r\n0\r\n\r\n"),
+            Result::kComplete);
+  EXPECT_EQ(p.request().body, "z");
+  EXPECT_FALSE(p.request().has_header("Content-Length"));  // chunked wins; the length is dropped
+  p.Reset();
+  // A name that only looks alike ('\r' and '-' differ by the case bit) frames nothing.
+  ASSERT_EQ(FeedAll(&p, "POST / HTTP/1.1\r\nContent_Length: 5\r\n\r\n"), Result::kComplete);
+  EXPECT_EQ(p.request().body, "");
+}
+
 TEST(RequestParserTest, ConnectionSemantics) {
   RequestParser p;
   ASSERT_EQ(FeedAll(&p, "GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n"),
