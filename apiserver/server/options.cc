@@ -92,7 +92,7 @@ Secure serving:
   --secure-port PORT             HTTPS port (default 8443)
   --tls-cert-file FILE           PEM serving certificate (chain) (required)
   --tls-private-key-file FILE    PEM private key of the serving certificate (required)
-  --max-connections N            concurrent connections served at once (default 4096)
+  --max-connections N            open connections, and worker threads, at most (default 4096)
   --min-request-timeout SECONDS  a watch without timeoutSeconds ends after a random time in
                                  [N, 2N] seconds (default 1800)
   --max-requests-inflight N      read-only requests served at once before the next gets 429
