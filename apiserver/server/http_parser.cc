@@ -152,14 +152,17 @@ RequestParser::Result RequestParser::ParseHead(std::string* in) {
       break;
     }
   }
+  // The request line and fields may take max_header_bytes, and the empty line that ends
+  // them 4 more; the answer is the same however the bytes arrive.
+  const size_t limit = limits_.max_header_bytes + 4;
   if (end == std::string::npos) {
     scanned_ = in->size();
-    if (in->size() > limits_.max_header_bytes) {
+    if (in->size() >= limit) {  // the end, when it comes, is past the limit
       return Fail(431, "request header fields too large: limit is 1048576 bytes");
     }
     return Result::kIncomplete;
   }
-  if (end > limits_.max_header_bytes + 4) {
+  if (end > limit) {
     return Fail(431, "request header fields too large: limit is 1048576 bytes");
   }
   const std::string_view head(in->data(), end);
