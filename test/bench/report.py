@@ -128,7 +128,7 @@ def plots(res, outdir):
     made.append("benchmarks/webhook-throughput.png")
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    panels = [("Webhook at 1,000 reviews/s", ("csdr", "cr-webhook"), "fixed_1000"),
+    panels = [("Webhook at 1,000 reviews/s", ("csdr", "cr-webhook", "nginx"), "fixed_1000"),
               ("Durable creates, 64 clients", ("csdr", "kube-crd", "sample"), "create"),
               ("Gets, 16 connections", ("csdr", "kube-crd", "sample"), "get")]
     for ax, (title, systems, key) in zip(axes, panels):
