@@ -137,7 +137,8 @@ def plots(res, outdir):
             a, b = get(res, s, f"{key}_p50_ms"), get(res, s, f"{key}_p99_ms")
             if a is None:
                 continue
-            labels.append(NAMES[s].replace(" + ", "\n+ ").replace(" webhook", "\nwebhook"))
+            labels.append(NAMES[s].replace(" + ", "\n+ ").replace(" webhook", "\nwebhook")
+                          .replace(" (", "\n("))
             p50.append(a)
             p99.append(b)
         xs = range(len(labels))
