@@ -86,7 +86,9 @@ void Value::Destroy() noexcept {
   type_ = Type::kNull;
 }
 
-void Value::CopyFrom(const Value& other) {
+// Copies or moves `other`'s content into this Value, whose union holds nothing yet.
+template <typename Other>
+void Value::Take(Other&& other) {
   switch (other.type_) {
     case Type::kBool:
       bool_ = other.bool_;
@@ -98,13 +100,13 @@ void Value::CopyFrom(const Value& other) {
       double_ = other.double_;
       break;
     case Type::kString:
-      new (&string_) std::string(other.string_);
+      new (&string_) std::string(std::forward<Other>(other).string_);
       break;
     case Type::kArray:
-      new (&array_) Array(other.array_);
+      new (&array_) Array(std::forward<Other>(other).array_);
       break;
     case Type::kObject:
-      new (&object_) Object(other.object_);
+      new (&object_) Object(std::forward<Other>(other).object_);
       break;
     case Type::kNull:
       break;
@@ -112,31 +114,9 @@ void Value::CopyFrom(const Value& other) {
   type_ = other.type_;
 }
 
-void Value::MoveFrom(Value&& other) noexcept {
-  switch (other.type_) {
-    case Type::kBool:
-      bool_ = other.bool_;
-      break;
-    case Type::kInt:
-      int_ = other.int_;
-      break;
-    case Type::kDouble:
-      double_ = other.double_;
-      break;
-    case Type::kString:
-      new (&string_) std::string(std::move(other.string_));
-      break;
-    case Type::kArray:
-      new (&array_) Array(std::move(other.array_));
-      break;
-    case Type::kObject:
-      new (&object_) Object(std::move(other.object_));
-      break;
-    case Type::kNull:
-      break;
-  }
-  type_ = other.type_;
-}
+void Value::CopyFrom(const Value& other) { Take(other); }
+
+void Value::MoveFrom(Value&& other) noexcept { Take(std::move(other)); }
 
 const Value* Value::Find(std::string_view key) const {
   if (type_ != Type::kObject) return nullptr;

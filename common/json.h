@@ -132,6 +132,8 @@ class Value {
   void Destroy() noexcept;
   void CopyFrom(const Value& other);
   void MoveFrom(Value&& other) noexcept;
+  template <typename Other>
+  void Take(Other&& other);
 
   // A tagged union: 40 bytes a node (a string or a vector and the tag), where one field per
   // type made it 112. Parsing, copying and freeing trees is most of what a request costs.

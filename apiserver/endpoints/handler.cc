@@ -116,9 +116,6 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
   // request object is the server's, mutable, and used by nobody else during this call.
   auto& mutable_req = const_cast<httplib::Request&>(req);
   mutable_req.params = ParseQuery(req.target);
-  // Responses go uncompressed (kube-apiserver, too, compresses only bodies over 128 KiB);
-  // nothing below may pick an encoding from this header.
-  mutable_req.headers.erase("Accept-Encoding");
   res.set_header("Cache-Control", "no-cache, private");
   const std::string& path = req.path;
   RequestContext ctx{req, res, WantsPretty(req)};

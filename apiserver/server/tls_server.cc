@@ -480,6 +480,15 @@ void HandBack(Conn* c) {
   }
 }
 
+// The request the parser has just completed, with what the connection knows of its client.
+httplib::Request& ParsedRequest(Conn* c) {
+  httplib::Request& req = c->parser.request();
+  req.remote_addr = c->remote_addr;
+  req.remote_port = c->remote_port;
+  req.ssl = c->ssl;
+  return req;
+}
+
 // A worker's turn with a connection: the request it was handed, then any whole requests
 // already read behind it (pipelining), then back to the loop.
 void ServeOnWorker(Conn* c) {
@@ -505,12 +514,9 @@ void ServeOnWorker(Conn* c) {
       WriteResponse(c, c->request, err, false);
       return CloseFromWorker(c);
     }
-    c->request = std::move(c->parser.request());
+    c->request = std::move(ParsedRequest(c));
     c->keep_alive = c->parser.keep_alive();
     c->parser.Reset();
-    c->request.remote_addr = c->remote_addr;
-    c->request.remote_port = c->remote_port;
-    c->request.ssl = c->ssl;
   }
 }
 
@@ -747,10 +753,7 @@ void Loop::Process(Conn* c, bool eof) {
       SerializeHead(c->parser.request(), res, false, false, &c->out);
       c->out.append(res.body);
     } else {
-      httplib::Request& req = c->parser.request();
-      req.remote_addr = c->remote_addr;
-      req.remote_port = c->remote_port;
-      req.ssl = c->ssl;
+      httplib::Request& req = ParsedRequest(c);
       const bool keep_alive = c->parser.keep_alive() && !eof;
       if (!server->quick || !server->quick(req)) {
         c->request = std::move(req);

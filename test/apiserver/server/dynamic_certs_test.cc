@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "apiserver/server/tls_server.h"
+#include "test/apiserver/server/loopback.h"
 #include "test/webhook/cluster/test_pki.h"
 #include "webhook/cluster/tls.h"
 
@@ -284,28 +285,15 @@ TEST(CertificateReloaderTest, StopIsPromptWhateverTheInterval) {
 
 // ---- TlsServer: what a client sees in the handshake
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using loopback::ConnectLoopback;
+using loopback::FreePort;
 
 // One TLS connection (no verification: the test looks at what the server presents).
 class TlsClient {
  public:
   explicit TlsClient(int port) : ctx_(SSL_CTX_new(TLS_client_method())) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
+    fd_ = ConnectLoopback(port);
+    if (fd_ < 0) return;
     ssl_ = SSL_new(ctx_.get());
     SSL_set_fd(ssl_, fd_);
     connected_ = SSL_connect(ssl_) == 1;

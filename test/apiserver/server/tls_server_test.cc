@@ -18,6 +18,7 @@
 #include <future>
 #include <thread>
 
+#include "test/apiserver/server/loopback.h"
 #include "test/webhook/cluster/test_pki.h"
 #include "webhook/cluster/tls.h"
 
@@ -27,30 +28,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using loopback::ConnectLoopback;
+using loopback::FreePort;
 
 struct Response {
   int status = 0;
@@ -63,7 +42,7 @@ struct Response {
 class Client {
  public:
   explicit Client(int port) : ctx_(SSL_CTX_new(TLS_client_method())) {
-    fd_ = Connect(port);
+    fd_ = ConnectLoopback(port);
     if (fd_ < 0) return;
     timeval tv{10, 0};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -339,7 +318,7 @@ TEST_F(TlsServerTest, DeadlinesCloseSilentAndIdleConnectionsAndCountThem) {
   options_.limits.tick = 50ms;
   Start(
       [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
-  const int silent = Connect(options_.port);  // TCP only: not even a handshake
+  const int silent = ConnectLoopback(options_.port);  // TCP only: not even a handshake
   ASSERT_GE(silent, 0);
   Client idle(options_.port);
   ASSERT_TRUE(idle.Send("GET / HTTP/1.1\r\n\r\n"));
@@ -375,8 +354,8 @@ TEST_F(TlsServerTest, StopClosesIdleConnectionsAndLetsTheRequestInFlightFinish) 
   ASSERT_TRUE(busy.Send("GET /inflight HTTP/1.1\r\n\r\n"));
   entered.get_future().wait();
   server_->Stop();
-  EXPECT_TRUE(idle.Closed());            // between requests: closed at once
-  EXPECT_LT(Connect(options_.port), 0);  // no new connections
+  EXPECT_TRUE(idle.Closed());                    // between requests: closed at once
+  EXPECT_LT(ConnectLoopback(options_.port), 0);  // no new connections
   release.set_value();
   Response r = busy.Read();
   ASSERT_TRUE(r.ok);
