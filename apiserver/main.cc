@@ -79,6 +79,20 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // The cluster the rules read Secrets, Namespaces, ... from: --kubeconfig, the in-cluster
+  // service account, or none (standalone: rules that need it fail closed and say so). Its
+  // first lists run while the rest starts (the store's open above all); readiness waits for
+  // them below.
+  webhook::ClusterOptions cluster_options;
+  cluster_options.kubeconfig = opts->kubeconfig;
+  auto cluster = webhook::NewClusterFacts(cluster_options);
+  if (!cluster.ok()) {
+    std::cerr << "csdr-apiserver: --kubeconfig " << opts->kubeconfig << ": "
+              << cluster.status().message() << "\n";
+    return 1;
+  }
+  (*cluster)->Start();
+
   // Authentication: front-proxy headers (flags or the ConfigMap), client certificates
   // (--client-ca-file and the ConfigMap's client-ca-file), bearer tokens (TokenReview).
   AuthenticationSource auth_source;
@@ -213,17 +227,6 @@ int main(int argc, char** argv) {
   *store = storage::Instrument(std::move(*store), opts->storage.substr(0, opts->storage.find(':')));
   RegisterMetrics(**server);
 
-  // The cluster the rules read Secrets, Namespaces, ... from: --kubeconfig, the in-cluster
-  // service account, or none (standalone: rules that need it fail closed and say so).
-  webhook::ClusterOptions cluster_options;
-  cluster_options.kubeconfig = opts->kubeconfig;
-  auto cluster = webhook::NewClusterFacts(cluster_options);
-  if (!cluster.ok()) {
-    std::cerr << "csdr-apiserver: --kubeconfig " << opts->kubeconfig << ": "
-              << cluster.status().message() << "\n";
-    return 1;
-  }
-  (*cluster)->Start();
   webhook::PolicyAdmission admission(store->get(), cluster->get());
   AdmitAll admit_all;
   bool policy_off = !opts->disable_admission_plugins.empty();

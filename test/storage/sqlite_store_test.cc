@@ -195,6 +195,50 @@ TEST_F(SqliteStoreTest, WatchOlderThanMemoryHistoryIsReplayedFromTheLog) {
   }
 }
 
+// Opening warms only the log's newest events (start-up does not grow with the retained
+// history); a watch resumed from before them, with the default history size, replays the rest
+// from the log, in order, and goes on live.
+TEST_F(SqliteStoreTest, WatchResumedAfterReopenFromBeforeTheWarmedTail) {
+  constexpr int kWrites = 1600;  // more than the 1,000 events warmed at open
+  {
+    auto store = MustOpen();
+    ASSERT_NE(store, nullptr);
+    std::vector<std::thread> writers;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < 8; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = t; i < kWrites; i += 8) {
+          if (!store->Create("/r/" + std::to_string(i), Enc("v")).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    ASSERT_EQ(failed.load(), 0);
+    store->Close();
+  }
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(store->CurrentRevision(), kWrites);
+  for (int64_t after : {int64_t{10}, int64_t{kWrites} - 5}) {
+    SCOPED_TRACE("resume after " + std::to_string(after));
+    auto w = store->Watch("/r/", after);
+    ASSERT_TRUE(w.ok()) << w.status().message();
+    const size_t want = static_cast<size_t>(kWrites - after);
+    auto got = Collect(w->get(), want);
+    ASSERT_EQ(got.size(), want);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].revision, after + 1 + static_cast<int64_t>(i));
+    }
+  }
+  auto w = store->Watch("/r/", 10);
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(Collect(w->get(), kWrites - 10).size(), static_cast<size_t>(kWrites - 10));
+  ASSERT_TRUE(store->Create("/r/live", Enc("l")).ok());
+  auto live = Collect(w->get(), 1);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].revision, kWrites + 1);
+}
+
 TEST_F(SqliteStoreTest, CompactedRevisionSurvivesRestart) {
   StoreOptions o = Options();
   o.log_retention_events = 5;
