@@ -148,9 +148,32 @@ class Value {
   };
 };
 
+// The members of an object a parse keeps (ParseOptions::keep): a decoder that reads a few
+// fields of a large envelope builds only those. A field with `fields` set keeps only those
+// members of its value (when the value is an object); without, all of it. Static tables:
+//   const Fields kKind{{{"group"}, {"kind"}}};
+//   const Fields kReview{{{"apiVersion"}, {"request", &kRequest}}};
+struct Fields {
+  struct Field {
+    std::string_view name;
+    const Fields* fields = nullptr;
+  };
+  std::vector<Field> list;
+  const Field* Find(std::string_view name) const {
+    for (const Field& f : list) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  }
+};
+
 struct ParseOptions {
   // Maximum nesting of arrays and objects; deeper input is refused with BadRequest.
   int max_depth = 100;
+  // When set and the document is an object, members it does not name are read (the grammar,
+  // the encoding, the depth limit and number ranges are checked as everywhere) but not
+  // built, and their duplicates are not reported. Null: everything is kept.
+  const Fields* keep = nullptr;
   // When set, duplicate object keys are collected here as paths (".spec.bucket", array
   // elements as ".spec.hooks[2].name") and the last occurrence wins, in the position of the
   // first; when null, duplicates are silently resolved the same way.

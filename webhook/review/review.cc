@@ -22,11 +22,29 @@ void WriteError(httplib::Response& res, int code, const char* reason, const std:
   res.set_content(json::Serialize(s) + "\n", "application/json");
 }
 
+// What DecodeReview reads of an AdmissionReview; the rest (resource, requestKind,
+// requestResource, options, ...: a third of a review) is checked as JSON but not built.
+const json::Fields kKindFields{{{"group"}, {"kind"}}};
+const json::Fields kUserInfoFields{{{"username"}, {"groups"}}};
+const json::Fields kRequestFields{{{"uid"},
+                                   {"operation"},
+                                   {"kind", &kKindFields},
+                                   {"namespace"},
+                                   {"name"},
+                                   {"subResource"},
+                                   {"userInfo", &kUserInfoFields},
+                                   {"dryRun"},
+                                   {"object"},
+                                   {"oldObject"}}};
+const json::Fields kReviewFields{{{"apiVersion"}, {"kind"}, {"request", &kRequestFields}}};
+
 }  // namespace
 
 StatusOr<std::unique_ptr<ReviewRequest>> DecodeReview(std::string_view body) {
   auto bad = [](const std::string& m) { return Status(Code::kBadRequest, m); };
-  auto doc = json::Parse(body);
+  json::ParseOptions parse_options;
+  parse_options.keep = &kReviewFields;
+  auto doc = json::Parse(body, parse_options);
   if (!doc.ok()) return bad("cannot decode AdmissionReview: " + doc.status().message());
   if (!doc->is_object()) return bad("AdmissionReview must be a JSON object");
   std::string api_version = doc->GetString({"apiVersion"});
