@@ -224,6 +224,69 @@ TEST(JsonParse, DuplicateDetectionInLargeObjects) {
   EXPECT_EQ(v->object()[500].second.as_int(), -500);
 }
 
+const Fields kInnerFields{{{"c"}, {"list"}}};
+const Fields kKeepFields{{{"a"}, {"inner", &kInnerFields}, {"z"}}};
+
+TEST(JsonParse, KeepBuildsOnlyTheNamedMembers) {
+  ParseOptions options;
+  options.keep = &kKeepFields;
+  // Skipped values of every shape, before, between and after kept ones; a kept member with a
+  // field table whose value is not an object, and one whose value is an array of objects.
+  StatusOr<Value> v = Parse(
+      R"({"s":"x","a":1,"o":{"p":[1,{"q":[[],{}]}],"r":null},"inner":{"b":2,"c":{"d":3},)"
+      R"("e":[{"c":1}],"list":[{"c":1,"x":2}]},"n":-1.5e3,"t":true,"z":[{"a":1,"y":2}],"u":[]})",
+      options);
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ(Serialize(*v), R"({"a":1,"inner":{"c":{"d":3},"list":[{"c":1,"x":2}]},"z":[{"a":1,"y":2}]})");
+
+  // A kept name whose value is a scalar, with a table for an object it is not.
+  StatusOr<Value> scalar = Parse(R"({"inner":"text","b":{}})", options);
+  ASSERT_TRUE(scalar.ok());
+  EXPECT_EQ(Serialize(*scalar), R"({"inner":"text"})");
+  // The table applies to objects at the root only; an array root is kept whole.
+  StatusOr<Value> array = Parse(R"([{"b":1}])", options);
+  ASSERT_TRUE(array.ok());
+  EXPECT_EQ(Serialize(*array), R"([{"b":1}])");
+  // Duplicates of a kept member: the last wins, as without a table.
+  StatusOr<Value> dup = Parse(R"({"a":1,"x":{"a":0},"a":2})", options);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(Serialize(*dup), R"({"a":2})");
+}
+
+TEST(JsonParse, KeepStillChecksWhatItSkips) {
+  ParseOptions options;
+  options.keep = &kKeepFields;
+  options.max_depth = 5;
+  struct Case {
+    std::string name;
+    std::string in;
+    std::string error;  // "" when it parses
+  };
+  const std::vector<Case> cases = {
+      {"grammar in a skipped value", R"({"s":{"p":[1,]},"a":1})", "invalid JSON at offset"},
+      {"number out of range in a skipped value", R"({"s":[1e400],"a":1})", "Number too big"},
+      {"depth inside a skipped value", R"({"s":[[[[[1]]]]]})", "maximum depth of 5"},
+      {"depth just within the limit", R"({"s":[[[[1]]]]})", ""},
+      {"trailing data", R"({"s":1} x)", "must not be followed"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    StatusOr<Value> kept = Parse(c.in, options);
+    ParseOptions plain_options;
+    plain_options.max_depth = options.max_depth;
+    StatusOr<Value> plain = Parse(c.in, plain_options);
+    EXPECT_EQ(kept.ok(), c.error.empty());
+    EXPECT_EQ(kept.ok(), plain.ok());  // the same verdict as a full parse
+    if (!kept.ok()) {
+      EXPECT_NE(kept.status().message().find(c.error), std::string::npos)
+          << kept.status().message();
+      EXPECT_EQ(kept.status().message(), plain.status().message());
+    }
+  }
+  // Invalid UTF-8 in a skipped string is refused as in a kept one.
+  EXPECT_FALSE(Parse("{\"s\":\"\xff\"}", options).ok());
+}
+
 TEST(JsonSerialize, PrettyUsesTwoSpacesLikeMarshalIndent) {
   Value v = MustParse(R"({"a":[1,{}],"b":{},"c":[],"d":{"e":"f","g":null},"h":1.5})");
   EXPECT_EQ(Serialize(v, /*pretty=*/true),

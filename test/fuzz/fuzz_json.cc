@@ -1,5 +1,7 @@
 // json::Parse on arbitrary bytes, then the round trip: what parses serializes to JSON that
-// parses again to an equal value and serializes to the same bytes (compact and pretty).
+// parses again to an equal value and serializes to the same bytes (compact and pretty). A
+// parse with a member table (ParseOptions::keep) must give the same verdict as the full one
+// and the full value with the unnamed members removed.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,9 +10,29 @@
 #include "common/json.h"
 #include "test/fuzz/fuzz_check.h"
 
+using csdr::json::Fields;
 using csdr::json::Parse;
 using csdr::json::ParseOptions;
 using csdr::json::Serialize;
+using csdr::json::Value;
+
+namespace {
+
+// Short names, so that random input hits them.
+const Fields kInner{{{"a"}, {"b"}}};
+const Fields kKeep{{{"a", &kInner}, {"k"}, {"r", &kKeep}}};
+
+// The reference: the members `fields` names, each filtered by its own table.
+Value Filter(const Value& v, const Fields* fields) {
+  if (fields == nullptr || !v.is_object()) return v;
+  Value out = Value::MakeObject();
+  for (const auto& [key, member] : v.object()) {
+    if (const Fields::Field* f = fields->Find(key)) out.Set(key, Filter(member, f->fields));
+  }
+  return out;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (SkipLongNumbers(AsText(data, size))) return 0;  // open finding F11
@@ -23,9 +45,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(value.ok() == plain.ok(), "duplicate tracking changed the verdict");
   if (!value.ok()) {
     FUZZ_CHECK(!value.status().message().empty(), "error without a message");
+    ParseOptions keep_options;
+    keep_options.keep = &kKeep;
+    auto kept = Parse(text, keep_options);
+    FUZZ_CHECK(!kept.ok() && kept.status().message() == value.status().message(),
+               "a member table changed the error: " + Clip(text));
     return 0;
   }
   FUZZ_CHECK(*value == *plain, "duplicate tracking changed the value");
+  {
+    ParseOptions keep_options;
+    keep_options.keep = &kKeep;
+    auto kept = Parse(text, keep_options);
+    FUZZ_CHECK(kept.ok(), "a member table refused what the full parse took: " + Clip(text));
+    FUZZ_CHECK(Serialize(*kept) == Serialize(Filter(*plain, &kKeep)),
+               "a member table built other members than it names: " + Clip(text));
+  }
 
   FUZZ_CHECK_JSON_ROUND_TRIP(*value, 100, "compact");
   // Finding F5 (fixed): an underflowing number ("1e-324") reads as 0, never as a non-finite
