@@ -957,6 +957,11 @@ std::string Serialize(const Value& value, bool pretty) {
   return out;
 }
 
+void AppendString(std::string* out, std::string_view s) {
+  StringSink sink(out);
+  AppendJsonString(sink, s);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Repr
 

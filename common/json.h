@@ -196,6 +196,10 @@ std::string Serialize(const Value& value, bool pretty = false);
 std::string_view GoKindName(const Value& value);
 void SerializeTo(const Value& value, std::string* out, bool pretty = false);
 
+// Appends `s` as a JSON string literal, quotes included, escaped as Serialize escapes: for
+// encoders that write a fixed shape directly.
+void AppendString(std::string* out, std::string_view s);
+
 // Go's %v-ish rendering used in error messages: strings quoted, numbers plain, objects JSON.
 std::string Repr(const Value& value);
 

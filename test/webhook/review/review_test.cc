@@ -87,6 +87,51 @@ TEST(ReviewGoldenTest, CapturedReviews) {
   }
 }
 
+// The response is written directly; it must be the bytes the Value tree of its shape
+// serializes to, escapes included.
+TEST(ReviewTest, ResponseIsTheSerializedReviewShape) {
+  auto tree = [](const std::string& api_version, const std::string& uid, const Decision& d) {
+    json::Value response = json::Value::MakeObject();
+    response.Set("uid", uid);
+    response.Set("allowed", d.allowed);
+    if (!d.allowed) {
+      json::Value status = json::Value::MakeObject();
+      status.Set("code", d.code >= 400 ? d.code : 403);
+      status.Set("message", d.message);
+      status.Set("reason", d.reason.empty() ? "Forbidden" : d.reason);
+      response.Set("status", std::move(status));
+    }
+    if (!d.warnings.empty()) {
+      json::Value w = json::Value::MakeArray();
+      for (const auto& s : d.warnings) w.PushBack(s);
+      response.Set("warnings", std::move(w));
+    }
+    json::Value review = json::Value::MakeObject();
+    review.Set("apiVersion", api_version);
+    review.Set("kind", "AdmissionReview");
+    review.Set("response", std::move(response));
+    return json::Serialize(review);
+  };
+  Decision allowed;
+  Decision warned;
+  warned.warnings = {"[CSDR-BK-007] a <warning> & \"quotes\"", "second\nline \u00e9"};
+  Decision denied;
+  denied.allowed = false;
+  denied.code = 422;
+  denied.reason = "Invalid";
+  denied.message = "[CSDR-BV-002] bad\x01 \xff byte, \u2028 separator";
+  denied.warnings = {"w"};
+  Decision denied_default;
+  denied_default.allowed = false;
+  denied_default.message = "no code, no reason";
+  for (const Decision* d : {&allowed, &warned, &denied, &denied_default}) {
+    for (const char* version : {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"}) {
+      const std::string uid = "e14308df-2cbe-40b6-9d76-99027bf8afa9\"<";
+      EXPECT_EQ(EncodeReviewResponse(version, uid, *d), tree(version, uid, *d));
+    }
+  }
+}
+
 TEST(ReviewTest, EchoesUidAndApiVersion) {
   std::string body = ReadFile(kTestdata / "11-v1beta1-delete-secret-s2.json");
   json::Value resp = J(Respond(body, World(true)));
