@@ -26,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <unordered_map>
 
 namespace csdr::json {
@@ -341,7 +342,7 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     }
     members_.emplace_back(std::move(key), Value());
     f.target = members_.size() - 1;
-    if (!f.index.empty() || members_.size() - f.begin > kIndexThreshold) IndexMember(f, f.target);
+    if (f.index || members_.size() - f.begin > kIndexThreshold) IndexMember(f, f.target);
     return true;
   }
   bool EndObject(rapidjson::SizeType /*count*/) { return Close(); }
@@ -368,7 +369,8 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     const Fields* keep = nullptr;  // objects: the members to build (null: all)
     // Hash of key -> index in members_; built once the object grows past kIndexThreshold.
     // Keys are not referenced by view because member strings move when the vector grows.
-    std::unordered_multimap<size_t, size_t> index;
+    // Behind a pointer: most objects never need it, and a frame is then trivial to move.
+    std::unique_ptr<std::unordered_multimap<size_t, size_t>> index;
   };
 
   bool Open(bool is_array) {
@@ -438,13 +440,17 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
   }
 
   size_t FindMember(Frame& f, const std::string& key) {
-    if (f.index.empty()) {
+    if (!f.index) {
+      // Sizes and first bytes first: most keys of an object differ in one or the other.
       for (size_t i = f.begin; i < members_.size(); ++i) {
-        if (members_[i].first == key) return i;
+        const std::string& other = members_[i].first;
+        if (other.size() == key.size() && (key.empty() || other[0] == key[0]) && other == key) {
+          return i;
+        }
       }
       return kNone;
     }
-    auto [begin, end] = f.index.equal_range(std::hash<std::string>{}(key));
+    auto [begin, end] = f.index->equal_range(std::hash<std::string>{}(key));
     for (auto it = begin; it != end; ++it) {
       if (members_[it->second].first == key) return it->second;
     }
@@ -452,14 +458,15 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
   }
 
   void IndexMember(Frame& f, size_t added) {
-    if (f.index.empty()) {
+    if (!f.index) {
       // First time past the threshold: index everything collected so far.
+      f.index = std::make_unique<std::unordered_multimap<size_t, size_t>>();
       for (size_t i = f.begin; i < members_.size(); ++i) {
-        f.index.emplace(std::hash<std::string>{}(members_[i].first), i);
+        f.index->emplace(std::hash<std::string>{}(members_[i].first), i);
       }
       return;
     }
-    f.index.emplace(std::hash<std::string>{}(members_[added].first), added);
+    f.index->emplace(std::hash<std::string>{}(members_[added].first), added);
   }
 
   // ".spec.bucket" style path of `key` inside the object at stack_[level].

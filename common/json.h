@@ -161,7 +161,10 @@ struct Fields {
   std::vector<Field> list;
   const Field* Find(std::string_view name) const {
     for (const Field& f : list) {
-      if (f.name == name) return &f;
+      if (f.name.size() == name.size() && (name.empty() || f.name[0] == name[0]) &&
+          f.name == name) {
+        return &f;
+      }
     }
     return nullptr;
   }

@@ -86,8 +86,9 @@ Family::Family(std::string name, std::string help, Type type, std::vector<std::s
       type_(type),
       label_names_(std::move(label_names)) {}
 
-std::string Family::Key(std::initializer_list<std::string_view> values) const {
-  std::string key;
+std::string_view Family::Key(std::initializer_list<std::string_view> values) const {
+  thread_local std::string key;
+  key.clear();
   size_t i = 0;
   for (std::string_view v : values) {
     if (i == label_names_.size()) break;
@@ -124,14 +125,16 @@ void Family::WriteHeader(std::string* out) const {
 }
 
 void ScalarFamily::Update(std::initializer_list<std::string_view> labels, double value, bool add) {
-  std::string key = Key(labels);
+  const std::string_view key = Key(labels);
   std::lock_guard<std::mutex> lock(mu_);
-  double& v = values_[std::move(key)];
+  auto it = values_.find(key);
+  if (it == values_.end()) it = values_.emplace(std::string(key), 0.0).first;
+  double& v = it->second;
   v = add ? v + value : value;
 }
 
 double ScalarFamily::Value(std::initializer_list<std::string_view> labels) const {
-  std::string key = Key(labels);
+  const std::string_view key = Key(labels);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = values_.find(key);
   return it == values_.end() ? 0 : it->second;
@@ -180,11 +183,13 @@ Histogram::Histogram(std::string name, std::string help, std::vector<std::string
       }()) {}
 
 void Histogram::Observe(std::initializer_list<std::string_view> labels, double value) {
-  std::string key = Key(labels);
+  const std::string_view key = Key(labels);
   // The first bound >= value ("le": less than or equal); past the last, the +Inf bucket.
   size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   std::lock_guard<std::mutex> lock(mu_);
-  Series& s = series_[std::move(key)];
+  auto it = series_.find(key);
+  if (it == series_.end()) it = series_.emplace(std::string(key), Series{}).first;
+  Series& s = it->second;
   if (s.buckets.empty()) s.buckets.assign(bounds_.size() + 1, 0);
   ++s.buckets[bucket];
   s.sum += value;
@@ -192,7 +197,7 @@ void Histogram::Observe(std::initializer_list<std::string_view> labels, double v
 }
 
 uint64_t Histogram::Count(std::initializer_list<std::string_view> labels) const {
-  std::string key = Key(labels);
+  const std::string_view key = Key(labels);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = series_.find(key);
   return it == series_.end() ? 0 : it->second.count;

@@ -39,8 +39,10 @@ class Family {
 
  protected:
   // The series key: label values joined by '\0'. Fewer or more values than label names
-  // are a programming error; the missing ones are empty, the extra ones dropped.
-  std::string Key(std::initializer_list<std::string_view> values) const;
+  // are a programming error; the missing ones are empty, the extra ones dropped. Built in a
+  // buffer of the calling thread (no allocation once it has grown), valid until its next
+  // call: series maps look it up as is and copy it only for a new series.
+  std::string_view Key(std::initializer_list<std::string_view> values) const;
   // `{a="x",b="y"` without the closing brace (callers append more labels), or "" for none.
   std::string Labels(const std::string& key) const;
   void WriteHeader(std::string* out) const;
@@ -63,7 +65,7 @@ class ScalarFamily : public Family {
   void Update(std::initializer_list<std::string_view> labels, double value, bool add);
 
  private:
-  std::map<std::string, double> values_;
+  std::map<std::string, double, std::less<>> values_;
 };
 
 // A value that only goes up (apiserver_request_total).
@@ -115,7 +117,7 @@ class Histogram : public Family {
     uint64_t count = 0;
   };
   const std::vector<double> bounds_;
-  std::map<std::string, Series> series_;
+  std::map<std::string, Series, std::less<>> series_;
 };
 
 class Registry {
