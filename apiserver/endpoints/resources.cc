@@ -825,6 +825,10 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   }
   Scope list_scope = scope;
   list_scope.name.clear();
+  // Objects written as themselves (not as Table rows or metadata) go out as stored.
+  wo.raw_objects = format.kind != OutputKind::kTable &&
+                   format.kind != OutputKind::kPartialObjectMetadata &&
+                   format.kind != OutputKind::kPartialObjectMetadataList;
   auto stream_or = registry_->Watch(list_scope, wo);
   if (!stream_or.ok()) return Fail(ctx, &kind.info(), "", stream_or.status());
   std::shared_ptr<WatchStream> stream(std::move(stream_or.value()));
@@ -857,6 +861,20 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
       events.clear();
       bool alive = stream->Next(wait, &events);
       for (auto& e : events) {
+        line.clear();
+        if (!e.raw.empty()) {
+          // The bytes json::Serialize writes for {"type": ..., "object": <stored object>}.
+          line += R"({"type":)";
+          json::AppendString(&line, e.type);
+          line += R"(,"object":)";
+          line += e.raw;
+          line += "}\n";
+          if (!sink.write(line.data(), line.size())) {
+            stream->Stop();
+            return false;
+          }
+          continue;
+        }
         json::Value ev = json::Value::MakeObject();
         ev.Set("type", e.type);
         if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
@@ -870,7 +888,6 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
         } else {
           ev.Set("object", std::move(e.object));
         }
-        line.clear();
         json::SerializeTo(ev, &line);
         line += '\n';
         if (!sink.write(line.data(), line.size())) {

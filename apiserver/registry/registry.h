@@ -81,11 +81,18 @@ enum class PatchType { kJson, kMerge, kApply };
 struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
   json::Value object;
+  // With WatchOptions::raw_objects, an object event carries the object's JSON as stored here
+  // instead of `object` (which is then null); BOOKMARK and ERROR events always use `object`.
+  std::string raw = {};
 };
 
 struct WatchOptions {
   LabelSelector label_selector;
   FieldSelector field_selector;
+  // The caller writes objects as plain JSON: hand the stored bytes through (WatchEvent::raw)
+  // instead of a parsed tree that the caller would serialize back to the same bytes. Every
+  // watcher of a write otherwise parses and re-serializes the same object.
+  bool raw_objects = false;
   std::string resource_version;  // "", "0" or a number
   bool allow_bookmarks = false;
   // sendInitialEvents (watch-list): true sends the current objects as ADDED events, then a

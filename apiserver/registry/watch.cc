@@ -41,6 +41,18 @@ json::Value Bookmark(const KindStrategy& kind, int64_t revision, bool initial_ev
 
 namespace {
 
+StatusOr<json::Value> ParseStored(std::string_view value) {
+  json::ParseOptions po;
+  po.max_depth = 200;
+  return json::Parse(value, po);
+}
+
+// Stored objects are our own serializer's output, so a JSON object starts with '{' and ends
+// with '}'; anything else (a damaged row) is skipped as an unparsable one would be.
+bool IsObject(std::string_view value) {
+  return value.size() >= 2 && value.front() == '{' && value.back() == '}';
+}
+
 class RegistryWatch : public WatchStream {
  public:
   RegistryWatch(const KindStrategy* kind, WatchOptions options,
@@ -98,38 +110,47 @@ class RegistryWatch : public WatchStream {
   }
 
   void Translate(storage::Event& e, std::vector<WatchEvent>* out) {
-    json::ParseOptions po;
-    po.max_depth = 200;
-    auto obj = json::Parse(e.value, po);
-    if (!obj.ok()) return;
-    bool filtered = !options_.label_selector.empty() || !options_.field_selector.empty();
+    const bool filtered = !options_.label_selector.empty() || !options_.field_selector.empty();
+    // The event as the caller wants it: the stored bytes, or the object parsed.
+    auto emit = [&](const char* type, StatusOr<json::Value>* parsed) {
+      if (options_.raw_objects) {
+        out->push_back({type, json::Value(), std::move(e.value)});
+        return;
+      }
+      if (!parsed->ok()) *parsed = ParseStored(e.value);
+      if (parsed->ok()) out->push_back({type, std::move(parsed->value()), {}});
+    };
+    StatusOr<json::Value> obj = Status(Code::kInternal, "not parsed");
     if (!filtered) {
       const char* type = e.type == storage::EventType::kAdded      ? "ADDED"
                          : e.type == storage::EventType::kModified ? "MODIFIED"
                                                                    : "DELETED";
-      out->push_back({type, std::move(obj.value())});
+      if (options_.raw_objects && !IsObject(e.value)) return;  // as a failed parse below
+      emit(type, &obj);
       return;
     }
+    obj = ParseStored(e.value);
+    if (!obj.ok()) return;
     bool now_match = Selects(*obj);
     bool was_match = false;
     if (e.type != storage::EventType::kAdded && !e.prev_value.empty()) {
-      auto prev = json::Parse(e.prev_value, po);
+      auto prev = ParseStored(e.prev_value);
       was_match = prev.ok() && Selects(*prev);
     }
     switch (e.type) {
       case storage::EventType::kAdded:
-        if (now_match) out->push_back({"ADDED", std::move(obj.value())});
+        if (now_match) emit("ADDED", &obj);
         break;
       case storage::EventType::kModified:
         if (now_match && was_match)
-          out->push_back({"MODIFIED", std::move(obj.value())});
+          emit("MODIFIED", &obj);
         else if (now_match)
-          out->push_back({"ADDED", std::move(obj.value())});
+          emit("ADDED", &obj);
         else if (was_match)
-          out->push_back({"DELETED", std::move(obj.value())});
+          emit("DELETED", &obj);
         break;
       case storage::EventType::kDeleted:
-        if (was_match || now_match) out->push_back({"DELETED", std::move(obj.value())});
+        if (was_match || now_match) emit("DELETED", &obj);
         break;
     }
   }
@@ -163,13 +184,20 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
     auto page = store_->List(prefix, "", 0, 0);
     if (!page.ok()) return page.status();
     after = page->revision;
-    json::ParseOptions po;
-    po.max_depth = 200;
-    for (const auto& kv : page->items) {
-      auto obj = json::Parse(kv.value, po);
+    const bool filtered = !options.label_selector.empty() || !options.field_selector.empty();
+    for (auto& kv : page->items) {
+      if (options.raw_objects && !filtered) {
+        if (IsObject(kv.value)) initial.push_back({"ADDED", json::Value(), std::move(kv.value)});
+        continue;
+      }
+      auto obj = ParseStored(kv.value);
       if (!obj.ok()) continue;
       if (!Matches(kind, *obj, options.label_selector, options.field_selector)) continue;
-      initial.push_back({"ADDED", std::move(obj.value())});
+      if (options.raw_objects) {
+        initial.push_back({"ADDED", json::Value(), std::move(kv.value)});
+      } else {
+        initial.push_back({"ADDED", std::move(obj.value()), {}});
+      }
     }
     if (options.send_initial_events.value_or(false)) {
       initial.push_back({"BOOKMARK", Bookmark(kind, after, true)});

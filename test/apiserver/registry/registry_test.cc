@@ -343,6 +343,51 @@ TEST_F(RegistryTest, WatchFromVersionAndSelectorTransitions) {
             std::stoll(events[2].object.GetString({"metadata", "resourceVersion"})));
 }
 
+// raw_objects hands the stored bytes through: the same events, and each object's bytes the
+// ones its parsed tree serializes to, with and without selectors, initial events included.
+TEST_F(RegistryTest, RawObjectWatchesCarryTheSerializedObjects) {
+  MustCreate("a", R"({"tier":"gold"})");
+  for (const char* selector : {"", "tier=gold"}) {
+    for (const char* rv : {"0", ""}) {
+      SCOPED_TRACE(std::string("selector '") + selector + "' resourceVersion '" + rv + "'");
+      // "": from now (the list's revision), so that earlier rounds' events are not replayed.
+      auto now = registry_->List(BackupScope(), ListOptions{});
+      ASSERT_TRUE(now.ok());
+      WatchOptions o;
+      o.resource_version = *rv ? rv : std::to_string(now->resource_version);
+      o.label_selector = ParseLabelSelector(selector).value();
+      WatchOptions raw = o;
+      raw.raw_objects = true;
+      auto parsed_watch = registry_->Watch(BackupScope(), o);
+      auto raw_watch = registry_->Watch(BackupScope(), raw);
+      ASSERT_TRUE(parsed_watch.ok() && raw_watch.ok());
+      const std::string b = std::string("b") + (*selector ? "s" : "") + (*rv ? "0" : "");
+      MustCreate(b, R"({"tier":"gold"})");
+      ASSERT_TRUE(registry_
+                      ->Patch(BackupScope(b), PatchType::kMerge,
+                              Parse(R"({"metadata":{"labels":{"tier":"silver"}}})"), Opts())
+                      .ok());
+      ASSERT_TRUE(registry_->Delete(BackupScope(b), DeleteOptions{}).ok());
+      // Unfiltered: ADDED, MODIFIED, DELETED; filtered: ADDED, DELETED (stopped matching).
+      const size_t want = (*rv ? 1u : 0u) + (*selector ? 2u : 3u);
+      std::vector<WatchEvent> parsed_events, raw_events;
+      for (int i = 0; i < 30 && (parsed_events.size() < want || raw_events.size() < want); ++i) {
+        (*parsed_watch)->Next(std::chrono::milliseconds(50), &parsed_events);
+        (*raw_watch)->Next(std::chrono::milliseconds(50), &raw_events);
+      }
+      ASSERT_EQ(parsed_events.size(), want);
+      ASSERT_EQ(raw_events.size(), want);
+      for (size_t i = 0; i < want; ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(raw_events[i].type, parsed_events[i].type);
+        EXPECT_TRUE(parsed_events[i].raw.empty());
+        EXPECT_TRUE(raw_events[i].object.is_null());
+        EXPECT_EQ(raw_events[i].raw, json::Serialize(parsed_events[i].object));
+      }
+    }
+  }
+}
+
 TEST_F(RegistryTest, WatchFromZeroSendsSyntheticAdded) {
   MustCreate("a");
   WatchOptions o;
