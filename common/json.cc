@@ -561,8 +561,7 @@ constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParse
                                  rapidjson::kParseValidateEncodingFlag;
 // For text that is all ASCII: nothing to validate. RapidJSON checks encodings a byte at a
 // time, which was a sixth of the time spent parsing an AdmissionReview.
-constexpr unsigned kParseFlagsAscii = rapidjson::kParseInsituFlag |
-                                      rapidjson::kParseIterativeFlag |
+constexpr unsigned kParseFlagsAscii = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
                                       rapidjson::kParseNumbersAsStringsFlag;
 
 bool IsAscii(std::string_view text) {

@@ -508,8 +508,8 @@ Status SqliteStore::Init() {
         db.get(), std::string("SELECT ") + kLogColumns + " FROM log ORDER BY rev DESC LIMIT ?1");
     if (!stmt.ok()) return damaged(stmt.status().message());
     ResetOnExit reset(*stmt);
-    stmt->BindInt(1, static_cast<int64_t>(std::min(options_.watch_history_events,
-                                                    kOpenHistoryEvents)));
+    stmt->BindInt(
+        1, static_cast<int64_t>(std::min(options_.watch_history_events, kOpenHistoryEvents)));
     const size_t max_bytes = std::min(options_.watch_history_bytes, kOpenHistoryBytes);
     size_t bytes = 0;
     int rc;

@@ -237,7 +237,8 @@ TEST(JsonParse, KeepBuildsOnlyTheNamedMembers) {
       R"("e":[{"c":1}],"list":[{"c":1,"x":2}]},"n":-1.5e3,"t":true,"z":[{"a":1,"y":2}],"u":[]})",
       options);
   ASSERT_TRUE(v.ok()) << v.status().message();
-  EXPECT_EQ(Serialize(*v), R"({"a":1,"inner":{"c":{"d":3},"list":[{"c":1,"x":2}]},"z":[{"a":1,"y":2}]})");
+  EXPECT_EQ(Serialize(*v),
+            R"({"a":1,"inner":{"c":{"d":3},"list":[{"c":1,"x":2}]},"z":[{"a":1,"y":2}]})");
 
   // A kept name whose value is a scalar, with a table for an object it is not.
   StatusOr<Value> scalar = Parse(R"({"inner":"text","b":{}})", options);

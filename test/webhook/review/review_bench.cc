@@ -69,9 +69,8 @@ int main(int argc, char** argv) {
     const double parse = NanosPerOp(iterations, [&](int i) {
       sink = sink + csdr::json::Parse(kReviews[i & 1])->object().size();
     });
-    const double decode = NanosPerOp(iterations, [&](int i) {
-      sink = sink + (*DecodeReview(kReviews[i & 1]))->uid.size();
-    });
+    const double decode = NanosPerOp(
+        iterations, [&](int i) { sink = sink + (*DecodeReview(kReviews[i & 1]))->uid.size(); });
     auto r0 = DecodeReview(kReviews[0]);
     auto r1 = DecodeReview(kReviews[1]);
     const csdr::webhook::ReviewRequest* reqs[] = {r0->get(), r1->get()};
@@ -82,9 +81,9 @@ int main(int argc, char** argv) {
     const csdr::webhook::Decision d1 = Evaluate(reqs[1]->input, facts);
     const csdr::webhook::Decision* decisions[] = {&d0, &d1};
     const double encode = NanosPerOp(iterations, [&](int i) {
-      sink = sink +
-             EncodeReviewResponse(reqs[i & 1]->api_version, reqs[i & 1]->uid, *decisions[i & 1])
-                 .size();
+      sink =
+          sink + EncodeReviewResponse(reqs[i & 1]->api_version, reqs[i & 1]->uid, *decisions[i & 1])
+                     .size();
     });
     httplib::Request req;
     req.method = "POST";
