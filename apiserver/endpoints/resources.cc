@@ -868,27 +868,23 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
           json::AppendString(&line, e.type);
           line += R"(,"object":)";
           line += e.raw;
-          line += "}\n";
-          if (!sink.write(line.data(), line.size())) {
-            stream->Stop();
-            return false;
-          }
-          continue;
-        }
-        json::Value ev = json::Value::MakeObject();
-        ev.Set("type", e.type);
-        if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
-          auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr,
-                         std::chrono::system_clock::now());
-          ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
-        } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
-                   fmt.kind == OutputKind::kPartialObjectMetadataList) {
-          ev.Set("object", e.type == "ERROR" ? std::move(e.object)
-                                             : PartialObjectMetadata(e.object, fmt.meta_version));
+          line += '}';
         } else {
-          ev.Set("object", std::move(e.object));
+          json::Value ev = json::Value::MakeObject();
+          ev.Set("type", e.type);
+          if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
+            auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr,
+                           std::chrono::system_clock::now());
+            ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
+          } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
+                     fmt.kind == OutputKind::kPartialObjectMetadataList) {
+            ev.Set("object", e.type == "ERROR" ? std::move(e.object)
+                                               : PartialObjectMetadata(e.object, fmt.meta_version));
+          } else {
+            ev.Set("object", std::move(e.object));
+          }
+          json::SerializeTo(ev, &line);
         }
-        json::SerializeTo(ev, &line);
         line += '\n';
         if (!sink.write(line.data(), line.size())) {
           stream->Stop();

@@ -2,6 +2,7 @@
 // cacher watchers: selector transitions become ADDED/DELETED, initial state is replayed as
 // synthetic ADDED events for resourceVersion "" and "0", bookmarks when asked.
 #include <deque>
+#include <optional>
 
 #include "apiserver/registry/registry.h"
 
@@ -47,10 +48,22 @@ StatusOr<json::Value> ParseStored(std::string_view value) {
   return json::Parse(value, po);
 }
 
-// Stored objects are our own serializer's output, so a JSON object starts with '{' and ends
-// with '}'; anything else (a damaged row) is skipped as an unparsable one would be.
-bool IsObject(std::string_view value) {
-  return value.size() >= 2 && value.front() == '{' && value.back() == '}';
+// An object event as the caller wants it (WatchOptions::raw_objects): the stored bytes, or the
+// object parsed (`parsed` when a selector already parsed it). Nothing for a stored value that
+// is not an object (a damaged row), raw or not.
+std::optional<WatchEvent> ObjectEvent(const char* type, std::string& stored,
+                                      std::optional<json::Value> parsed, bool raw) {
+  if (raw) {
+    // Our own serializer's output: an object starts with '{' and ends with '}'.
+    if (stored.size() < 2 || stored.front() != '{' || stored.back() != '}') return std::nullopt;
+    return WatchEvent{type, json::Value(), std::move(stored)};
+  }
+  if (!parsed) {
+    auto obj = ParseStored(stored);
+    if (!obj.ok()) return std::nullopt;
+    parsed = std::move(obj.value());
+  }
+  return WatchEvent{type, std::move(*parsed)};
 }
 
 class RegistryWatch : public WatchStream {
@@ -111,47 +124,37 @@ class RegistryWatch : public WatchStream {
 
   void Translate(storage::Event& e, std::vector<WatchEvent>* out) {
     const bool filtered = !options_.label_selector.empty() || !options_.field_selector.empty();
-    // The event as the caller wants it: the stored bytes, or the object parsed.
-    auto emit = [&](const char* type, StatusOr<json::Value>* parsed) {
-      if (options_.raw_objects) {
-        out->push_back({type, json::Value(), std::move(e.value)});
-        return;
+    const char* type = e.type == storage::EventType::kAdded      ? "ADDED"
+                       : e.type == storage::EventType::kModified ? "MODIFIED"
+                                                                 : "DELETED";
+    std::optional<json::Value> parsed;
+    if (filtered) {
+      // Selector transitions, as upstream's cacher: an object that starts matching is ADDED,
+      // one that stops matching is DELETED.
+      auto obj = ParseStored(e.value);
+      if (!obj.ok()) return;
+      const bool now_match = Selects(*obj);
+      bool was_match = false;
+      if (e.type != storage::EventType::kAdded && !e.prev_value.empty()) {
+        auto prev = ParseStored(e.prev_value);
+        was_match = prev.ok() && Selects(*prev);
       }
-      if (!parsed->ok()) *parsed = ParseStored(e.value);
-      if (parsed->ok()) out->push_back({type, std::move(parsed->value()), {}});
-    };
-    StatusOr<json::Value> obj = Status(Code::kInternal, "not parsed");
-    if (!filtered) {
-      const char* type = e.type == storage::EventType::kAdded      ? "ADDED"
-                         : e.type == storage::EventType::kModified ? "MODIFIED"
-                                                                   : "DELETED";
-      if (options_.raw_objects && !IsObject(e.value)) return;  // as a failed parse below
-      emit(type, &obj);
-      return;
+      switch (e.type) {
+        case storage::EventType::kAdded:
+          if (!now_match) return;
+          break;
+        case storage::EventType::kModified:
+          if (!now_match && !was_match) return;
+          if (now_match != was_match) type = now_match ? "ADDED" : "DELETED";
+          break;
+        case storage::EventType::kDeleted:
+          if (!now_match && !was_match) return;
+          break;
+      }
+      parsed = std::move(obj.value());
     }
-    obj = ParseStored(e.value);
-    if (!obj.ok()) return;
-    bool now_match = Selects(*obj);
-    bool was_match = false;
-    if (e.type != storage::EventType::kAdded && !e.prev_value.empty()) {
-      auto prev = ParseStored(e.prev_value);
-      was_match = prev.ok() && Selects(*prev);
-    }
-    switch (e.type) {
-      case storage::EventType::kAdded:
-        if (now_match) emit("ADDED", &obj);
-        break;
-      case storage::EventType::kModified:
-        if (now_match && was_match)
-          emit("MODIFIED", &obj);
-        else if (now_match)
-          emit("ADDED", &obj);
-        else if (was_match)
-          emit("DELETED", &obj);
-        break;
-      case storage::EventType::kDeleted:
-        if (was_match || now_match) emit("DELETED", &obj);
-        break;
+    if (auto ev = ObjectEvent(type, e.value, std::move(parsed), options_.raw_objects)) {
+      out->push_back(std::move(*ev));
     }
   }
 
@@ -186,17 +189,16 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
     after = page->revision;
     const bool filtered = !options.label_selector.empty() || !options.field_selector.empty();
     for (auto& kv : page->items) {
-      if (options.raw_objects && !filtered) {
-        if (IsObject(kv.value)) initial.push_back({"ADDED", json::Value(), std::move(kv.value)});
-        continue;
+      std::optional<json::Value> parsed;
+      if (filtered) {
+        auto obj = ParseStored(kv.value);
+        if (!obj.ok() || !Matches(kind, *obj, options.label_selector, options.field_selector)) {
+          continue;
+        }
+        parsed = std::move(obj.value());
       }
-      auto obj = ParseStored(kv.value);
-      if (!obj.ok()) continue;
-      if (!Matches(kind, *obj, options.label_selector, options.field_selector)) continue;
-      if (options.raw_objects) {
-        initial.push_back({"ADDED", json::Value(), std::move(kv.value)});
-      } else {
-        initial.push_back({"ADDED", std::move(obj.value()), {}});
+      if (auto ev = ObjectEvent("ADDED", kv.value, std::move(parsed), options.raw_objects)) {
+        initial.push_back(std::move(*ev));
       }
     }
     if (options.send_initial_events.value_or(false)) {
