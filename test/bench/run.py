@@ -42,6 +42,7 @@ NS = "csdr"
 API = "/apis/csdr.io/v1alpha1"
 WARDLE = "/apis/wardle.example.com/v1alpha1"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+LATE_SEND_MS = 0.1  # a fixed-rate run whose client sent later than this (p99) is repeated
 OBJECTS = int(os.environ.get("CSDR_BENCH_OBJECTS", "10000"))  # dev runs may use fewer
 
 
@@ -108,6 +109,7 @@ class Tools:
         self.webhook = paths["BENCH_WEBHOOK"]
         self.sample = paths["BENCH_SAMPLE_APISERVER"]
         self.ceiling = paths["BENCH_CEILING"]
+        self.rate = paths["BENCH_RATE"]
         self.versions = Path(paths["BENCH_VERSIONS"]).read_text().strip().splitlines()
         os.environ["CSDR_KUBE_APISERVER"] = paths["CSDR_KUBE_APISERVER"]
         os.environ["CSDR_E2E_KUBECTL"] = paths["CSDR_E2E_KUBECTL"]
@@ -427,6 +429,17 @@ class Bench:
         r["client_cpu_share"] = cpu / wall if wall else None  # of the one load CPU
         return r
 
+    def rate(self, server, bodies, rps, seconds, conns):
+        """Open-loop POSTs to /validate at a fixed rate from rate.c (not the Go client: its
+        timers come up to 1 ms late on an idle process, and that lateness would count in every
+        latency measured from a due time)."""
+        host, port = server.url.removeprefix("https://").rsplit(":", 1)
+        out, cpu, wall = run_load([self.tools.rate, host, port, "/validate", rps, seconds, conns,
+                                   bodies], timeout=seconds * 10 + 60)
+        r = json.loads(out)
+        r["client_cpu_share"] = cpu / wall if wall else None
+        return r
+
     def sysres(self, name):
         return self.results["systems"].setdefault(name, {})
 
@@ -555,9 +568,13 @@ class Bench:
     def webhook_measure(self, name, server, files, lua):
         res = self.sysres(name)
         res["rss_idle_mib"] = rss_mib(server.pid)
-        if self.smoke:
-            return
         bodies = ",".join(map(str, files))
+        if self.smoke:  # the fixed-rate client too, briefly: every request answered 200
+            r = self.rate(server, bodies, rps=100, seconds=0.2, conns=2)
+            if r["codes"] != {"200": r["requests"]}:
+                raise RuntimeError(f"{name} at a fixed rate: {r['codes']} {r['first_error']}")
+            res["fixed_rate_smoke"] = r
+            return
         for conns in (1, 16, 64):
             runs = []
             for _ in range(self.reps + 2):  # 5 runs: the rates swing most on a shared machine
@@ -583,13 +600,23 @@ class Bench:
             log(f"{name} webhook c={conns}: {res[f'rate_c{conns}']:.0f}/s "
                 f"(p99 {median(r.get('p99_ms') for r in runs)} ms)")
         res["rss_loaded_mib"] = rss_mib(server.pid)
-        runs = [self.load("rate", "-url", server.url, "-path", "/validate", "-body", bodies,
-                          "-rps", 1000, "-d", 8, "-c", 16) for _ in range(3)]
+        # Three runs in which the client sent on time: a run whose 99th percentile send went
+        # out more than LATE_SEND_MS after it was due measured something else that held the
+        # load CPU, and is repeated (at most three times; all runs are kept in the results).
+        runs = []
+        for _ in range(6):
+            runs.append(self.rate(server, bodies, rps=1000, seconds=12, conns=16))
+            if sum(r["send_late_p99_ms"] <= LATE_SEND_MS for r in runs) == 3:
+                break
+        valid = [r for r in runs if r["send_late_p99_ms"] <= LATE_SEND_MS] or runs
         res["fixed_1000"] = runs
-        res["fixed_1000_p50_ms"] = median(r["p50_ms"] for r in runs)
-        res["fixed_1000_p99_ms"] = median(r["p99_ms"] for r in runs)
+        res["fixed_1000_late_runs"] = sum(r["send_late_p99_ms"] > LATE_SEND_MS for r in runs)
+        res["fixed_1000_p50_ms"] = median(r["p50_ms"] for r in valid)
+        res["fixed_1000_p99_ms"] = median(r["p99_ms"] for r in valid)
+        res["fixed_1000_late_p99_ms"] = median(r["send_late_p99_ms"] for r in valid)
         log(f"{name} webhook at 1000/s: p50 {res['fixed_1000_p50_ms']} ms, "
-            f"p99 {res['fixed_1000_p99_ms']} ms")
+            f"p99 {res['fixed_1000_p99_ms']} ms ({res['fixed_1000_late_runs']} late runs "
+            "repeated)")
 
     # -- API --
     def api_measure(self, name, server, coll_path, obj_path_fmt, template, restart,

@@ -1,11 +1,10 @@
 // Command load is the benchmark suite's load client for what wrk cannot do: client-certificate
-// requests, durable creates from N concurrent clients, lists, watch fan-out, open-loop fixed
-// rates and start-to-ready timing. Every subcommand prints one JSON object on stdout, with the
+// requests, durable creates from N concurrent clients, lists, watch fan-out and start-to-ready
+// timing (open-loop fixed rates: ../../rate.c). Every subcommand prints one JSON object on stdout, with the
 // client's own CPU seconds so that the caller can tell a saturated client from a slow server.
 //
 //	load create   -url U -path P -template F -n N -c C [-prefix p]
 //	load get      -url U -path P -c C -d SECONDS
-//	load rate     -url U -path P -body F -rps R -d SECONDS [-c C]
 //	load list     -url U -path P -accept A -n N
 //	load watch    -url U -path P -watchers W -template F -create-path P [-get-path G -get-c C -get-d S]
 //	load waitready -url U [-timeout S]
@@ -279,56 +278,6 @@ func cmdGet(args []string) {
 	emit(runGets(&cm, *path, *c, time.Duration(*d*float64(time.Second))))
 }
 
-// cmdRate sends POSTs open-loop at a fixed rate; a request's latency counts from when it was
-// due, so a stall shows up in the percentiles instead of slowing the load (no coordinated
-// omission).
-func cmdRate(args []string) {
-	fs := flag.NewFlagSet("rate", flag.ExitOnError)
-	var cm common
-	cm.register(fs)
-	path := fs.String("path", "/validate", "path to POST to")
-	bodyFiles := fs.String("body", "", "comma-separated JSON bodies, sent in turn")
-	rps := fs.Float64("rps", 1000, "requests per second")
-	d := fs.Float64("d", 10, "seconds")
-	c := fs.Int("c", 32, "connections (workers)")
-	check(fs.Parse(args))
-	var bodies [][]byte
-	for _, f := range strings.Split(*bodyFiles, ",") {
-		bodies = append(bodies, readFile(f))
-	}
-	client := &http.Client{Transport: cm.transport(*c), Timeout: 60 * time.Second}
-	warm(&cm, client, "/readyz", *c)
-	total := int(*rps * *d)
-	due := make(chan time.Time, total)
-	st := newStats()
-	var wg sync.WaitGroup
-	var sent atomic.Int64
-	for w := 0; w < *c; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for at := range due {
-				i := sent.Add(1)
-				code, _ := do(client, cm.request("POST", *path, bodies[int(i)%len(bodies)], ""))
-				st.add(time.Since(at), code)
-			}
-		}()
-	}
-	cpu0 := cpuSeconds()
-	t0 := time.Now()
-	interval := time.Duration(float64(time.Second) / *rps)
-	for i := 0; i < total; i++ {
-		at := t0.Add(time.Duration(i) * interval)
-		if wait := time.Until(at); wait > 0 {
-			time.Sleep(wait)
-		}
-		due <- at
-	}
-	close(due)
-	wg.Wait()
-	emit(st.summary(time.Since(t0), cpu0))
-}
-
 func cmdList(args []string) {
 	fs := flag.NewFlagSet("list", flag.ExitOnError)
 	var cm common
@@ -495,7 +444,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: load create|get|rate|list|watch|waitready [flags]")
 		os.Exit(2)
 	}
-	cmds := map[string]func([]string){"create": cmdCreate, "get": cmdGet, "rate": cmdRate,
+	cmds := map[string]func([]string){"create": cmdCreate, "get": cmdGet,
 		"list": cmdList, "watch": cmdWatch, "waitready": cmdWaitReady}
 	f, ok := cmds[os.Args[1]]
 	if !ok {
