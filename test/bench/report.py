@@ -401,8 +401,10 @@ def textwrap_method(res):
   volume modes, the restore's backup), so it does more work per review than the peer; its
   Restore answer is a denial (CSDR-RS-001, no such backup). API creates are the same Backup, so
   each create on csdr-apiserver and on kube-apiserver + CRDs is judged by the same rules.
-- **Load.** wrk 4 (one thread, Lua) for webhook throughput; `test/bench/peers/load` (Go, HTTP/1.1
-  keep-alive over TLS, admin client certificate) for everything else. Creates: {n:,} objects in 3
+- **Load.** wrk 4 (one thread, Lua) for webhook throughput; `test/bench/rate.c` (C, a thread and
+  TLS connection each of 16, open loop) for the webhook at a fixed 1,000 reviews/s;
+  `test/bench/peers/load` (Go, HTTP/1.1 keep-alive over TLS, admin client certificate) for
+  everything else. Creates: {n:,} objects in 3
   runs of 64 concurrent clients, each waiting for its 201. Gets: 16 connections for 4 s, 3 runs.
   Lists: the whole collection ({n:,}), 5 times each as JSON and as Table
   (`Accept: {'application/json;as=Table;v=v1;g=meta.k8s.io'}`), no gzip. Watches: 1,000 HTTP/1.1
