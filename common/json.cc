@@ -18,15 +18,18 @@
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 namespace csdr::json {
@@ -584,9 +587,194 @@ std::string ParseErrorMessage(size_t offset, std::string_view what) {
   return msg;
 }
 
+// ---- ParseOptions::simd: simdjson in front of the reader. ----
+//
+// simdjson's document parser checks all of the text (grammar, UTF-8, escapes, raw control
+// bytes in strings, numbers, depth) before anything is built, several times faster than
+// RapidJSON's reader. Where the two could differ the text goes to the reader instead, which
+// decides:
+//   - everything simdjson refuses: its errors carry no offset, and some of what it refuses
+//     the reader takes (integers past 64 bits become doubles, a lone low surrogate U+FFFD);
+//   - a leading byte-order mark, which simdjson versions treat differently;
+//   - zero and subnormal doubles (the reader refuses "0e2112", and may round subnormals to
+//     zero), and text with 309 digits in a row (HasLongDigitRun);
+//   - duplicate_fields, which only the reader's builder reports;
+//   - text over 64 KiB, so that no thread keeps a large parser, and depth limits over 512.
+// Numbers keep the reader's types: an integer within int64 is an int, past it (simdjson's
+// uint64) a double, anything with a fraction or exponent a double.
+constexpr size_t kSimdMaxBytes = 64u << 10;
+// SimdBuilder recurses once per level: deeper limits go to the reader, which does not.
+constexpr int kSimdMaxDepth = 512;
+
+// RapidJSON refuses a number whose integer part passes 1.8e307 before its last digit (309
+// digits and more: "Number too big"), even when an exponent brings it back into range; simdjson
+// reads it. Such text has a run of at least 309 digits, so at least 36 consecutive 8-byte words
+// of digits only: found without looking at each byte.
+bool HasLongDigitRun(std::string_view text) {
+  constexpr uint64_t kHigh = 0xF0F0F0F0F0F0F0F0ULL, kLow = 0x0F0F0F0F0F0F0F0FULL;
+  int run = 0;
+  for (size_t i = 0; i + 8 <= text.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, text.data() + i, sizeof(w));
+    // Every byte 0x30-0x39: high nibble 3, low nibble at most 9 (adding 6 carries from 10 up).
+    const bool digits =
+        (w & kHigh) == 0x3030303030303030ULL && (((w & kLow) + 0x0606060606060606ULL) & kHigh) == 0;
+    run = digits ? run + 1 : 0;
+    if (run >= 36) return true;
+  }
+  return false;
+}
+
+class SimdBuilder {
+ public:
+  // The Value of `e`; when the reader must decide instead, failed() turns true and the
+  // result is to be dropped.
+  Value Make(simdjson::dom::element e, const Fields* keep) {
+    switch (e.type()) {
+      case simdjson::dom::element_type::ARRAY: {
+        simdjson::dom::array in = e.get_array().value_unsafe();
+        Value out = Value::MakeArray();
+        Value::Array& arr = out.array();
+        arr.reserve(in.size());
+        for (simdjson::dom::element item : in) arr.push_back(Make(item, nullptr));
+        return out;
+      }
+      case simdjson::dom::element_type::OBJECT:
+        return MakeObject(e.get_object().value_unsafe(), keep);
+      case simdjson::dom::element_type::INT64:
+        return Value(e.get_int64().value_unsafe());
+      case simdjson::dom::element_type::UINT64:
+        // Only past int64: kept as a double, as the reader (and Go) do.
+        return Value(static_cast<double>(e.get_uint64().value_unsafe()));
+      case simdjson::dom::element_type::DOUBLE: {
+        const double d = e.get_double().value_unsafe();
+        if (!DoubleIsOurs(d)) failed_ = true;
+        return Value(d);
+      }
+      case simdjson::dom::element_type::STRING:
+        return Value(e.get_string().value_unsafe());
+      case simdjson::dom::element_type::BOOL:
+        return Value(e.get_bool().value_unsafe());
+      case simdjson::dom::element_type::NULL_VALUE:
+        return Value();
+    }
+    failed_ = true;
+    return Value();
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  // Zero and subnormal doubles go to the reader: it refuses a zero with an exponent past
+  // RapidJSON's range ("0e2112", which simdjson and Go read as 0) and may round subnormals
+  // to zero.
+  static bool DoubleIsOurs(double d) { return std::fabs(d) >= std::numeric_limits<double>::min(); }
+  // The same for a value that is not built (a member the keep table skips).
+  static bool NumbersAreOurs(simdjson::dom::element e) {
+    switch (e.type()) {
+      case simdjson::dom::element_type::ARRAY: {
+        const simdjson::dom::array items = e.get_array().value_unsafe();
+        for (simdjson::dom::element item : items) {
+          if (!NumbersAreOurs(item)) return false;
+        }
+        return true;
+      }
+      case simdjson::dom::element_type::OBJECT: {
+        const simdjson::dom::object members = e.get_object().value_unsafe();
+        for (simdjson::dom::key_value_pair member : members) {
+          if (!NumbersAreOurs(member.value)) return false;
+        }
+        return true;
+      }
+      case simdjson::dom::element_type::DOUBLE:
+        return DoubleIsOurs(e.get_double().value_unsafe());
+      default:
+        return true;
+    }
+  }
+
+  // Members in order; a repeated key's last value wins, in the first one's position (the
+  // reader's rule). Past kIndexThreshold members, keys are found through a hash index, so
+  // that an object of 100,000 keys stays linear.
+  Value MakeObject(simdjson::dom::object in, const Fields* keep) {
+    constexpr size_t kIndexThreshold = 16;
+    Value out = Value::MakeObject();
+    Value::Object& obj = out.object();
+    // Never outgrown (a kept member is one of keep's), so the keys' views below stay valid.
+    obj.reserve(keep != nullptr ? std::min(in.size(), keep->list.size()) : in.size());
+    std::unordered_map<std::string_view, size_t> index;
+    for (simdjson::dom::key_value_pair member : in) {
+      const Fields* child = nullptr;
+      if (keep != nullptr) {
+        const Fields::Field* field = keep->Find(member.key);
+        if (field == nullptr) {  // checked by simdjson, not built; but its numbers are ours
+          if (!NumbersAreOurs(member.value)) failed_ = true;
+          continue;
+        }
+        child = field->fields;
+      }
+      size_t at = obj.size();
+      if (index.empty()) {
+        for (size_t i = 0; i < obj.size(); ++i) {
+          if (obj[i].first == member.key) at = i;
+        }
+        if (at == obj.size() && obj.size() == kIndexThreshold) {
+          for (size_t i = 0; i < obj.size(); ++i) index.emplace(obj[i].first, i);
+        }
+      } else if (auto it = index.find(member.key); it != index.end()) {
+        at = it->second;
+      }
+      if (at < obj.size()) {
+        obj[at].second = Make(member.value, child);
+        continue;
+      }
+      obj.emplace_back(std::string(member.key), Make(member.value, child));
+      if (!index.empty()) index.emplace(obj.back().first, at);
+    }
+    return out;
+  }
+
+  bool failed_ = false;
+};
+
+std::optional<Value> SimdParse(std::string_view text, const ParseOptions& options) {
+  if (options.duplicate_fields != nullptr || text.empty() || text.size() > kSimdMaxBytes ||
+      static_cast<unsigned char>(text[0]) == 0xEF || options.max_depth < 1 ||
+      options.max_depth > kSimdMaxDepth || HasLongDigitRun(text)) {
+    return std::nullopt;
+  }
+  // The parser and the padded copy of the text are the thread's, sized for the largest
+  // text it has seen (at most kSimdMaxBytes) and for this depth limit.
+  thread_local simdjson::dom::parser parser(kSimdMaxBytes);
+  thread_local size_t capacity = 0;
+  thread_local int depth = 0;
+  thread_local std::string padded;
+  if (text.size() > capacity || options.max_depth != depth) {
+    const size_t want = std::max<size_t>(std::bit_ceil(text.size()), 4096);
+    if (parser.allocate(want, options.max_depth) != simdjson::SUCCESS) {
+      capacity = 0;
+      return std::nullopt;
+    }
+    capacity = want;
+    depth = options.max_depth;
+  }
+  padded.assign(text.data(), text.size());
+  padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::dom::element root;
+  if (parser.parse(padded.data(), text.size(), false).get(root) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  SimdBuilder builder;
+  Value out = builder.Make(root, options.keep);
+  if (builder.failed()) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 StatusOr<Value> Parse(std::string_view text, const ParseOptions& options) {
+  if (options.simd) {
+    if (std::optional<Value> value = SimdParse(text, options)) return std::move(*value);
+  }
   // StringStream reads up to a NUL: the text is copied into a NUL-terminated buffer (reused
   // by the thread) first; an embedded NUL is caught by the trailing-data check below.
   thread_local std::string buffer;

@@ -288,6 +288,124 @@ TEST(JsonParse, KeepStillChecksWhatItSkips) {
   EXPECT_FALSE(Parse("{\"s\":\"\xff\"}", options).ok());
 }
 
+// Equal in every respect a reader of the tree could see: types (1 is not 1.0), the sign of
+// zero, member order.
+::testing::AssertionResult Identical(const Value& a, const Value& b, const std::string& at = "") {
+  if (a.type() != b.type()) return ::testing::AssertionFailure() << at << ": types differ";
+  switch (a.type()) {
+    case Type::kDouble:
+      if (std::signbit(a.as_double()) != std::signbit(b.as_double()) ||
+          !(a.as_double() == b.as_double())) {
+        return ::testing::AssertionFailure()
+               << at << ": " << a.as_double() << " vs " << b.as_double();
+      }
+      break;
+    case Type::kArray:
+      if (a.array().size() != b.array().size())
+        return ::testing::AssertionFailure() << at << ": array sizes differ";
+      for (size_t i = 0; i < a.array().size(); ++i) {
+        auto r = Identical(a.array()[i], b.array()[i], at + "[" + std::to_string(i) + "]");
+        if (!r) return r;
+      }
+      break;
+    case Type::kObject:
+      if (a.object().size() != b.object().size())
+        return ::testing::AssertionFailure() << at << ": member counts differ";
+      for (size_t i = 0; i < a.object().size(); ++i) {
+        if (a.object()[i].first != b.object()[i].first)
+          return ::testing::AssertionFailure() << at << ": member " << i << " differs";
+        auto r =
+            Identical(a.object()[i].second, b.object()[i].second, at + "." + a.object()[i].first);
+        if (!r) return r;
+      }
+      break;
+    default:
+      if (!(a == b)) return ::testing::AssertionFailure() << at << ": values differ";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(JsonParse, SimdPathDecidesAsTheReader) {
+  std::string many = "{";  // past the 16 members where duplicates go through an index
+  for (int i = 0; i < 40; ++i)
+    many += "\"k" + std::to_string(i % 25) + "\":" + std::to_string(i) + ",";
+  many += "\"last\":[]}";
+  const std::vector<std::string> inputs = {
+      R"({"a":1,"b":-0,"c":-0.0,"d":1.0,"e":1e2,"f":9223372036854775807,"g":-9223372036854775808})",
+      R"([9223372036854775808,18446744073709551615,18446744073709551616,-9223372036854775809])",
+      R"([1e-400,-1e-400,0.1e-320,4.9e-324,2.2250738585072014e-308,1e308,1e400])",
+      R"([-1e400])",
+      R"(["\u0000","\ud83d\ude00","\u00e9","é","\udc00","x\ud800"])",
+      R"(["\ud800"])",
+      R"(["\ud800\u0041"])",
+      R"({"\u0061":1,"a":2,"b":{"x":1,"x":[2]},"b":3})",
+      "[\"tab\there\"]",
+      "[\"raw\x01\"]",
+      "\t[1,\n2]\r\n ",
+      " {\"a\" : [ 1 , 2 ] } ",
+      "\xEF\xBB\xBF[1]",
+      "[\"\xff\"]",
+      "[\"\xed\xa0\x80\"]",
+      "[\"\xc0\xaf\"]",
+      "[1] x",
+      "[1]\x00",
+      "",
+      "   ",
+      "1",
+      "\"s\"",
+      "null",
+      "[tru]",
+      "[01]",
+      "[1.]",
+      "{\"a\":}",
+      many,
+      "[1" + std::string(400, '0') + "e-300]",  // the reader refuses it, simdjson would not
+      "[0e2112,0.0,-0.0]",                      // likewise the first
+      R"({"skipped":[0e2112],"a":1})",          // also where a keep table skips it
+      std::string(100, '[') + std::string(100, ']'),
+      std::string(101, '[') + std::string(101, ']'),
+      R"({"s":{"p":[1,{"q":[[],{}]}]},"a":{"b":[{"c":1}],"x":2},"inner":{"c":1,"z":2},"a":{"b":3}})",
+  };
+  const ParseOptions* tables[] = {nullptr, nullptr};
+  ParseOptions keep;
+  keep.keep = &kKeepFields;
+  tables[1] = &keep;
+  for (const ParseOptions* base : tables) {
+    for (const std::string& in : inputs) {
+      SCOPED_TRACE(testing::Message() << (base ? "keep: " : "") << in.substr(0, 80));
+      ParseOptions reader = base ? *base : ParseOptions{};
+      ParseOptions simd = reader;
+      simd.simd = true;
+      StatusOr<Value> a = Parse(in, reader);
+      StatusOr<Value> b = Parse(in, simd);
+      ASSERT_EQ(a.ok(), b.ok()) << (a.ok() ? b.status().message() : a.status().message());
+      if (!a.ok()) {
+        EXPECT_EQ(a.status().message(), b.status().message());
+        EXPECT_EQ(a.status().code(), b.status().code());
+        continue;
+      }
+      EXPECT_TRUE(Identical(*a, *b));
+    }
+  }
+  // The depth limit is the reader's, whatever it is set to.
+  for (int depth : {1, 2, 5, 600}) {
+    for (int nesting : {depth - 1, depth, depth + 1}) {
+      ParseOptions reader;
+      reader.max_depth = depth;
+      ParseOptions simd = reader;
+      simd.simd = true;
+      const std::string in = std::string(nesting, '[') + std::string(nesting, ']');
+      SCOPED_TRACE(testing::Message() << "depth " << depth << ", nesting " << nesting);
+      StatusOr<Value> a = Parse(in, reader);
+      StatusOr<Value> b = Parse(in, simd);
+      ASSERT_EQ(a.ok(), b.ok());
+      if (!a.ok()) {
+        EXPECT_EQ(a.status().message(), b.status().message());
+      }
+    }
+  }
+}
+
 TEST(JsonSerialize, PrettyUsesTwoSpacesLikeMarshalIndent) {
   Value v = MustParse(R"({"a":[1,{}],"b":{},"c":[],"d":{"e":"f","g":null},"h":1.5})");
   EXPECT_EQ(Serialize(v, /*pretty=*/true),

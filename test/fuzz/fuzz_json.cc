@@ -1,7 +1,10 @@
 // json::Parse on arbitrary bytes, then the round trip: what parses serializes to JSON that
 // parses again to an equal value and serializes to the same bytes (compact and pretty). A
 // parse with a member table (ParseOptions::keep) must give the same verdict as the full one
-// and the full value with the unnamed members removed.
+// and the full value with the unnamed members removed. The simdjson path (ParseOptions::simd)
+// must decide as the reader does: the same verdict and message, an identical value (types,
+// the sign of zero, member order), with and without a member table.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,6 +35,48 @@ Value Filter(const Value& v, const Fields* fields) {
   return out;
 }
 
+// Equal in everything a reader of the tree could see (operator== takes 1 for 1.0).
+bool Identical(const Value& a, const Value& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_double()) {
+    return std::signbit(a.as_double()) == std::signbit(b.as_double()) &&
+           a.as_double() == b.as_double();
+  }
+  if (a.is_array()) {
+    if (a.array().size() != b.array().size()) return false;
+    for (size_t i = 0; i < a.array().size(); ++i) {
+      if (!Identical(a.array()[i], b.array()[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object()) {
+    if (a.object().size() != b.object().size()) return false;
+    for (size_t i = 0; i < a.object().size(); ++i) {
+      if (a.object()[i].first != b.object()[i].first ||
+          !Identical(a.object()[i].second, b.object()[i].second)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  return a == b;
+}
+
+// The simdjson path against the reader, with `base`'s options.
+void CheckSimd(std::string_view text, const ParseOptions& base) {
+  ParseOptions simd = base;
+  simd.simd = true;
+  auto reader = Parse(text, base);
+  auto fast = Parse(text, simd);
+  FUZZ_CHECK(reader.ok() == fast.ok(), "the simdjson path changed the verdict: " + Clip(text));
+  if (!reader.ok()) {
+    FUZZ_CHECK(reader.status().message() == fast.status().message(),
+               "the simdjson path changed the error: " + Clip(text));
+    return;
+  }
+  FUZZ_CHECK(Identical(*reader, *fast), "the simdjson path built another value: " + Clip(text));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -43,6 +88,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto value = Parse(text, options);
   auto plain = Parse(text);
   FUZZ_CHECK(value.ok() == plain.ok(), "duplicate tracking changed the verdict");
+  CheckSimd(text, ParseOptions{});
+  {
+    ParseOptions keep_options;
+    keep_options.keep = &kKeep;
+    CheckSimd(text, keep_options);
+  }
   if (!value.ok()) {
     FUZZ_CHECK(!value.status().message().empty(), "error without a message");
     ParseOptions keep_options;
