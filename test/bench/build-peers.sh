@@ -2,7 +2,8 @@
 # Builds the suite's Go programs from test/bench/peers (its go.mod and go.sum pin
 # k8s.io/sample-apiserver and sigs.k8s.io/controller-runtime) and the C programs (the SQLite
 # ceiling, the fixed-rate client) into a cache outside the checkout, and asks
-# test/e2e/build_kube.sh for kube-apiserver and etcd (built once, cached there). A second run with unchanged sources builds nothing.
+# test/e2e/build_kube.sh for kube-apiserver and etcd (built once, cached there). A second run
+# with unchanged sources builds nothing.
 #
 # Prints KEY=PATH lines: BENCH_LOAD, BENCH_WEBHOOK, BENCH_SAMPLE_APISERVER, BENCH_CEILING,
 # BENCH_RATE, CSDR_KUBE_APISERVER, CSDR_E2E_KUBECTL, CSDR_ETCD.
