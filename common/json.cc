@@ -204,6 +204,11 @@ size_t Value::size() const {
 
 namespace {
 
+// Objects with more members than this find a key through a hash index instead of a linear
+// scan (equality, and the duplicate checks of both parse paths), so that an object of
+// 100,000 keys costs linear time instead of quadratic.
+constexpr size_t kMemberIndexThreshold = 16;
+
 // True when the double is exactly the integer (so 1 == 1.0 but 2^53+1 != 2^53).
 bool IntEqualsDouble(int64_t i, double d) {
   // 2^63 is exactly representable; anything at or past it cannot equal an int64.
@@ -235,8 +240,7 @@ bool Value::operator==(const Value& other) const {
       if (object_.size() != other.object_.size()) return false;
       // Small objects (the common case: metadata, spec) compare fastest by linear search;
       // large ones get an index so that comparison stays linear, not quadratic.
-      constexpr size_t kIndexThreshold = 16;
-      if (object_.size() <= kIndexThreshold) {
+      if (object_.size() <= kMemberIndexThreshold) {
         for (const Member& m : object_) {
           const Value* o = other.Find(m.first);
           if (o == nullptr || !(m.second == *o)) return false;
@@ -345,7 +349,7 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     }
     members_.emplace_back(std::move(key), Value());
     f.target = members_.size() - 1;
-    if (f.index || members_.size() - f.begin > kIndexThreshold) IndexMember(f, f.target);
+    if (f.index || members_.size() - f.begin > kMemberIndexThreshold) IndexMember(f, f.target);
     return true;
   }
   bool EndObject(rapidjson::SizeType /*count*/) { return Close(); }
@@ -358,9 +362,6 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
 
  private:
   static constexpr size_t kNone = static_cast<size_t>(-1);
-  // Objects above this many members get a hash index for duplicate detection, so that an
-  // object with 100,000 keys costs linear time instead of quadratic.
-  static constexpr size_t kIndexThreshold = 16;
 
   // An open container. Its elements or members collect on one stack shared by all open
   // arrays (elements_) or objects (members_), from `begin`; when it closes they move into a
@@ -370,7 +371,8 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     size_t begin = 0;
     size_t target = 0;  // objects: index in members_ of the member that receives the next value
     const Fields* keep = nullptr;  // objects: the members to build (null: all)
-    // Hash of key -> index in members_; built once the object grows past kIndexThreshold.
+    // Hash of key -> index in members_; built once the object grows past
+    // kMemberIndexThreshold.
     // Keys are not referenced by view because member strings move when the vector grows.
     // Behind a pointer: most objects never need it, and a frame is then trivial to move.
     std::unique_ptr<std::unordered_multimap<size_t, size_t>> index;
@@ -693,10 +695,8 @@ class SimdBuilder {
   }
 
   // Members in order; a repeated key's last value wins, in the first one's position (the
-  // reader's rule). Past kIndexThreshold members, keys are found through a hash index, so
-  // that an object of 100,000 keys stays linear.
+  // reader's rule). Past kMemberIndexThreshold members, keys are found through a hash index.
   Value MakeObject(simdjson::dom::object in, const Fields* keep) {
-    constexpr size_t kIndexThreshold = 16;
     Value out = Value::MakeObject();
     Value::Object& obj = out.object();
     // Never outgrown (a kept member is one of keep's), so the keys' views below stay valid.
@@ -717,7 +717,7 @@ class SimdBuilder {
         for (size_t i = 0; i < obj.size(); ++i) {
           if (obj[i].first == member.key) at = i;
         }
-        if (at == obj.size() && obj.size() == kIndexThreshold) {
+        if (at == obj.size() && obj.size() == kMemberIndexThreshold) {
           for (size_t i = 0; i < obj.size(); ++i) index.emplace(obj[i].first, i);
         }
       } else if (auto it = index.find(member.key); it != index.end()) {

@@ -423,22 +423,24 @@ class Bench:
         c = self.certs
         return ["-cert", c.admin_crt, "-key", c.admin_key]
 
-    def load(self, *args, timeout=300):
-        out, cpu, wall = run_load([self.tools.load, *args, *self.client_flags()], timeout)
+    @staticmethod
+    def measure(args, timeout):
+        """Runs a load tool that prints one JSON object; adds its share of the load CPU."""
+        out, cpu, wall = run_load(args, timeout)
         r = json.loads(out)
         r["client_cpu_share"] = cpu / wall if wall else None  # of the one load CPU
         return r
+
+    def load(self, *args, timeout=300):
+        return self.measure([self.tools.load, *args, *self.client_flags()], timeout)
 
     def rate(self, server, bodies, rps, seconds, conns):
         """Open-loop POSTs to /validate at a fixed rate from rate.c (not the Go client: its
         timers come up to 1 ms late on an idle process, and that lateness would count in every
         latency measured from a due time)."""
         host, port = server.url.removeprefix("https://").rsplit(":", 1)
-        out, cpu, wall = run_load([self.tools.rate, host, port, "/validate", rps, seconds, conns,
-                                   bodies], timeout=seconds * 10 + 60)
-        r = json.loads(out)
-        r["client_cpu_share"] = cpu / wall if wall else None
-        return r
+        return self.measure([self.tools.rate, host, port, "/validate", rps, seconds, conns,
+                             bodies], timeout=seconds * 10 + 60)
 
     def sysres(self, name):
         return self.results["systems"].setdefault(name, {})

@@ -4,13 +4,13 @@
 // and the full value with the unnamed members removed. The simdjson path (ParseOptions::simd)
 // must decide as the reader does: the same verdict and message, an identical value (types,
 // the sign of zero, member order), with and without a member table.
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "common/json.h"
+#include "test/common/json_identical.h"
 #include "test/fuzz/fuzz_check.h"
 
 using csdr::json::Fields;
@@ -35,33 +35,6 @@ Value Filter(const Value& v, const Fields* fields) {
   return out;
 }
 
-// Equal in everything a reader of the tree could see (operator== takes 1 for 1.0).
-bool Identical(const Value& a, const Value& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_double()) {
-    return std::signbit(a.as_double()) == std::signbit(b.as_double()) &&
-           a.as_double() == b.as_double();
-  }
-  if (a.is_array()) {
-    if (a.array().size() != b.array().size()) return false;
-    for (size_t i = 0; i < a.array().size(); ++i) {
-      if (!Identical(a.array()[i], b.array()[i])) return false;
-    }
-    return true;
-  }
-  if (a.is_object()) {
-    if (a.object().size() != b.object().size()) return false;
-    for (size_t i = 0; i < a.object().size(); ++i) {
-      if (a.object()[i].first != b.object()[i].first ||
-          !Identical(a.object()[i].second, b.object()[i].second)) {
-        return false;
-      }
-    }
-    return true;
-  }
-  return a == b;
-}
-
 // The simdjson path against the reader, with `base`'s options.
 void CheckSimd(std::string_view text, const ParseOptions& base) {
   ParseOptions simd = base;
@@ -74,7 +47,9 @@ void CheckSimd(std::string_view text, const ParseOptions& base) {
                "the simdjson path changed the error: " + Clip(text));
     return;
   }
-  FUZZ_CHECK(Identical(*reader, *fast), "the simdjson path built another value: " + Clip(text));
+  const std::string difference = csdr::json::testing::FirstDifference(*reader, *fast);
+  FUZZ_CHECK(difference.empty(),
+             "the simdjson path built another value (" + difference + "): " + Clip(text));
 }
 
 }  // namespace
