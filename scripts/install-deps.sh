@@ -14,6 +14,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcpp-httplib-dev libssl-dev rapidjson-dev libyaml-cpp-dev libgoogle-glog-dev libgtest-dev
   libsqlite3-dev sqlite3 openssl libsimdjson-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc etcd-server
   python3-kubernetes python3-yaml
   clang-format curl
   clang libclang-rt-14-dev

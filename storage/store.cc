@@ -3,6 +3,7 @@
 
 #include <string_view>
 
+#include "storage/etcd/etcd_store.h"
 #include "storage/memory/memory_store.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -41,13 +42,13 @@ StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOp
     if (!store.ok()) return store.status();
     return std::unique_ptr<Store>(std::move(store.value()));
   }
-  if (scheme == "etcd" || scheme == "etcds" || scheme == "http" || scheme == "https") {
-    return Status(Code::kBadRequest, "storage URL \"" + url +
-                                         "\": the etcd backend is not implemented yet; use "
-                                         "sqlite:// or memory://");
+  if (scheme == "etcd" || scheme == "etcds") {
+    auto config = ParseEtcdUrl(url);
+    if (!config.ok()) return config.status();
+    return OpenEtcdStore(*config, options);
   }
   return Status(Code::kBadRequest, "storage URL \"" + url + "\" has unknown scheme \"" +
-                                       std::string(scheme) + "\"; use memory:// or sqlite://");
+                                       std::string(scheme) + "\"; use memory://, sqlite:// or etcd://");
 }
 
 }  // namespace csdr::storage

@@ -94,6 +94,10 @@ struct StoreStats {
   int64_t compacted_events = 0;  // history entries dropped by compaction
   int64_t watchers = 0;          // gauge: open watchers
   int64_t expired_watchers = 0;  // watchers ended because their buffer overflowed
+  // Backends with a watch cache (etcd://): Lists served from it, and Lists sent to the
+  // backend itself (consistent lists without a fresh cache, revisions it does not hold).
+  int64_t lists_from_cache = 0;
+  int64_t lists_from_backend = 0;
 };
 
 // Tuning knobs; the defaults are what production uses, tests shrink them.
@@ -132,6 +136,15 @@ struct StoreOptions {
   // second opener waits this long for the first to let go (a rolling update's old pod
   // exiting), then fails with kUnavailable.
   std::chrono::milliseconds open_lock_wait{10000};
+
+  // etcd:// only. etcd assigns a write's revision when it commits, so that backend calls the
+  // Encoder with revision 0 and puts the real one in with this function on every value it
+  // hands out (value, mod_revision) -> value. Null: values are handed out as stored.
+  std::function<std::string(const std::string& value, int64_t revision)> stamp_revision;
+  // etcd:// only: whether a List of the latest state may be served from the watch cache
+  // after a progress request proves it fresh. nullopt: decided from etcd's version
+  // (3.4.31+, 3.5.13+, as upstream's feature check); tests force either path.
+  std::optional<bool> consistent_list_from_cache;
 };
 
 class Store {
@@ -180,6 +193,13 @@ class Store {
 
   // Counters for metrics; a backend without any returns zeros.
   virtual StoreStats Stats() { return {}; }
+
+  // The backend's own readiness, for /readyz (kube-apiserver's "etcd" check): OK when it can
+  // serve now. etcd:// answers from a recent round trip to the cluster; the embedded
+  // backends are ready while open.
+  virtual Status CheckHealth() { return Status(); }
+  // The name /readyz lists that check under ("etcd" for etcd://), empty when there is none.
+  virtual std::string HealthCheckName() const { return {}; }
 };
 
 // Opens a store from a URL: "memory://", "sqlite:///abs/path/file.db" (relative paths:

@@ -208,6 +208,13 @@ void WatchHub::Publish(std::vector<Event> events) {
   revision_cv_.notify_all();
 }
 
+void WatchHub::Advance(int64_t revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_ || revision <= LastRevision()) return;
+  last_revision_.store(revision, std::memory_order_release);
+  revision_cv_.notify_all();
+}
+
 StatusOr<std::unique_ptr<Watcher>> WatchHub::Watch(const std::string& prefix,
                                                    int64_t after_revision) {
   return WatchWithPreload(prefix, after_revision, {}, 0);

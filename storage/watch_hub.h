@@ -72,6 +72,11 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   // them to the matching watchers. The caller serializes Publish calls.
   void Publish(std::vector<Event> events);
 
+  // Records that every event up to `revision` has been published although none arrived
+  // (an etcd progress notification: other keys took those revisions). Watchers' progress
+  // and WaitForRevision move with it. A revision at or below LastRevision() is ignored.
+  void Advance(int64_t revision);
+
   // Starts a watch of keys under `prefix` for events with revision > after_revision
   // (0: from LastRevision()). kExpired when after_revision < StartRevision(); kUnavailable
   // after Close. A revision above LastRevision() is accepted: events up to it are skipped.

@@ -139,11 +139,28 @@ storage::Encoder Stamped(json::Value* obj) {
   };
 }
 
+// After a write: the object answered carries the revision the store committed it at (the
+// encoder saw it already, except on etcd://, where it sees 0).
+void StampWritten(json::Value* obj, int64_t revision) {
+  Metadata(obj).Set("resourceVersion", std::to_string(revision));
+}
+
 StatusOr<json::Value> ParseStored(const std::string& raw) {
   json::ParseOptions opts;
   opts.max_depth = 200;  // stored objects passed the request limit already
   return json::Parse(raw, opts);
 }
+
+}  // namespace
+
+std::string StampResourceVersion(const std::string& stored, int64_t revision) {
+  auto obj = ParseStored(stored);
+  if (!obj.ok() || !obj->is_object()) return stored;
+  Metadata(&obj.value()).Set("resourceVersion", std::to_string(revision));
+  return json::Serialize(*obj);
+}
+
+namespace {
 
 // Checks an incoming object against its kind's schema: unknown fields per fieldValidation
 // (pruned unless Strict, as a CRD prunes), type errors as 422.
@@ -394,6 +411,7 @@ StatusOr<WriteResult> Registry::CreatePrepared(const Scope& scope, json::Value o
     }
     return rev.status();
   }
+  StampWritten(obj, *rev);
   result.object = std::move(object);
   return result;
 }
@@ -778,6 +796,7 @@ StatusOr<WriteResult> Registry::UpdateLoop(
       return rev.status();
     }
     if (finish_delete) admission_->Deleted(kind, scope.namespace_, scope.name);
+    StampWritten(obj, *rev);
     result.object = std::move(next);
     return result;
   }
@@ -853,6 +872,7 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
         if (rev.status().code() == Code::kNotFound) return NotFound(info, scope.name);
         return rev.status();
       }
+      StampWritten(obj, *rev);
       result.object = std::move(next);
       return result;
     }
@@ -870,6 +890,7 @@ StatusOr<WriteResult> Registry::Delete(const Scope& scope, const DeleteOptions& 
       return rev.status();
     }
     admission_->Deleted(kind, scope.namespace_, scope.name);
+    StampWritten(obj, *rev);
     result.object = std::move(current);
     return result;
   }

@@ -166,6 +166,11 @@ std::string QualifiedKind(const KindInfo& info);
 void SortKeys(json::Value* value);
 // Encodes/decodes the continue token (upstream's base64 JSON {"v","rv","start"}).
 std::string EncodeContinue(int64_t rv, const std::string& start_key);
+
+// Sets metadata.resourceVersion of a stored object to `revision`: the
+// StoreOptions::stamp_revision of backends that learn a write's revision only when it
+// commits (etcd://). A value that is not a JSON object is returned unchanged.
+std::string StampResourceVersion(const std::string& stored, int64_t revision);
 StatusOr<std::pair<int64_t, std::string>> DecodeContinue(const std::string& token);
 
 }  // namespace csdr::apiserver
