@@ -455,12 +455,10 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
       at_revision = rv;
     }
     if (rv > current) {
-      // Upstream waits up to 3 s for the cache to catch up, then answers 504; our store is
-      // the source of truth, so a future revision can only mean a client error or a restore.
-      Status s(Code::kTimeout, "Timeout: Too large resource version: " + std::to_string(rv) +
-                                   ", current: " + std::to_string(current));
-      s.set_retry_after_seconds(1);
-      return s;
+      // Not here yet: another replica may have written it (etcd://). List at exactly that
+      // revision, which the store waits for (its future_revision_wait, 3 s as upstream's
+      // watch cache) and then refuses with kTimeout: 504 below.
+      at_revision = rv;
     }
     if (at_revision == current) at_revision = 0;
   }
@@ -491,6 +489,13 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
       if (page.status().code() == Code::kExpired) {
         return Status(Code::kExpired, "too old resource version: " + std::to_string(at_revision) +
                                           " (" + std::to_string(store_->CompactedRevision()) + ")");
+      }
+      if (page.status().code() == Code::kTimeout) {
+        Status s(Code::kTimeout, "Timeout: Too large resource version: " +
+                                     std::to_string(at_revision) +
+                                     ", current: " + std::to_string(store_->CurrentRevision()));
+        s.set_retry_after_seconds(1);
+        return s;
       }
       return page.status();
     }

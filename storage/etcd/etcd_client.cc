@@ -155,8 +155,10 @@ StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdConfig& conf
   return Status(Code::kUnavailable, "cannot reach etcd: " + errors);
 }
 
-void EtcdClient::SetDeadline(grpc::ClientContext* context) const {
-  context->set_deadline(std::chrono::system_clock::now() + config_.request_timeout);
+void EtcdClient::SetDeadline(grpc::ClientContext* context,
+                             std::chrono::milliseconds timeout) const {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        (timeout.count() > 0 ? timeout : config_.request_timeout));
 }
 
 std::string EtcdClient::CurrentEndpoint() const { return endpoints_[Current()].url; }
@@ -170,12 +172,13 @@ void EtcdClient::MoveOff(size_t failed) {
 }
 
 Status EtcdClient::Range(const etcdserverpb::RangeRequest& request,
-                         etcdserverpb::RangeResponse* response) {
+                         etcdserverpb::RangeResponse* response,
+                         std::chrono::milliseconds timeout) {
   Status last;
   for (size_t attempt = 0; attempt < endpoints_.size() * 2; ++attempt) {
     const size_t i = Current();
     grpc::ClientContext context;
-    SetDeadline(&context);
+    SetDeadline(&context, timeout);
     grpc::Status s = endpoints_[i].kv->Range(&context, request, response);
     if (s.ok()) return Status();
     last = FromGrpc(s, endpoints_[i].url);

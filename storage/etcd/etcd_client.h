@@ -38,8 +38,9 @@ class EtcdClient {
   // Status call. kUnavailable names every endpoint and why it failed.
   static StatusOr<std::unique_ptr<EtcdClient>> Connect(const EtcdConfig& config);
 
-  // Linearizable unless request.serializable.
-  Status Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response);
+  // Linearizable unless request.serializable. `timeout` (0: the config's) bounds each try.
+  Status Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // *ambiguous is set when the outcome is unknown (see the file comment).
   Status Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response,
              bool* ambiguous);
@@ -71,7 +72,8 @@ class EtcdClient {
   };
 
   explicit EtcdClient(const EtcdConfig& config) : config_(config) {}
-  void SetDeadline(grpc::ClientContext* context) const;
+  void SetDeadline(grpc::ClientContext* context,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) const;
   size_t Current() const { return current_.load(std::memory_order_relaxed); }
   void MoveOff(size_t failed);
 

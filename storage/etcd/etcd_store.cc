@@ -72,6 +72,7 @@ class EtcdStore : public Store {
               << root_ << " at revision " << revision_ << "; consistent lists "
               << (progress_from_cache_ ? "from the watch cache" : "from etcd");
     watch_thread_ = std::thread([this] { WatchLoop(); });
+    health_thread_ = std::thread([this] { HealthLoop(); });
     if (config_.compaction_interval.count() > 0) {
       compact_thread_ = std::thread([this] { CompactLoop(); });
     }
@@ -219,6 +220,7 @@ class EtcdStore : public Store {
       if (stream_context_) stream_context_->TryCancel();
     }
     if (watch_thread_.joinable()) watch_thread_.join();
+    if (health_thread_.joinable()) health_thread_.join();
     if (compact_thread_.joinable()) compact_thread_.join();
     std::shared_ptr<WatchHub> hub;
     {
@@ -244,14 +246,14 @@ class EtcdStore : public Store {
     return s;
   }
 
+  // Answers from memory (/readyz asks from the server's event loop): the last probe of the
+  // health thread, and whether the watch cache has its watch.
   Status CheckHealth() override {
     if (closed_.load()) return internal::ClosedStatus();
-    // A linearizable read needs a quorum, as kube-apiserver's etcd check does.
-    etcdserverpb::RangeRequest req;
-    req.set_key("health");
-    etcdserverpb::RangeResponse resp;
-    Status s = client_->Range(req, &resp);
-    if (!s.ok()) return s;
+    {
+      std::lock_guard<std::mutex> lock(health_mu_);
+      if (!health_.ok()) return health_;
+    }
     if (!watch_healthy_.load()) {
       return Status(Code::kUnavailable, "the watch cache has no watch on etcd");
     }
@@ -690,6 +692,30 @@ class EtcdStore : public Store {
     LOG(INFO) << "etcd: watch cache relisted at revision " << loaded->second;
   }
 
+  // --- health: kube-apiserver's etcd check, a read that needs a quorum, every second ---
+
+  void HealthLoop() {
+    while (true) {
+      etcdserverpb::RangeRequest req;
+      req.set_key("health");
+      etcdserverpb::RangeResponse resp;
+      Status s = client_->Range(req, &resp, std::chrono::milliseconds(2000));
+      {
+        std::lock_guard<std::mutex> lock(health_mu_);
+        if (s.ok() != health_.ok()) {
+          if (s.ok()) {
+            LOG(INFO) << "etcd health: ok";
+          } else {
+            LOG(WARNING) << "etcd health: " << s.message();
+          }
+        }
+        health_ = s;
+      }
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    }
+  }
+
   // --- compaction, as upstream's etcd3/compact.go: one per interval across replicas ---
 
   void CompactLoop() {
@@ -766,6 +792,10 @@ class EtcdStore : public Store {
   bool stopping_ = false;
   std::thread watch_thread_;
   std::thread compact_thread_;
+  std::thread health_thread_;
+
+  std::mutex health_mu_;
+  Status health_;  // the last probe's outcome
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "storage/store.h"
+#include "test/storage/etcd_process.h"
 #include "test/storage/store_test_util.h"
 
 namespace csdr::storage {
@@ -25,8 +26,12 @@ TEST(OpenStoreTest, Urls) {
       {"sqlite://", Code::kBadRequest, "names no database file"},
       {"sqlite://" + dir.path() + "/", Code::kBadRequest, "names no database file"},
       {"sqlite://" + dir.path() + "/c.db?mode=ro", Code::kBadRequest, "query parameters"},
-      {"etcd://127.0.0.1:2379", Code::kBadRequest, "not implemented yet"},
-      {"https://127.0.0.1:2379", Code::kBadRequest, "not implemented yet"},
+      // Nothing listens there: one line saying so (after the 5 s dial timeout).
+      {"etcd://127.0.0.1:" + std::to_string(testing::FreePort()), Code::kUnavailable,
+       "cannot reach etcd"},
+      {"etcd://hostonly", Code::kBadRequest, "must be host:port"},
+      {"etcd:///prefix", Code::kBadRequest, "names no etcd server"},
+      {"https://127.0.0.1:2379", Code::kBadRequest, "unknown scheme"},
       {"postgres://db", Code::kBadRequest, "unknown scheme"},
       {"/var/lib/csdr.db", Code::kBadRequest, "no scheme"},
       {"", Code::kBadRequest, "no scheme"},
