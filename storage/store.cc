@@ -48,7 +48,8 @@ StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOp
     return OpenEtcdStore(*config, options);
   }
   return Status(Code::kBadRequest, "storage URL \"" + url + "\" has unknown scheme \"" +
-                                       std::string(scheme) + "\"; use memory://, sqlite:// or etcd://");
+                                       std::string(scheme) +
+                                       "\"; use memory://, sqlite:// or etcd://");
 }
 
 }  // namespace csdr::storage

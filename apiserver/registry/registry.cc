@@ -491,9 +491,9 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
                                           " (" + std::to_string(store_->CompactedRevision()) + ")");
       }
       if (page.status().code() == Code::kTimeout) {
-        Status s(Code::kTimeout, "Timeout: Too large resource version: " +
-                                     std::to_string(at_revision) +
-                                     ", current: " + std::to_string(store_->CurrentRevision()));
+        Status s(Code::kTimeout,
+                 "Timeout: Too large resource version: " + std::to_string(at_revision) +
+                     ", current: " + std::to_string(store_->CurrentRevision()));
         s.set_retry_after_seconds(1);
         return s;
       }

@@ -27,7 +27,8 @@ StatusOr<std::pair<std::string, bool>> SplitUrl(const std::string& url) {
     rest = url.substr(8);
     tls = true;
   } else {
-    return Status(Code::kBadRequest, "etcd server \"" + url + "\" is not an http:// or https:// URL");
+    return Status(Code::kBadRequest,
+                  "etcd server \"" + url + "\" is not an http:// or https:// URL");
   }
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.empty() || rest.find('/') != std::string::npos) {
@@ -44,8 +45,7 @@ bool NotApplied(const grpc::Status& s) {
     return m.find("failed to connect") != std::string::npos ||
            m.find("Connection refused") != std::string::npos ||
            m.find("connections to all backends failing") != std::string::npos ||
-           m.find("no leader") != std::string::npos ||
-           m.find("not capable") != std::string::npos;
+           m.find("no leader") != std::string::npos || m.find("not capable") != std::string::npos;
   }
   return false;
 }
@@ -172,8 +172,7 @@ void EtcdClient::MoveOff(size_t failed) {
 }
 
 Status EtcdClient::Range(const etcdserverpb::RangeRequest& request,
-                         etcdserverpb::RangeResponse* response,
-                         std::chrono::milliseconds timeout) {
+                         etcdserverpb::RangeResponse* response, std::chrono::milliseconds timeout) {
   Status last;
   for (size_t attempt = 0; attempt < endpoints_.size() * 2; ++attempt) {
     const size_t i = Current();
@@ -185,13 +184,14 @@ Status EtcdClient::Range(const etcdserverpb::RangeRequest& request,
     // A read changes nothing: try the next member on anything transient.
     if (!Retryable(s)) return last;
     MoveOff(i);
-    if (attempt + 1 == endpoints_.size()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (attempt + 1 == endpoints_.size())
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return last;
 }
 
-Status EtcdClient::Txn(const etcdserverpb::TxnRequest& request,
-                       etcdserverpb::TxnResponse* response, bool* ambiguous) {
+Status EtcdClient::Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response,
+                       bool* ambiguous) {
   *ambiguous = false;
   Status last;
   for (size_t attempt = 0; attempt < endpoints_.size() * 2; ++attempt) {
@@ -207,7 +207,8 @@ Status EtcdClient::Txn(const etcdserverpb::TxnRequest& request,
       *ambiguous = true;
       return last;
     }
-    if (attempt + 1 == endpoints_.size()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (attempt + 1 == endpoints_.size())
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return last;
 }

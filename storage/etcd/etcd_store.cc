@@ -67,9 +67,9 @@ class EtcdStore : public Store {
       hub_ = WatchHub::Make(options_, revision_);
     }
     NoteRevision(revision_);
-    LOG(INFO) << "etcd " << client_->CurrentEndpoint() << " (version "
-              << client_->server_version() << "): " << data_.size() << " objects under "
-              << root_ << " at revision " << revision_ << "; consistent lists "
+    LOG(INFO) << "etcd " << client_->CurrentEndpoint() << " (version " << client_->server_version()
+              << "): " << data_.size() << " objects under " << root_ << " at revision " << revision_
+              << "; consistent lists "
               << (progress_from_cache_ ? "from the watch cache" : "from etcd");
     watch_thread_ = std::thread([this] { WatchLoop(); });
     health_thread_ = std::thread([this] { HealthLoop(); });
@@ -93,8 +93,7 @@ class EtcdStore : public Store {
 
   StatusOr<int64_t> Update(const std::string& key, int64_t expected_revision,
                            const Encoder& encode) override {
-    CSDR_RETURN_IF_ERROR(
-        internal::ValidateWrite(WriteOp::kUpdate, key, expected_revision, encode));
+    CSDR_RETURN_IF_ERROR(internal::ValidateWrite(WriteOp::kUpdate, key, expected_revision, encode));
     auto ekey = ToEtcd(key);
     if (!ekey.ok()) return ekey.status();
     auto value = internal::RunEncoder(encode, 0);
@@ -107,8 +106,7 @@ class EtcdStore : public Store {
 
   StatusOr<int64_t> Delete(const std::string& key, int64_t expected_revision,
                            const Encoder& encode) override {
-    CSDR_RETURN_IF_ERROR(
-        internal::ValidateWrite(WriteOp::kDelete, key, expected_revision, encode));
+    CSDR_RETURN_IF_ERROR(internal::ValidateWrite(WriteOp::kDelete, key, expected_revision, encode));
     auto ekey = ToEtcd(key);
     if (!ekey.ok()) return ekey.status();
     std::string tombstone;
@@ -159,8 +157,8 @@ class EtcdStore : public Store {
     return FromEtcdKv(resp.kvs(0));
   }
 
-  StatusOr<ListResult> List(const std::string& prefix, const std::string& start_after,
-                            size_t limit, int64_t at_revision) override {
+  StatusOr<ListResult> List(const std::string& prefix, const std::string& start_after, size_t limit,
+                            int64_t at_revision) override {
     if (closed_.load()) return internal::ClosedStatus();
     if (at_revision < 0) {
       return Status(Code::kBadRequest, "negative revision " + std::to_string(at_revision));
@@ -184,10 +182,9 @@ class EtcdStore : public Store {
       auto from_etcd = ListFromEtcd(prefix, start_after, limit, at_revision);
       if (from_etcd.ok() || from_etcd.status().code() != Code::kTimeout) return from_etcd;
       if (!Hub()->WaitForRevision(at_revision, options_.future_revision_wait)) {
-        return Status(Code::kTimeout, "Too large resource version: " +
-                                          std::to_string(at_revision) +
-                                          ", current resource version: " +
-                                          std::to_string(CacheRevision()));
+        return Status(Code::kTimeout,
+                      "Too large resource version: " + std::to_string(at_revision) +
+                          ", current resource version: " + std::to_string(CacheRevision()));
       }
     }
     auto cached = ListFromCache(prefix, start_after, limit, at_revision);
@@ -272,10 +269,9 @@ class EtcdStore : public Store {
   StatusOr<std::string> ToEtcd(std::string_view key) const {
     const std::string& root = config_.key_root;
     if (root.empty()) return root_ + std::string(key);
-    if (!internal::HasPrefix(key, root) || key.size() == root.size() ||
-        key[root.size()] != '/') {
-      return Status(Code::kBadRequest, "key \"" + std::string(key) + "\" is not under \"" +
-                                           root + "/\"");
+    if (!internal::HasPrefix(key, root) || key.size() == root.size() || key[root.size()] != '/') {
+      return Status(Code::kBadRequest,
+                    "key \"" + std::string(key) + "\" is not under \"" + root + "/\"");
     }
     return config_.prefix + std::string(key.substr(root.size()));
   }
@@ -299,8 +295,8 @@ class EtcdStore : public Store {
   }
 
   KeyValue FromEtcdKv(const etcdserverpb::KeyValue& kv) const {
-    return KeyValue{*FromEtcd(kv.key()), Stamp(kv.value(), kv.mod_revision()),
-                    kv.create_revision(), kv.mod_revision()};
+    return KeyValue{*FromEtcd(kv.key()), Stamp(kv.value(), kv.mod_revision()), kv.create_revision(),
+                    kv.mod_revision()};
   }
 
   // --- writes ---
@@ -402,8 +398,7 @@ class EtcdStore : public Store {
       if (!r.ok()) return Failed(Status(Code::kUnavailable, s.message()));
       const bool present = read.kvs_size() > 0;
       const int64_t mod = present ? read.kvs(0).mod_revision() : 0;
-      if (op != WriteOp::kDelete && present && read.kvs(0).value() == value &&
-          mod > expected) {
+      if (op != WriteOp::kDelete && present && read.kvs(0).value() == value && mod > expected) {
         return Committed(mod);  // it was applied
       }
       const bool still_possible = op == WriteOp::kCreate ? !present
@@ -414,8 +409,8 @@ class EtcdStore : public Store {
           // Gone: ours or another's delete; either way the key is deleted now.
           return read.header().revision();
         }
-        return Failed(Status(Code::kUnavailable, "etcd write of " + key +
-                                                     " has an unknown outcome: " + s.message()));
+        return Failed(Status(Code::kUnavailable,
+                             "etcd write of " + key + " has an unknown outcome: " + s.message()));
       }
     }
   }
@@ -645,8 +640,8 @@ class EtcdStore : public Store {
         e.prev_revision = ev.prev_kv().mod_revision();
       }
       if (ev.type() == etcdserverpb::Event::PUT) {
-        e.type = kv.create_revision() == kv.mod_revision() ? EventType::kAdded
-                                                            : EventType::kModified;
+        e.type =
+            kv.create_revision() == kv.mod_revision() ? EventType::kAdded : EventType::kModified;
         if (e.type == EventType::kAdded) {
           e.prev_value.clear();
           e.prev_revision = 0;
@@ -719,7 +714,7 @@ class EtcdStore : public Store {
   // --- compaction, as upstream's etcd3/compact.go: one per interval across replicas ---
 
   void CompactLoop() {
-    int64_t version = 0;  // the compact key's version this replica last saw
+    int64_t version = 0;   // the compact key's version this replica last saw
     int64_t revision = 0;  // etcd's revision at the previous interval
     while (true) {
       {
@@ -826,8 +821,8 @@ StatusOr<EtcdConfig> ParseEtcdUrl(const std::string& url) {
     const size_t comma = hosts.find(',');
     std::string_view host = hosts.substr(0, comma);
     if (host.empty() || host.find(':') == std::string_view::npos) {
-      return Status(Code::kBadRequest, "\"" + url + "\": etcd server \"" + std::string(host) +
-                                           "\" must be host:port");
+      return Status(Code::kBadRequest,
+                    "\"" + url + "\": etcd server \"" + std::string(host) + "\" must be host:port");
     }
     config.servers.push_back(scheme + std::string(host));
     if (comma == std::string_view::npos) break;

@@ -135,8 +135,8 @@ class EtcdCluster {
     Member& m = members_[i];
     std::string initial_cluster;
     for (const Member& o : members_) {
-      initial_cluster += (initial_cluster.empty() ? "" : ",") + o.name + "=http://127.0.0.1:" +
-                         std::to_string(o.peer_port);
+      initial_cluster += (initial_cluster.empty() ? "" : ",") + o.name +
+                         "=http://127.0.0.1:" + std::to_string(o.peer_port);
     }
     const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
     const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);

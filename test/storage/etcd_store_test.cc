@@ -1,6 +1,8 @@
 // What the etcd store does beyond the conformance suite, against real etcd processes:
 // stamped values, the tombstone, the consistent-list paths, compaction, several stores
 // (replicas) on one etcd, and writes and watches through the death of the etcd leader.
+#include "storage/etcd/etcd_store.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,7 +12,6 @@
 #include <thread>
 
 #include "storage/etcd/etcd_client.h"
-#include "storage/etcd/etcd_store.h"
 #include "test/storage/etcd_process.h"
 #include "test/storage/etcd_test_store.h"
 #include "test/storage/store_test_util.h"
@@ -20,8 +21,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Collect;
-using testing::EtcdCluster;
 using testing::Enc;
+using testing::EtcdCluster;
 
 // Each test runs against the etcd named by the parameter's variable.
 struct Version {
@@ -63,8 +64,7 @@ class EtcdStoreTest : public ::testing::TestWithParam<Version> {
       auto client = etcd::EtcdClient::Connect(config);
       if (!client.ok()) continue;
       etcdserverpb::StatusResponse status;
-      if ((*client)->MemberStatus(&status).ok() &&
-          status.leader() == status.header().member_id()) {
+      if ((*client)->MemberStatus(&status).ok() && status.leader() == status.header().member_id()) {
         return static_cast<int>(i);
       }
     }
@@ -147,8 +147,7 @@ TEST_P(EtcdStoreTest, DeleteWithChangedTombstoneIsTwoEvents) {
   auto w = store->Watch("/registry/", *c);
   ASSERT_TRUE(w.ok());
   // A stale expected revision is a conflict and changes nothing.
-  EXPECT_EQ(store->Delete("/registry/a", *c + 100, Enc("gone")).status().code(),
-            Code::kConflict);
+  EXPECT_EQ(store->Delete("/registry/a", *c + 100, Enc("gone")).status().code(), Code::kConflict);
   auto d = store->Delete("/registry/a", *c, Enc("gone"));
   ASSERT_TRUE(d.ok()) << d.status().message();
   auto events = Collect(w->get(), 2);

@@ -36,8 +36,8 @@ class OffsetStore : public Store {
     if (kv.ok()) Shift(&kv.value());
     return kv;
   }
-  StatusOr<ListResult> List(const std::string& prefix, const std::string& start_after,
-                            size_t limit, int64_t at_revision) override {
+  StatusOr<ListResult> List(const std::string& prefix, const std::string& start_after, size_t limit,
+                            int64_t at_revision) override {
     auto r = inner_->List(prefix, start_after, limit, In(at_revision));
     if (r.ok()) {
       r->revision -= offset_;
@@ -73,8 +73,7 @@ class OffsetStore : public Store {
    public:
     ShiftedWatcher(std::unique_ptr<Watcher> inner, int64_t offset)
         : inner_(std::move(inner)), offset_(offset) {}
-    bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out,
-              bool* expired) override {
+    bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out, bool* expired) override {
       const size_t before = out->size();
       bool alive = inner_->Next(timeout, out, expired);
       for (size_t i = before; i < out->size(); ++i) {

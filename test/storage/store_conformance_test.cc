@@ -784,19 +784,17 @@ TEST_P(StoreConformanceTest, StatsCountWrites) {
 
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformanceTest,
-    ::testing::Values(Backend{"memory",
-                              [](const std::string&) { return std::string("memory://"); }, nullptr},
-                      Backend{"sqlite",
-                              [](const std::string& dir) {
-                                return "sqlite://" + dir + "/store.db";  // dir is absolute
-                              },
-                              nullptr},
-                      // Debian's etcd-server (3.4): consistent lists go to etcd.
-                      Backend{"etcd34", nullptr,
-                              [] { return testing::EtcdBinary("CSDR_ETCD_BIN"); }},
-                      // etcd 3.6 (built by test/e2e/build_kube.sh): lists from the cache.
-                      Backend{"etcd36", nullptr,
-                              [] { return testing::EtcdBinary("CSDR_ETCD36_BIN"); }}),
+    ::testing::Values(
+        Backend{"memory", [](const std::string&) { return std::string("memory://"); }, nullptr},
+        Backend{"sqlite",
+                [](const std::string& dir) {
+                  return "sqlite://" + dir + "/store.db";  // dir is absolute
+                },
+                nullptr},
+        // Debian's etcd-server (3.4): consistent lists go to etcd.
+        Backend{"etcd34", nullptr, [] { return testing::EtcdBinary("CSDR_ETCD_BIN"); }},
+        // etcd 3.6 (built by test/e2e/build_kube.sh): lists from the cache.
+        Backend{"etcd36", nullptr, [] { return testing::EtcdBinary("CSDR_ETCD36_BIN"); }}),
     BackendName);
 
 }  // namespace
