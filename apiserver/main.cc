@@ -16,6 +16,7 @@
 #include "apiserver/server/options.h"
 #include "apiserver/server/tls_server.h"
 #include "common/metrics.h"
+#include "storage/etcd/etcd_store.h"
 #include "storage/instrumented_store.h"
 #include "storage/store.h"
 #include "webhook/admission/policy_admission.h"
@@ -212,19 +213,51 @@ int main(int argc, char** argv) {
   serving.max_connections = static_cast<size_t>(opts->max_connections);
   serving.limits.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
   serving.limits.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);
+  serving.permit_port_sharing = opts->permit_port_sharing;
   auto server = TlsServer::Create(serving);
   if (!server.ok()) {
     std::cerr << "csdr-apiserver: " << server.status().message() << "\n";
     return 1;
   }
 
-  auto store = storage::OpenStore(opts->storage);
-  if (!store.ok()) {
-    std::cerr << "csdr-apiserver: --storage " << opts->storage << ": " << store.status().message()
-              << "\n";
-    return 1;
+  // Storage: etcd when --etcd-servers or --storage etcd://... selects it, else the URL.
+  std::string storage_name = opts->storage;  // for the log line and the metrics' backend label
+  std::string backend = opts->storage.substr(0, opts->storage.find(':'));
+  StatusOr<std::unique_ptr<storage::Store>> store = Status(Code::kInternal, "not opened");
+  if (SelectsEtcd(*opts)) {
+    auto etcd = EtcdConfigFromOptions(*opts);  // ParseOptions checked it
+    if (!etcd.ok()) {
+      std::cerr << "csdr-apiserver: " << etcd.status().message() << "\n";
+      return 1;
+    }
+    storage_name.clear();
+    for (const std::string& endpoint : etcd->servers) {
+      storage_name += (storage_name.empty() ? "" : ",") + endpoint;
+    }
+    if (!opts->etcd_servers.empty() && opts->storage != Options().storage) {
+      LOG(WARNING) << "--etcd-servers given: --storage " << opts->storage << " is not used";
+    }
+    storage::StoreOptions store_options;
+    // etcd learns a write's revision when it commits: the registry stamps it into
+    // metadata.resourceVersion of every value the store hands out.
+    store_options.stamp_revision = StampResourceVersion;
+    store = storage::OpenEtcdStore(*etcd, store_options);
+    if (!store.ok()) {
+      std::cerr << "csdr-apiserver: etcd " << storage_name << ": " << store.status().message()
+                << "\n";
+      return 1;
+    }
+    storage_name = "etcd " + storage_name + " prefix " + etcd->prefix;
+    backend = "etcd";
+  } else {
+    store = storage::OpenStore(opts->storage);
+    if (!store.ok()) {
+      std::cerr << "csdr-apiserver: --storage " << opts->storage << ": " << store.status().message()
+                << "\n";
+      return 1;
+    }
   }
-  *store = storage::Instrument(std::move(*store), opts->storage.substr(0, opts->storage.find(':')));
+  *store = storage::Instrument(std::move(*store), backend);
   RegisterMetrics(**server);
 
   webhook::PolicyAdmission admission(store->get(), cluster->get());
@@ -239,6 +272,8 @@ int main(int argc, char** argv) {
   handler_options.min_request_timeout_seconds = opts->min_request_timeout;
   handler_options.max_requests_inflight = opts->max_requests_inflight;
   handler_options.max_mutating_requests_inflight = opts->max_mutating_requests_inflight;
+  // /readyz and /healthz list the store's own check by name ("[+]etcd ok"), as kube-apiserver.
+  handler_options.health_checks = StoreHealthChecks(store->get());
   ApiHandler handler(&registry, &authenticator, authorizer.get(), handler_options);
   handler.SetWebhook([&admission](const httplib::Request& req, httplib::Response& res) {
     webhook::ServeValidate(req, res, admission.facts());
@@ -272,7 +307,7 @@ int main(int argc, char** argv) {
   }
   handler.SetReady(true);
   LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":"
-            << opts->secure_port << " with storage " << opts->storage;
+            << opts->secure_port << " with storage " << storage_name;
   srv->Serve();
   if (size_t left = srv->ActiveConnections(); left > 0) {
     // A connection that did not drain in time still uses the objects below: close the store

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <limits>
+#include <set>
 
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
@@ -70,13 +71,89 @@ bool WantsPretty(const httplib::Request& req) {
 
 }  // namespace
 
+std::vector<HealthCheck> StoreHealthChecks(storage::Store* store) {
+  std::string name = store->HealthCheckName();
+  if (name.empty()) return {};
+  return {HealthCheck{std::move(name), [store] { return store->CheckHealth(); }}};
+}
+
 ApiHandler::ApiHandler(Registry* registry, const Authenticator* authenticator,
                        const Authorizer* authorizer, HandlerOptions options)
     : registry_(registry),
       authenticator_(authenticator),
       authorizer_(authorizer),
-      options_(options) {
+      options_(std::move(options)),
+      check_failing_(new std::atomic<bool>[options_.health_checks.size()]) {
+  for (size_t i = 0; i < options_.health_checks.size(); ++i) check_failing_[i].store(false);
   RegisterRequestMetrics();
+}
+
+void ApiHandler::ServeHealth(const httplib::Request& req, httplib::Response& res) {
+  // k8s.io/apiserver's healthz handler: every check as "[+]name ok" or "[-]name failed:
+  // reason withheld", "?exclude=name" skips one, the list is shown on ?verbose and always on
+  // failure. (Upstream fails with 500; 503 here, what load balancers read as "not now".)
+  const std::string endpoint = req.path.substr(1);  // "readyz"
+  std::set<std::string> excluded;
+  for (auto [it, end] = req.params.equal_range("exclude"); it != end; ++it) {
+    excluded.insert(it->second);
+  }
+  std::string lines;
+  bool failed = false;
+  auto report = [&](const std::string& name, const std::function<Status()>& check,
+                    std::atomic<bool>* failing) {
+    if (excluded.erase(name) > 0) {
+      lines += "[+]" + name + " excluded: ok\n";
+      return;
+    }
+    const Status status = check();
+    if (status.ok()) {
+      lines += "[+]" + name + " ok\n";
+      if (failing != nullptr && failing->exchange(false)) {
+        LOG(INFO) << "health check " << name << " passes again";
+      }
+      return;
+    }
+    // The reason is for the log only: these endpoints answer without authentication.
+    lines += "[-]" + name + " failed: reason withheld\n";
+    failed = true;
+    if (failing != nullptr && !failing->exchange(true)) {
+      LOG(WARNING) << "health check " << name << " failed: " << status.message();
+    } else {
+      VLOG(1) << endpoint << ": [-]" << name << " failed: " << status.message();
+    }
+  };
+
+  const std::function<Status()> ping = [] { return Status::Ok(); };
+  report("ping", ping, nullptr);
+  if (endpoint != "livez") {
+    for (size_t i = 0; i < options_.health_checks.size(); ++i) {
+      report(options_.health_checks[i].name, options_.health_checks[i].check, &check_failing_[i]);
+    }
+  }
+  if (endpoint == "readyz") {
+    // Before the server is ready nothing is served at all (the event loops start after
+    // SetReady(true)), so a false flag means a shutdown is under way: upstream's "shutdown".
+    const std::function<Status()> shutdown = [this] {
+      return ready_.load() ? Status::Ok()
+                           : Status(Code::kUnavailable, "the server is shutting down");
+    };
+    report("shutdown", shutdown, nullptr);
+  }
+  if (!excluded.empty()) {
+    std::string names;
+    for (const std::string& name : excluded) names += (names.empty() ? "\"" : ",\"") + name + "\"";
+    lines += "warn: some health checks cannot be excluded: no matches for " + names + "\n";
+  }
+
+  res.set_header("X-Content-Type-Options", "nosniff");
+  if (failed) {
+    res.status = 503;
+    res.set_content(lines + endpoint + " check failed\n", "text/plain; charset=utf-8");
+    return;
+  }
+  res.status = 200;
+  res.set_content(req.has_param("verbose") ? lines + endpoint + " check passed\n" : "ok",
+                  "text/plain; charset=utf-8");
 }
 
 void ApiHandler::Install(TlsServer* server) {
@@ -140,17 +217,7 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
 
   // Health endpoints need no identity (kubelet probes, load balancers).
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
-    bool ok = path != "/readyz" || ready_.load();
-    res.status = ok ? 200 : 503;
-    std::string body;
-    if (req.has_param("verbose")) {
-      body = ok ? "[+]ping ok\n[+]storage ok\n" + path.substr(1) + " check passed\n"
-                : "[-]storage not ready\n" + path.substr(1) + " check failed\n";
-    } else {
-      body = ok ? "ok" : "not ready";
-    }
-    res.set_content(body, "text/plain; charset=utf-8");
-    res.set_header("X-Content-Type-Options", "nosniff");
+    ServeHealth(req, res);
     log("-");
     return;
   }

@@ -5,7 +5,7 @@
 // Status error into a metav1.Status at one place.
 //
 // Thread safety: one ApiHandler serves every connection thread; it holds no mutable state
-// besides the readiness flag.
+// besides atomics (the readiness flag, in-flight counts, the health checks' last outcome).
 #pragma once
 
 #include <httplib.h>
@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "apiserver/auth/auth.h"
 #include "apiserver/endpoints/encoding.h"
@@ -23,6 +24,20 @@
 
 namespace csdr::apiserver {
 
+// A named health check, as k8s.io/apiserver's healthz.HealthChecker: /readyz and /healthz list
+// it as "[+]name ok" or "[-]name failed: reason withheld" (the reason goes to the log only:
+// these endpoints answer anyone). It runs on the server's event loop, so it must answer from
+// memory and never block.
+struct HealthCheck {
+  std::string name;
+  std::function<Status()> check;
+};
+
+// The store's own check (Store::HealthCheckName, CheckHealth: "etcd" for etcd://), or none
+// when the backend has no name for one (the embedded backends). `store` must outlive the
+// handler.
+std::vector<HealthCheck> StoreHealthChecks(storage::Store* store);
+
 struct HandlerOptions {
   // Longest watch when the client gives no timeoutSeconds (upstream: random in
   // [min-request-timeout, 2*min-request-timeout], default 1800 s).
@@ -31,6 +46,11 @@ struct HandlerOptions {
   // 429 with Retry-After: 1. 0 turns a limit off.
   int max_requests_inflight = 400;
   int max_mutating_requests_inflight = 200;
+  // Checks of /readyz and /healthz besides "ping" (/readyz adds "shutdown", false once
+  // SetReady(false) or Shutdown() is called). A failing one makes the endpoint 503. /livez
+  // runs none of them: restarting a replica cannot repair its store, and would throw away
+  // its watch cache too.
+  std::vector<HealthCheck> health_checks;
 };
 
 class ApiHandler {
@@ -64,12 +84,17 @@ class ApiHandler {
   void ServeNonResource(RequestContext& ctx, const RequestInfo& info);
   void ServeResource(RequestContext& ctx, const RequestInfo& info, const UserInfo& user);
   void ServeWatch(RequestContext& ctx, const Scope& scope, const OutputFormat& format);
+  // /healthz, /livez, /readyz with k8s.io/apiserver's ?verbose and ?exclude=NAME.
+  void ServeHealth(const httplib::Request& req, httplib::Response& res);
 
   Registry* registry_;
   const Authenticator* authenticator_;
   const Authorizer* authorizer_;
   HandlerOptions options_;
   std::atomic<bool> ready_{false};
+  // Per check in options_.health_checks: whether its last run failed, so that the log says
+  // when a check starts failing (with the reason) and when it recovers, not on every probe.
+  std::unique_ptr<std::atomic<bool>[]> check_failing_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> inflight_readonly_{0};
   std::atomic<int> inflight_mutating_{0};

@@ -1,9 +1,11 @@
 #include "apiserver/server/options.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace csdr::apiserver {
 namespace {
@@ -44,7 +46,89 @@ Status ParseDuration(const std::string& flag, const std::string& v, int* out) {
   return Status::Ok();
 }
 
+// strconv.ParseBool, which pflag's bool flags use.
+bool ParseBoolValue(const std::string& v, bool* out) {
+  static const std::set<std::string> kTrue = {"1", "t", "T", "true", "TRUE", "True"};
+  static const std::set<std::string> kFalse = {"0", "f", "F", "false", "FALSE", "False"};
+  if (!kTrue.contains(v) && !kFalse.contains(v)) return false;
+  *out = kTrue.contains(v);
+  return true;
+}
+
+// Flags that take no argument: "--flag" is true, "--flag=false" turns it off (pflag's bool).
+const std::set<std::string>& BoolFlags() {
+  static const std::set<std::string> names = {"permit-port-sharing"};
+  return names;
+}
+
+// An --etcd-servers entry: "http://host:port" or "https://host:port" (host a name, an IPv4
+// address or a bracketed IPv6 one; a trailing "/" is tolerated, as etcd's clients do).
+bool ValidEtcdServer(const std::string& url) {
+  size_t rest = 0;
+  if (url.rfind("http://", 0) == 0) {
+    rest = 7;
+  } else if (url.rfind("https://", 0) == 0) {
+    rest = 8;
+  } else {
+    return false;
+  }
+  std::string hostport = url.substr(rest);
+  if (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
+  const size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string host = hostport.substr(0, colon);
+  const std::string port = hostport.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;  // "[fd00::1]"
+  } else if (host.find_first_of("[]:/@?# ") != std::string::npos) {
+    return false;  // an unbracketed IPv6 address, a path, user info, a query
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  const int n = std::stoi(port);
+  return n >= 1 && n <= 65535;
+}
+
 }  // namespace
+
+bool SelectsEtcd(const Options& o) {
+  return !o.etcd_servers.empty() || o.storage.rfind("etcd://", 0) == 0 ||
+         o.storage.rfind("etcds://", 0) == 0;
+}
+
+StatusOr<storage::EtcdConfig> EtcdConfigFromOptions(const Options& o) {
+  storage::EtcdConfig config;
+  config.prefix = o.etcd_prefix;
+  if (!o.etcd_servers.empty()) {
+    for (const std::string& server : o.etcd_servers) {
+      if (!ValidEtcdServer(server)) {
+        return Status(Code::kBadRequest, "invalid value \"" + server +
+                                             "\" for flag --etcd-servers: want http://host:port "
+                                             "or https://host:port");
+      }
+    }
+    config.servers = o.etcd_servers;
+  } else {
+    auto parsed = storage::ParseEtcdUrl(o.storage);
+    if (!parsed.ok()) {
+      return Status(Code::kBadRequest, "--storage " + o.storage + ": " + parsed.status().message());
+    }
+    config.servers = parsed->servers;
+    // "etcd://a:2379,b:2379/registry": the URL's prefix; without one, --etcd-prefix.
+    const size_t hosts = o.storage.find("://") + 3;
+    if (o.storage.find('/', hosts) != std::string::npos) config.prefix = parsed->prefix;
+  }
+  if (o.etcd_certfile.empty() != o.etcd_keyfile.empty()) {
+    return Status(Code::kBadRequest,
+                  "--etcd-certfile and --etcd-keyfile must be given together (the client "
+                  "certificate and its key)");
+  }
+  config.ca_file = o.etcd_cafile;
+  config.cert_file = o.etcd_certfile;
+  config.key_file = o.etcd_keyfile;
+  config.compaction_interval = std::chrono::seconds(o.etcd_compaction_interval_seconds);
+  return config;
+}
 
 int ParseDurationSeconds(const std::string& value) {
   if (value.empty()) return -1;
@@ -110,6 +194,8 @@ Secure serving:
                                  on SIGTERM, /readyz answers 503 for this long while requests
                                  are still served; then new connections are refused, requests
                                  in flight finish and watches end (default 0s)
+  --permit-port-sharing          listen with SO_REUSEPORT, so that several processes may
+                                 share the address and port (default false)
 
 Authentication:
   --client-ca-file FILE          CA bundle for client certificates; the user is the CN and the
@@ -159,8 +245,18 @@ Cluster:
                                  need the cluster then refuse and say why)
 
 Storage:
-  --storage URL                  sqlite:///abs/path.db, sqlite://relative/path.db or memory://
-                                 (default sqlite://./data/csdr.db)
+  --storage URL                  sqlite:///abs/path.db, sqlite://relative/path.db, memory://
+                                 or etcd://host:port[,host:port...][/prefix] (default
+                                 sqlite://./data/csdr.db)
+  --etcd-servers LIST            etcd endpoints, http://host:port or https://host:port,
+                                 comma-separated; selects etcd storage (over --storage)
+  --etcd-prefix PREFIX           every key lives under it (default /csdr)
+  --etcd-cafile FILE             CA bundle that verifies etcd's serving certificates
+  --etcd-certfile FILE           client certificate presented to etcd (with --etcd-keyfile)
+  --etcd-keyfile FILE            its private key
+  --etcd-compaction-interval DURATION
+                                 how often etcd's history is compacted, once per interval
+                                 across all replicas (default 5m; 0: never from here)
 
 Logging:
   --v N                          log verbosity; 2 logs one line per request (never bodies)
@@ -263,6 +359,44 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
          o.storage = v;
          return Status::Ok();
        }},
+      {"etcd-servers",
+       [&](const std::string& v) {
+         o.etcd_servers = SplitList(v);
+         return Status::Ok();
+       }},
+      {"etcd-prefix",
+       [&](const std::string& v) {
+         o.etcd_prefix = v;
+         return Status::Ok();
+       }},
+      {"etcd-cafile",
+       [&](const std::string& v) {
+         o.etcd_cafile = v;
+         return Status::Ok();
+       }},
+      {"etcd-certfile",
+       [&](const std::string& v) {
+         o.etcd_certfile = v;
+         return Status::Ok();
+       }},
+      {"etcd-keyfile",
+       [&](const std::string& v) {
+         o.etcd_keyfile = v;
+         return Status::Ok();
+       }},
+      {"etcd-compaction-interval",
+       [&](const std::string& v) {
+         return ParseDuration("etcd-compaction-interval", v, &o.etcd_compaction_interval_seconds);
+       }},
+      {"permit-port-sharing",
+       [&](const std::string& v) {
+         if (!ParseBoolValue(v, &o.permit_port_sharing)) {
+           return Status(Code::kBadRequest, "invalid value \"" + v +
+                                                "\" for flag --permit-port-sharing: want true "
+                                                "or false");
+         }
+         return Status::Ok();
+       }},
       {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},
       {"max-connections",
        [&](const std::string& v) {
@@ -329,13 +463,17 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     }
     auto it = flags.find(name);
     if (it == flags.end()) return Status(Code::kBadRequest, "unknown flag: --" + name);
-    if (!has_value) {
+    if (!has_value && BoolFlags().contains(name)) {
+      value = "true";  // "--permit-port-sharing" alone; it never takes the next argument
+    } else if (!has_value) {
       if (i + 1 >= args.size())
         return Status(Code::kBadRequest, "flag needs an argument: --" + name);
       value = args[++i];
     }
     CSDR_RETURN_IF_ERROR(it->second(value));
   }
+  // The etcd flags are checked together, once all are read (the order of flags is free).
+  if (SelectsEtcd(o)) CSDR_RETURN_IF_ERROR(EtcdConfigFromOptions(o).status());
   return o;
 }
 

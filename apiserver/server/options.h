@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "storage/etcd/etcd_store.h"
 
 namespace csdr::apiserver {
 
@@ -38,6 +39,20 @@ struct Options {
   // read; empty: the in-cluster service account inside a pod, else none.
   std::string kubeconfig;
   std::string storage = "sqlite://./data/csdr.db";
+  // etcd, as kube-apiserver's --etcd-* flags. Servers given select etcd storage and override
+  // --storage; `--storage etcd://host:port[,host:port...][/prefix]` is the short form (its
+  // prefix, when it has one, wins over --etcd-prefix; the files below apply to it too).
+  std::vector<std::string> etcd_servers;  // "http(s)://host:port", checked by ParseOptions
+  std::string etcd_prefix = "/csdr";
+  std::string etcd_cafile;
+  std::string etcd_certfile;  // with etcd_keyfile: the client certificate etcd verifies
+  std::string etcd_keyfile;
+  // One compaction of etcd's history per interval across all replicas; 0: none from here.
+  // kube-apiserver's default, 5m.
+  int etcd_compaction_interval_seconds = 300;
+  // kube-apiserver's --permit-port-sharing: SO_REUSEPORT on the listener, so that several
+  // processes (replicas on one machine, an old and a new binary) listen on one address:port.
+  bool permit_port_sharing = false;
   int verbosity = 0;
   int max_connections = 4096;
   int min_request_timeout = 1800;
@@ -65,5 +80,12 @@ int ParseDurationSeconds(const std::string& value);
 
 StatusOr<Options> ParseOptions(const std::vector<std::string>& args);
 std::string Usage();
+
+// Whether the options select etcd storage: --etcd-servers, or --storage etcd://...
+bool SelectsEtcd(const Options& options);
+// The etcd client configuration the options describe (call when SelectsEtcd). ParseOptions
+// has already checked it, so after a successful parse this fails only for hand-made Options;
+// kBadRequest with one line naming what is wrong.
+StatusOr<storage::EtcdConfig> EtcdConfigFromOptions(const Options& options);
 
 }  // namespace csdr::apiserver

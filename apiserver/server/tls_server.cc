@@ -1024,9 +1024,16 @@ Status TlsServer::Bind() {
   const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return Status(Code::kUnavailable, "cannot listen on " + where + ": " + strerror(errno));
-  // SO_REUSEADDR only: SO_REUSEPORT would let a second server take half the connections.
+  // SO_REUSEADDR: a restart binds while the old process's connections are in TIME_WAIT.
+  // SO_REUSEPORT only when asked (--permit-port-sharing): it lets a second server take a
+  // share of the connections, which is the point for replicas and a mistake otherwise.
   const int yes = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  if (o.permit_port_sharing && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes)) != 0) {
+    const std::string reason = strerror(errno);
+    ::close(fd);
+    return Status(Code::kUnavailable, "cannot listen on " + where + ": SO_REUSEPORT: " + reason);
+  }
   if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, o.listen_backlog) != 0) {
     const std::string reason = strerror(errno);
     ::close(fd);

@@ -81,6 +81,10 @@ struct ServingOptions {
   size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
   ConnectionLimits limits;
   int listen_backlog = 4096;
+  // --permit-port-sharing: SO_REUSEPORT on the listener, so that other processes of the same
+  // user that set it too may listen on the same address and port; the kernel then spreads new
+  // connections across all of them. Without it a second listener fails with "address in use".
+  bool permit_port_sharing = false;
   int event_loops = 0;  // 0: one per CPU in the process's affinity mask, at most 8
 };
 

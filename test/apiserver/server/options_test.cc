@@ -99,3 +99,156 @@ TEST(OptionsTest, DelegationFlags) {
 
 }  // namespace
 }  // namespace csdr::apiserver
+
+namespace csdr::apiserver {
+namespace {
+
+TEST(OptionsTest, EtcdFlags) {
+  auto o = ParseOptions({"--storage=sqlite:///ignored.db",
+                         "--etcd-servers=https://etcd-0.etcd:2379,https://10.0.0.2:2379,"
+                         "https://[fd00::3]:2379/",
+                         "--etcd-prefix", "/registry-csdr", "--etcd-cafile=ca.crt",
+                         "--etcd-certfile=client.crt", "--etcd-keyfile", "client.key",
+                         "--etcd-compaction-interval=1m30s"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_TRUE(SelectsEtcd(*o)) << "--etcd-servers selects etcd over --storage";
+  auto config = EtcdConfigFromOptions(*o);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->servers,
+            (std::vector<std::string>{"https://etcd-0.etcd:2379", "https://10.0.0.2:2379",
+                                      "https://[fd00::3]:2379/"}));
+  EXPECT_EQ(config->prefix, "/registry-csdr");
+  EXPECT_EQ(config->ca_file, "ca.crt");
+  EXPECT_EQ(config->cert_file, "client.crt");
+  EXPECT_EQ(config->key_file, "client.key");
+  EXPECT_EQ(config->compaction_interval, std::chrono::seconds(90));
+
+  auto defaults = ParseOptions({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(SelectsEtcd(*defaults));
+  EXPECT_EQ(defaults->etcd_prefix, "/csdr");
+  EXPECT_EQ(defaults->etcd_compaction_interval_seconds, 300);
+  EXPECT_FALSE(defaults->permit_port_sharing);
+
+  // Plain http, no TLS files, compaction off.
+  auto plain =
+      ParseOptions({"--etcd-servers", "http://127.0.0.1:2379", "--etcd-compaction-interval", "0"});
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  config = EtcdConfigFromOptions(*plain);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->servers, std::vector<std::string>{"http://127.0.0.1:2379"});
+  EXPECT_EQ(config->prefix, "/csdr");
+  EXPECT_TRUE(config->cert_file.empty());
+  EXPECT_EQ(config->compaction_interval, std::chrono::seconds(0));
+}
+
+TEST(OptionsTest, EtcdStorageUrl) {
+  // The URL's own prefix wins; without one, --etcd-prefix; the TLS files apply to it too.
+  auto o = ParseOptions({"--etcd-prefix=/ignored", "--storage",
+                         "etcd://127.0.0.1:2379,127.0.0.1:22379/from-url", "--etcd-cafile=ca.crt"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  ASSERT_TRUE(SelectsEtcd(*o));
+  auto config = EtcdConfigFromOptions(*o);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->servers.size(), 2u);
+  EXPECT_EQ(config->prefix, "/from-url");
+  EXPECT_EQ(config->ca_file, "ca.crt");
+
+  o = ParseOptions({"--etcd-prefix=/from-flag", "--storage=etcd://127.0.0.1:2379"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  config = EtcdConfigFromOptions(*o);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->servers.size(), 1u);
+  EXPECT_EQ(config->prefix, "/from-flag");
+
+  auto bad = ParseOptions({"--storage=etcd://"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kBadRequest);
+  EXPECT_EQ(bad.status().message().rfind("--storage etcd://: ", 0), 0u) << bad.status().message();
+}
+
+TEST(OptionsTest, EtcdErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;  // the whole one-line message
+  };
+  const std::string want = "\" for flag --etcd-servers: want http://host:port or https://host:port";
+  const Case cases[] = {
+      {{"--etcd-servers=etcd-0:2379"}, "etcd-0:2379"},
+      {{"--etcd-servers=http://a:2379,ftp://b:2379"}, "ftp://b:2379"},
+      {{"--etcd-servers=https://etcd"}, "https://etcd"},
+      {{"--etcd-servers=https://etcd:"}, "https://etcd:"},
+      {{"--etcd-servers=https://:2379"}, "https://:2379"},
+      {{"--etcd-servers=https://etcd:99999"}, "https://etcd:99999"},
+      {{"--etcd-servers=https://etcd:0"}, "https://etcd:0"},
+      {{"--etcd-servers=https://etcd:2379/v3"}, "https://etcd:2379/v3"},
+      {{"--etcd-servers=https://user@etcd:2379"}, "https://user@etcd:2379"},
+      {{"--etcd-servers=https://fd00::3:2379"}, "https://fd00::3:2379"},
+      {{"--etcd-servers=https://[]:2379"}, "https://[]:2379"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    auto o = ParseOptions(c.args);
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.status().code(), Code::kBadRequest);
+    EXPECT_EQ(o.status().message(), "invalid value \"" + std::string(c.message) + want);
+  }
+
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--etcd-servers=https://etcd:2379", "--etcd-certfile=client.crt"},
+           {"--etcd-keyfile=client.key", "--storage=etcd://etcd:2379"}}) {
+    SCOPED_TRACE(args[0]);
+    auto o = ParseOptions(args);
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.status().message(),
+              "--etcd-certfile and --etcd-keyfile must be given together (the client certificate "
+              "and its key)");
+  }
+  // Without etcd selected, the etcd flags are not checked (as kube-apiserver ignores them).
+  EXPECT_TRUE(ParseOptions({"--etcd-certfile=client.crt"}).ok());
+
+  auto bad = ParseOptions({"--etcd-compaction-interval=5x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("for flag --etcd-compaction-interval"), std::string::npos);
+}
+
+TEST(OptionsTest, PermitPortSharingIsABoolFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    bool want;
+  };
+  const Case cases[] = {
+      {{"--permit-port-sharing"}, true},
+      {{"--permit-port-sharing", "--v=2"}, true},  // never takes the next argument
+      {{"--permit-port-sharing=true"}, true},
+      {{"--permit-port-sharing=1"}, true},
+      {{"--permit-port-sharing=false"}, false},
+      {{"--permit-port-sharing", "--permit-port-sharing=False"}, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::PrintToString(c.args));
+    auto o = ParseOptions(c.args);
+    ASSERT_TRUE(o.ok()) << o.status().message();
+    EXPECT_EQ(o->permit_port_sharing, c.want);
+  }
+  auto bad = ParseOptions({"--permit-port-sharing=yes"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "invalid value \"yes\" for flag --permit-port-sharing: want true or false");
+  // pflag's bool flags take no separate argument: "false" is then a stray argument.
+  bad = ParseOptions({"--permit-port-sharing", "false"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("unexpected argument \"false\""), std::string::npos);
+}
+
+TEST(OptionsTest, UsageNamesTheHaFlags) {
+  const std::string usage = Usage();
+  for (const char* flag :
+       {"--etcd-servers", "--etcd-prefix", "--etcd-cafile", "--etcd-certfile", "--etcd-keyfile",
+        "--etcd-compaction-interval", "--permit-port-sharing", "etcd://"}) {
+    EXPECT_NE(usage.find(flag), std::string::npos) << flag;
+  }
+}
+
+}  // namespace
+}  // namespace csdr::apiserver

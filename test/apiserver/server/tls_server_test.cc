@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "test/apiserver/server/loopback.h"
@@ -401,6 +402,61 @@ TEST_F(TlsServerTest, ManyConcurrentClientsEachGetTheirOwnAnswers) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(done, 16 * 50);
+}
+
+// --permit-port-sharing: a second server on the same address and port binds only when both
+// set SO_REUSEPORT; then fresh connections reach both, and when one stops the other takes
+// every new connection.
+TEST_F(TlsServerTest, PortSharingNeedsTheFlagOnBothAndSpreadsConnections) {
+  auto answer = [](const char* who) {
+    return [who](const httplib::Request&, httplib::Response& res) {
+      res.set_content(who, "text/plain");
+    };
+  };
+  {
+    Start(answer("first"));  // without the flag: nobody else may bind
+    ServingOptions sharing = options_;
+    sharing.permit_port_sharing = true;
+    auto second = TlsServer::Create(sharing);
+    ASSERT_TRUE(second.ok()) << second.status().message();
+    Status bound = (*second)->Bind();
+    ASSERT_FALSE(bound.ok());
+    EXPECT_EQ(bound.message(), "cannot listen on 127.0.0.1:" + std::to_string(options_.port) +
+                                   ": Address already in use");
+    server_->Stop();
+    serve_.join();
+    server_.reset();
+  }
+
+  options_.permit_port_sharing = true;
+  Start(answer("first"));
+  auto second = TlsServer::Create(options_);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  (*second)->SetHandler(answer("second"));
+  ASSERT_TRUE((*second)->Bind().ok()) << "both listeners set SO_REUSEPORT";
+  std::thread serve_second([&] { (*second)->Serve(); });
+
+  // The kernel picks a listener by a hash of the connection's addresses and ports: 64 fresh
+  // connections all landing on one of two listeners has a chance of 2^-63.
+  std::map<std::string, int> served;
+  for (int i = 0; i < 64; ++i) {
+    Client c(options_.port);
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n\r\n"));
+    ++served[c.Read().body];
+  }
+  EXPECT_GT(served["first"], 0);
+  EXPECT_GT(served["second"], 0);
+  EXPECT_EQ(served["first"] + served["second"], 64);
+
+  (*second)->Stop();
+  serve_second.join();
+  for (int i = 0; i < 16; ++i) {
+    Client c(options_.port);
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n\r\n"));
+    EXPECT_EQ(c.Read().body, "first") << "connection " << i << " after the second stopped";
+  }
 }
 
 }  // namespace
