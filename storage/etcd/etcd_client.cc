@@ -124,6 +124,9 @@ StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdConfig& conf
     // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the connect timeout too (20 s
     // by default), and a short one fails every connect on a loaded machine.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    // After every address failed, gRPC resolves the name again before reconnecting, at most
+    // once per 30 s by default: a restarted member stayed unreachable for 10-16 s with it.
+    args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     Endpoint e;
     e.url = url;
@@ -164,6 +167,10 @@ void EtcdClient::SetDeadline(grpc::ClientContext* context,
 std::string EtcdClient::CurrentEndpoint() const { return endpoints_[Current()].url; }
 
 void EtcdClient::NextEndpoint() { MoveOff(Current()); }
+
+void EtcdClient::ResetBackoff() {
+  for (Endpoint& e : endpoints_) grpc::experimental::ChannelResetConnectionBackoff(e.channel.get());
+}
 
 void EtcdClient::MoveOff(size_t failed) {
   // Only the first caller to see `failed` fail moves on; the others find it moved already.

@@ -56,6 +56,9 @@ class EtcdClient {
   OpenWatch(grpc::ClientContext* context);
 
   void NextEndpoint();
+  // Makes every channel try to connect now instead of after its backoff (a member that was
+  // down is back sooner than gRPC's backoff would notice).
+  void ResetBackoff();
   size_t endpoint_count() const { return endpoints_.size(); }
   std::string CurrentEndpoint() const;
   // The version string of the member that answered Connect's first Status call.

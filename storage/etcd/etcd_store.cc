@@ -695,6 +695,9 @@ class EtcdStore : public Store {
       req.set_key("health");
       etcdserverpb::RangeResponse resp;
       Status s = client_->Range(req, &resp, std::chrono::milliseconds(2000));
+      // gRPC's reconnect backoff grows to seconds while a member is down; probing each
+      // second keeps the time from its return to our first request near a second.
+      if (!s.ok()) client_->ResetBackoff();
       {
         std::lock_guard<std::mutex> lock(health_mu_);
         if (s.ok() != health_.ok()) {
