@@ -15,6 +15,7 @@
 #include "apiserver/registry/registry.h"
 #include "apiserver/server/options.h"
 #include "apiserver/server/tls_server.h"
+#include "apiserver/tools/commands.h"
 #include "common/metrics.h"
 #include "storage/etcd/etcd_store.h"
 #include "storage/instrumented_store.h"
@@ -58,6 +59,10 @@ void RegisterMetrics(const csdr::apiserver::TlsServer& server) {
 int main(int argc, char** argv) {
   using namespace csdr;
   using namespace csdr::apiserver;
+  if (argc > 1 && IsToolCommand(argv[1])) {  // migrate, backup: apiserver/tools/commands.h
+    return RunToolCommand(argv[1], std::vector<std::string>(argv + 2, argv + argc), std::cout,
+                          std::cerr);
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   auto opts = ParseOptions(args);
   if (!opts.ok()) {

@@ -29,6 +29,8 @@ using WatchStream =
 constexpr char kCompactRevKey[] = "compact_rev_key";
 // Pages of the initial load and of Lists read from etcd, as upstream's reflector pages.
 constexpr int64_t kLoadPage = 10000;
+// How long a write waits for the watch cache to reach it before answering anyway.
+constexpr std::chrono::milliseconds kCacheWait{2000};
 
 // "3.4.23" -> true when etcd answers progress requests only after every event before the
 // revision it names was sent (etcd issues 15220 and 17507, fixed in 3.4.31 and 3.5.13).
@@ -340,7 +342,7 @@ class EtcdStore : public Store {
       ++stats_.writes;
       ++stats_.transactions;
     }
-    Hub()->WaitForRevision(revision, config_.request_timeout);
+    Hub()->WaitForRevision(revision, std::min(config_.request_timeout, kCacheWait));
     return revision;
   }
 
@@ -597,7 +599,7 @@ class EtcdStore : public Store {
       failures = std::min(failures + 1, 5);
       std::unique_lock<std::mutex> lock(stop_mu_);
       stop_cv_.wait_for(lock, std::chrono::milliseconds(50 << failures),
-                        [this] { return stopping_; });
+                        [this] { return stopping_.load(); });
     }
   }
 
@@ -710,7 +712,7 @@ class EtcdStore : public Store {
         health_ = s;
       }
       std::unique_lock<std::mutex> lock(stop_mu_);
-      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_.load(); })) return;
     }
   }
 
@@ -722,7 +724,7 @@ class EtcdStore : public Store {
     while (true) {
       {
         std::unique_lock<std::mutex> lock(stop_mu_);
-        if (stop_cv_.wait_for(lock, config_.compaction_interval, [this] { return stopping_; })) {
+        if (stop_cv_.wait_for(lock, config_.compaction_interval, [this] { return stopping_.load(); })) {
           return;
         }
       }
@@ -787,7 +789,7 @@ class EtcdStore : public Store {
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // set under stop_mu_ (the condition variable's)
   std::thread watch_thread_;
   std::thread compact_thread_;
   std::thread health_thread_;
