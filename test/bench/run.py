@@ -6,6 +6,8 @@ in one run on this machine, with the same workload; writes docs/benchmarks.md (r
 
 Systems (built by build-peers.sh, cached outside the checkout):
   csdr        build/csdr-apiserver, SQLite (WAL, synchronous=FULL), rules on
+  csdr-etcd   build/csdr-apiserver on the control plane's etcd 3.6 (fsync on; --etcd-servers,
+              --etcd-prefix /csdr-bench), its watch cache serving lists, rules on
   kube-crd    kube-apiserver v1.36 + etcd 3.6 (fsync on) serving the five kinds as CRDs
               (test/bench/crds.yaml), the controller-runtime webhook registered for their creates
   sample      k8s.io/sample-apiserver on the same etcd (Flunders), delegating to kube-apiserver
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +47,7 @@ WARDLE = "/apis/wardle.example.com/v1alpha1"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 LATE_SEND_MS = 0.1  # a fixed-rate run whose client sent later than this (p99) is repeated
 OBJECTS = int(os.environ.get("CSDR_BENCH_OBJECTS", "10000"))  # dev runs may use fewer
+ETCD_PREFIX = "/csdr-bench"  # csdr-etcd's keys in the control plane's etcd
 
 
 def log(msg):
@@ -67,6 +71,14 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def etcd_sent_bytes(port):
+    """Bytes etcd has sent to its gRPC clients so far (all of them), from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(float(v) for v in re.findall(
+        r"^etcd_network_client_grpc_sent_bytes_total(?:{[^}]*})? ([\d.e+]+)$", text, re.M))
+
+
 def cpu_busy():
     """Busy seconds so far of CPU 0 and CPU 1, all processes (from /proc/stat)."""
     out = []
@@ -87,11 +99,26 @@ def children_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-def run_load(args, timeout=300):
-    """Runs a load generator on the load CPU; returns (stdout, its CPU seconds, wall seconds)."""
+def run_load(args, timeout=300, during=None):
+    """Runs a load generator on the load CPU; returns (stdout, its CPU seconds, wall seconds).
+    during: a function called every 50 ms while it runs (e.g. to sample the server's RSS)."""
     c0, t0 = children_cpu(), time.monotonic()
-    p = subprocess.run(["taskset", "-c", LOAD_CPU, *map(str, args)], capture_output=True, text=True,
-                       timeout=timeout)
+    cmd = ["taskset", "-c", LOAD_CPU, *map(str, args)]
+    if during is None:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    else:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as proc:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=0.05)  # retrying loses no output
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() - t0 > timeout:
+                        proc.kill()
+                        raise
+                    during()
+        p = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     wall = time.monotonic() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{Path(str(args[0])).name} {args[1]} failed ({p.returncode}): "
@@ -149,6 +176,7 @@ class Server:
 
     name = "?"
     ready_path = "/readyz"
+    on_etcd = False  # keeps its objects in the control plane's etcd (extra_pids[0] is etcd)
 
     def __init__(self, bench):
         self.b = bench
@@ -209,6 +237,26 @@ class Csdr(Server):
                                if self.b.cp and self.cluster_facts else [])
 
 
+class CsdrEtcd(Csdr):
+    """csdr-apiserver on the control plane's etcd (durable, fsync on), under `prefix`; the same
+    flags as Csdr otherwise (--kubeconfig to the bench cluster)."""
+
+    name = "csdr-apiserver-etcd"
+    on_etcd = True
+
+    def __init__(self, bench, data_dir, prefix=ETCD_PREFIX):
+        super().__init__(bench, data_dir)
+        self.prefix = prefix
+        self.extra_pids = [bench.cp.etcd.pid]
+
+    def args(self):
+        a = super().args()
+        i = a.index("--storage")
+        del a[i:i + 2]
+        return a + ["--etcd-servers", f"http://127.0.0.1:{self.b.cp.etcd_port}",
+                    "--etcd-prefix", self.prefix]
+
+
 class CrWebhook(Server):
     name = "controller-runtime-webhook"
 
@@ -265,6 +313,7 @@ class Nginx(Server):
 
 class Sample(Server):
     name = "sample-apiserver"
+    on_etcd = True
 
     def args(self):
         c, cp = self.b.certs, self.b.cp
@@ -280,6 +329,7 @@ class KubeCrd(Server):
     """kube-apiserver of the control plane; start() restarts it (etcd keeps running)."""
 
     name = "kube-apiserver"
+    on_etcd = True
 
     def __init__(self, bench):
         super().__init__(bench)
@@ -424,15 +474,15 @@ class Bench:
         return ["-cert", c.admin_crt, "-key", c.admin_key]
 
     @staticmethod
-    def measure(args, timeout):
+    def measure(args, timeout, during=None):
         """Runs a load tool that prints one JSON object; adds its share of the load CPU."""
-        out, cpu, wall = run_load(args, timeout)
+        out, cpu, wall = run_load(args, timeout, during)
         r = json.loads(out)
         r["client_cpu_share"] = cpu / wall if wall else None  # of the one load CPU
         return r
 
-    def load(self, *args, timeout=300):
-        return self.measure([self.tools.load, *args, *self.client_flags()], timeout)
+    def load(self, *args, timeout=300, during=None):
+        return self.measure([self.tools.load, *args, *self.client_flags()], timeout, during)
 
     def rate(self, server, bodies, rps, seconds, conns):
         """Open-loop POSTs to /validate at a fixed rate from rate.c (not the Go client: its
@@ -686,28 +736,53 @@ class Bench:
         if server.extra_pids:
             res["etcd_rss_loaded_mib"] = rss_mib(server.extra_pids[0])
 
-        for label, accept in (("json", "application/json"), ("table", TABLE)):
-            r = self.load("list", "-url", server.url, "-path", coll_path, "-accept", accept,
-                          "-n", 1 if self.smoke else 5, timeout=600)
+        # Lists at the latest state (resourceVersion unset: consistent), then at
+        # resourceVersion=0 (any state the server holds: its cache where it has one).
+        # On etcd, what etcd sent its clients meanwhile shows whether the lists came from the
+        # server's cache (a count-only Range or a progress request each) or from etcd.
+        nlists = 1 if self.smoke else 5
+        for label, accept, query in (("json", "application/json", ""), ("table", TABLE, ""),
+                                     ("json_rv0", "application/json", "?resourceVersion=0"),
+                                     ("table_rv0", TABLE, "?resourceVersion=0")):
+            sent0 = etcd_sent_bytes(self.cp.etcd_port) if server.on_etcd else None
+            r = self.load("list", "-url", server.url, "-path", coll_path + query,
+                          "-accept", accept, "-n", nlists, timeout=600)
             res[f"list_{label}"] = r
             res[f"list_{label}_ms"] = median(r["ms"])
+            if sent0 is not None:
+                res[f"list_{label}_etcd_bytes"] = \
+                    (etcd_sent_bytes(self.cp.etcd_port) - sent0) / nlists
             log(f"{name} list {label}: {res[f'list_{label}_ms']:.0f} ms, {r['items']} items, "
-                f"{r['bytes'] / 2**20:.1f} MiB")
+                f"{r['bytes'] / 2**20:.1f} MiB" + (
+                    f"; etcd sent {res[f'list_{label}_etcd_bytes'] / 2**10:.0f} KiB per list"
+                    if sent0 is not None else ""))
+        res["rss_after_lists_mib"] = rss_mib(server.pid)
+        if server.extra_pids:
+            res["etcd_rss_after_lists_mib"] = rss_mib(server.extra_pids[0])
 
         # Get latency with no watches (8 connections), then with 1,000 open, then the fan-out.
         watchers = 10 if self.smoke else 1000
         base = self.load("get", "-url", server.url, "-path", obj, "-c", 8,
                          "-d", 1 if self.smoke else 4)
         res["get8_p99_ms"], res["get8_p50_ms"] = base["p99_ms"], base["p50_ms"]
+        peak = {"rss": None}
+
+        def sample_rss():  # the server's RSS while the watch client runs: the peak is with
+            v = rss_mib(server.pid)  # its watches open (they end with the client)
+            if v is not None and (peak["rss"] is None or v > peak["rss"]):
+                peak["rss"] = v
         w = self.load("watch", "-url", server.url, "-path", coll_path, "-watchers", watchers,
                       "-template", tmpl, "-get-path", obj, "-get-c", 8,
-                      "-get-d", 1 if self.smoke else 4, timeout=300)
+                      "-get-d", 1 if self.smoke else 4, timeout=300, during=sample_rss)
         res["watch"] = w
+        res["rss_watches_mib"] = peak["rss"]
         res["get8_watch_p99_ms"] = w["gets"]["p99_ms"]
         res["get8_watch_p50_ms"] = w["gets"]["p50_ms"]
         res["fanout_max_ms"], res["fanout_p50_ms"] = w["max_ms"], w["p50_ms"]
         log(f"{name} watches: {w['delivered']}/{watchers} delivered, fan-out max "
-            f"{w['max_ms']} ms; get p99 {base['p99_ms']} -> {w['gets']['p99_ms']} ms")
+            f"{w['max_ms']} ms; get p99 {base['p99_ms']} -> {w['gets']['p99_ms']} ms; RSS "
+            f"{round(res['rss_after_lists_mib'] or 0, 1)} MiB after the lists, "
+            f"{round(peak['rss'] or 0, 1)} MiB with the watches open")
         time.sleep(0 if self.smoke else 2)  # watches end with the client
 
         # Start to ready with the objects.
@@ -758,6 +833,36 @@ class Bench:
         finally:
             srv.stop()
             self.csdr_server = None
+
+    def csdr_etcd_suite(self):
+        """csdr-apiserver on the control plane's etcd (the one kube-apiserver + CRDs use), the
+        csdr workload: start to ready empty (each start on a prefix of its own, the last on
+        ETCD_PREFIX), then the API workload, restarts with the objects included."""
+        data = self.workdir / "csdr-etcd-data"
+        times, rounds = [], 1 if self.smoke else 3
+        for i in range(rounds):
+            last = i == rounds - 1
+            srv = CsdrEtcd(self, data, ETCD_PREFIX if last else f"{ETCD_PREFIX}-empty-{i}")
+            times.append(srv.start())
+            if not last:
+                srv.stop()
+        res = self.sysres("csdr-etcd")
+        res["ready_empty_s"] = times
+        res["ready_empty_median_s"] = median(times)
+        res["etcd_prefix"] = ETCD_PREFIX
+        log(f"csdr-etcd ready empty: {median(times) * 1000:.1f} ms")
+        try:
+            self.csdr_setup(srv)
+            r = cluster.https_request("127.0.0.1", srv.port, "POST",
+                                      f"{API}/namespaces/{NS}/backups",
+                                      cert=(self.certs.admin_crt, self.certs.admin_key),
+                                      body=backup_object("probe"))
+            assert r.status == 201, r
+            res["create_warning"] = r.headers.get("Warning")
+            self.api_measure("csdr-etcd", srv, f"{API}/namespaces/{NS}/backups",
+                             f"{API}/namespaces/{NS}/backups/{{}}", backup_object(), True)
+        finally:
+            srv.stop()
 
     def control_plane(self):
         self.cp = BenchControlPlane(workdir=self.workdir / "cp", name="bench")
@@ -857,6 +962,10 @@ class Bench:
                 self.attempt("csdr API", self.csdr_suite)
             if self.cp is not None and want("kube"):
                 self.attempt("kube-apiserver + CRDs", self.kube_suite)
+            # After kube-apiserver's: its figures stay those of an etcd holding its own objects
+            # only; this one's etcd also holds kube-apiserver's 10,000 CRs, as sample's does.
+            if self.cp is not None and want("csdr-etcd"):
+                self.attempt("csdr-apiserver on etcd", self.csdr_etcd_suite)
             if self.cp is not None and want("sample"):
                 self.attempt("sample-apiserver", self.sample_suite)
             if want("profile"):
@@ -880,7 +989,7 @@ def main():
     ap.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated parts, for development: "
-                    "sqlite,webhook,csdr,kube,sample,profile")
+                    "sqlite,webhook,csdr,csdr-etcd,kube,sample,profile")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 watches and more
