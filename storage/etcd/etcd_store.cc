@@ -712,7 +712,8 @@ class EtcdStore : public Store {
         health_ = s;
       }
       std::unique_lock<std::mutex> lock(stop_mu_);
-      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_.load(); })) return;
+      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_.load(); }))
+        return;
     }
   }
 
@@ -724,7 +725,8 @@ class EtcdStore : public Store {
     while (true) {
       {
         std::unique_lock<std::mutex> lock(stop_mu_);
-        if (stop_cv_.wait_for(lock, config_.compaction_interval, [this] { return stopping_.load(); })) {
+        if (stop_cv_.wait_for(lock, config_.compaction_interval,
+                              [this] { return stopping_.load(); })) {
           return;
         }
       }
@@ -812,6 +814,35 @@ StatusOr<EtcdConfig> ParseEtcdUrl(const std::string& url) {
     u.remove_prefix(8);
   } else {
     return Status(Code::kBadRequest, "\"" + url + "\" is not an etcd:// or etcds:// URL");
+  }
+  // Query parameters: the TLS files, named as the flags (cafile, certfile, keyfile).
+  if (const size_t q = u.find('?'); q != std::string_view::npos) {
+    std::string_view query = u.substr(q + 1);
+    u = u.substr(0, q);
+    while (!query.empty()) {
+      const size_t amp = query.find('&');
+      std::string_view param = query.substr(0, amp);
+      const size_t eq = param.find('=');
+      const std::string_view name = param.substr(0, eq);
+      const std::string value(eq == std::string_view::npos ? "" : param.substr(eq + 1));
+      if (value.empty()) {
+        return Status(Code::kBadRequest,
+                      "\"" + url + "\": parameter \"" + std::string(name) + "\" needs a value");
+      }
+      if (name == "cafile") {
+        config.ca_file = value;
+      } else if (name == "certfile") {
+        config.cert_file = value;
+      } else if (name == "keyfile") {
+        config.key_file = value;
+      } else {
+        return Status(Code::kBadRequest, "\"" + url + "\": unknown parameter \"" +
+                                             std::string(name) +
+                                             "\" (cafile, certfile and keyfile are known)");
+      }
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
   }
   const size_t slash = u.find('/');
   std::string_view hosts = u.substr(0, slash);

@@ -58,8 +58,9 @@ struct EtcdConfig {
   std::chrono::milliseconds dial_timeout{5000};
 };
 
-// Parses a storage URL "etcd://host:port[,host:port...][/prefix]" (or "etcds://" for TLS,
-// with certificates from `tls`'s files) into a config. kBadRequest names what is wrong.
+// Parses a storage URL "etcd://host:port[,host:port...][/prefix][?cafile=F&certfile=F&keyfile=F]"
+// ("etcds://" for TLS; the parameters name the files of --etcd-cafile, --etcd-certfile and
+// --etcd-keyfile) into a config. kBadRequest names what is wrong.
 StatusOr<EtcdConfig> ParseEtcdUrl(const std::string& url);
 
 // Connects, loads the prefix into the watch cache and starts the watch. A clear one-line

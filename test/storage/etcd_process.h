@@ -102,10 +102,18 @@ class EtcdCluster {
     return WaitUp(i);
   }
 
+  // Serve clients over TLS with these files and ask for client certificates signed by `ca`
+  // (etcd's --client-cert-auth). Call before Start().
+  void UseTls(const std::string& ca, const std::string& cert, const std::string& key) {
+    scheme_ = "https";
+    tls_args_ = {"--cert-file=" + cert, "--key-file=" + key, "--client-cert-auth",
+                 "--trusted-ca-file=" + ca};
+  }
+
   bool Running(size_t i) const { return members_[i].pid > 0; }
   size_t size() const { return members_.size(); }
   std::string ClientUrl(size_t i) const {
-    return "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+    return scheme_ + "://127.0.0.1:" + std::to_string(members_[i].client_port);
   }
   std::vector<std::string> ClientUrls() const {
     std::vector<std::string> urls;
@@ -138,7 +146,7 @@ class EtcdCluster {
       initial_cluster += (initial_cluster.empty() ? "" : ",") + o.name +
                          "=http://127.0.0.1:" + std::to_string(o.peer_port);
     }
-    const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
+    const std::string client = scheme_ + "://127.0.0.1:" + std::to_string(m.client_port);
     const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
     std::vector<std::string> args = {
         binary_,
@@ -156,6 +164,7 @@ class EtcdCluster {
         "--election-timeout=500",
         "--log-level=error",
     };
+    args.insert(args.end(), tls_args_.begin(), tls_args_.end());
     const std::string log = dir_.path() + "/" + m.name + ".log";
     pid_t pid = fork();
     if (pid == 0) {
@@ -191,6 +200,8 @@ class EtcdCluster {
   }
 
   std::string binary_;
+  std::string scheme_ = "http";
+  std::vector<std::string> tls_args_;
   TempDir dir_;
   std::vector<Member> members_;
 };

@@ -396,6 +396,66 @@ TEST_P(EtcdStoreTest, UnreachableEtcdIsAOneLineError) {
   EXPECT_EQ(s.status().message().find('\n'), std::string::npos);
 }
 
+// etcd over TLS with client certificates (--client-cert-auth): the right files connect; a
+// wrong CA or a missing client certificate is a one-line kUnavailable at open.
+TEST_P(EtcdStoreTest, TlsWithClientCertificates) {
+  testing::TempDir pki;
+  const std::string d = pki.path();
+  const std::string script =
+      "set -e; cd " + d +
+      "; openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=etcd-ca -keyout ca.key "
+      "-out ca.crt 2>/dev/null"
+      "; openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=other-ca -keyout o.key "
+      "-out other.crt 2>/dev/null"
+      "; openssl req -newkey rsa:2048 -nodes -subj /CN=etcd -keyout server.key -out s.csr "
+      "2>/dev/null"
+      "; printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > s.ext"
+      "; openssl x509 -req -in s.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile s.ext -out server.crt 2>/dev/null"
+      "; openssl req -newkey rsa:2048 -nodes -subj /CN=csdr-apiserver -keyout client.key "
+      "-out c.csr 2>/dev/null"
+      "; printf 'extendedKeyUsage=clientAuth\\n' > c.ext"
+      "; openssl x509 -req -in c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile c.ext -out client.crt 2>/dev/null";
+  ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed";
+  EtcdCluster etcd(binary_, 1);
+  etcd.UseTls(d + "/ca.crt", d + "/server.crt", d + "/server.key");
+  ASSERT_TRUE(etcd.Start());
+
+  auto url = [&](const std::string& ca, bool client_cert) {
+    std::string u =
+        "etcds://127.0.0.1:" + etcd.ClientUrl(0).substr(etcd.ClientUrl(0).rfind(':') + 1) +
+        "/csdr?cafile=" + ca;
+    if (client_cert) u += "&certfile=" + d + "/client.crt&keyfile=" + d + "/client.key";
+    return u;
+  };
+  auto good = ParseEtcdUrl(url(d + "/ca.crt", true));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  good->compaction_interval = 0s;
+  StoreOptions options;
+  options.stamp_revision = testing::StampTestValue;
+  auto store = OpenEtcdStore(*good, options);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto rev = (*store)->Create("/registry/a", Enc("a"));
+  ASSERT_TRUE(rev.ok()) << rev.status().message();
+  EXPECT_EQ((*store)->Get("/registry/a")->value, "a@" + std::to_string(*rev));
+
+  for (auto [what, u] :
+       {std::pair<std::string, std::string>{"wrong CA", url(d + "/other.crt", true)},
+        {"no client certificate", url(d + "/ca.crt", false)}}) {
+    SCOPED_TRACE(what);
+    auto config = ParseEtcdUrl(u);
+    ASSERT_TRUE(config.ok());
+    config->dial_timeout = 1s;
+    auto refused = OpenEtcdStore(*config, {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Code::kUnavailable);
+    EXPECT_NE(refused.status().message().find("cannot reach etcd"), std::string::npos);
+    EXPECT_EQ(refused.status().message().find('\n'), std::string::npos)
+        << refused.status().message();
+  }
+}
+
 TEST(EtcdUrlTest, ParsesServersAndPrefix) {
   auto c = ParseEtcdUrl("etcd://127.0.0.1:2379,10.0.0.2:2379/my/prefix/");
   ASSERT_TRUE(c.ok()) << c.status().message();
@@ -410,6 +470,14 @@ TEST(EtcdUrlTest, ParsesServersAndPrefix) {
   EXPECT_EQ(ParseEtcdUrl("etcd://hostonly").status().code(), Code::kBadRequest);
   EXPECT_EQ(ParseEtcdUrl("etcd://a:1,,b:2").status().code(), Code::kBadRequest);
   EXPECT_EQ(ParseEtcdUrl("http://a:1").status().code(), Code::kBadRequest);
+  auto files = ParseEtcdUrl("etcds://e:2379/p?cafile=/c/ca.crt&certfile=/c/t.crt&keyfile=/c/t.key");
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  EXPECT_EQ(files->prefix, "/p");
+  EXPECT_EQ(files->ca_file, "/c/ca.crt");
+  EXPECT_EQ(files->cert_file, "/c/t.crt");
+  EXPECT_EQ(files->key_file, "/c/t.key");
+  EXPECT_EQ(ParseEtcdUrl("etcd://e:1?ca=/x").status().code(), Code::kBadRequest);
+  EXPECT_EQ(ParseEtcdUrl("etcd://e:1?cafile=").status().code(), Code::kBadRequest);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, EtcdStoreTest,
