@@ -55,7 +55,7 @@ unit-test:
 	$(ETCD36_ENV) ctest --test-dir $(BUILD_DIR) --output-on-failure
 
 integration-test:
-	CSDR_APISERVER=$(BINARY) test/integration/run.sh
+	$(ETCD36_ENV) CSDR_APISERVER=$(BINARY) test/integration/run.sh
 
 # A real kube-apiserver (built from Go modules once, cached outside the checkout) with etcd.
 e2e-test:

@@ -39,6 +39,9 @@ NAMESPACE = "csdr"
 # second; the margin is for a loaded 2-core CI machine and sanitizer builds.
 READY_TIMEOUT_S = float(os.environ.get("CSDR_IT_READY_TIMEOUT", "20"))
 VERBOSITY = os.environ.get("CSDR_IT_VERBOSITY", "2")
+# The etcd that EtcdCluster starts: $CSDR_ETCD_BIN (run.sh may set it to etcd 3.6), else
+# Debian's etcd-server 3.4.
+ETCD_BIN = Path(os.environ.get("CSDR_ETCD_BIN") or "/usr/bin/etcd")
 
 
 def raise_fd_limit():
@@ -108,14 +111,22 @@ class Server:
     # policy=False: the REST suites test the API machinery alone, so they turn the backup
     # center's rules off (--disable-admission-plugins=CSDRPolicy); the rules have their own
     # suite (test_rules.py) that runs with them on.
+    # etcd=EtcdCluster: the store is that etcd (--etcd-servers with every member's client URL,
+    # --etcd-prefix etcd_prefix) and `storage` is not used. etcd_first: the index of the member
+    # listed first, the one the server talks to while it answers (default: member 0).
     def __init__(self, workdir, storage="sqlite", data_dir=None, certs=None, extra_args=(),
-                 policy=False):
+                 policy=False, etcd=None, etcd_prefix="/csdr", etcd_first=0):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.certs = certs or Certs(self.workdir / "certs", self.port)
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
-        if storage == "sqlite":
+        self.etcd = etcd
+        self.etcd_prefix = etcd_prefix
+        self.etcd_first = etcd_first
+        if etcd is not None:
+            self.storage = None
+        elif storage == "sqlite":
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.storage = f"sqlite://{self.data_dir / 'csdr.db'}"  # sqlite:///abs/path
         else:
@@ -130,11 +141,17 @@ class Server:
 
     # --- process control -------------------------------------------------------------
     def args(self):
+        if self.etcd is not None:
+            urls = self.etcd.client_urls()
+            first = self.etcd_first % len(urls)
+            store = ["--etcd-servers", ",".join(urls[first:] + urls[:first]),
+                     "--etcd-prefix", self.etcd_prefix]
+        else:
+            store = ["--storage", self.storage]
         return [str(BINARY), "--bind-address", "127.0.0.1", "--secure-port", str(self.port),
                 "--tls-cert-file", str(self.certs.serving_cert),
                 "--tls-private-key-file", str(self.certs.serving_key),
-                "--client-ca-file", str(self.certs.ca),
-                "--storage", self.storage, "--v", VERBOSITY] + self.extra_args
+                "--client-ca-file", str(self.certs.ca)] + store + ["--v", VERBOSITY] + self.extra_args
 
     def start(self):
         if not BINARY.exists():
@@ -363,6 +380,183 @@ class WatchStream:
         self.conn.close()
 
 
+class EtcdMember:
+    """One member of an EtcdCluster: its ports, data directory and process."""
+
+    def __init__(self, cluster, index):
+        self.cluster = cluster
+        self.index = index
+        self.name = f"m{index}"
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data_dir = cluster.workdir / self.name
+        self.proc = None
+        self.log_path = None
+        self.starts = 0
+
+    @property
+    def client_url(self):
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self):
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def spawn(self, state):
+        self.starts += 1
+        self.log_path = self.cluster.workdir / f"{self.name}-{self.starts}.log"
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(self.cluster.binary), "--name", self.name, "--data-dir", str(self.data_dir),
+             "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
+             "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+             "--initial-cluster", self.cluster.initial_cluster(),
+             "--initial-cluster-state", state, "--initial-cluster-token", self.cluster.token,
+             "--heartbeat-interval=50", "--election-timeout=500", "--log-level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=self.cluster.workdir)
+        log.close()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _post_json(self, path, body, timeout):
+        conn = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=timeout)
+        try:
+            conn.request("POST", path, body=json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise OSError(f"{self.name} {path}: HTTP {resp.status} {data[:200]!r}")
+            return json.loads(data)
+        finally:
+            conn.close()
+
+    def healthy(self):
+        """GET /health says true (the member has a leader and serves reads). Raises if the
+        process has exited."""
+        if not self.alive():
+            raise RuntimeError(f"etcd member {self.name} exited with {self.proc.returncode}:\n"
+                               f"{self.log_tail()}")
+        conn = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=2)
+        try:
+            conn.request("GET", "/health")
+            return json.loads(conn.getresponse().read()).get("health") == "true"
+        except (OSError, ValueError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def status(self, timeout=2):
+        """etcd's Maintenance.Status through the JSON gateway: ids are decimal strings."""
+        return self._post_json("/v3/maintenance/status", {}, timeout)
+
+    def member_id(self):
+        return self.status()["header"]["member_id"]
+
+    def kill(self):
+        """kill -9."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def log_tail(self, lines=30):
+        if not self.log_path or not self.log_path.exists():
+            return "(no etcd log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class EtcdCluster:
+    """A 1- or 3-member etcd cluster on free loopback ports, data under `workdir`.
+
+    Quick elections (50 ms heartbeats, 500 ms election timeout). kill(i) is kill -9 of member i;
+    restart(i) starts it again on its data directory; leader() is the index of the member that
+    leads. client_urls() is what --etcd-servers takes."""
+
+    def __init__(self, workdir, members=1, binary=None):
+        if members not in (1, 3):
+            raise ValueError("an EtcdCluster has 1 or 3 members")
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.binary = Path(binary or ETCD_BIN)
+        self.size = members
+        self.token = f"csdr-it-{os.getpid()}-{time.monotonic_ns()}"
+        self.members = []
+
+    def initial_cluster(self):
+        return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    def client_urls(self):
+        return [m.client_url for m in self.members]
+
+    def start(self, timeout=30):
+        if not self.binary.exists():
+            raise RuntimeError(f"no etcd binary at {self.binary} (Debian's etcd-server, or "
+                               f"CSDR_ETCD_BIN)")
+        for attempt in range(3):
+            for m in self.members:
+                m.kill()
+                shutil.rmtree(m.data_dir, ignore_errors=True)
+            self.members = [EtcdMember(self, i) for i in range(self.size)]
+            # All members at once: a new cluster elects its first leader once a quorum is up.
+            for m in self.members:
+                m.spawn("new")
+            try:
+                for m in self.members:
+                    wait_for(m.healthy, timeout=timeout, what=f"etcd member {m.name} /health")
+                return self
+            except (AssertionError, RuntimeError):
+                logs = "\n".join(m.log_tail() for m in self.members).lower()
+                if attempt == 2 or "address already in use" not in logs:
+                    self.stop()
+                    raise RuntimeError("etcd did not start:\n" + "\n".join(
+                        f"--- {m.name} ---\n{m.log_tail()}" for m in self.members))
+                # A port was taken between free_port() and etcd's bind: new ports.
+        return self
+
+    def kill(self, index):
+        """kill -9 of member `index`."""
+        self.members[index].kill()
+
+    def restart(self, index, timeout=30):
+        """Starts member `index` again on its data directory and ports; waits for /health."""
+        m = self.members[index]
+        if m.alive():
+            raise RuntimeError(f"etcd member {m.name} is running")
+        m.spawn("existing")
+        wait_for(m.healthy, timeout=timeout, what=f"restarted etcd member {m.name} /health")
+
+    def leader(self, timeout=15):
+        """The index of the leader that every running member agrees on (waits for an election
+        in progress to end)."""
+        def agreed():
+            ids, leaders = {}, set()
+            for m in self.members:
+                if not m.alive():
+                    continue
+                try:
+                    st = m.status()
+                except (OSError, ValueError, http.client.HTTPException):
+                    return None
+                ids[st["header"]["member_id"]] = m.index
+                leaders.add(st.get("leader"))
+            if len(leaders) != 1:
+                return None
+            lead = leaders.pop()
+            return (ids[lead],) if lead in ids else None
+        return wait_for(agreed, timeout=timeout, what="an etcd leader all members agree on")[0]
+
+    def stop(self):
+        for m in self.members:
+            m.kill()
+
+    def logs(self):
+        return "\n".join(f"----- etcd {m.name} ({m.log_path}), last lines -----\n{m.log_tail()}"
+                          for m in self.members)
+
+
 def obj(kind, name, spec, namespace=NAMESPACE, labels=None, **metadata):
     """A csdr.io/v1alpha1 object as a dict."""
     meta = {"name": name} if name else {}
@@ -409,22 +603,40 @@ class ServerTestCase(unittest.TestCase):
     def run(self, result=None):
         self.workdir = Path(tempfile.mkdtemp(prefix=f"csdr-it-{self._testMethodName[:40]}-"))
         self.servers = []
+        self.etcds = []
+        # Every server of this test on etcd shares this prefix unless told otherwise.
+        self.etcd_prefix = f"/csdr-it/{self.workdir.name}"
         before = len(result.failures) + len(result.errors) if result is not None else 0
         try:
             return super().run(result)
         finally:
             for s in self.servers:
                 s.stop()
+            for e in self.etcds:
+                e.stop()
             failed = result is not None and len(result.failures) + len(result.errors) > before
             if failed:
                 for i, s in enumerate(self.servers):
                     sys.stderr.write(f"\n----- server {i} log ({s.log_path}), last lines -----\n"
                                      f"{s.log_tail()}\n----- end of server log -----\n")
+                for e in self.etcds:
+                    sys.stderr.write(f"\n{e.logs()}\n----- end of etcd logs -----\n")
                 sys.stderr.write(f"(test files kept in {self.workdir})\n")
             else:
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def start_etcd(self, members=1):
+        """An EtcdCluster in this test's directory, killed after the test (after its servers)."""
+        cluster = EtcdCluster(self.workdir / f"etcd{len(self.etcds)}", members)
+        self.etcds.append(cluster)
+        self.addCleanup(cluster.stop)
+        return cluster.start()
+
     def start_server(self, **kwargs):
+        """A Server (kwargs as Server's) started and stopped after the test. With etcd=cluster
+        its store is that cluster under this test's etcd prefix."""
+        if kwargs.get("etcd") is not None:
+            kwargs.setdefault("etcd_prefix", self.etcd_prefix)
         s = Server(self.workdir / f"server{len(self.servers)}", **kwargs)
         self.servers.append(s)
         s.start()

@@ -13,6 +13,9 @@
 #   CSDR_TEST_CACHE       where install-deps.sh unpacked kubernetes-client (/var/cache/csdr-test)
 #   CSDR_IT_SUITE_TIMEOUT seconds one suite run may take before it is killed (default 900)
 #   CSDR_IT_VERBOSITY     the server's --v (default 2); a failed test prints the server log tail
+#   CSDR_ETCD_BIN         the etcd the etcd tests start (default /usr/bin/etcd, Debian's 3.4)
+#   CSDR_ETCD36_BIN       when set (etcd 3.6, e.g. from test/e2e/build_kube.sh), the replicas
+#                         suite runs once more on it
 # Prints a summary and "integration: N passed, N failed, N skipped"; exits 1 on any failure.
 set -uo pipefail
 
@@ -60,6 +63,18 @@ if [[ " ${suites[*]} " == *" kubectl "* ]]; then
     kubectls+=("$k120")
   fi
 fi
+
+etcds=("${CSDR_ETCD_BIN:-/usr/bin/etcd}")
+[[ -n "${CSDR_ETCD36_BIN:-}" ]] && etcds+=("$CSDR_ETCD36_BIN")
+if [[ " ${suites[*]} " == *" kill "* || " ${suites[*]} " == *" replicas "* ]]; then
+  for e in "${etcds[@]}"; do
+    [[ -x "$e" ]] || die "$e is not an executable etcd: run scripts/install-deps.sh (etcd-server) or set CSDR_ETCD_BIN"
+  done
+fi
+
+etcd_version() {
+  "$1" --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n1
+}
 
 kubectl_version() {
   "$1" version --client -o json 2>/dev/null |
@@ -109,6 +124,12 @@ for suite in "${suites[@]}"; do
       echo "=== kubectl suite with $k"
       run_suite "kubectl $(kubectl_version "$k")" test_kubectl "CSDR_KUBECTL=$k"
     done
+  elif [[ "$suite" == replicas ]]; then
+    for e in "${etcds[@]}"; do
+      run_suite "replicas etcd $(etcd_version "$e")" test_replicas "CSDR_ETCD_BIN=$e"
+    done
+  elif [[ "$suite" == kill ]]; then
+    run_suite kill test_kill "CSDR_ETCD_BIN=${etcds[0]}"
   else
     run_suite "$suite" "test_$suite"
   fi
