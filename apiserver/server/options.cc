@@ -116,16 +116,23 @@ StatusOr<storage::EtcdConfig> EtcdConfigFromOptions(const Options& o) {
     config.servers = parsed->servers;
     // "etcd://a:2379,b:2379/registry": the URL's prefix; without one, --etcd-prefix.
     const size_t hosts = o.storage.find("://") + 3;
-    if (o.storage.find('/', hosts) != std::string::npos) config.prefix = parsed->prefix;
+    const std::string before_query = o.storage.substr(0, o.storage.find('?'));
+    if (before_query.find('/', hosts) != std::string::npos) config.prefix = parsed->prefix;
+    // The URL's ?cafile=&certfile=&keyfile=, unless the flags name files.
+    config.ca_file = parsed->ca_file;
+    config.cert_file = parsed->cert_file;
+    config.key_file = parsed->key_file;
   }
   if (o.etcd_certfile.empty() != o.etcd_keyfile.empty()) {
     return Status(Code::kBadRequest,
                   "--etcd-certfile and --etcd-keyfile must be given together (the client "
                   "certificate and its key)");
   }
-  config.ca_file = o.etcd_cafile;
-  config.cert_file = o.etcd_certfile;
-  config.key_file = o.etcd_keyfile;
+  if (!o.etcd_cafile.empty()) config.ca_file = o.etcd_cafile;
+  if (!o.etcd_certfile.empty()) {
+    config.cert_file = o.etcd_certfile;
+    config.key_file = o.etcd_keyfile;
+  }
   config.compaction_interval = std::chrono::seconds(o.etcd_compaction_interval_seconds);
   return config;
 }

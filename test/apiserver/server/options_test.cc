@@ -161,6 +161,21 @@ TEST(OptionsTest, EtcdStorageUrl) {
   EXPECT_EQ(config->servers.size(), 1u);
   EXPECT_EQ(config->prefix, "/from-flag");
 
+  // The URL's TLS files (a query with slashes is not a prefix), unless flags name them.
+  o = ParseOptions(
+      {"--etcd-prefix=/from-flag",
+       "--storage=etcds://e:2379?cafile=/c/ca.crt&certfile=/c/t.crt&keyfile=/c/t.key"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  config = EtcdConfigFromOptions(*o);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->prefix, "/from-flag");
+  EXPECT_EQ(config->ca_file, "/c/ca.crt");
+  EXPECT_EQ(config->cert_file, "/c/t.crt");
+  EXPECT_EQ(config->key_file, "/c/t.key");
+  o = ParseOptions({"--etcd-cafile=flag-ca.crt", "--storage=etcds://e:2379?cafile=/c/ca.crt"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(EtcdConfigFromOptions(*o)->ca_file, "flag-ca.crt");
+
   auto bad = ParseOptions({"--storage=etcd://"});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Code::kBadRequest);
