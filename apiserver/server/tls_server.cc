@@ -32,6 +32,9 @@
 namespace csdr::apiserver {
 
 using Clock = std::chrono::steady_clock;
+// After Stop(): how long a connection between requests may still bring its next request
+// (answered with "Connection: close") before the server closes it.
+constexpr auto kStopIdleGrace = std::chrono::seconds(1);
 
 namespace {
 
@@ -343,6 +346,14 @@ void FreeConn(ServerState* server, Conn* c) {
   server->open.fetch_sub(1);
 }
 
+// After Stop(), a connection between requests: at most kStopIdleGrace more to bring one
+// (also when idle connections have no timeout of their own).
+void StopGrace(Conn* c, Clock::time_point grace = Clock::now() + kStopIdleGrace) {
+  if (c->deadline_kind == Conn::Deadline::kIdle && c->deadline <= grace) return;
+  c->deadline_kind = Conn::Deadline::kIdle;
+  c->deadline = grace;
+}
+
 void SetDeadline(const ServerState& s, Conn* c, Conn::Deadline kind) {
   const auto timeout = kind == Conn::Deadline::kIdle ? s.options.limits.idle_timeout
                                                      : s.options.limits.header_timeout;
@@ -461,12 +472,11 @@ void HandBack(Conn* c) {
   Loop* loop = c->loop;
   ServerState* s = loop->server;
   std::unique_lock<std::mutex> lock(loop->mu);
-  if (s->stopping.load()) {
-    lock.unlock();
-    CloseFromWorker(c);
-    return;
-  }
   SetDeadline(*s, c, c->parser.started() ? Conn::Deadline::kHeader : Conn::Deadline::kIdle);
+  if (s->stopping.load() && !c->parser.started()) {
+    // The response promised keep-alive before Stop(): the client may send one more request.
+    StopGrace(c);
+  }
   c->request_bytes = c->in.size();
   c->state.store(Conn::State::kReading);
   epoll_event ev{};
@@ -851,17 +861,14 @@ void Loop::BeginStop() {
   stop_seen = true;
   stop_deadline = Clock::now() + std::chrono::seconds(10);
   epoll_ctl(epfd, EPOLL_CTL_DEL, server->listen_fd, nullptr);
-  // Every connection that is between requests goes now; one a worker serves goes when its
-  // response is written (HandBack sees `stopping`), one being written when it is done.
-  std::vector<Conn*> idle;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    for (Conn* c : conns) {
-      const auto state = c->state.load();
-      if (state != Conn::State::kWorker && state != Conn::State::kWriting) idle.push_back(c);
-    }
+  // No connection is closed here: a client may be writing its next request on an idle one
+  // right now. Every response from here on says "Connection: close"; a connection between
+  // requests gets kStopIdleGrace to bring one, then CheckDeadlines closes it.
+  const Clock::time_point grace = Clock::now() + kStopIdleGrace;
+  std::lock_guard<std::mutex> lock(mu);
+  for (Conn* c : conns) {
+    if (c->state.load() == Conn::State::kReading && !c->parser.started()) StopGrace(c, grace);
   }
-  for (Conn* c : idle) Close(c);
 }
 
 void Loop::CheckDeadlines() {

@@ -177,6 +177,66 @@ def https_request(host, port, method, path, ca=None, cert=None, body=None, heade
         conn.close()
 
 
+def _socket_inodes(pid):
+    """The inodes of the sockets process `pid` holds open (from /proc/PID/fd)."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            link = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    return inodes
+
+
+def _accepted_socket_inode(server_port, client_port):
+    """The inode of the server side of the loopback TCP connection client_port -> server_port
+    (/proc/net/tcp); 0 while it is not accepted yet, None when there is no such connection."""
+    local, remote = f":{server_port:04X}", f":{client_port:04X}"
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if parts[1].endswith(local) and parts[2].endswith(remote):
+                return int(parts[9])
+    return None
+
+
+def https_request_to_pid(pid, port, method, path, ca=None, cert=None, body=None, headers=None,
+                         timeout=5, tries=40, host="127.0.0.1"):
+    """A request answered by process `pid` among several that listen on one loopback `port`
+    (SO_REUSEPORT, --permit-port-sharing): connects until the kernel hands a connection to
+    `pid` (after the TLS handshake its accepted socket is one of pid's file descriptors), then
+    sends the request on that connection. Returns the Response, or None when no connection of
+    `tries` reached `pid`. Linux only (/proc)."""
+    ctx = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    h = {"Accept": "application/json", "Connection": "close"}
+    if body is not None:
+        if not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        h["Content-Type"] = "application/json"
+    h.update(headers or {})
+    for _ in range(tries):
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ctx)
+        try:
+            conn.connect()
+            inode = _accepted_socket_inode(port, conn.sock.getsockname()[1])
+            if not inode or inode not in _socket_inodes(pid):
+                continue
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            return Response(r.status, r.headers, r.read())
+        finally:
+            conn.close()
+    return None
+
+
 # --- certificates ---------------------------------------------------------------------------
 
 class Certs:
@@ -342,9 +402,11 @@ if threading.current_thread() is threading.main_thread():
 # --- servers behind the cluster -------------------------------------------------------------
 
 class CsdrServer:
-    """csdr-apiserver on a free loopback port. `port`, `url`, `process`, `log_tail()`, `stop()`."""
+    """csdr-apiserver on a free loopback port (or on `port`, e.g. one shared by replicas that run
+    with --permit-port-sharing). `port`, `url`, `process`, `log_tail()`, `stop()`; start() again
+    after stop() restarts it on the same fixed port (the log file is appended to)."""
 
-    def __init__(self, cp, workdir, extra_args=(), storage=None, client_ca=None):
+    def __init__(self, cp, workdir, extra_args=(), storage=None, client_ca=None, port=None):
         self.cp = cp
         self.workdir = Path(workdir)
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
@@ -352,7 +414,8 @@ class CsdrServer:
         self.storage = storage or f"sqlite://{self.workdir / 'data' / 'csdr.db'}"
         self.client_ca = client_ca or cp.certs.ca
         self.extra_args = [str(a) for a in extra_args]
-        self.port = None
+        self.fixed_port = port
+        self.port = port
         self.process = None
 
     def args(self):
@@ -366,7 +429,7 @@ class CsdrServer:
         if not self.binary.exists():
             raise RuntimeError(f"{self.binary} does not exist: build it (make build) or set CSDR_APISERVER")
         for attempt in range(3):
-            self.port = free_port()
+            self.port = self.fixed_port or free_port()
             self.process = Process("csdr-apiserver", self.args(),
                                    self.workdir / "csdr-apiserver.log", cwd=self.workdir)
             try:
@@ -376,7 +439,7 @@ class CsdrServer:
             except (AssertionError, RuntimeError):
                 tail_text = self.process.log_tail()
                 self.process.stop()
-                if attempt < 2 and "in use" in tail_text.lower():
+                if attempt < 2 and not self.fixed_port and "in use" in tail_text.lower():
                     continue  # someone took the port between free_port() and bind()
                 raise RuntimeError(f"csdr-apiserver did not become ready:\n{tail_text}")
         return self
@@ -401,8 +464,9 @@ class CsdrServer:
     def log_tail(self, lines=40):
         return self.process.log_tail(lines) if self.process else "(not started)"
 
-    def stop(self):
-        return self.process.stop() if self.process else None
+    def stop(self, timeout=STOP_TIMEOUT_S):
+        """SIGTERM, SIGKILL after `timeout` s (give a --shutdown-delay-duration plus the drain)."""
+        return self.process.stop(timeout) if self.process else None
 
 
 # --- the control plane ----------------------------------------------------------------------
@@ -639,13 +703,16 @@ class ControlPlane:
         return config.new_client_from_config(config_file=str(kubeconfig or self.kubeconfig))
 
     # -- our server and the routes to it --
-    def start_csdr_apiserver(self, *extra_args, storage=None, client_ca=None, timeout=30):
+    def start_csdr_apiserver(self, *extra_args, storage=None, client_ca=None, timeout=30,
+                             port=None, server_class=None):
         """Starts csdr-apiserver (CSDR_APISERVER or build/csdr-apiserver) on a free loopback port
-        with the csdr serving certificate, --client-ca-file the cluster CA (or client_ca), SQLite
-        in its own directory, and extra_args (e.g. "--kubeconfig", cp.kubeconfig). Waits for
-        /readyz; stopped with the control plane."""
+        (or `port`) with the csdr serving certificate, --client-ca-file the cluster CA (or
+        client_ca), SQLite in its own directory, and extra_args (e.g. "--kubeconfig",
+        cp.kubeconfig). Waits for /readyz; stopped with the control plane. server_class: a
+        CsdrServer subclass."""
         n = sum(1 for s in self.servers if isinstance(s, CsdrServer)) + 1
-        srv = CsdrServer(self, self.workdir / f"csdr-apiserver-{n}", extra_args, storage, client_ca)
+        srv = (server_class or CsdrServer)(self, self.workdir / f"csdr-apiserver-{n}", extra_args,
+                                           storage, client_ca, port=port)
         self.servers.append(srv)
         return srv.start(timeout)
 
