@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -168,6 +169,8 @@ class EtcdCluster {
     const std::string log = dir_.path() + "/" + m.name + ".log";
     pid_t pid = fork();
     if (pid == 0) {
+      // The member dies with the test process, however that ends (an abort, a timeout).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       FILE* out = freopen(log.c_str(), "a", stdout);
       FILE* err = freopen(log.c_str(), "a", stderr);
       (void)out;
