@@ -456,6 +456,18 @@ class EtcdStore : public Store {
     ListResult result;
     result.revision = at_revision == 0 ? revision_ : at_revision;
     auto it = data_.lower_bound(internal::ListLowerBound(prefix, start_after));
+    if (result.revision >= revision_) {
+      // The current state: one copy of each item, straight from the map (the overlay's
+      // merge below copies each twice).
+      for (; it != data_.end() && internal::HasPrefix(it->first, prefix); ++it) {
+        if (limit != 0 && result.items.size() == limit) {
+          result.more = true;
+          break;
+        }
+        result.items.push_back(it->second);
+      }
+      return result;
+    }
     auto next_current = [&](KeyValue* kv) {
       if (it == data_.end() || !internal::HasPrefix(it->first, prefix)) return false;
       *kv = it->second;
