@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "storage/store.h"
+#include "storage/watch_hub.h"
 
 namespace csdr::storage::internal {
 
@@ -82,6 +83,44 @@ void SnapshotOverlay::Merge(NextCurrent&& next_current, std::string_view prefix,
       has_cur = next_current(&cur);
     }
   }
+}
+
+// A List page from an in-memory map of the current objects (key -> KeyValue, at revision
+// `current`) and the hub's history (memory:// and etcd://'s watch cache): the current state
+// item by item, one copy each; an older revision by undoing the events after it (kExpired when
+// the hub no longer has them). The caller holds whatever guards `data`.
+template <typename Map>
+StatusOr<ListResult> ListFromMemory(const Map& data, int64_t current, const WatchHub& hub,
+                                    const std::string& prefix, const std::string& start_after,
+                                    size_t limit, int64_t at_revision) {
+  ListResult result;
+  result.revision = at_revision == 0 ? current : at_revision;
+  auto it = data.lower_bound(ListLowerBound(prefix, start_after));
+  if (result.revision >= current) {
+    for (; it != data.end() && HasPrefix(it->first, prefix); ++it) {
+      if (limit != 0 && result.items.size() == limit) {
+        result.more = true;
+        break;
+      }
+      result.items.push_back(it->second);
+    }
+    return result;
+  }
+  std::vector<std::shared_ptr<const Event>> newer;
+  if (Status s = hub.EventsAfter(result.revision, prefix, &newer); !s.ok()) {
+    return Status(s.code(), "list at revision " + std::to_string(result.revision) +
+                                " is too old: " + s.message());
+  }
+  SnapshotOverlay overlay;
+  for (auto e = newer.rbegin(); e != newer.rend(); ++e) overlay.Undo(**e);
+  auto next_current = [&](KeyValue* kv) {
+    if (it == data.end() || !HasPrefix(it->first, prefix)) return false;
+    *kv = it->second;
+    ++it;
+    return true;
+  };
+  overlay.Merge(next_current, prefix, start_after, limit, &result);
+  return result;
 }
 
 }  // namespace csdr::storage::internal

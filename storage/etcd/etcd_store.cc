@@ -453,38 +453,8 @@ class EtcdStore : public Store {
                                      size_t limit, int64_t at_revision) {
     lists_from_cache_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
-    ListResult result;
-    result.revision = at_revision == 0 ? revision_ : at_revision;
-    auto it = data_.lower_bound(internal::ListLowerBound(prefix, start_after));
-    if (result.revision >= revision_) {
-      // The current state: one copy of each item, straight from the map (the overlay's
-      // merge below copies each twice).
-      for (; it != data_.end() && internal::HasPrefix(it->first, prefix); ++it) {
-        if (limit != 0 && result.items.size() == limit) {
-          result.more = true;
-          break;
-        }
-        result.items.push_back(it->second);
-      }
-      return result;
-    }
-    auto next_current = [&](KeyValue* kv) {
-      if (it == data_.end() || !internal::HasPrefix(it->first, prefix)) return false;
-      *kv = it->second;
-      ++it;
-      return true;
-    };
-    internal::SnapshotOverlay overlay;
-    if (result.revision < revision_) {
-      std::vector<std::shared_ptr<const Event>> newer;
-      if (Status s = hub_->EventsAfter(result.revision, prefix, &newer); !s.ok()) {
-        return Status(s.code(), "list at revision " + std::to_string(result.revision) +
-                                    " is too old: " + s.message());
-      }
-      for (auto e = newer.rbegin(); e != newer.rend(); ++e) overlay.Undo(**e);
-    }
-    overlay.Merge(next_current, prefix, start_after, limit, &result);
-    return result;
+    return internal::ListFromMemory(data_, revision_, *hub_, prefix, start_after, limit,
+                                    at_revision);
   }
 
   StatusOr<ListResult> ListFromEtcd(const std::string& prefix, const std::string& start_after,

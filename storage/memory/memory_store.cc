@@ -112,26 +112,7 @@ StatusOr<ListResult> MemoryStore::List(const std::string& prefix, const std::str
 
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return internal::ClosedStatus();
-  ListResult result;
-  result.revision = at_revision == 0 ? revision_ : at_revision;
-  auto it = data_.lower_bound(internal::ListLowerBound(prefix, start_after));
-  auto next_current = [&](KeyValue* kv) {
-    if (it == data_.end() || !internal::HasPrefix(it->first, prefix)) return false;
-    *kv = it->second;
-    ++it;
-    return true;
-  };
-  internal::SnapshotOverlay overlay;
-  if (result.revision < revision_) {
-    std::vector<std::shared_ptr<const Event>> newer;
-    if (Status s = hub_->EventsAfter(result.revision, prefix, &newer); !s.ok()) {
-      return Status(s.code(), "list at revision " + std::to_string(result.revision) +
-                                  " is too old: " + s.message());
-    }
-    for (auto e = newer.rbegin(); e != newer.rend(); ++e) overlay.Undo(**e);
-  }
-  overlay.Merge(next_current, prefix, start_after, limit, &result);
-  return result;
+  return internal::ListFromMemory(data_, revision_, *hub_, prefix, start_after, limit, at_revision);
 }
 
 int64_t MemoryStore::CurrentRevision() {
