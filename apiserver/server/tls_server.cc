@@ -346,11 +346,16 @@ void FreeConn(ServerState* server, Conn* c) {
   server->open.fetch_sub(1);
 }
 
-// After Stop(), a connection between requests: at most kStopIdleGrace more to bring one
-// (also when idle connections have no timeout of their own).
+// After Stop(), a connection the loop holds (between requests, in its handshake, or part way
+// through a request): at most kStopIdleGrace more to finish bringing a request, then
+// CheckDeadlines closes it; also when idle connections have no timeout of their own. A
+// client that sends a request at once is served; a slow or silent one does not hold the
+// shutdown up.
 void StopGrace(Conn* c, Clock::time_point grace = Clock::now() + kStopIdleGrace) {
-  if (c->deadline_kind == Conn::Deadline::kIdle && c->deadline <= grace) return;
-  c->deadline_kind = Conn::Deadline::kIdle;
+  if (c->deadline_kind != Conn::Deadline::kNone && c->deadline <= grace) return;
+  if (c->deadline_kind == Conn::Deadline::kNone) {
+    c->deadline_kind = c->parser.started() ? Conn::Deadline::kHeader : Conn::Deadline::kIdle;
+  }
   c->deadline = grace;
 }
 
@@ -473,7 +478,7 @@ void HandBack(Conn* c) {
   ServerState* s = loop->server;
   std::unique_lock<std::mutex> lock(loop->mu);
   SetDeadline(*s, c, c->parser.started() ? Conn::Deadline::kHeader : Conn::Deadline::kIdle);
-  if (s->stopping.load() && !c->parser.started()) {
+  if (s->stopping.load()) {
     // The response promised keep-alive before Stop(): the client may send one more request.
     StopGrace(c);
   }
@@ -867,7 +872,8 @@ void Loop::BeginStop() {
   const Clock::time_point grace = Clock::now() + kStopIdleGrace;
   std::lock_guard<std::mutex> lock(mu);
   for (Conn* c : conns) {
-    if (c->state.load() == Conn::State::kReading && !c->parser.started()) StopGrace(c, grace);
+    const auto state = c->state.load();
+    if (state != Conn::State::kWorker && state != Conn::State::kWriting) StopGrace(c, grace);
   }
 }
 
