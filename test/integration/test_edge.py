@@ -349,13 +349,35 @@ class SlowClientsTest(ServerTestCase):
                          >= self.SLOWLORIS + self.IDLE + self.SILENT,
                          timeout=10, interval=0.5, what="every connection accepted")
 
-        # A well-behaved keep-alive client: requests spaced below the idle timeout keep it.
+        # A well-behaved keep-alive client: requests spaced below the idle timeout keep it. It
+        # asks every 10 s while the others are closed (its first request can come within
+        # milliseconds of the last idle client's accept, so one request before the wait left
+        # its own idle deadline racing theirs).
         conn = s.connection("admin", timeout=60)
         conn.request("GET", "/readyz")
         conn.getresponse().read()
+        keepalive_done = threading.Event()
+        keepalive_errors = []
+
+        def keep_alive():
+            while not keepalive_done.wait(10):
+                try:
+                    conn.request("GET", "/readyz")
+                    conn.getresponse().read()
+                except Exception as e:  # noqa: BLE001 - reported below
+                    keepalive_errors.append(repr(e))
+                    return
+
+        keeper = threading.Thread(target=keep_alive, daemon=True)
+        keeper.start()
 
         # Then the server closes every slow, idle and silent connection.
-        clients.run(clients.wait_all(), self.IDLE_TIMEOUT + 20)
+        try:
+            clients.run(clients.wait_all(), self.IDLE_TIMEOUT + 20)
+        finally:
+            keepalive_done.set()
+            keeper.join()
+        self.assertEqual(keepalive_errors, [], "the keep-alive client's connection was closed")
         self.assertFalse(clients.failed, clients.failed[:5])
         for kind, limit in (("slowloris", self.HEADER_TIMEOUT), ("silent", self.HEADER_TIMEOUT),
                             ("idle", self.IDLE_TIMEOUT)):
