@@ -23,7 +23,8 @@
 // an idle prefix, where etcd supports it: 3.4.31+, 3.5.13+), else by a Range from etcd.
 //
 // Replicas: several processes on one etcd share everything through it; compaction is
-// coordinated through the `<prefix>/compact_rev_key` version compare, one per interval.
+// coordinated through a version compare on kube-apiserver's own `compact_rev_key`, one per
+// interval across every server on that etcd that uses it.
 #pragma once
 
 #include <chrono>
