@@ -54,6 +54,31 @@ class EtcdStoreTest : public ::testing::TestWithParam<Version> {
     return s.ok() ? std::move(s.value()) : nullptr;
   }
 
+  // A store on `cluster` under another prefix (no stamping, no compaction).
+  static std::unique_ptr<Store> OpenElsewhere(EtcdCluster* cluster) {
+    EtcdConfig other;
+    other.servers = cluster->ClientUrls();
+    other.prefix = "/other";
+    other.compaction_interval = 0s;
+    auto s = OpenEtcdStore(other, {});
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? std::move(s.value()) : nullptr;
+  }
+
+  // `key` read from etcd directly, behind the store.
+  static etcdserverpb::RangeResponse RawGet(EtcdCluster* cluster, const std::string& key) {
+    EtcdConfig raw;
+    raw.servers = cluster->ClientUrls();
+    etcdserverpb::RangeResponse resp;
+    auto client = etcd::EtcdClient::Connect(raw);
+    EXPECT_TRUE(client.ok()) << client.status().message();
+    if (!client.ok()) return resp;
+    etcdserverpb::RangeRequest req;
+    req.set_key(key);
+    EXPECT_TRUE((*client)->Range(req, &resp).ok());
+    return resp;
+  }
+
   // The index of the member that leads now, or -1.
   static int Leader(EtcdCluster* cluster) {
     for (size_t i = 0; i < cluster->size(); ++i) {
@@ -83,22 +108,11 @@ TEST_P(EtcdStoreTest, KeysAreLaidOutUnderThePrefixAndOthersAreRefused) {
   auto rev = store->Create("/registry/csdr.io/backups/ns/a", Enc("a"));
   ASSERT_TRUE(rev.ok()) << rev.status().message();
   // The same etcd seen through another prefix holds nothing of it.
-  EtcdConfig other;
-  other.servers = etcd.ClientUrls();
-  other.prefix = "/other";
-  other.compaction_interval = 0s;
-  auto elsewhere = OpenEtcdStore(other, {});
-  ASSERT_TRUE(elsewhere.ok());
-  EXPECT_TRUE((*elsewhere)->List("/registry/", "", 0, 0)->items.empty());
+  auto elsewhere = OpenElsewhere(&etcd);
+  ASSERT_NE(elsewhere, nullptr);
+  EXPECT_TRUE(elsewhere->List("/registry/", "", 0, 0)->items.empty());
   // And the key is etcd's "/csdr/csdr.io/backups/ns/a": a Range through the client finds it.
-  EtcdConfig raw;
-  raw.servers = etcd.ClientUrls();
-  auto client = etcd::EtcdClient::Connect(raw);
-  ASSERT_TRUE(client.ok());
-  etcdserverpb::RangeRequest req;
-  req.set_key("/csdr/csdr.io/backups/ns/a");
-  etcdserverpb::RangeResponse resp;
-  ASSERT_TRUE((*client)->Range(req, &resp).ok());
+  const auto resp = RawGet(&etcd, "/csdr/csdr.io/backups/ns/a");
   ASSERT_EQ(resp.kvs_size(), 1);
   EXPECT_EQ(resp.kvs(0).mod_revision(), *rev);
   EXPECT_EQ(resp.kvs(0).value(), "a@0");  // stored as the encoder made it, with revision 0
@@ -183,17 +197,13 @@ TEST_P(EtcdStoreTest, ConsistentListsTakeThePathTheVersionAllows) {
   EXPECT_EQ(from_cache, !is_34);
   // An idle prefix: writes elsewhere in etcd move its revision; progress requests (3.6)
   // bring the cache up to it without an event.
-  EtcdConfig other;
-  other.servers = etcd.ClientUrls();
-  other.prefix = "/other";
-  other.compaction_interval = 0s;
-  auto elsewhere = OpenEtcdStore(other, {});
-  ASSERT_TRUE(elsewhere.ok());
-  ASSERT_TRUE((*elsewhere)->Create("/registry/x", Enc("x")).ok());
+  auto elsewhere = OpenElsewhere(&etcd);
+  ASSERT_NE(elsewhere, nullptr);
+  ASSERT_TRUE(elsewhere->Create("/registry/x", Enc("x")).ok());
   auto again = store->List("/registry/", "", 0, 0);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->items.size(), 2u);
-  EXPECT_GE(again->revision, (*elsewhere)->CurrentRevision());
+  EXPECT_GE(again->revision, elsewhere->CurrentRevision());
 }
 
 TEST_P(EtcdStoreTest, CompactedRevisionsAreExpiredAndOneReplicaCompactsPerInterval) {
@@ -214,14 +224,7 @@ TEST_P(EtcdStoreTest, CompactedRevisionsAreExpiredAndOneReplicaCompactsPerInterv
   EXPECT_EQ(fresh->List("/registry/", "", 0, first).status().code(), Code::kExpired);
   EXPECT_EQ(fresh->Watch("/registry/", first).status().code(), Code::kExpired);
   // The compact key's version counts one compaction per interval between both replicas.
-  EtcdConfig raw;
-  raw.servers = etcd.ClientUrls();
-  auto client = etcd::EtcdClient::Connect(raw);
-  ASSERT_TRUE(client.ok());
-  etcdserverpb::RangeRequest req;
-  req.set_key("compact_rev_key");
-  etcdserverpb::RangeResponse resp;
-  ASSERT_TRUE((*client)->Range(req, &resp).ok());
+  const auto resp = RawGet(&etcd, "compact_rev_key");
   ASSERT_EQ(resp.kvs_size(), 1);
   EXPECT_GE(resp.kvs(0).version(), 2);
   EXPECT_LE(resp.kvs(0).version(), 4) << "two replicas, three intervals at most";
