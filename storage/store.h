@@ -98,6 +98,8 @@ struct StoreStats {
   // backend itself (consistent lists without a fresh cache, revisions it does not hold).
   int64_t lists_from_cache = 0;
   int64_t lists_from_backend = 0;
+  // GetRecent answered from the watch cache (the others went to the backend).
+  int64_t gets_from_cache = 0;
 };
 
 // Tuning knobs; the defaults are what production uses, tests shrink them.
@@ -156,6 +158,27 @@ class Store {
 
   // Current value of `key`, or kNotFound.
   virtual StatusOr<KeyValue> Get(const std::string& key) = 0;
+
+  // `key` as this process last saw it, which may lag a write committed elsewhere by the
+  // time its watch takes to bring it (kube-apiserver's get at resourceVersion=0): for
+  // readers that tolerate that, such as the admission rules' facts. A backend with a watch
+  // cache answers from memory and confirms an absent key with Get, so that an object
+  // created through another replica a moment ago is never reported missing; the others
+  // answer Get.
+  virtual StatusOr<KeyValue> GetRecent(const std::string& key) { return Get(key); }
+
+  // The revision GetRecent and ListRecent read at (the watch cache's; CurrentRevision()
+  // where there is none): it moves on once their answers may have changed, so a reader may
+  // keep what they said until it does.
+  virtual int64_t RecentRevision() { return CurrentRevision(); }
+
+  // List(prefix, start_after, limit, 0) with GetRecent's freshness (kube-apiserver's list at
+  // resourceVersion=0): from the watch cache where there is one, without asking the backend
+  // whether it is current.
+  virtual StatusOr<ListResult> ListRecent(const std::string& prefix, const std::string& start_after,
+                                          size_t limit) {
+    return List(prefix, start_after, limit, 0);
+  }
 
   // Keys that start with `prefix` and sort strictly after `start_after` (empty: from the
   // beginning), at most `limit` of them (0: no limit), as of `at_revision` (0: the latest;

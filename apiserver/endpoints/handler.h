@@ -19,6 +19,7 @@
 #include "apiserver/auth/auth.h"
 #include "apiserver/endpoints/encoding.h"
 #include "apiserver/endpoints/request_info.h"
+#include "apiserver/endpoints/table.h"
 #include "apiserver/registry/registry.h"
 #include "apiserver/server/tls_server.h"
 
@@ -99,6 +100,8 @@ class ApiHandler {
   std::atomic<int> inflight_readonly_{0};
   std::atomic<int> inflight_mutating_{0};
   std::function<void(const httplib::Request&, httplib::Response&)> webhook_;
+  // Table rows of listed objects, kept per stored revision (table.h).
+  TableRowCache table_rows_;
 };
 
 }  // namespace csdr::apiserver

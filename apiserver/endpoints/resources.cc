@@ -125,20 +125,20 @@ void RespondObject(RequestContext& ctx, const KindStrategy& kind, const OutputFo
 }
 
 void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
-                 const ListResult& list) {
+                 const ListResult& list, TableRowCache& table_rows) {
   const KindInfo& info = kind.info();
   json::Value meta =
       ListMeta(list.resource_version, list.continue_token, list.remaining_item_count);
   if (format.kind == OutputKind::kJson && !ctx.pretty) {
     // Fast path: splice the stored bytes; no object is parsed or re-encoded.
     size_t total = 128;
-    for (const auto& s : list.items) total += s.size() + 1;
+    for (const auto& kv : list.items) total += kv.value.size() + 1;
     std::string body;
     body.reserve(total);
     body += "{\"apiVersion\":\"" + info.api_version() + "\",\"items\":[";
     for (size_t i = 0; i < list.items.size(); ++i) {
       if (i) body += ',';
-      body += list.items[i];
+      body += list.items[i].value;
     }
     body += "],\"kind\":\"" + info.list_kind + "\",\"metadata\":";
     json::SerializeTo(meta, &body);
@@ -147,9 +147,9 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
   }
   if (format.kind == OutputKind::kTable && !ctx.pretty) {
     // Rows from the stored bytes, parsing only what the columns read (table.h).
-    auto t =
-        TableList(kind, format.meta_version, list.items, ctx.req.get_param_value("includeObject"),
-                  meta, std::chrono::system_clock::now());
+    auto t = table_rows.List(kind, format.meta_version, list.items,
+                             ctx.req.get_param_value("includeObject"), meta,
+                             std::chrono::system_clock::now());
     if (!t.ok()) return Fail(ctx, &info, "", t.status());
     t->push_back('\n');
     return WriteBody(ctx, 200, std::move(*t));
@@ -158,8 +158,8 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
   objects.reserve(list.items.size());
   json::ParseOptions po;
   po.max_depth = 200;
-  for (const auto& s : list.items) {
-    auto v = json::Parse(s, po);
+  for (const auto& kv : list.items) {
+    auto v = json::Parse(kv.value, po);
     if (v.ok()) objects.push_back(std::move(v.value()));
   }
   if (format.kind == OutputKind::kTable) {
@@ -590,7 +590,7 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     if (!opts.ok()) return Fail(ctx, &ki, "", opts.status());
     auto list = registry_->List(scope, *opts);
     if (!list.ok()) return Fail(ctx, &ki, "", list.status());
-    return RespondList(ctx, *kind, *format, *list);
+    return RespondList(ctx, *kind, *format, *list, table_rows_);
   }
   if (verb == "watch") return ServeWatch(ctx, scope, *format);
 
@@ -749,11 +749,11 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     auto r = registry_->DeleteCollection(scope, *lo, *dopts);
     if (!r.ok()) return Fail(ctx, &ki, "", r.status());
     ListResult lr;
-    for (const auto& o : *r) lr.items.push_back(json::Serialize(o));
+    for (const auto& o : *r) lr.items.push_back(storage::KeyValue{"", json::Serialize(o), 0, 0});
     lr.resource_version = 0;
     OutputFormat f = *format;
     if (f.kind == OutputKind::kTable) f.kind = OutputKind::kJson;
-    return RespondList(ctx, *kind, f, lr);
+    return RespondList(ctx, *kind, f, lr, table_rows_);
   }
 
   WriteStatus(ctx.res,

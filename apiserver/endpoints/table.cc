@@ -145,33 +145,109 @@ bool SplitObject(std::string_view item, Split* out) {
   return object && ok && !out->metadata.empty();
 }
 
-void AppendRow(const KindStrategy& kind, const std::string& version, const json::Value& object,
-               std::string_view metadata_bytes, std::string_view object_bytes,
+void AppendCell(const json::Value& cell, std::string* out) { json::SerializeTo(cell, out); }
+
+}  // namespace
+
+// A row prepared from one stored object: its cells serialized except the clock cells, which
+// are rendered per request at their offsets, and where its metadata lies in the stored bytes.
+struct PreparedRow {
+  struct ClockSlot {
+    size_t offset;  // in `cells`, where the rendered cell goes
+    TableCell cell;
+  };
+  int64_t revision = 0;
+  size_t stored_size = 0;  // the stored object's size: a cheap check that it is the same one
+  std::string cells;       // the cells, comma-separated, clock cells left out
+  std::vector<ClockSlot> clocks;
+  // The metadata: stored[metadata_offset, +metadata_size) when the object split, else
+  // `metadata` (serialized again from the object parsed whole); "{}" when it has none.
+  size_t metadata_offset = 0;
+  size_t metadata_size = 0;
+  std::string metadata;
+};
+
+namespace {
+
+void PrepareCells(const KindStrategy& kind, const json::Value& object, PreparedRow* row) {
+  bool first = true;
+  for (TableCell& cell : kind.RowCells(object)) {
+    if (!first) row->cells.push_back(',');
+    first = false;
+    if (cell.clock == TableCell::Clock::kNone) {
+      AppendCell(cell.value, &row->cells);
+    } else {
+      row->clocks.push_back({row->cells.size(), std::move(cell)});
+    }
+  }
+}
+
+// The row of one stored object; nullopt when it is unreadable (it has no row, as on the
+// parsed path).
+std::optional<PreparedRow> Prepare(const KindStrategy& kind, std::string_view stored,
+                                   int64_t revision) {
+  PreparedRow row;
+  row.revision = revision;
+  row.stored_size = stored.size();
+  Split split;
+  if (SplitObject(stored, &split)) {
+    // Stored objects are compact JSON as our serializer writes it: their metadata's bytes
+    // are what serializing it again would give.
+    PrepareCells(kind, split.reduced, &row);
+    row.metadata_offset = static_cast<size_t>(split.metadata.data() - stored.data());
+    row.metadata_size = split.metadata.size();
+    return row;
+  }
+  json::ParseOptions po;
+  po.max_depth = 200;
+  auto whole = json::Parse(stored, po);
+  if (!whole.ok()) return std::nullopt;
+  PrepareCells(kind, *whole, &row);
+  if (const json::Value* m = whole->Find("metadata")) json::SerializeTo(*m, &row.metadata);
+  if (row.metadata.empty()) row.metadata = "{}";
+  return row;
+}
+
+void AppendRow(const PreparedRow& row, std::string_view stored, const std::string& version,
                const std::string& include_object, std::chrono::system_clock::time_point now,
                std::string* out) {
   out->append("{\"cells\":[");
-  bool first = true;
-  for (const json::Value& cell : kind.Cells(object, now)) {
-    if (!first) out->push_back(',');
-    first = false;
-    json::SerializeTo(cell, out);
+  size_t at = 0;
+  for (const PreparedRow::ClockSlot& slot : row.clocks) {
+    out->append(row.cells, at, slot.offset - at);
+    AppendCell(slot.cell.Render(now), out);
+    at = slot.offset;
   }
+  out->append(row.cells, at, std::string::npos);
   out->push_back(']');
   if (include_object == "Object") {
-    out->append(",\"object\":").append(object_bytes);
+    out->append(",\"object\":").append(stored);
   } else if (include_object != "None") {
     out->append(",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/")
         .append(version)
         .append("\",\"metadata\":");
-    if (metadata_bytes.empty()) {
-      out->append("{}");
+    if (row.metadata_size != 0) {
+      out->append(stored.substr(row.metadata_offset, row.metadata_size));
     } else {
-      out->append(metadata_bytes);
+      out->append(row.metadata);
     }
     out->push_back('}');
   }
   out->push_back('}');
 }
+
+// The table's head, up to the rows' opening bracket.
+std::string TableStart(const KindStrategy& kind, const std::string& version,
+                       const json::Value& list_meta, size_t reserve) {
+  std::string out;
+  out.reserve(reserve);
+  json::SerializeTo(TableHead(kind, version, &list_meta), &out);
+  out.pop_back();  // the head's closing brace: the rows follow
+  out.append(",\"rows\":[");
+  return out;
+}
+
+size_t ListSizeGuess(size_t items, size_t stored_bytes) { return 256 + stored_bytes + 128 * items; }
 
 }  // namespace
 
@@ -213,33 +289,73 @@ StatusOr<std::string> TableList(const KindStrategy& kind, const std::string& ver
                                 const std::string& include_object, const json::Value& list_meta,
                                 std::chrono::system_clock::time_point now) {
   if (Status s = CheckIncludeObject(include_object); !s.ok()) return s;
-  std::string out;
-  size_t total = 256;
-  for (const auto& item : items) total += item.size() + 128;
-  out.reserve(total);
-  json::SerializeTo(TableHead(kind, version, &list_meta), &out);
-  out.pop_back();  // the head's closing brace: the rows follow
-  out.append(",\"rows\":[");
-  json::ParseOptions po;
-  po.max_depth = 200;
+  size_t bytes = 0;
+  for (const auto& item : items) bytes += item.size();
+  std::string out = TableStart(kind, version, list_meta, ListSizeGuess(items.size(), bytes));
   bool first = true;
   for (const std::string& item : items) {
-    Split split;
-    if (SplitObject(item, &split)) {
-      // Stored objects are compact JSON as our serializer writes it: their metadata's bytes
-      // are what serializing it again would give.
-      if (!first) out.push_back(',');
-      first = false;
-      AppendRow(kind, version, split.reduced, split.metadata, item, include_object, now, &out);
-      continue;
-    }
-    auto whole = json::Parse(item, po);
-    if (!whole.ok()) continue;  // an unreadable stored object has no row (as the parsed path)
-    std::string metadata;
-    if (const json::Value* m = whole->Find("metadata")) json::SerializeTo(*m, &metadata);
+    std::optional<PreparedRow> row = Prepare(kind, item, 0);
+    if (!row) continue;
     if (!first) out.push_back(',');
     first = false;
-    AppendRow(kind, version, *whole, metadata, item, include_object, now, &out);
+    AppendRow(*row, item, version, include_object, now, &out);
+  }
+  out.append("]}");
+  return out;
+}
+
+TableRowCache::TableRowCache(size_t capacity) : capacity_(capacity) {}
+TableRowCache::~TableRowCache() = default;
+
+size_t TableRowCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rows_.size();
+}
+
+StatusOr<std::string> TableRowCache::List(const KindStrategy& kind, const std::string& version,
+                                          const std::vector<storage::KeyValue>& items,
+                                          const std::string& include_object,
+                                          const json::Value& list_meta,
+                                          std::chrono::system_clock::time_point now) {
+  if (Status s = CheckIncludeObject(include_object); !s.ok()) return s;
+  // The rows kept for these revisions, under one lock; the others are prepared outside it.
+  std::vector<std::shared_ptr<const PreparedRow>> rows(items.size());
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < items.size(); ++i) {
+      bytes += items[i].value.size();
+      auto it = rows_.find(items[i].key);
+      if (it != rows_.end() && it->second->revision == items[i].mod_revision &&
+          it->second->stored_size == items[i].value.size()) {
+        rows[i] = it->second;
+      }
+    }
+  }
+  std::vector<size_t> prepared;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (rows[i] != nullptr) continue;
+    std::optional<PreparedRow> row = Prepare(kind, items[i].value, items[i].mod_revision);
+    if (!row) continue;
+    rows[i] = std::make_shared<const PreparedRow>(std::move(*row));
+    // A row without a revision (objects not read from the store) is not kept.
+    if (items[i].mod_revision != 0 && !items[i].key.empty()) prepared.push_back(i);
+  }
+  if (!prepared.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i : prepared) {
+      // Full: start over rather than track use. Rows of deleted objects go this way too.
+      if (rows_.size() >= capacity_) rows_.clear();
+      rows_.insert_or_assign(items[i].key, rows[i]);
+    }
+  }
+  std::string out = TableStart(kind, version, list_meta, ListSizeGuess(items.size(), bytes));
+  bool first = true;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (rows[i] == nullptr) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    AppendRow(*rows[i], items[i].value, version, include_object, now, &out);
   }
   out.append("]}");
   return out;

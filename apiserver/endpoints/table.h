@@ -6,17 +6,27 @@
 // only those parts are parsed; its metadata goes into the row (PartialObjectMetadata) as the
 // stored bytes, and the row is written as text. A list of 10,000 Backups took four times as
 // long as the same list as JSON when every object was parsed whole (docs/benchmarks.md F3).
+//
+// TableRowCache keeps each stored object's row once it is prepared (its cells serialized, its
+// ages and countdowns left to render at the request's `now`, where its metadata lies), by
+// storage key and revision, so that a list of unchanged objects as a Table costs about what
+// it costs as JSON: the cells are computed once per stored revision, not once per list.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "apiserver/kinds/kind.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "storage/store.h"
 
 namespace csdr::apiserver {
 
@@ -37,5 +47,36 @@ StatusOr<std::string> TableList(const KindStrategy& kind, const std::string& ver
                                 const std::vector<std::string>& items,
                                 const std::string& include_object, const json::Value& list_meta,
                                 std::chrono::system_clock::time_point now);
+
+struct PreparedRow;
+
+// Prepared rows by storage key, each for the revision it was prepared from. Thread-safe; the
+// lock is held to look rows up and to keep new ones, never while a row is prepared or
+// written. At `capacity` rows it starts over (a full cache is emptied), which also drops
+// the rows of deleted objects.
+class TableRowCache {
+ public:
+  static constexpr size_t kDefaultCapacity = 1 << 16;
+
+  explicit TableRowCache(size_t capacity = kDefaultCapacity);
+  ~TableRowCache();
+  TableRowCache(const TableRowCache&) = delete;
+  TableRowCache& operator=(const TableRowCache&) = delete;
+
+  // TableList of the items' values, byte for byte; rows come from here when an item's key
+  // and mod_revision match a kept row, and are kept when prepared (an item with no key or
+  // revision 0 is prepared each time).
+  StatusOr<std::string> List(const KindStrategy& kind, const std::string& version,
+                             const std::vector<storage::KeyValue>& items,
+                             const std::string& include_object, const json::Value& list_meta,
+                             std::chrono::system_clock::time_point now);
+
+  size_t size() const;
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const PreparedRow>> rows_;
+};
 
 }  // namespace csdr::apiserver

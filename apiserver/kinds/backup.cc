@@ -99,15 +99,14 @@ class BackupKind final : public StrategyBase {
     }
   }
 
-  std::vector<json::Value> MiddleCells(const json::Value& o,
-                                       std::chrono::system_clock::time_point now) const override {
+  std::vector<TableCell> MiddleCells(const json::Value& o) const override {
     return {Cell(o, "spec.vaultName"),
             Cell(o, "spec.backupType"),
             Cell(o, "status.phase"),
             CountCell(o, "status.errors"),
             CountCell(o, "status.warnings"),
-            AgeCell(o, "status.startTimestamp", now),
-            CountdownCell(o, "status.expiration", now, "expired")};
+            AgeCell(o, "status.startTimestamp"),
+            CountdownCell(o, "status.expiration", "expired")};
   }
 };
 

@@ -92,12 +92,11 @@ class BackupScheduleKind final : public StrategyBase {
     }
   }
 
-  std::vector<json::Value> MiddleCells(const json::Value& o,
-                                       std::chrono::system_clock::time_point now) const override {
+  std::vector<TableCell> MiddleCells(const json::Value& o) const override {
     const json::Value* paused = GetPath(o, "spec.paused");
-    json::Value next = GetPath(o, "status.nextRunTime") == nullptr
-                           ? json::Value()
-                           : CountdownCell(o, "status.nextRunTime", now, "due");
+    TableCell next = GetPath(o, "status.nextRunTime") == nullptr
+                         ? TableCell(json::Value())
+                         : CountdownCell(o, "status.nextRunTime", "due");
     return {Cell(o, "spec.schedule"),
             Cell(o, "spec.template.vaultName"),
             paused != nullptr ? *paused : json::Value(false),

@@ -100,11 +100,10 @@ class BackupVaultKind final : public StrategyBase {
     }
   }
 
-  std::vector<json::Value> MiddleCells(const json::Value& o,
-                                       std::chrono::system_clock::time_point now) const override {
+  std::vector<TableCell> MiddleCells(const json::Value& o) const override {
     return {Cell(o, "spec.bucket"),  Cell(o, "spec.region"),
             Cell(o, "spec.network"), Cell(o, "spec.accessMode"),
-            Cell(o, "status.phase"), AgeCell(o, "status.lastValidationTime", now)};
+            Cell(o, "status.phase"), AgeCell(o, "status.lastValidationTime")};
   }
 };
 

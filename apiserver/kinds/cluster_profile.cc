@@ -113,8 +113,7 @@ class ClusterProfileKind final : public StrategyBase {
     }
   }
 
-  std::vector<json::Value> MiddleCells(const json::Value& o,
-                                       std::chrono::system_clock::time_point) const override {
+  std::vector<TableCell> MiddleCells(const json::Value& o) const override {
     json::Value region = Cell(o, "status.regionID");
     if (region.is_null()) region = Cell(o, "spec.regionID");
     return {Cell(o, "spec.clusterType"),      std::move(region),

@@ -20,6 +20,43 @@ const KindStrategy* FindKindByResource(std::string_view resource) {
   return nullptr;
 }
 
+TableCell TableCell::Age(std::chrono::system_clock::time_point since) {
+  TableCell c{json::Value()};
+  c.clock = Clock::kAge;
+  c.at = since;
+  return c;
+}
+
+TableCell TableCell::Countdown(std::chrono::system_clock::time_point until, std::string past) {
+  TableCell c{json::Value()};
+  c.clock = Clock::kCountdown;
+  c.at = until;
+  c.past = std::move(past);
+  return c;
+}
+
+json::Value TableCell::Render(std::chrono::system_clock::time_point now) const {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  switch (clock) {
+    case Clock::kNone:
+      return value;
+    case Clock::kAge:
+      return json::Value(HumanDuration(duration_cast<seconds>(now - at)));
+    case Clock::kCountdown:
+      if (at <= now) return json::Value(past);
+      return json::Value(HumanDuration(duration_cast<seconds>(at - now)));
+  }
+  return value;
+}
+
+std::vector<json::Value> KindStrategy::Cells(const json::Value& object,
+                                             std::chrono::system_clock::time_point now) const {
+  std::vector<json::Value> cells;
+  for (const TableCell& c : RowCells(object)) cells.push_back(c.Render(now));
+  return cells;
+}
+
 // A transcription of k8s.io/apimachinery/pkg/util/duration.HumanDuration. Go truncates
 // toward zero at every step, so truncating the input to whole seconds first gives the
 // same answers.

@@ -18,6 +18,28 @@
 
 namespace csdr::apiserver {
 
+// One printer-column cell as the stored object gives it: a value read from the object, or a
+// time the cell shows relative to the moment of the request (an age, or a countdown that
+// reads `past` once the time has come). Everything but that moment depends on the stored
+// object alone, so a row can be prepared once per stored revision and rendered per request
+// (endpoints/table.h).
+struct TableCell {
+  enum class Clock { kNone, kAge, kCountdown };
+
+  TableCell(json::Value v) : value(std::move(v)) {}  // NOLINT: a plain cell converts
+  static TableCell Age(std::chrono::system_clock::time_point since);
+  static TableCell Countdown(std::chrono::system_clock::time_point until, std::string past);
+
+  // The cell as shown at `now`: `value`, or HumanDuration of the time since `at` (kAge) or
+  // left until `at` (kCountdown; `past` once `at` <= now).
+  json::Value Render(std::chrono::system_clock::time_point now) const;
+
+  json::Value value;
+  Clock clock = Clock::kNone;
+  std::chrono::system_clock::time_point at;
+  std::string past;
+};
+
 struct KindInfo {
   std::string group = "csdr.io";
   std::string version = "v1alpha1";
@@ -64,9 +86,13 @@ class KindStrategy {
   // Printer columns for kubectl get; the first is Name (format "name"), the last Age.
   virtual const std::vector<ColumnDefinition>& Columns() const = 0;
 
-  // One Table row's cells, in Columns() order. Computed cells (ages, EXPIRES) use `now`.
-  virtual std::vector<json::Value> Cells(const json::Value& object,
-                                         std::chrono::system_clock::time_point now) const = 0;
+  // One Table row's cells, in Columns() order, as the object gives them (ages and
+  // countdowns unrendered).
+  virtual std::vector<TableCell> RowCells(const json::Value& object) const = 0;
+
+  // RowCells rendered at `now`.
+  std::vector<json::Value> Cells(const json::Value& object,
+                                 std::chrono::system_clock::time_point now) const;
 
   // Field selector support: the fields this kind can be selected on besides
   // metadata.name and metadata.namespace (e.g. "status.phase", "spec.vaultName"), and the

@@ -134,15 +134,14 @@ class RestoreKind final : public StrategyBase {
     }
   }
 
-  std::vector<json::Value> MiddleCells(const json::Value& o,
-                                       std::chrono::system_clock::time_point now) const override {
+  std::vector<TableCell> MiddleCells(const json::Value& o) const override {
     const json::Value* cross = GetPath(o, "status.crossRegion");
     return {Cell(o, "spec.backupName"),
             Cell(o, "status.phase"),
             cross != nullptr ? *cross : json::Value(false),
             CountCell(o, "status.errors"),
             CountCell(o, "status.warnings"),
-            AgeCell(o, "status.startTimestamp", now)};
+            AgeCell(o, "status.startTimestamp")};
   }
 };
 

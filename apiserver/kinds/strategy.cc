@@ -72,15 +72,15 @@ FieldErrors StrategyBase::ValidateStatus(const json::Value& object) const {
   return errors;
 }
 
-std::vector<json::Value> StrategyBase::Cells(const json::Value& object,
-                                             std::chrono::system_clock::time_point now) const {
-  std::vector<json::Value> cells;
+std::vector<TableCell> StrategyBase::RowCells(const json::Value& object) const {
+  std::vector<TableCell> cells;
   cells.reserve(columns_.size());
-  cells.emplace_back(object.GetString({"metadata", "name"}));
-  for (json::Value& c : MiddleCells(object, now)) cells.push_back(std::move(c));
-  json::Value age = AgeCell(object, "metadata.creationTimestamp", now);
+  cells.emplace_back(json::Value(object.GetString({"metadata", "name"})));
+  for (TableCell& c : MiddleCells(object)) cells.push_back(std::move(c));
+  TableCell age = AgeCell(object, "metadata.creationTimestamp");
   // kubectl shows "<unknown>" for an object without a creation time.
-  cells.push_back(age.is_null() ? json::Value("<unknown>") : std::move(age));
+  if (age.clock == TableCell::Clock::kNone && age.value.is_null()) age.value = "<unknown>";
+  cells.push_back(std::move(age));
   return cells;
 }
 
@@ -288,24 +288,21 @@ json::Value CountCell(const json::Value& object, std::string_view dotted) {
   return (v == nullptr || !v->is_number()) ? json::Value(0) : *v;
 }
 
-json::Value AgeCell(const json::Value& object, std::string_view dotted,
-                    std::chrono::system_clock::time_point now) {
+TableCell AgeCell(const json::Value& object, std::string_view dotted) {
   const json::Value* v = GetPath(object, dotted);
   if (v == nullptr) return json::Value();
   if (!v->is_string()) return json::Value("<unknown>");
   auto t = ParseRFC3339(v->as_string());
   if (!t) return json::Value("<unknown>");
-  return json::Value(HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *t)));
+  return TableCell::Age(*t);
 }
 
-json::Value CountdownCell(const json::Value& object, std::string_view dotted,
-                          std::chrono::system_clock::time_point now, std::string_view past) {
+TableCell CountdownCell(const json::Value& object, std::string_view dotted, std::string_view past) {
   const json::Value* v = GetPath(object, dotted);
   if (v == nullptr || !v->is_string()) return json::Value("<unknown>");
   auto t = ParseRFC3339(v->as_string());
   if (!t) return json::Value("<unknown>");
-  if (*t <= now) return json::Value(past);
-  return json::Value(HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(*t - now)));
+  return TableCell::Countdown(*t, std::string(past));
 }
 
 void CheckRegionID(const json::Value& parent, std::string_view key, std::string_view path,

@@ -31,8 +31,7 @@ class StrategyBase : public KindStrategy {
   FieldErrors ValidateUpdate(const json::Value& object, const json::Value& old) const final;
   FieldErrors ValidateStatus(const json::Value& object) const final;
   const std::vector<ColumnDefinition>& Columns() const final { return columns_; }
-  std::vector<json::Value> Cells(const json::Value& object,
-                                 std::chrono::system_clock::time_point now) const final;
+  std::vector<TableCell> RowCells(const json::Value& object) const final;
   const std::vector<std::string>& SelectableFields() const final { return selectable_; }
   std::optional<std::string> FieldValue(const json::Value& object,
                                         std::string_view field) const final;
@@ -44,8 +43,7 @@ class StrategyBase : public KindStrategy {
                                   FieldErrors* errors) const = 0;
   virtual void ValidateStatusFields(const json::Value& status, FieldErrors* errors) const = 0;
   // The cells of the middle columns, in order.
-  virtual std::vector<json::Value> MiddleCells(const json::Value& object,
-                                               std::chrono::system_clock::time_point now) const = 0;
+  virtual std::vector<TableCell> MiddleCells(const json::Value& object) const = 0;
 
  private:
   KindInfo info_;
@@ -104,12 +102,10 @@ json::Value Cell(const json::Value& object, std::string_view dotted);
 json::Value CountCell(const json::Value& object, std::string_view dotted);
 // A "date" cell: the age of the RFC 3339 time at `dotted`, as HumanDuration; null when
 // absent, "<unknown>" when malformed.
-json::Value AgeCell(const json::Value& object, std::string_view dotted,
-                    std::chrono::system_clock::time_point now);
+TableCell AgeCell(const json::Value& object, std::string_view dotted);
 // A cell counting down to the time at `dotted`: HumanDuration of the time left, or
 // `past` once it has passed; "<unknown>" when absent or malformed.
-json::Value CountdownCell(const json::Value& object, std::string_view dotted,
-                          std::chrono::system_clock::time_point now, std::string_view past);
+TableCell CountdownCell(const json::Value& object, std::string_view dotted, std::string_view past);
 
 // The five strategies (defined in their own files).
 const KindStrategy& ClusterProfileStrategy();

@@ -514,7 +514,7 @@ StatusOr<ListResult> Registry::List(const Scope& scope, const ListOptions& optio
         if (!Matches(kind, *obj, options.label_selector, options.field_selector)) continue;
       }
       last_key = kv.key;
-      out.items.push_back(std::move(kv.value));
+      out.items.push_back(std::move(kv));
     }
     if (limit == 0) {
       if (!page->more) break;
@@ -911,8 +911,8 @@ StatusOr<std::vector<json::Value>> Registry::DeleteCollection(const Scope& scope
   auto listed = List(scope, all);
   if (!listed.ok()) return listed.status();
   std::vector<json::Value> out;
-  for (const std::string& raw : listed->items) {
-    auto obj = ParseStored(raw);
+  for (const storage::KeyValue& kv : listed->items) {
+    auto obj = ParseStored(kv.value);
     if (!obj.ok()) continue;
     Scope item = scope;
     item.name = MetaString(*obj, "name");

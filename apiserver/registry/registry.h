@@ -55,7 +55,9 @@ struct ListOptions {
 };
 
 struct ListResult {
-  std::vector<std::string> items;  // stored objects, serialized JSON, in key order
+  // Stored objects in key order: each one's storage key, its serialized JSON (value) and its
+  // mod_revision.
+  std::vector<storage::KeyValue> items;
   int64_t resource_version = 0;
   std::string continue_token;
   std::optional<int64_t> remaining_item_count;

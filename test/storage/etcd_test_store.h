@@ -45,6 +45,21 @@ class OffsetStore : public Store {
     }
     return r;
   }
+  StatusOr<KeyValue> GetRecent(const std::string& key) override {
+    auto kv = inner_->GetRecent(key);
+    if (kv.ok()) Shift(&kv.value());
+    return kv;
+  }
+  StatusOr<ListResult> ListRecent(const std::string& prefix, const std::string& start_after,
+                                  size_t limit) override {
+    auto r = inner_->ListRecent(prefix, start_after, limit);
+    if (r.ok()) {
+      r->revision -= offset_;
+      for (auto& kv : r->items) Shift(&kv);
+    }
+    return r;
+  }
+  int64_t RecentRevision() override { return inner_->RecentRevision() - offset_; }
   StatusOr<int64_t> Update(const std::string& key, int64_t expected,
                            const Encoder& encode) override {
     return Out(inner_->Update(key, In(expected), encode));

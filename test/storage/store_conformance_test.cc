@@ -584,6 +584,38 @@ TEST_P(StoreConformanceTest, RecreatedKeyHasANewCreateRevision) {
   EXPECT_EQ(store_->List("/r/", "", 0, 1)->items.at(0).value, "a@1");
 }
 
+// GetRecent/ListRecent may lag other processes' writes, never this store's acknowledged ones.
+TEST_P(StoreConformanceTest, RecentReadsSeeEveryAcknowledgedWriteOfThisStore) {
+  const int64_t a = MustCreate("/r/a", "a");
+  MustCreate("/r/b", "b");
+  auto got = store_->GetRecent("/r/a");
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->value, "a@" + std::to_string(a));
+  EXPECT_EQ(got->mod_revision, a);
+  EXPECT_EQ(got->create_revision, a);
+  auto u = store_->Update("/r/a", a, Enc("a2"));
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(store_->GetRecent("/r/a")->mod_revision, *u);
+  EXPECT_GE(store_->RecentRevision(), *u);
+  auto recent = store_->ListRecent("/r/", "", 0);
+  auto consistent = store_->List("/r/", "", 0, 0);
+  ASSERT_TRUE(recent.ok());
+  ASSERT_TRUE(consistent.ok());
+  ASSERT_EQ(recent->items.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(recent->items[i].key, consistent->items[i].key);
+    EXPECT_EQ(recent->items[i].value, consistent->items[i].value);
+    EXPECT_EQ(recent->items[i].mod_revision, consistent->items[i].mod_revision);
+  }
+  auto page = store_->ListRecent("/r/", "", 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_TRUE(page->more);
+  MustDelete("/r/a");
+  EXPECT_EQ(store_->GetRecent("/r/a").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->ListRecent("/r/", "", 0)->items.size(), 1u);
+}
+
 TEST_P(StoreConformanceTest, NoGapsOrDuplicatesWhileWatchesStartUnderConcurrentWriters) {
   constexpr int kWriters = 4;
   constexpr int kWritesEach = 150;

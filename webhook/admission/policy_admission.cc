@@ -34,8 +34,10 @@ ObjectFact Unknown(std::string reason) {
 
 // The object at `key`: absent, present and parsed, or unknown with the storage error (or,
 // when it does not parse, "stored object is not valid JSON").
+// From the store's watch cache where it has one (GetRecent: an absent object is confirmed
+// with the backend), as kube-apiserver's admission plugins read their informers.
 ObjectFact ReadObject(storage::Store* store, const std::string& key) {
-  auto kv = store->Get(key);
+  auto kv = store->GetRecent(key);
   if (!kv.ok()) {
     if (kv.status().code() != Code::kNotFound) return Unknown("storage: " + kv.status().message());
     ObjectFact f;
@@ -57,7 +59,7 @@ std::string StoreFacts::TombstoneKey(std::string_view ns, std::string_view name)
 
 ObjectFact StoreFacts::CachedObject(const std::string& key,
                                     const std::function<ObjectFact()>& read) const {
-  const int64_t revision = store_->CurrentRevision();  // before the read: see Cached
+  const int64_t revision = store_->RecentRevision();  // before the read: see Cached
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
     auto it = objects_.find(key);
@@ -73,7 +75,7 @@ ObjectFact StoreFacts::CachedObject(const std::string& key,
 
 ListFact StoreFacts::CachedList(const std::string& key,
                                 const std::function<ListFact()>& read) const {
-  const int64_t revision = store_->CurrentRevision();
+  const int64_t revision = store_->RecentRevision();
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
     auto it = lists_.find(key);
@@ -107,7 +109,7 @@ ListFact StoreFacts::List(std::string_view kind, std::string_view ns) const {
   const std::string prefix = apiserver::Registry::Prefix(*k, std::string(ns));
   return CachedList(prefix, [&] {
     ListFact f;
-    auto page = store_->List(prefix, "", 0, 0);
+    auto page = store_->ListRecent(prefix, "", 0);
     if (!page.ok()) {
       f.unknown_reason = "storage: " + page.status().message();
       return f;

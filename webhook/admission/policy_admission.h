@@ -55,9 +55,10 @@ class StoreFacts : public Facts {
  private:
   // The store's objects as facts, parsed once per store revision: a review or a create reads
   // the ClusterProfile, a vault or a backup, and reading and parsing them on every request
-  // was a sixth of a webhook review's cost. An entry is valid while the store's current
-  // revision is the one read before the object was (any write since moves the revision on;
-  // the store bumps it only after the write is visible to readers).
+  // was a sixth of a webhook review's cost. Reads are the store's GetRecent and ListRecent
+  // (its watch cache on etcd). An entry is valid while the store's RecentRevision is the one
+  // read before the object was (any write since moves the revision on; the store bumps it
+  // only after the write is visible to those reads).
   struct Cached {
     int64_t revision = 0;
     ObjectFact object;

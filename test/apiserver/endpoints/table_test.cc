@@ -1,5 +1,6 @@
 // TableList (rows written from the stored bytes) against Table (rows from parsed objects):
-// the same bytes for every kind, every includeObject, and objects that do not split.
+// the same bytes for every kind, every includeObject, and objects that do not split; and
+// TableRowCache, which keeps rows per stored revision, against TableList.
 #include "apiserver/endpoints/table.h"
 
 #include <gtest/gtest.h>
@@ -89,6 +90,85 @@ TEST(TableListTest, ObjectsThatDoNotSplitAreParsedWholeOrSkipped) {
 TEST(TableListTest, UnknownIncludeObjectIsA400) {
   auto got = TableList(*FindKindByResource("backups"), "v1", {}, "Everything",
                        json::Value::MakeObject(), system_clock::now());
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kBadRequest);
+}
+
+// The items under the kind's own keys, as the registry lists them.
+std::vector<storage::KeyValue> KeyValues(const KindStrategy& kind,
+                                         const std::vector<std::string>& stored,
+                                         int64_t first_rev) {
+  std::vector<storage::KeyValue> out;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    const int64_t rev = first_rev + static_cast<int64_t>(i);
+    out.push_back({"/registry/csdr.io/" + kind.info().resource + "/" + std::to_string(i), stored[i],
+                   rev, rev});
+  }
+  return out;
+}
+
+json::Value ListMeta() {
+  json::Value meta = json::Value::MakeObject();
+  meta.Set("resourceVersion", "42");
+  return meta;
+}
+
+TEST(TableRowCacheTest, KeptRowsGiveTableListsBytesAtEveryLaterMoment) {
+  const std::vector<std::string> stored = Stored(kObjects);
+  TableRowCache cache;
+  const auto t0 = system_clock::now();
+  for (const KindStrategy* kind : AllKinds()) {
+    const auto items = KeyValues(*kind, stored, 10);
+    for (const std::string include : {"", "None", "Object"}) {
+      // The first list prepares the rows; the later ones, hours and days on, reuse them and
+      // must still count ages and countdowns from their own moment.
+      for (auto now : {t0, t0 + std::chrono::hours(3), t0 + std::chrono::hours(24 * 40)}) {
+        auto got = cache.List(*kind, "v1", items, include, ListMeta(), now);
+        ASSERT_TRUE(got.ok()) << got.status().message();
+        EXPECT_EQ(*got, *TableList(*kind, "v1", stored, include, ListMeta(), now))
+            << kind->info().resource << " includeObject=" << include;
+      }
+    }
+  }
+  EXPECT_EQ(cache.size(), stored.size() * AllKinds().size());
+}
+
+TEST(TableRowCacheTest, ANewRevisionOfAKeyIsPreparedAgain) {
+  const KindStrategy& backups = *FindKindByResource("backups");
+  TableRowCache cache;
+  const auto now = system_clock::now();
+  auto v1 = Stored({R"({"metadata":{"name":"b"},"status":{"phase":"InProgress"}})"});
+  auto v2 = Stored({R"({"metadata":{"name":"b"},"status":{"phase":"Completed"}})"});
+  std::vector<storage::KeyValue> items = {{"/registry/b", v1[0], 5, 5}};
+  ASSERT_NE(cache.List(backups, "v1", items, "None", ListMeta(), now)->find("InProgress"),
+            std::string::npos);
+  items[0] = {"/registry/b", v2[0], 5, 9};
+  auto got = cache.List(backups, "v1", items, "None", ListMeta(), now);
+  EXPECT_EQ(*got, *TableList(backups, "v1", v2, "None", ListMeta(), now));
+  EXPECT_EQ(got->find("InProgress"), std::string::npos);
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(TableRowCacheTest, ItemsWithoutARevisionAreNotKeptAndAFullCacheStartsOver) {
+  const KindStrategy& backups = *FindKindByResource("backups");
+  const auto now = system_clock::now();
+  const std::vector<std::string> stored = Stored(kObjects);
+  TableRowCache small(3);
+  std::vector<storage::KeyValue> unkept = {{"", stored[0], 0, 0}, {"/registry/x", stored[1], 0, 0}};
+  EXPECT_EQ(*small.List(backups, "v1", unkept, "", ListMeta(), now),
+            *TableList(backups, "v1", {stored[0], stored[1]}, "", ListMeta(), now));
+  EXPECT_EQ(small.size(), 0u);
+  auto items = KeyValues(backups, stored, 1);  // 8 rows into a cache of 3
+  EXPECT_EQ(*small.List(backups, "v1", items, "", ListMeta(), now),
+            *TableList(backups, "v1", stored, "", ListMeta(), now));
+  EXPECT_LE(small.size(), 3u);
+  EXPECT_GT(small.size(), 0u);
+}
+
+TEST(TableRowCacheTest, UnknownIncludeObjectIsA400) {
+  TableRowCache cache;
+  auto got =
+      cache.List(*FindKindByResource("backups"), "v1", {}, "All", ListMeta(), system_clock::now());
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Code::kBadRequest);
 }

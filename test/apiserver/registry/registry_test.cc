@@ -280,7 +280,8 @@ TEST_F(RegistryTest, ListPagesAreConsistent) {
     ASSERT_TRUE(r.ok()) << r.status().message();
     if (rv == 0) rv = r->resource_version;
     EXPECT_EQ(r->resource_version, rv);
-    for (const auto& s : r->items) names.push_back(Parse(s).GetString({"metadata", "name"}));
+    for (const auto& kv : r->items)
+      names.push_back(Parse(kv.value).GetString({"metadata", "name"}));
     if (page == 0) MustCreate("b9");  // created after the first page: not in this list
     if (r->continue_token.empty()) break;
     o.continue_token = r->continue_token;
@@ -300,7 +301,7 @@ TEST_F(RegistryTest, ListWithSelectors) {
     EXPECT_TRUE(r.ok()) << r.status().message();
     std::string out;
     if (r.ok())
-      for (const auto& s : r->items) out += Parse(s).GetString({"metadata", "name"});
+      for (const auto& kv : r->items) out += Parse(kv.value).GetString({"metadata", "name"});
     return out;
   };
   EXPECT_EQ(names("tier=gold", ""), "a");

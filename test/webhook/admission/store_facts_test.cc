@@ -1,5 +1,6 @@
 // StoreFacts reads the store's own objects for the rules, parsed once per store revision.
-// A counting Store (our seam) around memory:// shows when the store is actually read.
+// A counting Store (our seam) around memory:// shows when the store is actually read, and
+// that the facts read its recent view (the watch cache on etcd), not consistent reads.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -21,13 +22,26 @@ class CountingStore : public storage::Store {
     return inner_->Create(k, e);
   }
   StatusOr<storage::KeyValue> Get(const std::string& k) override {
-    ++gets;
+    ++consistent_reads;
     return inner_->Get(k);
   }
   StatusOr<storage::ListResult> List(const std::string& p, const std::string& s, size_t l,
                                      int64_t r) override {
-    ++lists;
+    ++consistent_reads;
     return inner_->List(p, s, l, r);
+  }
+  StatusOr<storage::KeyValue> GetRecent(const std::string& k) override {
+    ++gets;
+    return inner_->GetRecent(k);
+  }
+  StatusOr<storage::ListResult> ListRecent(const std::string& p, const std::string& s,
+                                           size_t l) override {
+    ++lists;
+    return inner_->ListRecent(p, s, l);
+  }
+  int64_t RecentRevision() override {
+    ++recent_revisions;
+    return inner_->RecentRevision();
   }
   StatusOr<int64_t> Update(const std::string& k, int64_t r, const storage::Encoder& e) override {
     return inner_->Update(k, r, e);
@@ -42,7 +56,8 @@ class CountingStore : public storage::Store {
   }
   void Close() override { inner_->Close(); }
 
-  std::atomic<int> gets{0}, lists{0};
+  std::atomic<int> gets{0}, lists{0};  // the recent view's reads
+  std::atomic<int> consistent_reads{0}, recent_revisions{0};
 
  private:
   std::unique_ptr<storage::Store> inner_;
@@ -122,6 +137,18 @@ TEST_F(StoreFactsTest, ListsAreCachedAndRefreshed) {
   ASSERT_TRUE(store_->Create(VaultKey("b"), [](int64_t) { return VaultJson("b", "b"); }).ok());
   EXPECT_EQ(facts_->List("BackupVault", "").items.size(), 2u);
   EXPECT_EQ(store_->lists.load(), 2);
+}
+
+TEST_F(StoreFactsTest, FactsReadTheStoresRecentViewAndItsRevision) {
+  ASSERT_TRUE(store_->Create(VaultKey("a"), [](int64_t) { return VaultJson("a", "b"); }).ok());
+  const int consistent = store_->consistent_reads.load();
+  EXPECT_TRUE(facts_->Get("BackupVault", "csdr", "a").present());
+  EXPECT_EQ(facts_->List("BackupVault", "csdr").items.size(), 1u);
+  EXPECT_TRUE(facts_->VaultTombstone("csdr", "a").absent());
+  EXPECT_EQ(store_->consistent_reads.load(), consistent);
+  EXPECT_EQ(store_->gets.load(), 2);
+  EXPECT_EQ(store_->lists.load(), 1);
+  EXPECT_GE(store_->recent_revisions.load(), 3);
 }
 
 TEST_F(StoreFactsTest, StorageErrorsAreNotRemembered) {
