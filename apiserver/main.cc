@@ -17,6 +17,7 @@
 #include "apiserver/server/tls_server.h"
 #include "apiserver/tools/commands.h"
 #include "common/metrics.h"
+#include "controllers/manager.h"
 #include "storage/etcd/etcd_store.h"
 #include "storage/instrumented_store.h"
 #include "storage/store.h"
@@ -290,12 +291,24 @@ int main(int argc, char** argv) {
     std::cerr << "csdr-apiserver: " << bound.message() << "\n";
     return 1;
   }
+  // The built-in controllers, one replica at a time (a lease in the store).
+  auto enabled_controllers = controllers::ParseControllers(opts->controllers);
+  if (!enabled_controllers.ok()) {
+    std::cerr << "csdr-apiserver: " << enabled_controllers.status().message() << "\n";
+    return 1;
+  }
+  controllers::ControllerManagerOptions controller_options;
+  controller_options.controllers = *enabled_controllers;
+  controllers::ControllerManager controller_manager(&registry, store->get(), controller_options);
+
   TlsServer* srv = server->get();
   const int shutdown_delay = opts->shutdown_delay_seconds;
-  std::thread signal_thread([&handler, srv, signals, shutdown_delay] {
+  std::thread signal_thread([&handler, &controller_manager, srv, signals, shutdown_delay] {
     int sig = 0;
     sigwait(&signals, &sig);
     LOG(INFO) << "received signal " << sig << ", shutting down";
+    // First the controllers, releasing their lease: another replica takes over at once.
+    controller_manager.Stop();
     if (shutdown_delay > 0) {
       // kube-apiserver's --shutdown-delay-duration: /readyz answers 503 while requests are
       // still served, so that load balancers and endpoints stop sending new ones first.
@@ -311,6 +324,7 @@ int main(int argc, char** argv) {
     LOG(INFO) << (synced ? "" : "not yet synced: ") << (*cluster)->StatusLine();
   }
   handler.SetReady(true);
+  controller_manager.Start();
   LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":"
             << opts->secure_port << " with storage " << storage_name;
   srv->Serve();
@@ -321,6 +335,7 @@ int main(int argc, char** argv) {
     (*store)->Close();
     std::_Exit(0);
   }
+  controller_manager.Stop();
   (*cluster)->Stop();
   if (configmap_watcher) configmap_watcher->Stop();
   (*store)->Close();

@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libcpp-httplib-dev libssl-dev rapidjson-dev libyaml-cpp-dev libgoogle-glog-dev libgtest-dev
-  libsqlite3-dev sqlite3 openssl libsimdjson-dev
+  libsqlite3-dev sqlite3 openssl libsimdjson-dev libabsl-dev tzdata
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc etcd-server
   python3-kubernetes python3-yaml
   clang-format curl

@@ -2,6 +2,7 @@
 // one-shot task: its spec never changes after creation (CSDR-BK-003).
 #include "apiserver/kinds/strategy.h"
 #include "apiserver/kinds/validation.h"
+#include "common/duration.h"
 
 namespace csdr::apiserver {
 namespace {
@@ -63,6 +64,7 @@ class BackupKind final : public StrategyBase {
     json::Value& spec = (*object)["spec"];
     if (spec.is_null()) spec = json::Value::MakeObject();
     DefaultBackupSpec(&spec);
+    DefaultExpiration(object);
   }
 
  protected:
@@ -111,6 +113,24 @@ class BackupKind final : public StrategyBase {
 };
 
 }  // namespace
+
+void DefaultExpiration(json::Value* object) {
+  if (GetPath(*object, "status.expiration") != nullptr) return;
+  const json::Value* created = GetPath(*object, "metadata.creationTimestamp");
+  const json::Value* ttl = GetPath(*object, "spec.ttl");
+  if (created == nullptr || !created->is_string() || ttl == nullptr || !ttl->is_string()) return;
+  auto start = ParseRFC3339(created->as_string());
+  StatusOr<int64_t> ns = ParseGoDuration(ttl->as_string());
+  if (!start || !ns.ok() || *ns <= 0) return;  // a ttl of 0 never expires
+  // Beyond a century is kept a century (and time points stay far inside their range).
+  constexpr int64_t kCentury = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
+  const std::chrono::nanoseconds ttl_ns{std::min(*ns, kCentury)};
+  json::Value& status = (*object)["status"];
+  if (status.is_null()) status = json::Value::MakeObject();
+  if (!status.is_object()) return;
+  status.Set("expiration",
+             FormatRFC3339(*start + std::chrono::duration_cast<std::chrono::seconds>(ttl_ns)));
+}
 
 void DefaultBackupSpec(json::Value* spec) {
   if (!spec->is_object()) return;

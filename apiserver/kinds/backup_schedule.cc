@@ -33,7 +33,7 @@ class BackupScheduleKind final : public StrategyBase {
                  0},
                 {"Paused", "boolean", "", "Whether runs are suspended (spec.paused).", 0},
                 {"Last Backup", "string", "",
-                 "The Backup created by the last run (status.lastBackup.name).", 1},
+                 "The Backup created by the last run (status.lastBackup.name).", 0},
                 {"Last Status", "string", "", "The phase of that Backup (status.lastBackup.phase).",
                  0},
                 {"Next Run", "string", "", "Time left until the next run (status.nextRunTime).", 0},

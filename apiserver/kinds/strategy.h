@@ -116,6 +116,10 @@ const KindStrategy& BackupScheduleStrategy();
 
 // Shared by Backup and BackupSchedule (whose template is a BackupSpec).
 void DefaultBackupSpec(json::Value* spec);
+// A Backup's status.expiration when it has none: metadata.creationTimestamp + spec.ttl (at
+// most a century; none for a ttl of 0 or an unreadable one). Set at create by Default, and
+// on the next update of a Backup stored before it was.
+void DefaultExpiration(json::Value* object);
 void ValidateBackupSpec(const json::Value& spec, std::string_view path, FieldErrors* errors);
 
 // An Alibaba Cloud region ID ("cn-hangzhou", "ap-southeast-1"): syntax only; whether the

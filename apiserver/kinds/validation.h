@@ -54,6 +54,9 @@ FieldErrors ValidateConditions(const json::Value* conditions, std::string_view p
 // metav1.Time is decoded; nullopt when malformed.
 std::optional<std::chrono::system_clock::time_point> ParseRFC3339(std::string_view text);
 
+// "2026-11-24T09:04:57Z": metav1.Time's encoding (UTC, whole seconds, truncated).
+std::string FormatRFC3339(std::chrono::system_clock::time_point t);
+
 // An OSS bucket name: 3-63 characters of [a-z0-9-], starting and ending with a letter
 // or digit. Returns the upstream-style detail, or "" when valid.
 std::string BucketNameError(std::string_view bucket);

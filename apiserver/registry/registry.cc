@@ -10,6 +10,7 @@
 
 #include "apiserver/apply/apply.h"
 #include "apiserver/kinds/schema.h"
+#include "apiserver/kinds/validation.h"
 #include "common/patch.h"
 
 namespace csdr::apiserver {
@@ -21,14 +22,7 @@ constexpr int kMaxUpdateAttempts = 16;
 // Objects fetched per store round trip while filling a selector-filtered page.
 constexpr size_t kListBatch = 512;
 
-std::string FormatTime(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string FormatTime(std::chrono::system_clock::time_point t) { return FormatRFC3339(t); }
 
 std::string NewUid() {
   unsigned char b[16];

@@ -245,6 +245,13 @@ Admission:
                                  admission plugins to turn off; the only one is CSDRPolicy (the
                                  backup center's rules, on by default)
 
+Controllers:
+  --controllers LIST             the built-in controllers to run, one replica at a time (a
+                                 lease in the store): schedule (BackupSchedules make Backups,
+                                 retention), expiry (Backups past status.expiration are
+                                 deleted); "*" all (default), "-name" turns one off, e.g.
+                                 --controllers=-schedule,-expiry for a server that only serves
+
 Cluster:
   --kubeconfig FILE              the cluster whose Secrets, Namespaces, StorageClasses, PVCs and
                                  ConfigMaps the rules read (watched, cached); default: the
@@ -421,6 +428,18 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
                                                   name + "\" (known: CSDRPolicy)");
            }
            o.disable_admission_plugins.push_back(name);
+           i = j + 1;
+         }
+         return Status::Ok();
+       }},
+      {"controllers",
+       [&](const std::string& v) {
+         o.controllers.clear();
+         size_t i = 0;
+         while (i <= v.size()) {
+           size_t j = v.find(',', i);
+           if (j == std::string::npos) j = v.size();
+           if (j > i) o.controllers.push_back(v.substr(i, j - i));
            i = j + 1;
          }
          return Status::Ok();

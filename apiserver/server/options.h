@@ -69,6 +69,9 @@ struct Options {
   // plugin is "CSDRPolicy" (the backup center's rules); turning it off is for tests of
   // the REST machinery alone.
   std::vector<std::string> disable_admission_plugins;
+  // kube-controller-manager's --controllers: the built-in controllers to run ("*": all;
+  // "name" on; "-name" off), checked by the controllers component (controllers/manager.h).
+  std::vector<std::string> controllers = {"*"};
   bool help = false;
 };
 

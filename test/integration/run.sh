@@ -3,7 +3,7 @@
 # python3-kubernetes, curl). Builds nothing: `make test` builds first.
 #
 # Usage: test/integration/run.sh [-k PATTERN]... [SUITE]...
-#   SUITE: kubectl python_client restart bad_input many_watches auth (default: all of them).
+#   SUITE: one of all_suites below (kubectl, rules, ..., replicas, controllers; default: all).
 #   The kubectl suite runs once per kubectl on the machine: /usr/bin/kubectl,
 #   /usr/lib/google-cloud-sdk/bin/kubectl.1.*, and Debian's kubernetes-client 1.20 that
 #   scripts/install-deps.sh unpacks (required: run `make deps` first).
@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-all_suites=(kubectl rules python_client restart bad_input many_watches auth hostile kill edge cert_reload damaged_db port_sharing migrate replicas)
+all_suites=(kubectl rules python_client restart bad_input many_watches auth hostile kill edge cert_reload damaged_db port_sharing migrate replicas controllers)
 [[ ${#suites[@]} -gt 0 ]] || suites=("${all_suites[@]}")
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite '$s' (one of: ${all_suites[*]})"

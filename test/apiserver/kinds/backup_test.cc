@@ -37,6 +37,25 @@ TEST(BackupTest, Defaults) {
            R"({"spec":{"backupType":"AppBackup","ttl":"720h"}})"},
           {"no spec", R"({})", R"({"spec":{"backupType":"AppBackup","ttl":"720h"}})"},
           {"a spec of the wrong type is left to validation", R"({"spec":"x"})", R"({"spec":"x"})"},
+          // status.expiration = creationTimestamp + ttl, when there is a creation time.
+          {"expiration from creation and ttl",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"1h30m59.9s"}})",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"1h30m59.9s","backupType":"AppBackup"},"status":{"expiration":"2026-12-07T11:30:59Z"}})"},
+          {"the default ttl: 30 days",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{}})",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"backupType":"AppBackup","ttl":"720h"},"status":{"expiration":"2027-01-06T10:00:00Z"}})"},
+          {"an expiration already set is kept",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"1h"},"status":{"phase":"Completed","expiration":"2026-12-08T00:00:00Z"}})",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"1h","backupType":"AppBackup"},"status":{"phase":"Completed","expiration":"2026-12-08T00:00:00Z"}})"},
+          {"a ttl of 0 never expires",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"0s"}})",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"0s","backupType":"AppBackup"}})"},
+          {"an unreadable ttl or creation time sets nothing",
+           R"({"metadata":{"creationTimestamp":"yesterday"},"spec":{"ttl":"1h"}})",
+           R"({"metadata":{"creationTimestamp":"yesterday"},"spec":{"ttl":"1h","backupType":"AppBackup"}})"},
+          {"a ttl beyond a century is a century",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"2562047h"}})",
+           R"({"metadata":{"creationTimestamp":"2026-12-07T10:00:00Z"},"spec":{"ttl":"2562047h","backupType":"AppBackup"},"status":{"expiration":"2126-11-13T10:00:00Z"}})"},
       });
 }
 

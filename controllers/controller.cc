@@ -1,0 +1,61 @@
+#include "controllers/controller.h"
+
+#include <ctime>
+
+#include "common/metrics.h"
+
+namespace csdr::controllers {
+namespace {
+
+struct Families {
+  metrics::Counter* runs;
+  metrics::Counter* pruned;
+  metrics::Counter* expired;
+};
+
+const Families& M() {
+  static const Families f = [] {
+    auto& r = metrics::Default();
+    Families f;
+    f.runs = r.Add(std::make_unique<metrics::Counter>(
+        "csdr_controller_runs_total",
+        "Runs of the built-in controllers' work, by controller (schedule: a Backup due; expiry: "
+        "a Backup past its expiration) and result (created, exists, denied, error, deleted).",
+        std::vector<std::string>{"controller", "result"}));
+    f.pruned = r.Add(std::make_unique<metrics::Counter>(
+        "csdr_controller_pruned_backups_total",
+        "Backups deleted by their schedule's retention (spec.retention)."));
+    f.expired = r.Add(std::make_unique<metrics::Counter>(
+        "csdr_controller_expired_backups_total", "Backups deleted when their expiration passed."));
+    return f;
+  }();
+  return f;
+}
+
+}  // namespace
+
+const apiserver::UserInfo& ControllerUser() {
+  static const apiserver::UserInfo user{"system:serviceaccount:csdr:csdr-controllers",
+                                        "",
+                                        {"system:serviceaccounts", "system:authenticated"},
+                                        {}};
+  return user;
+}
+
+void CountRun(const std::string& controller, const std::string& result) {
+  M().runs->Inc({controller, result});
+}
+void CountPruned(int n) { M().pruned->Inc({}, n); }
+void CountExpired(int n) { M().expired->Inc({}, n); }
+
+std::string RunName(const std::string& schedule, std::chrono::system_clock::time_point due) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(due.time_since_epoch()).count();
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[20];
+  std::strftime(buf, sizeof(buf), "%Y%m%d%H%M%S", &tm);
+  return schedule + "-" + buf;
+}
+
+}  // namespace csdr::controllers

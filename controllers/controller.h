@@ -1,0 +1,40 @@
+// What the built-in controllers share: the registry they write through (so every Backup they
+// make passes the same defaults, validation and admission rules as a client's), the informers
+// they read, the clock, the identity they act as, and their metrics.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "apiserver/auth/auth.h"
+#include "apiserver/registry/registry.h"
+#include "controllers/informer.h"
+
+namespace csdr::controllers {
+
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+// The user the controllers act as in admission and managedFields (kube-controller-manager's
+// controllers act as system:serviceaccount:kube-system:<controller>).
+const apiserver::UserInfo& ControllerUser();
+
+struct ControllerContext {
+  apiserver::Registry* registry = nullptr;
+  Informer* schedules = nullptr;  // BackupSchedules
+  Informer* backups = nullptr;    // Backups
+  Clock clock;                    // system_clock::now when null
+  std::chrono::system_clock::time_point Now() const {
+    return clock ? clock() : std::chrono::system_clock::now();
+  }
+};
+
+// Counters of csdr_controller_* (metrics.h): runs, failed runs, pruned and expired Backups.
+void CountRun(const std::string& controller, const std::string& result);
+void CountPruned(int n);
+void CountExpired(int n);
+
+// "<schedule>-20261207040100": the Backup a schedule makes for the run due at `due` (UTC).
+std::string RunName(const std::string& schedule, std::chrono::system_clock::time_point due);
+
+}  // namespace csdr::controllers
