@@ -299,6 +299,15 @@ int main(int argc, char** argv) {
   }
   controllers::ControllerManagerOptions controller_options;
   controller_options.controllers = *enabled_controllers;
+  // Their Events go to the cluster when there is one (kubectl describe shows them).
+  std::unique_ptr<controllers::EventRecorder> events;
+  if ((*cluster)->Client() != nullptr) {
+    events = std::make_unique<controllers::ClusterEventRecorder>((*cluster)->Client(),
+                                                                 "csdr-controllers");
+  } else {
+    events = std::make_unique<controllers::NoEvents>();
+  }
+  controller_options.events = events.get();
   controllers::ControllerManager controller_manager(&registry, store->get(), controller_options);
 
   TlsServer* srv = server->get();

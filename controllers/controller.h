@@ -9,6 +9,7 @@
 
 #include "apiserver/auth/auth.h"
 #include "apiserver/registry/registry.h"
+#include "controllers/events.h"
 #include "controllers/informer.h"
 
 namespace csdr::controllers {
@@ -21,11 +22,16 @@ const apiserver::UserInfo& ControllerUser();
 
 struct ControllerContext {
   apiserver::Registry* registry = nullptr;
-  Informer* schedules = nullptr;  // BackupSchedules
-  Informer* backups = nullptr;    // Backups
-  Clock clock;                    // system_clock::now when null
+  Informer* schedules = nullptr;    // BackupSchedules
+  Informer* backups = nullptr;      // Backups
+  Clock clock;                      // system_clock::now when null
+  EventRecorder* events = nullptr;  // none when null
   std::chrono::system_clock::time_point Now() const {
     return clock ? clock() : std::chrono::system_clock::now();
+  }
+  void Event(const json::Value& object, const std::string& type, const std::string& reason,
+             const std::string& message) const {
+    if (events != nullptr) events->Event(object, type, reason, message);
   }
 };
 

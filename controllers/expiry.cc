@@ -71,6 +71,7 @@ std::optional<TimePoint> ExpiryController::Sync(TimePoint now) {
       CountRun("expiry", "deleted");
       LOG(INFO) << "backup " << ns << "/" << name << " expired at " << at->as_string()
                 << ": deleted";
+      ctx_.Event(backup, "Normal", "Expired", "Backup expired at " + at->as_string() + ": deleted");
     } else if (deleted.status().code() != Code::kNotFound) {
       CountRun("expiry", "error");
       LOG(WARNING) << "backup " << ns << "/" << name

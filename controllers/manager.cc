@@ -133,7 +133,7 @@ void ControllerManager::Loop() {
     schedules = schedules_.get();
     backups = backups_.get();
   }
-  ControllerContext ctx{registry_, schedules, backups, options_.clock};
+  ControllerContext ctx{registry_, schedules, backups, options_.clock, options_.events};
   ScheduleController schedule_controller(ctx, options_.starting_deadline);
   ExpiryController expiry_controller(ctx);
   const bool run_schedules = options_.controllers.count(kScheduleController) != 0;

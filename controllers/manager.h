@@ -39,7 +39,8 @@ struct ControllerManagerOptions {
   std::set<std::string> controllers = {kScheduleController, kExpiryController};
   std::chrono::seconds starting_deadline{3600};
   LeaderElectionConfig election;
-  Clock clock;  // system_clock::now when null
+  Clock clock;                      // system_clock::now when null
+  EventRecorder* events = nullptr;  // where the controllers' Events go; none when null
 };
 
 class ControllerManager {

@@ -175,6 +175,9 @@ std::optional<TimePoint> ScheduleController::SyncOne(const json::Value& schedule
   std::string error;
   std::optional<Timing> timing = Timing::Parse(schedule.GetString({"spec", "schedule"}), &error);
   if (!timing) {
+    if (previous_phase != "FailedValidation") {
+      ctx_.Event(schedule, "Warning", "InvalidSchedule", "spec.schedule: " + error);
+    }
     status.Set("phase", "FailedValidation");
     json::Value errors = json::Value::MakeArray();
     errors.PushBack("spec.schedule: " + error);
@@ -245,10 +248,24 @@ std::optional<TimePoint> ScheduleController::SyncOne(const json::Value& schedule
       if (now - *missed <= starting_deadline_) {
         due = *missed;
       } else {
-        LOG(INFO) << "schedule " << ns << "/" << name << ": the run due at "
-                  << apiserver::FormatRFC3339(*missed) << " is past its deadline ("
-                  << starting_deadline_.count() << "s); waiting for the next";
-        CountRun("schedule", "missed");
+        // Said once per missed due time (passes come again until the next one is due).
+        bool first_time = false;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto& seen = missed_[uid];
+          first_time = seen != *missed;
+          seen = *missed;
+        }
+        if (first_time) {
+          const std::string when = apiserver::FormatRFC3339(*missed);
+          LOG(INFO) << "schedule " << ns << "/" << name << ": the run due at " << when
+                    << " is past its deadline (" << starting_deadline_.count()
+                    << "s); waiting for the next";
+          CountRun("schedule", "missed");
+          ctx_.Event(schedule, "Warning", "MissSchedule",
+                     "Missed scheduled time to start a backup: " + when + " (more than " +
+                         std::to_string(starting_deadline_.count()) + "s ago)");
+        }
       }
     }
   }
@@ -267,6 +284,7 @@ std::optional<TimePoint> ScheduleController::SyncOne(const json::Value& schedule
       CountRun("schedule", created.ok() ? "created" : "exists");
       if (created.ok()) {
         LOG(INFO) << "schedule " << ns << "/" << name << ": created backup " << backup_name;
+        ctx_.Event(schedule, "Normal", "SuccessfulCreate", "Created backup " + backup_name);
         backups.push_back(created->object);
       }
       status.Set("lastBackup", BackupRef(backup_name, *due, ""));
@@ -277,6 +295,8 @@ std::optional<TimePoint> ScheduleController::SyncOne(const json::Value& schedule
       CountRun("schedule", "denied");
       LOG(WARNING) << "schedule " << ns << "/" << name << ": backup " << backup_name
                    << " denied: " << created.status().message();
+      ctx_.Event(schedule, "Warning", "FailedCreate",
+                 "Error creating backup " + backup_name + ": " + created.status().message());
       status.Set("lastBackup", BackupRef(backup_name, *due, "FailedValidation"));
       Remember(uid, *due, backup_name);
       SetCondition(&status, "FailedValidation", "True", "BackupDenied", created.status().message(),
@@ -287,8 +307,17 @@ std::optional<TimePoint> ScheduleController::SyncOne(const json::Value& schedule
       LOG(WARNING) << "schedule " << ns << "/" << name << ": backup " << backup_name
                    << " not created, retrying: " << created.status().message();
       retry = now + kRetrySoon;
-      std::lock_guard<std::mutex> lock(mu_);
-      pending_[uid] = *due;
+      bool first_try = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        first_try = pending_.count(uid) == 0;
+        pending_[uid] = *due;
+      }
+      if (first_try) {
+        ctx_.Event(
+            schedule, "Warning", "FailedCreate",
+            "Error creating backup " + backup_name + " (retrying): " + created.status().message());
+      }
     }
   }
 
@@ -366,6 +395,8 @@ void ScheduleController::Prune(const json::Value& schedule,
       LOG(INFO) << "schedule " << scope.namespace_ << "/"
                 << schedule.GetString({"metadata", "name"}) << ": pruned backup " << victim
                 << " (retention)";
+      ctx_.Event(schedule, "Normal", "SuccessfulDelete",
+                 "Deleted backup " + victim + " (spec.retention)");
     } else if (deleted.status().code() != Code::kNotFound) {
       LOG(WARNING) << "schedule " << scope.namespace_ << "/"
                    << schedule.GetString({"metadata", "name"}) << ": cannot prune backup " << victim

@@ -59,6 +59,8 @@ class ScheduleController {
   std::map<std::string, std::pair<std::chrono::system_clock::time_point, std::string>> runs_;
   // A run that failed for a transient reason, retried under the same due time.
   std::map<std::string, std::chrono::system_clock::time_point> pending_;
+  // The missed due time last reported per schedule uid (reported once).
+  std::map<std::string, std::chrono::system_clock::time_point> missed_;
 };
 
 }  // namespace csdr::controllers

@@ -457,7 +457,7 @@ def textwrap_method(res):
   `test/bench/peers/load` (Go, HTTP/1.1 keep-alive over TLS, admin client certificate) for
   everything else. Creates: {n:,} objects in 3
   runs of 64 concurrent clients, each waiting for its 201. Gets: 16 connections for 4 s, 3 runs.
-  Lists: the whole collection ({n:,}), 5 times each as JSON and as Table
+  Lists: the whole collection ({n:,}), 15 times each as JSON and as Table
   (`Accept: {'application/json;as=Table;v=v1;g=meta.k8s.io'}`), no gzip, first consistent
   (resourceVersion unset), then at resourceVersion=0; on etcd the bytes etcd sent to all its
   clients meanwhile (its `etcd_network_client_grpc_sent_bytes_total`) show whether a list came

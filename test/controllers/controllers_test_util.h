@@ -7,7 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "apiserver/kinds/kind.h"
 #include "apiserver/kinds/validation.h"
@@ -46,6 +49,25 @@ class SwitchAdmission : public apiserver::AdmissionController {
   std::atomic<int> backup_creates{0};
 };
 
+// The events the controllers record, as "<Type> <Reason> <kind>/<name>: <message>".
+class RecordingEvents : public EventRecorder {
+ public:
+  void Event(const json::Value& object, const std::string& type, const std::string& reason,
+             const std::string& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(type + " " + reason + " " + object.GetString({"kind"}) + "/" +
+                      object.GetString({"metadata", "name"}) + ": " + message);
+  }
+  std::vector<std::string> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(events_, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> events_;
+};
+
 class ControllerWorld : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -64,7 +86,7 @@ class ControllerWorld : public ::testing::Test {
 
   ControllerContext Context() {
     return ControllerContext{registry_.get(), schedules_.get(), backups_.get(),
-                             [this] { return now_.load(); }};
+                             [this] { return now_.load(); }, &events_};
   }
 
   void SetNow(const std::string& t) { now_.store(At(t)); }
@@ -141,6 +163,7 @@ class ControllerWorld : public ::testing::Test {
 
   std::atomic<system_clock::time_point> now_{system_clock::time_point{}};
   SwitchAdmission admission_;
+  RecordingEvents events_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<apiserver::Registry> registry_;
   std::unique_ptr<Informer> schedules_;

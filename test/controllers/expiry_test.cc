@@ -36,6 +36,9 @@ TEST_F(ExpiryControllerTest, DeletesInExpirationOrderAndWakesForTheNext) {
   EXPECT_EQ(BackupNames().size(), 3u);
   EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:10Z"), At("2026-12-07T10:00:20Z"));
   EXPECT_EQ(BackupNames(), (std::vector<std::string>{"late", "never"}));
+  EXPECT_EQ(events_.Take(),
+            std::vector<std::string>{
+                "Normal Expired Backup/early: Backup expired at 2026-12-07T10:00:10Z: deleted"});
   EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:25Z"), At("2027-12-07T10:00:00Z"));
   EXPECT_EQ(BackupNames(), std::vector<std::string>{"never"});
 }
@@ -79,6 +82,19 @@ TEST_F(ExpiryControllerTest, KeepLastSuccessfulKeepsTheNewestCompletedOnesFromEx
   ExpiryController c(Context());
   SyncAt(c, "2026-12-07T10:00:00Z");
   EXPECT_EQ(BackupNames(), std::vector<std::string>{"s-2"});
+}
+
+TEST(MakeEventTest, ACoreV1EventAboutTheObject) {
+  auto backup = json::Parse(
+      R"({"apiVersion":"csdr.io/v1alpha1","kind":"Backup","metadata":{"name":"b","namespace":"csdr","uid":"u-1","resourceVersion":"42"}})");
+  const auto now = At("2026-12-07T10:00:00Z") + std::chrono::nanoseconds(255);
+  json::Value e = MakeEvent(*backup, "Normal", "Expired", "gone", "csdr-controllers", now);
+  auto want = json::Parse(R"({"apiVersion":"v1","kind":"Event",
+    "metadata":{"name":"b.18eef060d21c40ff","namespace":"csdr"},
+    "involvedObject":{"apiVersion":"csdr.io/v1alpha1","kind":"Backup","name":"b","namespace":"csdr","uid":"u-1","resourceVersion":"42"},
+    "reason":"Expired","message":"gone","type":"Normal","source":{"component":"csdr-controllers"},
+    "firstTimestamp":"2026-12-07T10:00:00Z","lastTimestamp":"2026-12-07T10:00:00Z","count":1})");
+  EXPECT_EQ(json::Serialize(e), json::Serialize(*want));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "test/controllers/controllers_test_util.h"
 
 namespace csdr::controllers {
@@ -45,6 +47,9 @@ TEST_F(ScheduleControllerTest, ANewScheduleRunsAtOnceThenAtEachDueTime) {
   EXPECT_EQ(owners->array()[0].GetString({"uid"}), s.GetString({"metadata", "uid"}));
   EXPECT_EQ(owners->array()[0].GetString({"kind"}), "BackupSchedule");
   EXPECT_EQ(admission_.backup_creates.load(), 1);
+  EXPECT_EQ(events_.Take(), std::vector<std::string>{"Normal SuccessfulCreate BackupSchedule/"
+                                                     "nightly: Created backup "
+                                                     "nightly-20261207100030"});
   // Status through the status subresource.
   EXPECT_EQ(Status("nightly", {"status", "phase"}), "Enabled");
   EXPECT_EQ(Status("nightly", {"status", "lastBackup", "name"}), "nightly-20261207100030");
@@ -125,8 +130,18 @@ TEST_F(ScheduleControllerTest, AMissedRunPastTheDeadlineIsSkipped) {
     SyncAt(c, "2026-12-07T10:00:00Z");
   }
   ScheduleController later(Context(), 60s);
+  events_.Take();
   EXPECT_EQ(SyncAt(later, "2026-12-07T10:17:10Z"), At("2026-12-07T10:20:00Z"));
   EXPECT_EQ(BackupNames().size(), 1u);
+  // Said once, not on every pass until the next due time.
+  SyncAt(later, "2026-12-07T10:18:00Z");
+  std::vector<std::string> events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].rfind("Warning MissSchedule BackupSchedule/s: Missed scheduled time to "
+                            "start a backup: 2026-12-07T10:15:00Z",
+                            0),
+            0u)
+      << events[0];
   EXPECT_EQ(Status("s", {"status", "nextRunTime"}), "2026-12-07T10:20:00Z");
   SyncAt(later, "2026-12-07T10:20:00Z");
   EXPECT_EQ(BackupNames().size(), 2u);
@@ -198,9 +213,18 @@ TEST_F(ScheduleControllerTest, ADeniedRunSetsFailedValidationAndWaitsForTheNextD
     EXPECT_NE(cond.GetString({"message"}).find("CSDR-BK-004"), std::string::npos);
   }
   EXPECT_TRUE(found);
+  std::vector<std::string> events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].rfind("Warning FailedCreate BackupSchedule/s: Error creating backup "
+                            "s-20261207100000: ",
+                            0),
+            0u)
+      << events[0];
+  EXPECT_NE(events[0].find("CSDR-BK-004"), std::string::npos);
   // Not retried within the same due time.
   SyncAt(c, "2026-12-07T10:01:00Z");
   EXPECT_EQ(admission_.backup_creates.load(), 1);
+  EXPECT_TRUE(events_.Take().empty());
   admission_.deny = false;
   SyncAt(c, "2026-12-07T10:05:00Z");
   EXPECT_EQ(BackupNames(), std::vector<std::string>{"s-20261207100500"});
@@ -225,6 +249,14 @@ TEST_F(ScheduleControllerTest, RetentionPrunesLabelledBackupsDownToKeepLast) {
       "s", R"({"schedule":"*/5 * * * *","retention":{"keepLast":2},"template":{"vaultName":"v"}})");
   ScheduleController c(Context(), 1h);
   SyncAt(c, "2026-12-07T10:00:00Z");
+  std::vector<std::string> events = events_.Take();
+  for (const char* pruned : {"old-2", "old-1", "old-0"}) {
+    EXPECT_NE(std::find(events.begin(), events.end(),
+                        std::string("Normal SuccessfulDelete BackupSchedule/s: Deleted backup ") +
+                            pruned + " (spec.retention)"),
+              events.end())
+        << pruned;
+  }
   // Kept: the run just made and old-4 (the newest two), old-3 (in progress), unrelated.
   EXPECT_EQ(BackupNames(),
             (std::vector<std::string>{"old-3", "old-4", "s-20261207100000", "unrelated"}));

@@ -320,6 +320,39 @@ class AggregationTest(ControlPlaneTestCase):
         self.assertEqual(r.status, 200, r)  # admin (system:masters) via the ConfigMap's client CA
         srv.stop()
 
+    def test_09_schedule_runs_and_its_events_in_describe(self):
+        """The schedule controller makes a schedule's first Backup at once, through the same
+        rules, and records an Event in the cluster that `kubectl describe` shows."""
+        k = self.k
+        k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")
+        vault = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+                 "metadata": {"name": "sched-vault", "namespace": "csdr"},
+                 "spec": {"bucket": "cnfs-oss-e2e-sched", "region": "cn-hangzhou",
+                          "network": "internal"}}
+        k("apply", "-f", "-", input=json.dumps(vault))
+        k("-n", "csdr", "patch", "backupvault", "sched-vault", "--subresource=status",
+          "--type=merge", "-p", '{"status":{"phase":"Available"}}')
+        schedule = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupSchedule",
+                    "metadata": {"name": "e2e-nightly", "namespace": "csdr"},
+                    "spec": {"schedule": "0 4 * * *",
+                             "template": {"vaultName": "sched-vault", "backupType": "AppBackup",
+                                          "includedNamespaces": ["shop"]}}}
+        k("create", "-f", "-", input=json.dumps(schedule))
+
+        def last_backup():
+            got = json.loads(k("-n", "csdr", "get", "backupschedule", "e2e-nightly", "-o",
+                               "json").stdout)
+            return got.get("status", {}).get("lastBackup", {}).get("name")
+        name = wait_for(last_backup, timeout=30, what="the schedule's first run")
+        self.assertIn(name, k("-n", "csdr", "get", "backups", "-l",
+                              "csdr.io/schedule=e2e-nightly").stdout)
+        described = wait_for(
+            lambda: (lambda out: out if "SuccessfulCreate" in out else None)(
+                k("-n", "csdr", "describe", "backupschedule", "e2e-nightly").stdout),
+            timeout=30, what="the SuccessfulCreate event in kubectl describe")
+        self.assertIn(f"Created backup {name}", described)
+        self.assertIn("csdr-controllers", described)
+
     def test_08_kubectl_suite_rules_and_webhook_through_the_cluster(self):
         k = self.k
         k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")

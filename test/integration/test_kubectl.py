@@ -463,7 +463,8 @@ class KubectlTest(ServerTestCase):
     # --- the README's quick start, with the backup center's rules on ----------------------
     def test_readme_quick_start(self):
         """README.md's steps, as a newcomer types them, against a server with its policy on."""
-        self.server = self.start_server(policy=True)
+        # As `make run` serves it: the rules and the built-in controllers on.
+        self.server = self.start_server(policy=True, controllers=True)
         self.env["KUBECONFIG"] = str(self.server.certs.kubeconfig)
 
         def set_phase(resource, name, phase):
@@ -492,6 +493,16 @@ class KubectlTest(ServerTestCase):
         self.assertIn("backupschedule.csdr.io/nightly created", out)
         row = self.row(self.k("get", "backups").stdout, "shop-backup")
         self.assertIn("prod-vault", row.split())
+        # The schedule's first run, at once, judged by the same rules; its columns filled in.
+        first = harness.wait_for(
+            lambda: self.server.get("backupschedules", "nightly").json().get("status", {})
+            .get("lastBackup"), timeout=10, what="the nightly schedule's first run")
+        self.assertTrue(first["name"].startswith("nightly-"), first)
+        self.assertNotEqual(first.get("phase"), "FailedValidation", first)
+        self.row(self.k("get", "backups").stdout, first["name"])
+        schedules = self.k("get", "backupschedules").stdout
+        self.assertIn("LAST BACKUP", schedules.splitlines()[0])
+        self.assertIn(first["name"], self.row(schedules, "nightly").split())
         set_phase("backup", "shop-backup", "Completed")
         out = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step3").stdout
         self.assertEqual(out.strip(), "restore.csdr.io/shop-restore created")

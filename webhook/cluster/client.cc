@@ -75,9 +75,10 @@ Code CodeOfHttpStatus(int status) {
 // The error for a non-2xx answer: "GET <url>: HTTP 403 Forbidden: secrets is forbidden: ..."
 // when the body is a metav1.Status, else "GET <url>: HTTP 502 (1234 bytes of text/html)".
 // Only a Status's own message is quoted, never an arbitrary body.
-Status ErrorFromResponse(const std::string& url, int status, const std::string& content_type,
-                         const std::string& body, bool incomplete) {
-  std::string message = "GET " + url + ": HTTP " + std::to_string(status);
+Status ErrorFromResponse(const char* method, const std::string& url, int status,
+                         const std::string& content_type, const std::string& body,
+                         bool incomplete) {
+  std::string message = std::string(method) + " " + url + ": HTTP " + std::to_string(status);
   std::string detail;
   if (!incomplete) {
     StatusOr<json::Value> parsed = json::Parse(body);
@@ -233,7 +234,7 @@ StatusOr<json::Value> KubeClient::GetJson(const std::string& path_and_query,
     return Status(Code::kUnavailable, "GET " + url + ": cancelled");
   if (status != 0 && !success()) {
     if (status == 401) token_->Invalidate();
-    return ErrorFromResponse(url, status, content_type, body, too_large || !result);
+    return ErrorFromResponse("GET", url, status, content_type, body, too_large || !result);
   }
   if (too_large) {
     return Status(Code::kTooLarge, "GET " + url + ": response larger than " +
@@ -249,6 +250,32 @@ StatusOr<json::Value> KubeClient::GetJson(const std::string& path_and_query,
     // The parser's message names an offset, never the content.
     return Status(Code::kInternal, "GET " + url + ": " + parsed.status().message());
   }
+  return parsed;
+}
+
+StatusOr<json::Value> KubeClient::PostJson(const std::string& path, const json::Value& body) const {
+  const std::string url = Url(path);
+  StatusOr<std::unique_ptr<Connection>> conn = Connect(options_.request_timeout);
+  if (!conn.ok()) return conn.status();
+  httplib::SSLClient& client = *(*conn)->client;
+  httplib::Result result = client.Post(Target(path), RequestHeaders(token_.get()),
+                                       json::Serialize(body), "application/json");
+  if (!result) {
+    std::string why = DescribeError(result.error());
+    if (!(*conn)->failure.reason.empty()) why += ": " + (*conn)->failure.reason;
+    return Status(Code::kUnavailable, "POST " + url + ": " + why);
+  }
+  const int status = result->status;
+  if (status < 200 || status >= 300) {
+    if (status == 401) token_->Invalidate();
+    const bool truncated = result->body.size() > kMaxErrorBodyBytes;
+    return ErrorFromResponse("POST", url, status, result->get_header_value("Content-Type"),
+                             truncated ? result->body.substr(0, kMaxErrorBodyBytes) : result->body,
+                             truncated);
+  }
+  StatusOr<json::Value> parsed = json::Parse(result->body);
+  if (!parsed.ok())
+    return Status(Code::kInternal, "POST " + url + ": " + parsed.status().message());
   return parsed;
 }
 
@@ -320,7 +347,7 @@ Status KubeClient::Stream(const std::string& path_and_query, std::chrono::second
   }
   if (status != 0 && status != 200) {
     if (status == 401) token_->Invalidate();
-    return ErrorFromResponse(url, status, content_type, pending, error_truncated || !result);
+    return ErrorFromResponse("GET", url, status, content_type, pending, error_truncated || !result);
   }
   if (!result) {
     std::string why = DescribeError(result.error());

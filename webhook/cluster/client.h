@@ -90,6 +90,9 @@ class KubeClient {
   StatusOr<json::Value> GetJson(const std::string& path_and_query,
                                 Cancellation* cancel = nullptr) const;
 
+  // POST `body` (JSON) to `path` and parses the JSON answer (a create: the object made).
+  StatusOr<json::Value> PostJson(const std::string& path, const json::Value& body) const;
+
   // Returns false to stop reading the stream.
   using LineHandler = std::function<bool(std::string_view line)>;
 

@@ -75,6 +75,8 @@ class ClusterFacts {
   // "cluster https://10.0.0.1:443: secrets in csdr synced (2 objects, resourceVersion 9);
   // namespaces not synced: GET ...: HTTP 403 Forbidden: ...". No object content.
   virtual std::string StatusLine() const = 0;
+  // The client to the cluster (for writes such as Events); nullptr without a cluster.
+  virtual const KubeClient* Client() const { return nullptr; }
 };
 
 // Standalone mode: no cluster, every lookup kUnknown with `reason`.
@@ -132,6 +134,7 @@ class CachedClusterFacts final : public ClusterFacts {
   std::string StatusLine() const override;
 
   const KubeClient& client() const { return *client_; }
+  const KubeClient* Client() const override { return client_.get(); }
 
  private:
   enum Index {
