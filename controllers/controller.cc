@@ -48,6 +48,29 @@ void CountRun(const std::string& controller, const std::string& result) {
 void CountPruned(int n) { M().pruned->Inc({}, n); }
 void CountExpired(int n) { M().expired->Inc({}, n); }
 
+json::Value BackupFacts(json::Value backup) {
+  json::Value out = json::Value::MakeObject();
+  for (const char* f : {"apiVersion", "kind"}) {
+    if (json::Value* v = backup.Find(f)) out.Set(f, std::move(*v));
+  }
+  if (json::Value* meta = backup.Find("metadata"); meta != nullptr && meta->is_object()) {
+    json::Value m = json::Value::MakeObject();
+    for (const char* f : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp",
+                          "deletionTimestamp", "labels"}) {
+      if (json::Value* v = meta->Find(f)) m.Set(f, std::move(*v));
+    }
+    out.Set("metadata", std::move(m));
+  }
+  if (json::Value* status = backup.Find("status"); status != nullptr && status->is_object()) {
+    json::Value st = json::Value::MakeObject();
+    for (const char* f : {"phase", "expiration"}) {
+      if (json::Value* v = status->Find(f)) st.Set(f, std::move(*v));
+    }
+    out.Set("status", std::move(st));
+  }
+  return out;
+}
+
 std::string RunName(const std::string& schedule, std::chrono::system_clock::time_point due) {
   const auto secs = std::chrono::floor<std::chrono::seconds>(due.time_since_epoch()).count();
   std::time_t tt = static_cast<std::time_t>(secs);

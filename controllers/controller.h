@@ -40,6 +40,12 @@ void CountRun(const std::string& controller, const std::string& result);
 void CountPruned(int n);
 void CountExpired(int n);
 
+// What the controllers read of a Backup, the Backups informer's transform: apiVersion, kind,
+// metadata's name, namespace, uid, resourceVersion, creation and deletion timestamps and
+// labels, and status.phase and status.expiration. The rest (spec, managedFields, volumes)
+// is dropped.
+json::Value BackupFacts(json::Value backup);
+
 // "<schedule>-20261207040100": the Backup a schedule makes for the run due at `due` (UTC).
 std::string RunName(const std::string& schedule, std::chrono::system_clock::time_point due);
 

@@ -30,13 +30,13 @@ std::optional<TimePoint> ExpiryController::Sync(TimePoint now) {
     auto it = kept.find(key);
     if (it != kept.end()) return it->second;
     std::set<std::string> names;
-    if (std::optional<json::Value> s = ctx_.schedules->Get(ns, schedule)) {
+    if (Informer::Object s = ctx_.schedules->Get(ns, schedule)) {
       RetentionPolicy policy = RetentionPolicy::FromSchedule(*s);
       if (policy.keep_last_successful) {
         std::vector<RetainedBackup> backups;
-        for (const json::Value& b : ctx_.backups->List(ns)) {
-          if (b.GetString({"metadata", "labels", "csdr.io/schedule"}) == schedule) {
-            backups.push_back(RetainedBackup::FromObject(b));
+        for (const Informer::Object& b : ctx_.backups->List(ns)) {
+          if (b->GetString({"metadata", "labels", "csdr.io/schedule"}) == schedule) {
+            backups.push_back(RetainedBackup::FromObject(*b));
           }
         }
         names = DecideRetention(std::move(backups), policy).keep_from_expiry;
@@ -46,7 +46,8 @@ std::optional<TimePoint> ExpiryController::Sync(TimePoint now) {
   };
 
   int expired = 0;
-  for (const json::Value& backup : ctx_.backups->List()) {
+  for (const Informer::Object& object : ctx_.backups->List()) {
+    const json::Value& backup = *object;
     if (backup.FindPath({"metadata", "deletionTimestamp"}) != nullptr) continue;
     const json::Value* at = backup.FindPath({"status", "expiration"});
     if (at == nullptr || !at->is_string()) continue;

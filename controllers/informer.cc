@@ -19,8 +19,16 @@ int64_t ParseRv(const std::string& rv) {
 }  // namespace
 
 Informer::Informer(apiserver::Registry* registry, const apiserver::KindStrategy* kind,
-                   std::function<void()> on_change)
-    : registry_(registry), kind_(kind), on_change_(std::move(on_change)) {}
+                   std::function<void()> on_change, Transform transform)
+    : registry_(registry),
+      kind_(kind),
+      on_change_(std::move(on_change)),
+      transform_(std::move(transform)) {}
+
+Informer::Object Informer::Keep(json::Value obj) const {
+  return std::make_shared<const json::Value>(transform_ ? transform_(std::move(obj))
+                                                        : std::move(obj));
+}
 
 Informer::~Informer() { Stop(); }
 
@@ -44,9 +52,9 @@ bool Informer::WaitForSync(std::chrono::milliseconds timeout) {
   return synced_cv_.wait_for(lock, timeout, [&] { return synced_.load(); });
 }
 
-std::vector<json::Value> Informer::List(const std::string& ns) const {
+std::vector<Informer::Object> Informer::List(const std::string& ns) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<json::Value> out;
+  std::vector<Object> out;
   out.reserve(objects_.size());
   for (const auto& [key, obj] : objects_) {
     if (ns.empty() || key.compare(0, ns.size() + 1, ns + "/") == 0) out.push_back(obj);
@@ -54,10 +62,10 @@ std::vector<json::Value> Informer::List(const std::string& ns) const {
   return out;
 }
 
-std::optional<json::Value> Informer::Get(const std::string& ns, const std::string& name) const {
+Informer::Object Informer::Get(const std::string& ns, const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = objects_.find(ns + "/" + name);
-  if (it == objects_.end()) return std::nullopt;
+  if (it == objects_.end()) return nullptr;
   return it->second;
 }
 
@@ -75,10 +83,12 @@ Status Informer::Relist() {
   scope.kind = kind_;
   auto listed = registry_->List(scope, apiserver::ListOptions{});
   if (!listed.ok()) return listed.status();
-  std::map<std::string, json::Value> objects;
+  std::map<std::string, Object> objects;
   for (const storage::KeyValue& kv : listed->items) {
     auto obj = json::Parse(kv.value);
-    if (obj.ok()) objects.emplace(KeyOf(*obj), std::move(*obj));
+    if (!obj.ok()) continue;
+    std::string key = KeyOf(*obj);
+    objects.emplace(std::move(key), Keep(std::move(*obj)));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -94,11 +104,13 @@ Status Informer::Relist() {
 void Informer::Apply(const apiserver::WatchEvent& e) {
   if (e.type != "ADDED" && e.type != "MODIFIED" && e.type != "DELETED") return;
   const int64_t rv = ParseRv(e.object.GetString({"metadata", "resourceVersion"}));
+  const std::string key = KeyOf(e.object);
+  Object kept = e.type == "DELETED" ? nullptr : Keep(e.object);
   std::lock_guard<std::mutex> lock(mu_);
-  if (e.type == "DELETED") {
-    objects_.erase(KeyOf(e.object));
+  if (kept == nullptr) {
+    objects_.erase(key);
   } else {
-    objects_[KeyOf(e.object)] = e.object;
+    objects_[key] = std::move(kept);
   }
   if (rv > resource_version_) resource_version_ = rv;
 }

@@ -88,8 +88,8 @@ void ControllerManager::Lead() {
   changed_ = true;
   schedules_ = std::make_unique<Informer>(
       registry_, apiserver::FindKindByResource("backupschedules"), [this] { Wake(); });
-  backups_ = std::make_unique<Informer>(registry_, apiserver::FindKindByResource("backups"),
-                                        [this] { Wake(); });
+  backups_ = std::make_unique<Informer>(
+      registry_, apiserver::FindKindByResource("backups"), [this] { Wake(); }, BackupFacts);
   schedules_->Start();
   backups_->Start();
   loop_ = std::thread([this] { Loop(); });

@@ -146,7 +146,8 @@ ScheduleController::ScheduleController(ControllerContext ctx,
 
 std::optional<TimePoint> ScheduleController::Sync(TimePoint now) {
   std::optional<TimePoint> next;
-  for (const json::Value& schedule : ctx_.schedules->List()) {
+  for (const Informer::Object& object : ctx_.schedules->List()) {
+    const json::Value& schedule = *object;
     if (schedule.FindPath({"metadata", "deletionTimestamp"}) != nullptr) continue;
     std::optional<TimePoint> due = SyncOne(schedule, now);
     if (due && (!next || *due < *next)) next = due;
@@ -166,9 +167,8 @@ std::optional<TimePoint> ScheduleController::SyncOne(const json::Value& schedule
 
   // This schedule's Backups, for lastBackup's phase, lastSuccessfulBackup and retention.
   std::vector<json::Value> backups;
-  for (json::Value& b : ctx_.backups->List(ns)) {
-    if (b.GetString({"metadata", "labels", kScheduleLabel}) == name)
-      backups.push_back(std::move(b));
+  for (const Informer::Object& b : ctx_.backups->List(ns)) {
+    if (b->GetString({"metadata", "labels", kScheduleLabel}) == name) backups.push_back(*b);
   }
   const std::string previous_phase = status.GetString({"phase"});
 

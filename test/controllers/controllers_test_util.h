@@ -78,8 +78,9 @@ class ControllerWorld : public ::testing::Test {
                                                       [this] { return now_.load(); });
     schedules_ = std::make_unique<Informer>(
         registry_.get(), apiserver::FindKindByResource("backupschedules"), nullptr);
+    // As the manager runs it: only BackupFacts of each Backup.
     backups_ = std::make_unique<Informer>(registry_.get(), apiserver::FindKindByResource("backups"),
-                                          nullptr);
+                                          nullptr, BackupFacts);
     user_.name = "admin";
     user_.groups = {"system:masters"};
   }
