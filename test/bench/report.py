@@ -429,7 +429,8 @@ def textwrap_method(res):
   follows the affinity mask); csdr-apiserver's threads share the one core.
 - **Systems.** *csdr-apiserver*: `build/csdr-apiserver`, SQLite (`sqlite://`, WAL,
   `synchronous=FULL`), the backup center's rules in-process, `--kubeconfig` to the bench cluster
-  (its Secrets/PVCs cache, as deployed). *kube-apiserver + CRDs*: kube-apiserver v1.36.3 with the
+  (its Secrets/PVCs cache, as deployed), its built-in controllers on (docs/controllers.md: an
+  informer on Backups, so each create also wakes the expiry controller). *kube-apiserver + CRDs*: kube-apiserver v1.36.3 with the
   five kinds as CRDs (`test/bench/crds.yaml`, same printer columns) and the controller-runtime
   webhook registered for `csdr.io` creates: the backup center as it runs today. *sample-apiserver*:
   `k8s.io/sample-apiserver` (Flunders) on the same etcd, delegating authn/authz to kube-apiserver.
