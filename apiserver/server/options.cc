@@ -250,7 +250,8 @@ Controllers:
                                  lease in the store): schedule (BackupSchedules make Backups,
                                  retention), expiry (Backups past status.expiration are
                                  deleted); "*" all (default), "-name" turns one off, e.g.
-                                 --controllers=-schedule,-expiry for a server that only serves
+                                 --controllers=-schedule,-expiry (or an empty list) for a server
+                                 that only serves
 
 Cluster:
   --kubeconfig FILE              the cluster whose Secrets, Namespaces, StorageClasses, PVCs and

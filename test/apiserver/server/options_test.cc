@@ -46,6 +46,18 @@ TEST(OptionsTest, DisableAdmissionPlugins) {
   EXPECT_EQ(o->disable_admission_plugins, std::vector<std::string>{"CSDRPolicy"});
 }
 
+TEST(OptionsTest, ControllersList) {
+  auto o = ParseOptions({});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->controllers, std::vector<std::string>{"*"});
+  o = ParseOptions({"--controllers=-schedule,,expiry"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->controllers, (std::vector<std::string>{"-schedule", "expiry"}));
+  o = ParseOptions({"--controllers="});
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->controllers.empty());
+}
+
 TEST(OptionsTest, Help) {
   auto o = ParseOptions({"--help"});
   ASSERT_TRUE(o.ok());
