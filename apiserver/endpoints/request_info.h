@@ -20,7 +20,8 @@ struct RequestInfo {
   std::string resource;     // "backups"
   std::string subresource;  // "status"
   std::string name;
-  // Path segments past the subresource ("/status/extra" has "extra"); upstream ignores them.
+  // Path segments past the subresource ("/status/extra" has "/extra"); such a path is a 404,
+  // as upstream's mux has no route for it.
   std::string extra_parts;
 };
 

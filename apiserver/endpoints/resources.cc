@@ -528,6 +528,8 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
   }
   const KindStrategy* kind = FindKindByResource(info.resource);
   if (kind == nullptr) return NotFoundPage(ctx.res);
+  // Only registered paths are served, as upstream's mux: nothing past the subresource.
+  if (!info.extra_parts.empty()) return NotFoundPage(ctx.res);
   const KindInfo& ki = kind->info();
   // A namespaced kind addressed without a namespace only lists and watches across all of
   // them; a cluster-scoped kind has no namespaced paths.

@@ -100,8 +100,16 @@ class ClusterProfileKind final : public StrategyBase {
 
   void ValidateSpecUpdate(const json::Value& spec, const json::Value& old_spec,
                           FieldErrors* errors) const override {
+    // Set once (CSDR-CP-002): every denial of a rule carries its ID, this one too, although
+    // it is judged here, before admission, so that it holds with the rules off as well.
     const std::string old_type = GetStr(old_spec, "clusterType");
-    if (!old_type.empty()) CheckImmutable(spec, old_spec, {"clusterType"}, "spec", errors);
+    if (old_type.empty()) return;
+    const json::Value* now = Get(spec, "clusterType");
+    const json::Value* was = Get(old_spec, "clusterType");
+    if (now == nullptr || was == nullptr || !(*now == *was)) {
+      errors->push_back(InvalidField("spec.clusterType", now == nullptr ? "null" : json::Repr(*now),
+                                     "[CSDR-CP-002] spec.clusterType is immutable"));
+    }
   }
 
   void ValidateStatusFields(const json::Value& status, FieldErrors* errors) const override {

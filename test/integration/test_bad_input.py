@@ -167,6 +167,22 @@ class BadInputTest(ServerTestCase):
                     self.assertIn("bogusField", status["message"])
         self.assertEqual(self.server.get("backups", "good").json(), good_obj)
 
+    def test_paths_past_the_subresource_are_404(self):
+        # kube-apiserver routes only registered paths: /status/extra is no subresource.
+        good = self.server.path("backups", "good")
+        profile = self.server.path("clusterprofiles", "cluster", namespace=None)
+        obj = self.server.get("backups", "good").json()
+        for method, path, body in (("GET", profile + "/status/extra", None),
+                                   ("GET", good + "/status/extra", None),
+                                   ("PUT", good + "/status/extra", obj),
+                                   ("PATCH", good + "/status/x/y", {"status": {"phase": "Failed"}})):
+            with self.subTest(f"{method} {path}"):
+                before = self.state()
+                r = self.curl(method, path, body,
+                              "application/merge-patch+json" if method == "PATCH" else "application/json")
+                self.assertEqual(r.status, 404, f"{method} {path}")
+                self.assertEqual(self.state(), before)
+
     def test_bad_selectors_and_parameters(self):
         # Codes, reasons and messages as kube-apiserver answers them
         # (../shared/reference/kube-captures/13, 14, 19, 20 and 21).

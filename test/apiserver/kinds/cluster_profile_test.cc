@@ -116,7 +116,12 @@ TEST(ClusterProfileTest, ValidateUpdate) {
   FieldErrors e =
       Kind().ValidateUpdate(Patched(Base(), R"({"spec":{"clusterType":"ACKDedicated"}})"), Base());
   ASSERT_EQ(e.size(), 1u);
-  EXPECT_EQ(e[0].message, "Invalid value: \"ACKDedicated\": field is immutable");
+  EXPECT_EQ(e[0].message,
+            "Invalid value: \"ACKDedicated\": [CSDR-CP-002] spec.clusterType is immutable");
+  // Removing it is a change too.
+  e = Kind().ValidateUpdate(Patched(Base(), R"({"spec":{"clusterType":null}})"), Base());
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].message, "Invalid value: null: [CSDR-CP-002] spec.clusterType is immutable");
 }
 
 TEST(ClusterProfileTest, ValidateStatus) {
