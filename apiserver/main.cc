@@ -2,6 +2,7 @@
 // server together. Everything else lives in the component libraries.
 #include <glog/logging.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <fstream>
 #include <iostream>
@@ -77,6 +78,15 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   FLAGS_v = opts->verbosity;
   google::InitGoogleLogging(argv[0]);
+
+  // The soft limit on open files up to the hard one, as Go programs do (since Go 1.19): a
+  // shell's 1,024 would cap connections and watches far below --max-connections. The
+  // server's sockets are polled with epoll, which has no FD_SETSIZE bound.
+  if (struct rlimit files;
+      getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) PLOG(WARNING) << "cannot raise RLIMIT_NOFILE";
+  }
 
   // Signals are taken by a dedicated thread (sigwait), so block them everywhere first.
   sigset_t signals;

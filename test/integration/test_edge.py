@@ -115,6 +115,27 @@ class MetricsTest(ServerTestCase):
         self.assertEqual(metric(samples, "apiserver_admission_controller_admission_duration_seconds_count",
                                 name="CSDRPolicy", operation="CREATE", rejected="true"), 1)
 
+    def test_open_file_limit_is_raised_to_the_hard_limit(self):
+        # Started with the soft limit at 1,024 (a shell's default), the server raises it to the
+        # hard limit at start, as Go programs do: 1,000 watches need more than 1,024 files.
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard <= 1024:
+            self.skipTest(f"the hard limit here is {hard}: nothing to raise")
+
+        def low_soft_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        original = harness.raise_fd_limit
+        harness.raise_fd_limit = low_soft_limit
+        try:
+            s = self.start_server()
+        finally:
+            harness.raise_fd_limit = original
+        limits = open(f"/proc/{s.proc.pid}/limits").read()
+        line = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+        self.assertEqual(line.split()[3:5], [str(hard), str(hard)], line)
+        self.assertEqual(metric(self.scrape(s), "process_max_fds"), hard)
+
     def test_metrics_need_an_identity(self):
         s = self.start_server()
         r = s.request("GET", "/metrics", user=None)
