@@ -1,7 +1,6 @@
 #include "controllers/controller.h"
 
-#include <ctime>
-
+#include "apiserver/kinds/validation.h"
 #include "common/metrics.h"
 
 namespace csdr::controllers {
@@ -72,13 +71,7 @@ json::Value BackupFacts(json::Value backup) {
 }
 
 std::string RunName(const std::string& schedule, std::chrono::system_clock::time_point due) {
-  const auto secs = std::chrono::floor<std::chrono::seconds>(due.time_since_epoch()).count();
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[20];
-  std::strftime(buf, sizeof(buf), "%Y%m%d%H%M%S", &tm);
-  return schedule + "-" + buf;
+  return schedule + "-" + apiserver::FormatUTC(due, "%Y%m%d%H%M%S");
 }
 
 }  // namespace csdr::controllers

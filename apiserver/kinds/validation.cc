@@ -277,15 +277,19 @@ FieldErrors ValidateConditions(const json::Value* conditions, std::string_view p
   return errs;
 }
 
-std::string FormatRFC3339(std::chrono::system_clock::time_point t) {
+std::string FormatUTC(std::chrono::system_clock::time_point t, const char* format) {
   // Whole seconds toward the past, also before 1970 (to_time_t's rounding is unspecified).
   const auto secs = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
   std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof(buf), format, &tm);
+  return std::string(buf, n);
+}
+
+std::string FormatRFC3339(std::chrono::system_clock::time_point t) {
+  return FormatUTC(t, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 std::optional<std::chrono::system_clock::time_point> ParseRFC3339(std::string_view t) {

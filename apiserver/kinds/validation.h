@@ -56,6 +56,8 @@ std::optional<std::chrono::system_clock::time_point> ParseRFC3339(std::string_vi
 
 // "2026-11-24T09:04:57Z": metav1.Time's encoding (UTC, whole seconds, truncated).
 std::string FormatRFC3339(std::chrono::system_clock::time_point t);
+// `t` in UTC, truncated to whole seconds, by strftime(3) `format` (at most 63 characters out).
+std::string FormatUTC(std::chrono::system_clock::time_point t, const char* format);
 
 // An OSS bucket name: 3-63 characters of [a-z0-9-], starting and ending with a letter
 // or digit. Returns the upstream-style detail, or "" when valid.

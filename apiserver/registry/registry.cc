@@ -22,8 +22,6 @@ constexpr int kMaxUpdateAttempts = 16;
 // Objects fetched per store round trip while filling a selector-filtered page.
 constexpr size_t kListBatch = 512;
 
-std::string FormatTime(std::chrono::system_clock::time_point t) { return FormatRFC3339(t); }
-
 std::string NewUid() {
   unsigned char b[16];
   RAND_bytes(b, sizeof(b));
@@ -265,7 +263,7 @@ Registry::Registry(storage::Store* store, AdmissionController* admission, Clock 
   if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
 }
 
-std::string Registry::Now() const { return FormatTime(clock_()); }
+std::string Registry::Now() const { return FormatRFC3339(clock_()); }
 
 std::string Registry::Key(const KindStrategy& kind, const std::string& ns,
                           const std::string& name) {
