@@ -18,6 +18,7 @@
 #include "apiserver/server/tls_server.h"
 #include "apiserver/tools/commands.h"
 #include "common/metrics.h"
+#include "controllers/lease_lock.h"
 #include "controllers/manager.h"
 #include "storage/etcd/etcd_store.h"
 #include "storage/instrumented_store.h"
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
   auto authn_cluster =
       LoadDelegationConfig(opts->authentication_kubeconfig, "--authentication-kubeconfig");
   if (authn_cluster.ok()) {
-    auto kube = webhook::KubeClient::Create(*authn_cluster);
+    auto kube = kube::KubeClient::Create(*authn_cluster);
     auto reviews = KubeReviewClient::Create(*authn_cluster);
     if (!kube.ok() || !reviews.ok()) {
       std::cerr << "csdr-apiserver: --authentication-kubeconfig: "
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
     std::cerr << "csdr-apiserver: " << bound.message() << "\n";
     return 1;
   }
-  // The built-in controllers, one replica at a time (a lease in the store).
+  // The built-in controllers, one replica at a time (the holder of a lease).
   auto enabled_controllers = controllers::ParseControllers(opts->controllers);
   if (!enabled_controllers.ok()) {
     std::cerr << "csdr-apiserver: " << enabled_controllers.status().message() << "\n";
@@ -309,6 +310,32 @@ int main(int argc, char** argv) {
   }
   controllers::ControllerManagerOptions controller_options;
   controller_options.controllers = *enabled_controllers;
+  controller_options.election.name = opts->leader_elect_resource_name;
+  controller_options.election.lease_duration =
+      std::chrono::seconds(opts->leader_elect_lease_duration_seconds);
+  controller_options.election.renew_deadline =
+      std::chrono::seconds(opts->leader_elect_renew_deadline_seconds);
+  controller_options.election.retry_period =
+      std::chrono::seconds(opts->leader_elect_retry_period_seconds);
+  // The lease: a Lease in the cluster when there is one (kubectl get lease shows the
+  // holder), else a record in the store.
+  std::unique_ptr<controllers::LeaseLock> lease_lock;
+  const kube::KubeClient* kube_client = (*cluster)->Client();
+  std::string lock_kind = opts->leader_elect_resource_lock;
+  if (lock_kind.empty()) lock_kind = kube_client != nullptr ? "leases" : "store";
+  if (lock_kind == "leases") {
+    if (kube_client == nullptr) {
+      std::cerr << "csdr-apiserver: --leader-elect-resource-lock=leases needs a cluster "
+                   "(--kubeconfig or the in-cluster service account)\n";
+      return 1;
+    }
+    lease_lock = std::make_unique<controllers::KubeLeaseLock>(
+        kube_client, opts->leader_elect_resource_namespace, opts->leader_elect_resource_name);
+  } else {
+    lease_lock = std::make_unique<controllers::StoreLeaseLock>(store->get(),
+                                                               opts->leader_elect_resource_name);
+  }
+  controller_options.lease_lock = lease_lock.get();
   // Their Events go to the cluster when there is one (kubectl describe shows them).
   std::unique_ptr<controllers::EventRecorder> events;
   if ((*cluster)->Client() != nullptr) {

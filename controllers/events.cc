@@ -57,7 +57,7 @@ json::Value MakeEvent(const json::Value& object, const std::string& type, const 
   return e;
 }
 
-ClusterEventRecorder::ClusterEventRecorder(const webhook::KubeClient* client, std::string component)
+ClusterEventRecorder::ClusterEventRecorder(const kube::KubeClient* client, std::string component)
     : client_(client), component_(std::move(component)) {
   thread_ = std::thread([this] { Run(); });
 }

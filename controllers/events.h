@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "common/json.h"
-#include "webhook/cluster/client.h"
+#include "kube/client.h"
 
 namespace csdr::controllers {
 
@@ -45,7 +45,7 @@ class ClusterEventRecorder : public EventRecorder {
   static constexpr size_t kMaxPending = 1000;
 
   // `client` must outlive the recorder.
-  ClusterEventRecorder(const webhook::KubeClient* client, std::string component);
+  ClusterEventRecorder(const kube::KubeClient* client, std::string component);
   ~ClusterEventRecorder() override;  // posts what is pending for at most a second, then stops
 
   void Event(const json::Value& object, const std::string& type, const std::string& reason,
@@ -54,7 +54,7 @@ class ClusterEventRecorder : public EventRecorder {
  private:
   void Run();
 
-  const webhook::KubeClient* client_;
+  const kube::KubeClient* client_;
   const std::string component_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,5 @@
-// Leader election on the Store, after client-go's tools/leaderelection (tryAcquireOrRenew,
-// acquire, renew, release), with a watch on the record so that a released lease is taken at
+// Leader election on a LeaseLock, after client-go's tools/leaderelection (tryAcquireOrRenew,
+// acquire, renew, release), waiting on the lock's watch so that a released lease is taken at
 // once instead of at the next retry.
 #include "controllers/leader_election.h"
 
@@ -8,13 +8,16 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <random>
+#include <stop_token>
+#include <thread>
 #include <utility>
 #include <vector>
 
-#include "common/json.h"
 #include "common/metrics.h"
 
 namespace csdr::controllers {
@@ -22,43 +25,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using SteadyTime = std::chrono::steady_clock::time_point;
-
-// The Lease fields client-go's resourcelock.LeaderElectionRecord carries.
-struct LeaseRecord {
-  std::string holder_identity;
-  int64_t lease_duration_seconds = 0;
-  std::string acquire_time;
-  std::string renew_time;
-  int64_t lease_transitions = 0;
-};
-
-std::string EncodeRecord(const LeaseRecord& r) {
-  json::Value v = json::Value::MakeObject();
-  v.Set("holderIdentity", r.holder_identity);
-  v.Set("leaseDurationSeconds", r.lease_duration_seconds);
-  v.Set("acquireTime", r.acquire_time);
-  v.Set("renewTime", r.renew_time);
-  v.Set("leaseTransitions", r.lease_transitions);
-  return json::Serialize(v);
-}
-
-// Unknown members are ignored: on etcd the value read back carries metadata.resourceVersion.
-StatusOr<LeaseRecord> DecodeRecord(const std::string& bytes) {
-  auto v = json::Parse(bytes);
-  if (!v.ok()) return v.status();
-  if (!v->is_object()) return Status(Code::kBadRequest, "lease record is not a JSON object");
-  LeaseRecord r;
-  r.holder_identity = v->GetString({"holderIdentity"});
-  if (const json::Value* d = v->Find("leaseDurationSeconds"); d != nullptr && d->is_number()) {
-    r.lease_duration_seconds = d->as_int();
-  }
-  r.acquire_time = v->GetString({"acquireTime"});
-  r.renew_time = v->GetString({"renewTime"});
-  if (const json::Value* t = v->Find("leaseTransitions"); t != nullptr && t->is_number()) {
-    r.lease_transitions = t->as_int();
-  }
-  return r;
-}
 
 // metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits.
 std::string MicroTime(std::chrono::system_clock::time_point t) {
@@ -88,14 +54,13 @@ metrics::Gauge* MasterStatus() {
   return gauge;
 }
 
-bool IsStoreFailure(const Status& s) {
-  return s.code() != Code::kNotFound && s.code() != Code::kAlreadyExists &&
-         s.code() != Code::kConflict;
+// A lost race, not a failure: someone else wrote (or deleted) the record since we read it.
+bool LostRace(const Status& s) {
+  return s.code() == Code::kAlreadyExists || s.code() == Code::kConflict ||
+         s.code() == Code::kNotFound;
 }
 
 }  // namespace
-
-std::string LeaseKey(const std::string& name) { return "/registry/csdr.io/_leases/" + name; }
 
 std::string DefaultIdentity() {
   char host[256] = {};
@@ -111,17 +76,13 @@ std::string DefaultIdentity() {
 
 class LeaderElector::Impl {
  public:
-  Impl(LeaderElector* owner, storage::Store* store, LeaderCallbacks callbacks)
-      : owner_(*owner),
-        config_(owner->config_),
-        store_(store),
-        callbacks_(std::move(callbacks)),
-        key_(LeaseKey(config_.name)) {}
+  Impl(LeaderElector* owner, LeaseLock* lock, LeaderCallbacks callbacks)
+      : owner_(*owner), config_(owner->config_), lock_(lock), callbacks_(std::move(callbacks)) {}
 
   void Start() {
     std::lock_guard<std::mutex> lock(mu_);
     if (thread_.joinable()) return;
-    stopping_ = false;
+    stop_ = std::stop_source();
     MasterStatus()->Set({config_.name}, 0);
     thread_ = std::thread([this] { Run(); });
   }
@@ -130,10 +91,8 @@ class LeaderElector::Impl {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!thread_.joinable()) return;
-      stopping_ = true;
-      if (watcher_ != nullptr) watcher_->Stop();  // ends a Next() the thread may be in
     }
-    wake_.notify_all();
+    stop_.request_stop();  // ends a wait the thread may be in
     thread_.join();
   }
 
@@ -146,23 +105,20 @@ class LeaderElector::Impl {
   enum class Outcome {
     kLeading,  // acquired or renewed
     kHeld,     // another holder's valid lease
-    kRetry,    // lost every race in this attempt; not a store failure
-    kStoreError,
+    kRetry,    // lost every race in this attempt; not a failure
+    kLockError,
   };
 
   SteadyTime Now() const { return config_.clock(); }
 
-  bool Stopping() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stopping_;
-  }
+  bool Stopping() const { return stop_.stop_requested(); }
 
   void Run() {
     while (!Stopping()) {
       const SteadyTime now = Now();
       Status error;
       const Outcome outcome = TryAcquireOrRenew(now, &error);
-      NoteStoreHealth(outcome == Outcome::kStoreError ? error : Status());
+      NoteLockHealth(outcome == Outcome::kLockError ? error : Status());
       switch (outcome) {
         case Outcome::kLeading:
           last_renew_ = now;  // taken before the write: the deadline errs early
@@ -179,7 +135,7 @@ class LeaderElector::Impl {
           }
           break;
         case Outcome::kRetry:
-        case Outcome::kStoreError:
+        case Outcome::kLockError:
           if (leading() && Now() - last_renew_ >= config_.renew_deadline) {
             LOG(WARNING) << "leader election " << config_.name << ": could not renew within "
                          << config_.renew_deadline.count() << " ms; stopped leading";
@@ -189,13 +145,12 @@ class LeaderElector::Impl {
       }
       ReportTransition();
       if (leading()) {
-        DropWatch();
         WaitRetryPeriod();
       } else {
-        WaitForChange();
+        // A follower waits up to a retry period, returning early when the record changes.
+        lock_->WaitForChange(observed_version_, config_.retry_period, stop_.get_token());
       }
     }
-    DropWatch();
     if (leading()) {
       StopLeading();
       Release();
@@ -223,57 +178,48 @@ class LeaderElector::Impl {
   // the winner now rather than a retry period later.
   Outcome TryAcquireOrRenew(SteadyTime now, Status* error) {
     // 1. The leader's fast path: renew on the version it wrote last.
-    if (leading() && observed_revision_ > 0) {
+    if (leading() && !observed_version_.empty()) {
       LeaseRecord next = observed_;
       next.renew_time = MicroTime(config_.wall_clock());
       next.lease_duration_seconds = LeaseSeconds();
-      auto rev =
-          store_->Update(key_, observed_revision_, [&next](int64_t) { return EncodeRecord(next); });
-      if (rev.ok()) {
-        Observe(next, *rev, now);
+      auto version = lock_->Update(next, observed_version_);
+      if (version.ok()) {
+        Observe(next, *version, now);
         return Outcome::kLeading;
       }
-      if (IsStoreFailure(rev.status())) {
-        *error = rev.status();
-        return Outcome::kStoreError;
+      if (!LostRace(version.status())) {
+        *error = version.status();
+        return Outcome::kLockError;
       }
     }
     constexpr int kRounds = 3;  // each lost round means another replica's write succeeded
     for (int round = 0; round < kRounds; ++round) {
       // 2. Read, or create when absent.
-      auto kv = store_->Get(key_);
-      if (!kv.ok() && kv.status().code() != Code::kNotFound) {
-        *error = kv.status();
-        return Outcome::kStoreError;
+      auto current = lock_->Get();
+      if (!current.ok() && current.status().code() != Code::kNotFound) {
+        *error = current.status();
+        return Outcome::kLockError;
       }
-      if (!kv.ok()) {
+      if (!current.ok()) {
         LeaseRecord first = OurRecord(0);
-        auto rev = store_->Create(key_, [&first](int64_t) { return EncodeRecord(first); });
-        if (rev.ok()) {
-          Observe(first, *rev, now);
+        auto version = lock_->Create(first);
+        if (version.ok()) {
+          Observe(first, *version, now);
           return Outcome::kLeading;
         }
-        if (IsStoreFailure(rev.status())) {
-          *error = rev.status();
-          return Outcome::kStoreError;
+        if (version.status().code() != Code::kAlreadyExists) {
+          *error = version.status();
+          return Outcome::kLockError;
         }
-        continue;  // kAlreadyExists: someone else created it first
+        continue;  // someone else created it first
       }
       // 3. A new version restarts the observed time, taken after the read: the latest
       // moment we may claim to have first seen it.
-      if (kv->mod_revision != observed_revision_) {
-        const SteadyTime seen = Now();
-        auto record = DecodeRecord(kv->value);
-        if (!record.ok()) {
-          // Unreadable: treat it as held by someone unknown, so it is overwritten only
-          // after a lease duration without change.
-          LOG_EVERY_N(WARNING, 100) << "leader election " << config_.name
-                                    << ": unreadable lease record: " << record.status().message();
-          Observe(LeaseRecord{}, kv->mod_revision, seen);
-          observed_unreadable_ = true;
-        } else {
-          Observe(*record, kv->mod_revision, seen);
-        }
+      if (current->version != observed_version_) {
+        // An unreadable record is held by someone unknown: overwritten only after a lease
+        // duration without change.
+        Observe(current->record, current->version, Now());
+        observed_unreadable_ = !current->readable;
       }
       const bool ours = observed_.holder_identity == config_.identity;
       const bool held = !observed_.holder_identity.empty() || observed_unreadable_;
@@ -287,22 +233,21 @@ class LeaderElector::Impl {
       } else {
         next = OurRecord(observed_.lease_transitions + (ours ? 0 : 1));
       }
-      auto rev =
-          store_->Update(key_, kv->mod_revision, [&next](int64_t) { return EncodeRecord(next); });
-      if (rev.ok()) {
+      auto version = lock_->Update(next, current->version);
+      if (version.ok()) {
         if (!ours) {
           LOG(INFO) << "leader election " << config_.name << ": took over from \""
                     << observed_.holder_identity << "\" (transition " << next.lease_transitions
                     << ")";
         }
-        Observe(next, *rev, now);
+        Observe(next, *version, now);
         return Outcome::kLeading;
       }
-      if (IsStoreFailure(rev.status())) {
-        *error = rev.status();
-        return Outcome::kStoreError;
+      if (!LostRace(version.status())) {
+        *error = version.status();
+        return Outcome::kLockError;
       }
-      // kConflict or kNotFound: the record changed under us; read it again.
+      // The record changed under us; read it again.
     }
     return Outcome::kRetry;
   }
@@ -328,9 +273,9 @@ class LeaderElector::Impl {
     return now - observed_time_ >= std::max(config_.lease_duration, recorded);
   }
 
-  void Observe(const LeaseRecord& record, int64_t revision, SteadyTime now) {
+  void Observe(const LeaseRecord& record, const std::string& version, SteadyTime now) {
     observed_ = record;
-    observed_revision_ = revision;
+    observed_version_ = version;
     observed_time_ = now;
     observed_unreadable_ = false;
     std::lock_guard<std::mutex> lock(mu_);
@@ -345,17 +290,18 @@ class LeaderElector::Impl {
   }
 
   // A warning when failures start, one line when they end: bounded whatever the outage.
-  void NoteStoreHealth(const Status& error) {
+  void NoteLockHealth(const Status& error) {
     if (!error.ok()) {
       if (failures_++ == 0) {
-        LOG(WARNING) << "leader election " << config_.name << ": store error: " << error.message()
-                     << "; retrying every " << config_.retry_period.count() << " ms";
+        LOG(WARNING) << "leader election " << config_.name << ": " << lock_->Describe() << ": "
+                     << error.message() << "; retrying every " << config_.retry_period.count()
+                     << " ms";
       }
       return;
     }
     if (failures_ > 0) {
-      LOG(INFO) << "leader election " << config_.name << ": store reachable again after "
-                << failures_ << " failed attempt(s)";
+      LOG(INFO) << "leader election " << config_.name << ": " << lock_->Describe()
+                << " reachable again after " << failures_ << " failed attempt(s)";
       failures_ = 0;
     }
   }
@@ -364,31 +310,29 @@ class LeaderElector::Impl {
   void Release() {
     constexpr int kAttempts = 3;  // a conflict means a write raced ours; read it again
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
-      auto kv = store_->Get(key_);
-      if (!kv.ok()) {
+      auto current = lock_->Get();
+      if (!current.ok()) {
         LOG(WARNING) << "leader election " << config_.name
-                     << ": cannot release the lease: " << kv.status().message();
+                     << ": cannot release the lease: " << current.status().message();
         return;
       }
-      auto record = DecodeRecord(kv->value);
-      if (!record.ok() || record->holder_identity != config_.identity) return;  // not ours
+      if (!current->readable || current->record.holder_identity != config_.identity) return;
       LeaseRecord released;
       released.lease_duration_seconds = 1;
       released.acquire_time = MicroTime(config_.wall_clock());
       released.renew_time = released.acquire_time;
-      released.lease_transitions = record->lease_transitions;
-      auto rev = store_->Update(key_, kv->mod_revision,
-                                [&released](int64_t) { return EncodeRecord(released); });
-      if (rev.ok()) {
-        Observe(released, *rev, Now());
+      released.lease_transitions = current->record.lease_transitions;
+      auto version = lock_->Update(released, current->version);
+      if (version.ok()) {
+        Observe(released, *version, Now());
         LOG(INFO) << "leader election " << config_.name << ": " << config_.identity
                   << " released the lease";
         return;
       }
-      if (rev.status().code() != Code::kConflict) {
+      if (version.status().code() != Code::kConflict) {
         LOG(WARNING) << "leader election " << config_.name
                      << ": cannot release the lease (others take it when it expires): "
-                     << rev.status().message();
+                     << version.status().message();
         return;
       }
     }
@@ -396,96 +340,31 @@ class LeaderElector::Impl {
 
   void WaitRetryPeriod() {
     std::unique_lock<std::mutex> lock(mu_);
-    wake_.wait_for(lock, config_.retry_period, [this] { return stopping_; });
-  }
-
-  // A follower waits up to a retry period, returning early when the record changes. Without
-  // a watch (the store refused one, or it ended) this is a plain wait: polling.
-  void WaitForChange() {
-    const SteadyTime deadline = std::chrono::steady_clock::now() + config_.retry_period;
-    if (watch_ == nullptr) {
-      // From the version read: a write after the read is replayed, none is missed. When no
-      // record was read, from now (the next poll covers the gap).
-      auto w = store_->Watch(key_, observed_revision_);
-      if (!w.ok()) {
-        if (!watch_failing_) {
-          LOG(WARNING) << "leader election " << config_.name
-                       << ": cannot watch the lease, polling every " << config_.retry_period.count()
-                       << " ms: " << w.status().message();
-          watch_failing_ = true;
-        }
-        WaitRetryPeriod();
-        return;
-      }
-      if (watch_failing_) {
-        LOG(INFO) << "leader election " << config_.name << ": watching the lease again";
-        watch_failing_ = false;
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      watch_ = std::move(w.value());
-      watcher_ = watch_.get();
-      if (stopping_) return;  // Stop() ran before watcher_ was set
-    }
-    std::vector<storage::Event> events;
-    while (true) {
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left <= milliseconds(0)) return;
-      events.clear();
-      bool expired = false;
-      const bool alive = watch_->Next(left, &events, &expired);
-      if (Stopping()) return;
-      for (const storage::Event& e : events) {
-        if (e.key == key_) return;  // the prefix also matches longer lease names
-      }
-      if (!alive) {
-        // Ended (store closed, or too far behind): poll out this period, watch anew after.
-        DropWatch();
-        std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait_until(lock, deadline, [this] { return stopping_; });
-        return;
-      }
-    }
-  }
-
-  void DropWatch() {
-    std::unique_ptr<storage::Watcher> old;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      watcher_ = nullptr;
-      old = std::move(watch_);
-    }
-    if (old != nullptr) old->Stop();
+    wake_.wait_for(lock, stop_.get_token(), config_.retry_period, [] { return false; });
   }
 
   LeaderElector& owner_;
   const LeaderElectionConfig& config_;
-  storage::Store* const store_;
+  LeaseLock* const lock_;
   const LeaderCallbacks callbacks_;
-  const std::string key_;
 
-  // Guards stopping_, watcher_, watch_ (as a pointer: the thread alone calls Next on it),
-  // observed_holder_ and thread_.
-  mutable std::mutex mu_;
-  std::condition_variable wake_;  // signalled by Stop()
-  bool stopping_ = false;
-  storage::Watcher* watcher_ = nullptr;  // watch_.get(), for Stop() to end a Next()
-  std::unique_ptr<storage::Watcher> watch_;
-  std::string observed_holder_;  // observed_.holder_identity, for Holder()
+  mutable std::mutex mu_;             // guards observed_holder_ and thread_
+  std::condition_variable_any wake_;  // for the stop token's waits
+  std::stop_source stop_;             // requested by Stop(); renewed by Start()
+  std::string observed_holder_;       // observed_.holder_identity, for Holder()
   std::thread thread_;
 
   // The elector thread's own state (no lock).
   LeaseRecord observed_;
-  int64_t observed_revision_ = 0;  // mod_revision of observed_; 0 when none was read
-  SteadyTime observed_time_{};     // when observed_revision_ was first seen, on our clock
+  std::string observed_version_;  // the version of observed_; "" when none was read
+  SteadyTime observed_time_{};    // when observed_revision_ was first seen, on our clock
   bool observed_unreadable_ = false;
   SteadyTime last_renew_{};  // start of the last successful acquire or renew
   std::string reported_leader_;
-  int64_t failures_ = 0;  // consecutive store failures
-  bool watch_failing_ = false;
+  int64_t failures_ = 0;  // consecutive failures of the lock
 };
 
-LeaderElector::LeaderElector(storage::Store* store, LeaderElectionConfig config,
+LeaderElector::LeaderElector(LeaseLock* lock, LeaderElectionConfig config,
                              LeaderCallbacks callbacks)
     : config_(std::move(config)) {
   if (config_.identity.empty()) config_.identity = DefaultIdentity();
@@ -508,7 +387,7 @@ LeaderElector::LeaderElector(storage::Store* store, LeaderElectionConfig config,
                << ": retry_period must be shorter than renew_deadline";
     config_.retry_period = std::max(std::chrono::milliseconds(1), config_.renew_deadline / 2);
   }
-  impl_ = std::make_unique<Impl>(this, store, std::move(callbacks));
+  impl_ = std::make_unique<Impl>(this, lock, std::move(callbacks));
 }
 
 LeaderElector::~LeaderElector() { Stop(); }

@@ -1,16 +1,15 @@
 // Leader election among replicas: one runs the built-in controllers at a time.
 //
-// The lease is a record in our own store (every replica on etcd shares it; one replica on
-// SQLite holds it alone), written with the store's compare-and-swap, as client-go's
-// leaderelection does with a coordination.k8s.io Lease through kube-apiserver, and with its
-// defaults and rules:
+// The lease is kept by a LeaseLock (lease_lock.h): a coordination.k8s.io/v1 Lease in the
+// cluster when the server has one, else a record in our own store (every replica on etcd
+// shares it; one replica on SQLite holds it alone). Written with compare-and-swap, as
+// client-go's leaderelection does, and with its defaults and rules:
 //   - a record names its holder, the lease duration, acquire and renew times and the number
-//     of transitions (the Lease's fields; JSON at LeaseKey(name)):
+//     of transitions (a Lease's spec, LeaseRecord):
 //       {"holderIdentity":"a","leaseDurationSeconds":15,"acquireTime":"2026-12-07T12:00:00.123456Z",
 //        "renewTime":"2026-12-07T12:00:02.123456Z","leaseTransitions":3}
 //     (times as metav1.MicroTime; leaseDurationSeconds is lease_duration rounded up to whole
-//     seconds; members the record gains elsewhere, such as etcd's stamped metadata, are
-//     ignored); leaseTransitions counts acquisitions by a holder other than the record's;
+//     seconds); leaseTransitions counts acquisitions by a holder other than the record's;
 //   - a candidate takes the lease when the record is absent, released (holder ""), or has not
 //     changed (same mod_revision) for a whole lease duration of the candidate's own clock
 //     from when it first saw that version (observed time, never the writer's timestamps:
@@ -20,15 +19,15 @@
 //     could not renew within the renew deadline, before anyone else may take it, or at once
 //     when it finds another holder in the record; it stays a candidate afterwards;
 //   - Stop() stops leading (OnStoppedLeading) and then releases the lease (holder "",
-//     duration 1 s), so that a rolling update hands over at once: candidates watch the
-//     record and try as soon as it changes (polling every retry period when the watch
-//     fails). The callback runs before the release so that the old leader's work has
+//     duration 1 s), so that a rolling update hands over at once: candidates wait on the
+//     lock's watch and try as soon as the record changes (polling every retry period when
+//     the watch fails). The callback runs before the release so that the old leader's work has
 //     stopped when a new leader may start (client-go's ReleaseOnCancel leaves that to its
 //     caller).
 //
-// Store errors (unavailable, timeouts) are retried every retry period, logged when they
-// start and when they end. The gauge csdr_leader_election_master_status{name} is 1 while
-// this process leads lease `name` and 0 otherwise (kube-controller-manager's
+// Errors of the lock (unavailable, timeouts, forbidden) are retried every retry period, logged when
+// they start and when they end. The gauge csdr_leader_election_master_status{name} is 1 while this
+// process leads lease `name` and 0 otherwise (kube-controller-manager's
 // leader_election_master_status); run one elector per lease name per process.
 //
 // Thread safety: Start/Stop from one thread; IsLeader/Holder from any. The callbacks run on
@@ -38,14 +37,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
-#include "storage/store.h"
+#include "controllers/lease_lock.h"
 
 namespace csdr::controllers {
 
@@ -74,15 +70,13 @@ struct LeaderCallbacks {
   std::function<void(const std::string& holder)> on_new_leader;
 };
 
-// The store key of lease `name` (outside every resource prefix: lists never see it).
-std::string LeaseKey(const std::string& name);
-
 // "<hostname>_<random hex>": unique per process, as client-go's callers build it.
 std::string DefaultIdentity();
 
 class LeaderElector {
  public:
-  LeaderElector(storage::Store* store, LeaderElectionConfig config, LeaderCallbacks callbacks);
+  // `lock` outlives the elector.
+  LeaderElector(LeaseLock* lock, LeaderElectionConfig config, LeaderCallbacks callbacks);
   ~LeaderElector();  // Stop()
   LeaderElector(const LeaderElector&) = delete;
   LeaderElector& operator=(const LeaderElector&) = delete;
@@ -91,7 +85,7 @@ class LeaderElector {
   // record changes), then renew while leading. No-op when already started.
   void Start();
   // Stops trying, without waiting for a retry period. While leading: OnStoppedLeading, then
-  // the lease is released (one store round trip, retried on conflict), before it returns.
+  // the lease is released (one round trip, retried on conflict), before it returns.
   void Stop();
 
   bool IsLeader() const { return leading_.load(std::memory_order_acquire); }

@@ -63,9 +63,13 @@ void ControllerManager::Start() {
       LOG(INFO) << "controllers: lease held by " << (holder.empty() ? "nobody" : holder);
     }
   };
-  elector_ = std::make_unique<LeaderElector>(store_, options_.election, std::move(callbacks));
-  LOG(INFO) << "controllers: candidate " << elector_->Identity() << " for lease "
-            << options_.election.name;
+  LeaseLock* lock = options_.lease_lock;
+  if (lock == nullptr) {
+    own_lock_ = std::make_unique<StoreLeaseLock>(store_, options_.election.name);
+    lock = own_lock_.get();
+  }
+  elector_ = std::make_unique<LeaderElector>(lock, options_.election, std::move(callbacks));
+  LOG(INFO) << "controllers: candidate " << elector_->Identity() << " for " << lock->Describe();
   elector_->Start();
 }
 

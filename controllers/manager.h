@@ -1,6 +1,6 @@
 // ControllerManager: runs the built-in controllers (schedule, expiry) in this process while
-// it holds the controllers' lease (leader_election.h), as kube-controller-manager runs its
-// controllers beside kube-apiserver, one active among replicas.
+// it holds the controllers' lease (leader_election.h, lease_lock.h), as kube-controller-manager
+// runs its controllers beside kube-apiserver, one active among replicas.
 //
 // While leading: informers on BackupSchedules and Backups, and one loop that runs each
 // controller's Sync when something changed (debounced by 100 ms) or when the earliest time
@@ -39,6 +39,8 @@ struct ControllerManagerOptions {
   std::set<std::string> controllers = {kScheduleController, kExpiryController};
   std::chrono::seconds starting_deadline{3600};
   LeaderElectionConfig election;
+  // Where the lease is kept (outlives the manager); a StoreLeaseLock on `store` when null.
+  LeaseLock* lease_lock = nullptr;
   Clock clock;                      // system_clock::now when null
   EventRecorder* events = nullptr;  // where the controllers' Events go; none when null
 };
@@ -65,6 +67,7 @@ class ControllerManager {
   apiserver::Registry* registry_;
   storage::Store* store_;
   ControllerManagerOptions options_;
+  std::unique_ptr<LeaseLock> own_lock_;  // when options_.lease_lock is null
   std::unique_ptr<LeaderElector> elector_;
 
   std::mutex mu_;  // guards what the loop shares with the elector and informer threads

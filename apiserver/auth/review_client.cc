@@ -3,28 +3,28 @@
 #include <glog/logging.h>
 #include <httplib.h>
 
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
 
 namespace csdr::apiserver {
 
-StatusOr<webhook::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig,
-                                                      const char* flag) {
+StatusOr<kube::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig,
+                                                   const char* flag) {
   if (!kubeconfig.empty()) {
-    auto config = webhook::LoadKubeconfig(kubeconfig);
+    auto config = kube::LoadKubeconfig(kubeconfig);
     if (!config.ok())
       return Status(config.status().code(), std::string(flag) + ": " + config.status().message());
     return config;
   }
-  if (webhook::InClusterAvailable()) return webhook::LoadInClusterConfig();
+  if (kube::InClusterAvailable()) return kube::LoadInClusterConfig();
   return Status(Code::kNotFound, std::string("no ") + flag + " and not running in a cluster");
 }
 
-KubeReviewClient::KubeReviewClient(webhook::ClusterConfig config, std::chrono::seconds timeout)
+KubeReviewClient::KubeReviewClient(kube::ClusterConfig config, std::chrono::seconds timeout)
     : config_(std::move(config)),
       timeout_(timeout),
-      token_(std::make_unique<webhook::TokenSource>(config_.token, config_.token_file)) {}
+      token_(std::make_unique<kube::TokenSource>(config_.token, config_.token_file)) {}
 
-StatusOr<std::unique_ptr<KubeReviewClient>> KubeReviewClient::Create(webhook::ClusterConfig config,
+StatusOr<std::unique_ptr<KubeReviewClient>> KubeReviewClient::Create(kube::ClusterConfig config,
                                                                      std::chrono::seconds timeout) {
   if (config.host.empty()) return Status(Code::kBadRequest, "cluster configuration has no server");
   return std::unique_ptr<KubeReviewClient>(new KubeReviewClient(std::move(config), timeout));
@@ -34,15 +34,14 @@ StatusOr<json::Value> KubeReviewClient::Create(const std::string& path,
                                                const json::Value& review) const {
   const std::string what = "POST " + config_.server + path;
   httplib::SSLClient client(config_.host, config_.port);
-  webhook::tls::ClientTlsSettings settings;
+  kube::tls::ClientTlsSettings settings;
   settings.ca_pem = config_.ca_pem;
   settings.server_name = config_.tls_server_name.empty() ? config_.host : config_.tls_server_name;
   settings.client_cert_pem = config_.client_cert_pem;
   settings.client_key_pem = config_.client_key_pem;
   settings.insecure_skip_verify = config_.insecure_skip_tls_verify;
-  webhook::tls::VerifyFailure failure;
-  CSDR_RETURN_IF_ERROR(
-      webhook::tls::ConfigureClientContext(client.ssl_context(), settings, &failure));
+  kube::tls::VerifyFailure failure;
+  CSDR_RETURN_IF_ERROR(kube::tls::ConfigureClientContext(client.ssl_context(), settings, &failure));
   // OpenSSL verifies chain and name in the handshake (see webhook/cluster/client.cc).
   client.enable_server_certificate_verification(false);
   client.set_follow_location(false);
@@ -75,9 +74,8 @@ StatusOr<json::Value> KubeReviewClient::Create(const std::string& path,
   return std::move(*body);
 }
 
-AuthConfigMapWatcher::AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> client,
-                                           bool client_ca, bool request_header,
-                                           AuthenticationSource* source,
+AuthConfigMapWatcher::AuthConfigMapWatcher(std::unique_ptr<kube::KubeClient> client, bool client_ca,
+                                           bool request_header, AuthenticationSource* source,
                                            std::chrono::seconds period)
     : client_(std::move(client)),
       client_ca_(client_ca),

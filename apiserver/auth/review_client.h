@@ -18,27 +18,26 @@
 #include <thread>
 
 #include "apiserver/auth/delegating.h"
-#include "webhook/cluster/client.h"
-#include "webhook/cluster/kubeconfig.h"
+#include "kube/client.h"
+#include "kube/kubeconfig.h"
 
 namespace csdr::apiserver {
 
 // `kubeconfig` empty: the in-cluster service account when running in a pod; nullopt-like
 // kNotFound when neither is available (the caller then runs standalone).
-StatusOr<webhook::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig,
-                                                      const char* flag);
+StatusOr<kube::ClusterConfig> LoadDelegationConfig(const std::string& kubeconfig, const char* flag);
 
 class KubeReviewClient : public ReviewClient {
  public:
   static StatusOr<std::unique_ptr<KubeReviewClient>> Create(
-      webhook::ClusterConfig config, std::chrono::seconds timeout = std::chrono::seconds(10));
+      kube::ClusterConfig config, std::chrono::seconds timeout = std::chrono::seconds(10));
   StatusOr<json::Value> Create(const std::string& path, const json::Value& review) const override;
 
  private:
-  KubeReviewClient(webhook::ClusterConfig config, std::chrono::seconds timeout);
-  const webhook::ClusterConfig config_;
+  KubeReviewClient(kube::ClusterConfig config, std::chrono::seconds timeout);
+  const kube::ClusterConfig config_;
   const std::chrono::seconds timeout_;
-  std::unique_ptr<webhook::TokenSource> token_;  // internally locked
+  std::unique_ptr<kube::TokenSource> token_;  // internally locked
 };
 
 // Reads the ConfigMap at Start (so that the first requests already see it; an error is
@@ -46,7 +45,7 @@ class KubeReviewClient : public ReviewClient {
 // A failed re-read keeps the last good configuration and is logged.
 class AuthConfigMapWatcher {
  public:
-  AuthConfigMapWatcher(std::unique_ptr<webhook::KubeClient> client, bool client_ca,
+  AuthConfigMapWatcher(std::unique_ptr<kube::KubeClient> client, bool client_ca,
                        bool request_header, AuthenticationSource* source,
                        std::chrono::seconds period = std::chrono::seconds(30));
   ~AuthConfigMapWatcher();
@@ -59,14 +58,14 @@ class AuthConfigMapWatcher {
   Status ReadOnce();
   void Loop();
 
-  std::unique_ptr<webhook::KubeClient> client_;
+  std::unique_ptr<kube::KubeClient> client_;
   const bool client_ca_, request_header_;
   AuthenticationSource* source_;  // not owned
   const std::chrono::seconds period_;
   std::mutex mu_;  // guards stopping_
   std::condition_variable wake_;
   bool stopping_ = false;
-  webhook::Cancellation cancel_;
+  kube::Cancellation cancel_;
   std::thread thread_;
 };
 

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
 
 namespace csdr::apiserver {
 namespace {
@@ -80,9 +80,9 @@ StatusOr<std::shared_ptr<const ServingKeyPair>> ServingKeyPair::FromPem(std::str
                                                                         std::string_view key_pem,
                                                                         std::string_view cert_what,
                                                                         std::string_view key_what) {
-  auto certs = webhook::tls::ParseCertificates(cert_pem, cert_what);
+  auto certs = kube::tls::ParseCertificates(cert_pem, cert_what);
   if (!certs.ok()) return certs.status();
-  auto key = webhook::tls::ParsePrivateKey(key_pem, key_what);
+  auto key = kube::tls::ParsePrivateKey(key_pem, key_what);
   if (!key.ok()) return key.status();
   X509* leaf = certs->front().get();
   if (X509_check_private_key(leaf, key->get()) != 1) {

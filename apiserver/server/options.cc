@@ -246,12 +246,23 @@ Admission:
                                  backup center's rules, on by default)
 
 Controllers:
-  --controllers LIST             the built-in controllers to run, one replica at a time (a
-                                 lease in the store): schedule (BackupSchedules make Backups,
+  --controllers LIST             the built-in controllers to run, one replica at a time (the
+                                 holder of a lease): schedule (BackupSchedules make Backups,
                                  retention), expiry (Backups past status.expiration are
                                  deleted); "*" all (default), "-name" turns one off, e.g.
                                  --controllers=-schedule,-expiry (or an empty list) for a server
                                  that only serves
+  --leader-elect-resource-lock leases|store
+                                 where the lease is kept: leases, a coordination.k8s.io/v1
+                                 Lease in the cluster; store, a record in --storage (default:
+                                 leases when the server has a cluster, else store)
+  --leader-elect-lease-duration DURATION  how long followers wait before taking a lease
+                                 that was not renewed (default 15s)
+  --leader-elect-renew-deadline DURATION  how long the leader retries renewing before it
+                                 stops leading (default 10s)
+  --leader-elect-retry-period DURATION    between attempts to acquire or renew (default 2s)
+  --leader-elect-resource-name NAME       the lease's name (default csdr-controllers)
+  --leader-elect-resource-namespace NS    the Lease's namespace (default csdr)
 
 Cluster:
   --kubeconfig FILE              the cluster whose Secrets, Namespaces, StorageClasses, PVCs and
@@ -445,6 +456,46 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
          }
          return Status::Ok();
        }},
+      {"leader-elect-resource-lock",
+       [&](const std::string& v) {
+         if (v != "leases" && v != "store") {
+           return Status(Code::kBadRequest, "invalid value \"" + v +
+                                                "\" for flag --leader-elect-resource-lock: want "
+                                                "leases or store");
+         }
+         o.leader_elect_resource_lock = v;
+         return Status::Ok();
+       }},
+      {"leader-elect-lease-duration",
+       [&](const std::string& v) {
+         return ParseDuration("leader-elect-lease-duration", v,
+                              &o.leader_elect_lease_duration_seconds);
+       }},
+      {"leader-elect-renew-deadline",
+       [&](const std::string& v) {
+         return ParseDuration("leader-elect-renew-deadline", v,
+                              &o.leader_elect_renew_deadline_seconds);
+       }},
+      {"leader-elect-retry-period",
+       [&](const std::string& v) {
+         return ParseDuration("leader-elect-retry-period", v, &o.leader_elect_retry_period_seconds);
+       }},
+      {"leader-elect-resource-name",
+       [&](const std::string& v) {
+         if (v.empty()) {
+           return Status(Code::kBadRequest, "--leader-elect-resource-name must not be empty");
+         }
+         o.leader_elect_resource_name = v;
+         return Status::Ok();
+       }},
+      {"leader-elect-resource-namespace",
+       [&](const std::string& v) {
+         if (v.empty()) {
+           return Status(Code::kBadRequest, "--leader-elect-resource-namespace must not be empty");
+         }
+         o.leader_elect_resource_namespace = v;
+         return Status::Ok();
+       }},
       {"max-requests-inflight",
        [&](const std::string& v) {
          return ParseInt("max-requests-inflight", v, 0, 1000000, &o.max_requests_inflight);
@@ -501,6 +552,15 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
   }
   // The etcd flags are checked together, once all are read (the order of flags is free).
   if (SelectsEtcd(o)) CSDR_RETURN_IF_ERROR(EtcdConfigFromOptions(o).status());
+  // client-go's rule: a leader renewing for longer than others wait would overlap them.
+  if (!(o.leader_elect_lease_duration_seconds > o.leader_elect_renew_deadline_seconds &&
+        o.leader_elect_renew_deadline_seconds > o.leader_elect_retry_period_seconds &&
+        o.leader_elect_retry_period_seconds > 0)) {
+    return Status(Code::kBadRequest,
+                  "--leader-elect-lease-duration must be greater than "
+                  "--leader-elect-renew-deadline, which must be greater than "
+                  "--leader-elect-retry-period, which must be greater than 0");
+  }
   return o;
 }
 

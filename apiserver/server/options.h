@@ -72,6 +72,18 @@ struct Options {
   // kube-controller-manager's --controllers: the built-in controllers to run ("*": all;
   // "name" on; "-name" off), checked by the controllers component (controllers/manager.h).
   std::vector<std::string> controllers = {"*"};
+  // kube-controller-manager's --leader-elect-resource-{lock,name,namespace}: where the
+  // controllers' lease is kept. "leases" is a coordination.k8s.io/v1 Lease in the cluster
+  // (needs --kubeconfig or the in-cluster service account), "store" a record in our own
+  // storage; "" picks leases when the server has a cluster, else store.
+  std::string leader_elect_resource_lock;
+  std::string leader_elect_resource_name = "csdr-controllers";
+  std::string leader_elect_resource_namespace = "csdr";
+  // kube-controller-manager's --leader-elect-{lease-duration,renew-deadline,retry-period}
+  // and defaults; the controllers check lease > renew > retry > 0 at start.
+  int leader_elect_lease_duration_seconds = 15;
+  int leader_elect_renew_deadline_seconds = 10;
+  int leader_elect_retry_period_seconds = 2;
   bool help = false;
 };
 

@@ -152,6 +152,18 @@ struct Probe {
   }
 };
 
+// An elector with its own StoreLeaseLock on `store` (the lock is built first, destroyed last).
+struct StoreLockHolder {
+  StoreLockHolder(storage::Store* store, const std::string& name) : lock(store, name) {}
+  StoreLeaseLock lock;
+};
+class Elector : private StoreLockHolder, public LeaderElector {
+ public:
+  Elector(storage::Store* store, LeaderElectionConfig config, LeaderCallbacks callbacks)
+      : StoreLockHolder(store, config.name),
+        LeaderElector(&lock, std::move(config), std::move(callbacks)) {}
+};
+
 LeaderElectionConfig Config(const std::string& name, const std::string& identity,
                             milliseconds lease, milliseconds renew, milliseconds retry) {
   LeaderElectionConfig c;
@@ -226,10 +238,8 @@ TEST(LeaderElectorTest, OneOfTwoLeads) {
   auto store = MemoryStore();
   Overlap overlap;
   Probe pa, pb;
-  LeaderElector a(store.get(), Config("one-of-two", "a", 3000ms, 2000ms, 50ms),
-                  pa.Callbacks(&overlap));
-  LeaderElector b(store.get(), Config("one-of-two", "b", 3000ms, 2000ms, 50ms),
-                  pb.Callbacks(&overlap));
+  Elector a(store.get(), Config("one-of-two", "a", 3000ms, 2000ms, 50ms), pa.Callbacks(&overlap));
+  Elector b(store.get(), Config("one-of-two", "b", 3000ms, 2000ms, 50ms), pb.Callbacks(&overlap));
   a.Start();
   b.Start();
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader() || b.IsLeader(); }));
@@ -263,8 +273,8 @@ TEST(LeaderElectorTest, StopHandsOverThroughTheWatch) {
   Overlap overlap;
   Probe pa, pb, pc;
   const std::string name = "handover";
-  LeaderElector a(store.get(), Config(name, "a", 10s, 5s, 2s), pa.Callbacks(&overlap));
-  LeaderElector b(store.get(), Config(name, "b", 10s, 5s, 2s), pb.Callbacks(&overlap));
+  Elector a(store.get(), Config(name, "a", 10s, 5s, 2s), pa.Callbacks(&overlap));
+  Elector b(store.get(), Config(name, "b", 10s, 5s, 2s), pb.Callbacks(&overlap));
   a.Start();
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   b.Start();
@@ -281,7 +291,7 @@ TEST(LeaderElectorTest, StopHandsOverThroughTheWatch) {
   EXPECT_EQ(overlap.max.load(), 1);
 
   // A follower stops at once too (its Next() on the watch is ended).
-  LeaderElector c(store.get(), Config(name, "c", 10s, 5s, 2s), pc.Callbacks(&overlap));
+  Elector c(store.get(), Config(name, "c", 10s, 5s, 2s), pc.Callbacks(&overlap));
   c.Start();
   ASSERT_TRUE(WaitFor([&] { return c.Holder() == "b"; }));
   const auto follower_stop = steady_clock::now();
@@ -299,8 +309,8 @@ TEST(LeaderElectorTest, WithoutWatchFollowersPoll) {
   store.fail_watch = true;
   Overlap overlap;
   Probe pa, pb;
-  LeaderElector a(&store, Config("poll", "a", 3000ms, 2000ms, 100ms), pa.Callbacks(&overlap));
-  LeaderElector b(&store, Config("poll", "b", 3000ms, 2000ms, 100ms), pb.Callbacks(&overlap));
+  Elector a(&store, Config("poll", "a", 3000ms, 2000ms, 100ms), pa.Callbacks(&overlap));
+  Elector b(&store, Config("poll", "b", 3000ms, 2000ms, 100ms), pb.Callbacks(&overlap));
   a.Start();
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   b.Start();
@@ -334,7 +344,7 @@ TEST(LeaderElectorTest, DeadHolderTakenAfterObservedLeaseDuration) {
   Probe pb;
   LeaderElectionConfig config = Config(name, "b", 5000ms, 3000ms, 20ms);
   config.clock = clock.Fn();
-  LeaderElector b(store.get(), config, pb.Callbacks(&overlap));
+  Elector b(store.get(), config, pb.Callbacks(&overlap));
   b.Start();
   ASSERT_TRUE(WaitFor([&] { return pb.SawLeader("dead"); }));
 
@@ -373,7 +383,7 @@ TEST(LeaderElectorTest, LeaderThatCannotRenewStopsWithinRenewDeadline) {
   const std::string name = "renew-deadline";
   LeaderElectionConfig config = Config(name, "a", 5000ms, 3000ms, 20ms);
   config.clock = clock.Fn();
-  LeaderElector a(&store, config, pa.Callbacks(&overlap));
+  Elector a(&store, config, pa.Callbacks(&overlap));
   a.Start();
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   EXPECT_EQ(GaugeValue(name), "1");
@@ -408,7 +418,7 @@ TEST(LeaderElectorTest, LeaderStopsWhenAnotherHolderTookTheRecord) {
   Overlap overlap;
   Probe pa;
   const std::string name = "usurped";
-  LeaderElector a(store.get(), Config(name, "a", 10s, 5s, 20ms), pa.Callbacks(&overlap));
+  Elector a(store.get(), Config(name, "a", 10s, 5s, 20ms), pa.Callbacks(&overlap));
   a.Start();
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   const std::string usurper =
@@ -434,7 +444,7 @@ TEST(LeaderElectorTest, RecordFormatAndTransitions) {
   auto make = [&](const std::string& identity) {
     LeaderElectionConfig c = Config(name, identity, 10s, 5s, 20ms);
     c.wall_clock = wall.Fn();
-    return std::make_unique<LeaderElector>(store.get(), c, probe.Callbacks(&overlap));
+    return std::make_unique<Elector>(store.get(), c, probe.Callbacks(&overlap));
   };
   auto record = [&] { return ReadLease(store.get(), name).value; };
 
@@ -484,7 +494,7 @@ TEST(LeaderElectorTest, RecordFormatAndTransitions) {
   // Sub-second durations are written rounded up: the record never promises less.
   auto c = [&] {
     LeaderElectionConfig cfg = Config("short", "s", 300ms, 200ms, 50ms);
-    return std::make_unique<LeaderElector>(store.get(), cfg, LeaderCallbacks{});
+    return std::make_unique<Elector>(store.get(), cfg, LeaderCallbacks{});
   }();
   c->Start();
   ASSERT_TRUE(WaitFor([&] { return c->IsLeader(); }));
@@ -521,8 +531,8 @@ TEST(LeaderElectorEtcdTest, TwoStoresOnOneEtcd) {
   Overlap overlap;
   Probe pa, pb;
   const std::string name = "etcd";
-  LeaderElector a(store_a.get(), Config(name, "a", 10s, 5s, 2s), pa.Callbacks(&overlap));
-  LeaderElector b(store_b.get(), Config(name, "b", 10s, 5s, 2s), pb.Callbacks(&overlap));
+  Elector a(store_a.get(), Config(name, "a", 10s, 5s, 2s), pa.Callbacks(&overlap));
+  Elector b(store_b.get(), Config(name, "b", 10s, 5s, 2s), pb.Callbacks(&overlap));
   a.Start();
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   b.Start();

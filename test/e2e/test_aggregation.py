@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
+import time
 import unittest
 from pathlib import Path
 
@@ -352,6 +353,72 @@ class AggregationTest(ControlPlaneTestCase):
             timeout=30, what="the SuccessfulCreate event in kubectl describe")
         self.assertIn(f"Created backup {name}", described)
         self.assertIn("csdr-controllers", described)
+
+    def lease(self, name):
+        p = self.k("-n", "csdr", "get", "lease", name, "-o", "json", check=False)
+        return json.loads(p.stdout)["spec"] if p.returncode == 0 else None
+
+    def test_10_controllers_lease_in_the_cluster(self):
+        """With a cluster, the controllers' lease is a coordination.k8s.io/v1 Lease in csdr
+        (kubectl get lease shows the holder), renewed every 2 s, readable and writable by the
+        manifests' service account; two servers on one Lease: one leads, SIGTERM of the leader
+        hands over to the other through its watch of the Lease within a second or so."""
+        k = self.k
+        held = wait_for(lambda: (lambda s: s if s and s.get("holderIdentity") else None)(
+            self.lease("csdr-controllers")), timeout=30, what="the Lease csdr/csdr-controllers")
+        self.assertEqual(held["leaseDurationSeconds"], 15)
+        self.assertRegex(held["holderIdentity"], r"^.+_[0-9a-f]{16}$")
+        wait_for(lambda: self.lease("csdr-controllers")["renewTime"] != held["renewTime"],
+                 timeout=10, interval=0.5, what="a renewal of the Lease")
+        self.assertIn("csdr-controllers", k("-n", "csdr", "get", "leases").stdout)
+        # The manifests' Role (base/rbac-controllers.yaml) lets the service account do what
+        # the lock does, and no more: create, then get/list/watch/update that one Lease.
+        sa = "--as=system:serviceaccount:csdr:csdr-apiserver"
+        for verb, what, allowed in (("create", "leases", True),
+                                    ("get", "leases/csdr-controllers", True),
+                                    ("update", "leases/csdr-controllers", True),
+                                    ("watch", "leases/csdr-controllers", True),
+                                    ("update", "leases/someone-else", False),
+                                    ("delete", "leases/csdr-controllers", False),
+                                    ("create", "events", True)):
+            p = k("auth", "can-i", verb, what, "-n", "csdr", sa, check=False)
+            self.assertEqual(p.stdout.strip(), "yes" if allowed else "no", (verb, what, p.stderr))
+        # The lock's list and watch carry fieldSelector metadata.name: authorized as that name.
+        p = k("-n", "csdr", "get", "leases", "--field-selector", "metadata.name=csdr-controllers",
+              sa, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("csdr-controllers", p.stdout)
+
+        # Two more servers on a Lease of their own: A leads, B follows; SIGTERM of A releases
+        # it and B takes it at once. B retries every 20 s: only its watch of the Lease can
+        # make the handover quicker than that.
+        cp = self.cp
+        args = ("--kubeconfig", cp.kubeconfig, "--leader-elect-resource-name", "e2e-handover",
+                "--leader-elect-lease-duration=60s", "--leader-elect-renew-deadline=40s",
+                "--leader-elect-retry-period=20s")
+        a = cp.start_csdr_apiserver(*args)
+        first = wait_for(lambda: (lambda s: s if s and s.get("holderIdentity") else None)(
+            self.lease("e2e-handover")), timeout=30, what="A holding the Lease e2e-handover")
+        b = cp.start_csdr_apiserver(*args)
+        master = 'csdr_leader_election_master_status{name="e2e-handover"} 1'
+        wait_for(lambda: master in a.request("GET", "/metrics").text(), timeout=10,
+                 what="A's metrics saying it leads")
+        time.sleep(3)  # B has read the Lease and waits on its watch
+        self.assertNotIn(master, b.request("GET", "/metrics").text())
+        self.assertEqual(self.lease("e2e-handover")["holderIdentity"], first["holderIdentity"])
+        start = time.monotonic()
+        a.stop()
+        wait_for(lambda: master in b.request("GET", "/metrics").text(), timeout=15, interval=0.1,
+                 what="B leading after A's SIGTERM")
+        took = time.monotonic() - start
+        after = self.lease("e2e-handover")
+        self.assertNotEqual(after["holderIdentity"], first["holderIdentity"])
+        self.assertEqual(after.get("leaseTransitions", 0), first.get("leaseTransitions", 0) + 1)
+        # A's stop includes its drain; B's take-over is the watch, well within a retry period.
+        self.assertLess(took, 10, f"handover took {took:.1f} s")
+        self.assertEqual(after["leaseDurationSeconds"], 60)
+        b.stop()
+        self.assertEqual(self.lease("e2e-handover")["holderIdentity"], "")
 
     def test_08_kubectl_suite_rules_and_webhook_through_the_cluster(self):
         k = self.k

@@ -52,12 +52,12 @@ std::string NoCluster::StatusLine() const {
 // ---- CachedClusterFacts ----
 
 StatusOr<std::unique_ptr<CachedClusterFacts>> CachedClusterFacts::Create(
-    ClusterConfig config, const ClusterOptions& options) {
-  StatusOr<std::unique_ptr<KubeClient>> client =
-      KubeClient::Create(std::move(config), options.client);
+    kube::ClusterConfig config, const ClusterOptions& options) {
+  StatusOr<std::unique_ptr<kube::KubeClient>> client =
+      kube::KubeClient::Create(std::move(config), options.client);
   if (!client.ok()) return client.status();
   std::unique_ptr<CachedClusterFacts> facts(new CachedClusterFacts(std::move(*client)));
-  const KubeClient* c = facts->client_.get();
+  const kube::KubeClient* c = facts->client_.get();
   facts->reflectors_[kSecrets] =
       std::make_unique<Reflector>(c, SecretsSpec(options.csdr_namespace), options.reflector);
   facts->reflectors_[kNamespaces] =
@@ -137,11 +137,11 @@ std::string CachedClusterFacts::StatusLine() const {
 // ---- NewClusterFacts ----
 
 StatusOr<std::unique_ptr<ClusterFacts>> NewClusterFacts(const ClusterOptions& options) {
-  StatusOr<ClusterConfig> config = Status(Code::kInternal, "unset");
+  StatusOr<kube::ClusterConfig> config = Status(Code::kInternal, "unset");
   if (!options.kubeconfig.empty()) {
-    config = LoadKubeconfig(options.kubeconfig, options.kubeconfig_options);
-  } else if (options.use_in_cluster && InClusterAvailable(options.in_cluster)) {
-    config = LoadInClusterConfig(options.in_cluster);
+    config = kube::LoadKubeconfig(options.kubeconfig, options.kubeconfig_options);
+  } else if (options.use_in_cluster && kube::InClusterAvailable(options.in_cluster)) {
+    config = kube::LoadInClusterConfig(options.in_cluster);
   } else {
     LOG(WARNING)
         << "cluster: none configured (no --kubeconfig, not running in a pod): rules that need "

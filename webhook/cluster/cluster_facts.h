@@ -36,8 +36,8 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "webhook/cluster/client.h"
-#include "webhook/cluster/kubeconfig.h"
+#include "kube/client.h"
+#include "kube/kubeconfig.h"
 #include "webhook/cluster/reflector.h"
 #include "webhook/policy/facts.h"
 
@@ -76,7 +76,7 @@ class ClusterFacts {
   // namespaces not synced: GET ...: HTTP 403 Forbidden: ...". No object content.
   virtual std::string StatusLine() const = 0;
   // The client to the cluster (for writes such as Events); nullptr without a cluster.
-  virtual const KubeClient* Client() const { return nullptr; }
+  virtual const kube::KubeClient* Client() const { return nullptr; }
 };
 
 // Standalone mode: no cluster, every lookup kUnknown with `reason`.
@@ -105,19 +105,19 @@ struct ClusterOptions {
   // --kubeconfig. Empty: the in-cluster service account when running in a pod (and
   // use_in_cluster), else NoCluster.
   std::string kubeconfig;
-  KubeconfigOptions kubeconfig_options;  // context, allow_insecure_skip_tls_verify
+  kube::KubeconfigOptions kubeconfig_options;  // context, allow_insecure_skip_tls_verify
   bool use_in_cluster = true;
-  InClusterEnvironment in_cluster;
+  kube::InClusterEnvironment in_cluster;
   // Where Secrets and ConfigMaps are watched.
   std::string csdr_namespace = "csdr";
-  ClientOptions client;
+  kube::ClientOptions client;
   ReflectorOptions reflector;
 };
 
 // The five reflectors over one client.
 class CachedClusterFacts final : public ClusterFacts {
  public:
-  static StatusOr<std::unique_ptr<CachedClusterFacts>> Create(ClusterConfig config,
+  static StatusOr<std::unique_ptr<CachedClusterFacts>> Create(kube::ClusterConfig config,
                                                               const ClusterOptions& options);
   ~CachedClusterFacts() override;
 
@@ -133,8 +133,8 @@ class CachedClusterFacts final : public ClusterFacts {
   bool WaitForSync(std::chrono::milliseconds timeout) const override;
   std::string StatusLine() const override;
 
-  const KubeClient& client() const { return *client_; }
-  const KubeClient* Client() const override { return client_.get(); }
+  const kube::KubeClient& client() const { return *client_; }
+  const kube::KubeClient* Client() const override { return client_.get(); }
 
  private:
   enum Index {
@@ -145,9 +145,10 @@ class CachedClusterFacts final : public ClusterFacts {
     kConfigMaps,
     kCount
   };
-  explicit CachedClusterFacts(std::unique_ptr<KubeClient> client) : client_(std::move(client)) {}
+  explicit CachedClusterFacts(std::unique_ptr<kube::KubeClient> client)
+      : client_(std::move(client)) {}
 
-  std::unique_ptr<KubeClient> client_;
+  std::unique_ptr<kube::KubeClient> client_;
   std::array<std::unique_ptr<Reflector>, kCount> reflectors_;  // destroyed before client_
 };
 

@@ -107,7 +107,7 @@ SecretFact SecretFactOfSummary(const json::Value& summary) {
 
 // ---- Reflector ----
 
-Reflector::Reflector(const KubeClient* client, ResourceSpec spec, ReflectorOptions options)
+Reflector::Reflector(const kube::KubeClient* client, ResourceSpec spec, ReflectorOptions options)
     : client_(client), spec_(std::move(spec)), options_(std::move(options)) {}
 
 Reflector::~Reflector() { Stop(); }
@@ -279,7 +279,7 @@ Status Reflector::ListAndReplace(std::string* resource_version) {
   std::string list_rv;
   do {
     std::string path = spec_.ListPath() + "?limit=" + std::to_string(options_.page_size);
-    if (!continue_token.empty()) path += "&continue=" + QueryEscape(continue_token);
+    if (!continue_token.empty()) path += "&continue=" + kube::QueryEscape(continue_token);
     StatusOr<json::Value> page = client_->GetJson(path, &cancel_);
     if (!page.ok()) return Status(page.status().code(), what + ": " + page.status().message());
     json::Value* items = page->Find("items");
@@ -392,7 +392,7 @@ Status Reflector::Watch(std::string* resource_version, bool* healthy) {
   const auto timeout =
       std::chrono::seconds(base + std::uniform_int_distribution<long long>(0, base - 1)(Random()));
   const std::string path =
-      spec_.ListPath() + "?watch=true&resourceVersion=" + QueryEscape(*resource_version) +
+      spec_.ListPath() + "?watch=true&resourceVersion=" + kube::QueryEscape(*resource_version) +
       "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count());
   {
     std::unique_lock<std::shared_mutex> lock(mu_);

@@ -46,7 +46,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
-#include "webhook/cluster/client.h"
+#include "kube/client.h"
 #include "webhook/policy/facts.h"
 
 namespace csdr::webhook {
@@ -118,7 +118,7 @@ struct ReflectorStatus {
 class Reflector {
  public:
   // `client` must outlive the reflector.
-  Reflector(const KubeClient* client, ResourceSpec spec, ReflectorOptions options = {});
+  Reflector(const kube::KubeClient* client, ResourceSpec spec, ReflectorOptions options = {});
   ~Reflector();  // stops
   Reflector(const Reflector&) = delete;
   Reflector& operator=(const Reflector&) = delete;
@@ -165,10 +165,10 @@ class Reflector {
   std::string UnusableReasonLocked(std::string_view ns) const;
   std::chrono::steady_clock::time_point Now() const;
 
-  const KubeClient* const client_;
+  const kube::KubeClient* const client_;
   const ResourceSpec spec_;
   const ReflectorOptions options_;
-  Cancellation cancel_;  // interrupts the thread's request on stop
+  kube::Cancellation cancel_;  // interrupts the thread's request on stop
 
   mutable std::shared_mutex mu_;  // guards the cache state below
   Objects objects_;

@@ -7,17 +7,17 @@
 
 #include <map>
 
-#include "test/webhook/cluster/test_pki.h"
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
+#include "test/kube/test_pki.h"
 
 namespace csdr::apiserver {
 namespace {
 
-using webhook::testing::TestPki;
+using kube::testing::TestPki;
 using Headers = std::multimap<std::string, std::string>;
 
-webhook::tls::X509Ptr ParseCert(const std::string& pem) {
-  auto certs = webhook::tls::ParseCertificates(pem, "test certificate");
+kube::tls::X509Ptr ParseCert(const std::string& pem) {
+  auto certs = kube::tls::ParseCertificates(pem, "test certificate");
   EXPECT_TRUE(certs.ok());
   return std::move(certs->front());
 }

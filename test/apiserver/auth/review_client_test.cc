@@ -10,21 +10,21 @@
 #include <mutex>
 #include <thread>
 
-#include "test/webhook/cluster/test_pki.h"
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
+#include "test/kube/test_pki.h"
 
 namespace csdr::apiserver {
 namespace {
 
-using webhook::testing::TestPki;
+using kube::testing::TestPki;
 
 class FakeKube {
  public:
   explicit FakeKube(const TestPki& pki) {
     signal(SIGPIPE, SIG_IGN);
     auto serving = pki.Server();
-    auto cert = webhook::tls::ParseCertificates(serving.cert_pem, "serving");
-    auto key = webhook::tls::ParsePrivateKey(serving.key_pem, "key");
+    auto cert = kube::tls::ParseCertificates(serving.cert_pem, "serving");
+    auto key = kube::tls::ParsePrivateKey(serving.key_pem, "key");
     server_ = std::make_unique<httplib::SSLServer>((*cert)[0].get(), key->get());
     server_->Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -59,8 +59,8 @@ class FakeKube {
     thread_.join();
   }
 
-  webhook::ClusterConfig Config(const std::string& ca_pem) const {
-    webhook::ClusterConfig c;
+  kube::ClusterConfig Config(const std::string& ca_pem) const {
+    kube::ClusterConfig c;
     c.server = "https://127.0.0.1:" + std::to_string(port_);
     c.host = "127.0.0.1";
     c.port = port_;
@@ -128,7 +128,7 @@ TEST(AuthConfigMapWatcherTest, ReadsAtStartAndFollowsChanges) {
     std::lock_guard<std::mutex> lock(kube.mu_);
     kube.config_map_ = ConfigMapJson(proxy_ca.ca_pem(), R"(["front-proxy-client"])");
   }
-  auto kube_client = webhook::KubeClient::Create(kube.Config(pki.ca_pem()));
+  auto kube_client = kube::KubeClient::Create(kube.Config(pki.ca_pem()));
   ASSERT_TRUE(kube_client.ok()) << kube_client.status().message();
   AuthenticationSource source;
   AuthConfigMapWatcher watcher(std::move(*kube_client), true, true, &source,

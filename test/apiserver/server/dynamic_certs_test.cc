@@ -18,15 +18,15 @@
 #include <thread>
 
 #include "apiserver/server/tls_server.h"
+#include "kube/tls.h"
 #include "test/apiserver/server/loopback.h"
-#include "test/webhook/cluster/test_pki.h"
-#include "webhook/cluster/tls.h"
+#include "test/kube/test_pki.h"
 
 namespace csdr::apiserver {
 namespace {
 
-using webhook::testing::IssuedCert;
-using webhook::testing::TestPki;
+using kube::testing::IssuedCert;
+using kube::testing::TestPki;
 namespace fs = std::filesystem;
 
 class TempDir {
@@ -71,7 +71,7 @@ std::string Serial(X509* cert) {
 }
 
 std::string SerialOf(const std::string& pem) {
-  auto certs = webhook::tls::ParseCertificates(pem, "test certificate");
+  auto certs = kube::tls::ParseCertificates(pem, "test certificate");
   EXPECT_TRUE(certs.ok());
   return Serial(certs->front().get());
 }
@@ -234,10 +234,10 @@ TEST(DynamicCaFileTest, ListenersFollowTheFileAndABrokenFileKeepsTheOldBundle) {
   });
   EXPECT_EQ(calls, 1);  // at once, with the current bundle
 
-  auto old_client = webhook::tls::ParseCertificates(
+  auto old_client = kube::tls::ParseCertificates(
       old_ca.Issue("alice", {}, {}, false, "dev").cert_pem, "old client");
-  auto new_client = webhook::tls::ParseCertificates(
-      new_ca.Issue("bob", {}, {}, false, "ops").cert_pem, "new client");
+  auto new_client = kube::tls::ParseCertificates(new_ca.Issue("bob", {}, {}, false, "ops").cert_pem,
+                                                 "new client");
   ASSERT_TRUE(old_client.ok() && new_client.ok());
   auto outcome = [&](X509* leaf) {
     AuthRequest request;
@@ -336,7 +336,7 @@ class TlsClient {
   }
 
  private:
-  webhook::tls::SslCtxPtr ctx_;
+  kube::tls::SslCtxPtr ctx_;
   int fd_ = -1;
   SSL* ssl_ = nullptr;
   bool connected_ = false;

@@ -58,6 +58,42 @@ TEST(OptionsTest, ControllersList) {
   EXPECT_TRUE(o->controllers.empty());
 }
 
+TEST(OptionsTest, LeaderElectResource) {
+  auto o = ParseOptions({});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->leader_elect_resource_lock, "");  // leases with a cluster, else store
+  EXPECT_EQ(o->leader_elect_resource_name, "csdr-controllers");
+  EXPECT_EQ(o->leader_elect_resource_namespace, "csdr");
+  o = ParseOptions({"--leader-elect-resource-lock=store", "--leader-elect-resource-name=x",
+                    "--leader-elect-resource-namespace", "backup"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->leader_elect_resource_lock, "store");
+  EXPECT_EQ(o->leader_elect_resource_name, "x");
+  EXPECT_EQ(o->leader_elect_resource_namespace, "backup");
+  EXPECT_TRUE(ParseOptions({"--leader-elect-resource-lock=leases"}).ok());
+  // kube-controller-manager's other lock kinds are gone from Kubernetes; ours are two.
+  auto bad = ParseOptions({"--leader-elect-resource-lock=configmapsleases"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("want leases or store"), std::string::npos);
+  EXPECT_FALSE(ParseOptions({"--leader-elect-resource-name="}).ok());
+  EXPECT_FALSE(ParseOptions({"--leader-elect-resource-namespace="}).ok());
+  // Durations: kube-controller-manager's defaults and its ordering rule.
+  o = ParseOptions({});
+  EXPECT_EQ(o->leader_elect_lease_duration_seconds, 15);
+  EXPECT_EQ(o->leader_elect_renew_deadline_seconds, 10);
+  EXPECT_EQ(o->leader_elect_retry_period_seconds, 2);
+  o = ParseOptions({"--leader-elect-lease-duration=1m", "--leader-elect-renew-deadline=40s",
+                    "--leader-elect-retry-period=10s"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->leader_elect_lease_duration_seconds, 60);
+  EXPECT_EQ(o->leader_elect_renew_deadline_seconds, 40);
+  EXPECT_EQ(o->leader_elect_retry_period_seconds, 10);
+  EXPECT_FALSE(ParseOptions({"--leader-elect-renew-deadline=15s"}).ok());  // not < lease
+  EXPECT_FALSE(ParseOptions({"--leader-elect-retry-period=10s"}).ok());    // not < renew
+  EXPECT_FALSE(ParseOptions({"--leader-elect-retry-period=0s"}).ok());
+  EXPECT_FALSE(ParseOptions({"--leader-elect-lease-duration=soon"}).ok());
+}
+
 TEST(OptionsTest, Help) {
   auto o = ParseOptions({"--help"});
   ASSERT_TRUE(o.ok());

@@ -19,9 +19,9 @@
 #include <map>
 #include <thread>
 
+#include "kube/tls.h"
 #include "test/apiserver/server/loopback.h"
-#include "test/webhook/cluster/test_pki.h"
-#include "webhook/cluster/tls.h"
+#include "test/kube/test_pki.h"
 
 namespace csdr::apiserver {
 namespace {
@@ -116,7 +116,7 @@ class Client {
     buf_.append(chunk, static_cast<size_t>(n));
     return true;
   }
-  webhook::tls::SslCtxPtr ctx_;
+  kube::tls::SslCtxPtr ctx_;
   int fd_ = -1;
   SSL* ssl_ = nullptr;
   bool connected_ = false;
@@ -160,7 +160,7 @@ class TlsServerTest : public ::testing::Test {
 
   static bool IsQuickPath(const httplib::Request& req) { return req.path.rfind("/quick", 0) == 0; }
 
-  webhook::testing::TestPki pki_;
+  kube::testing::TestPki pki_;
   fs::path dir_;
   ServingOptions options_;
   std::unique_ptr<TlsServer> server_;

@@ -4,20 +4,20 @@
 
 #include <chrono>
 
-#include "test/webhook/cluster/fake_apiserver.h"
-#include "test/webhook/cluster/test_pki.h"
-#include "test/webhook/cluster/test_util.h"
+#include "test/kube/fake_apiserver.h"
+#include "test/kube/test_pki.h"
+#include "test/kube/test_util.h"
 #include "webhook/policy/engine.h"
 #include "webhook/policy/fake_facts.h"
 
 namespace csdr::webhook {
 namespace {
 
-using testing::Base64;
-using testing::FakeApiServer;
-using testing::TempDir;
-using testing::TestPki;
-using testing::WaitUntil;
+using kube::testing::Base64;
+using kube::testing::FakeApiServer;
+using kube::testing::TempDir;
+using kube::testing::TestPki;
+using kube::testing::WaitUntil;
 
 constexpr const char* kSecrets = "/api/v1/namespaces/csdr/secrets";
 constexpr const char* kNamespaces = "/api/v1/namespaces";

@@ -6,19 +6,19 @@
 #include <chrono>
 #include <map>
 
-#include "test/webhook/cluster/fake_apiserver.h"
-#include "test/webhook/cluster/test_pki.h"
-#include "test/webhook/cluster/test_util.h"
+#include "test/kube/fake_apiserver.h"
+#include "test/kube/test_pki.h"
+#include "test/kube/test_util.h"
 
 namespace csdr::webhook {
 namespace {
 
-using testing::Base64;
-using testing::FakeApiServer;
-using testing::FakeRequest;
-using testing::LogCapture;
-using testing::TestPki;
-using testing::WaitUntil;
+using kube::testing::Base64;
+using kube::testing::FakeApiServer;
+using kube::testing::FakeRequest;
+using kube::testing::LogCapture;
+using kube::testing::TestPki;
+using kube::testing::WaitUntil;
 
 constexpr const char* kSecrets = "/api/v1/namespaces/csdr/secrets";
 constexpr const char* kConfigMaps = "/api/v1/namespaces/csdr/configmaps";
@@ -66,9 +66,9 @@ class ReflectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_ = std::make_unique<FakeApiServer>(FakeApiServer::Options{pki_.Server(), "", {"token"}});
-    ClusterConfig config = server_->Config(pki_.ca_pem());
+    kube::ClusterConfig config = server_->Config(pki_.ca_pem());
     config.token = "token";
-    StatusOr<std::unique_ptr<KubeClient>> client = KubeClient::Create(config);
+    StatusOr<std::unique_ptr<kube::KubeClient>> client = kube::KubeClient::Create(config);
     ASSERT_TRUE(client.ok()) << client.status().message();
     client_ = std::move(*client);
     options_.backoff_initial = std::chrono::milliseconds(10);
@@ -94,7 +94,7 @@ class ReflectorTest : public ::testing::Test {
 
   TestPki pki_;
   std::unique_ptr<FakeApiServer> server_;
-  std::unique_ptr<KubeClient> client_;
+  std::unique_ptr<kube::KubeClient> client_;
   ReflectorOptions options_;
   std::atomic<int64_t> skew_ms_{0};  // added to the reflector's clock
 };

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
 
-namespace csdr::webhook::testing {
+namespace csdr::kube::testing {
 
 struct IssuedCert {
   std::string cert_pem;
@@ -43,4 +43,4 @@ class TestPki {
   std::string ca_pem_;
 };
 
-}  // namespace csdr::webhook::testing
+}  // namespace csdr::kube::testing

@@ -1,4 +1,4 @@
-#include "webhook/cluster/client.h"
+#include "kube/client.h"
 
 #include <gtest/gtest.h>
 
@@ -6,11 +6,11 @@
 #include <chrono>
 #include <thread>
 
-#include "test/webhook/cluster/fake_apiserver.h"
-#include "test/webhook/cluster/test_pki.h"
-#include "test/webhook/cluster/test_util.h"
+#include "test/kube/fake_apiserver.h"
+#include "test/kube/test_pki.h"
+#include "test/kube/test_util.h"
 
-namespace csdr::webhook {
+namespace csdr::kube {
 namespace {
 
 using testing::FakeApiServer;
@@ -356,4 +356,4 @@ TEST(QueryEscapeTest, EscapesEverythingButUnreservedCharacters) {
 }
 
 }  // namespace
-}  // namespace csdr::webhook
+}  // namespace csdr::kube

@@ -1,14 +1,14 @@
-#include "webhook/cluster/kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 
-#include "test/webhook/cluster/test_pki.h"
-#include "test/webhook/cluster/test_util.h"
+#include "test/kube/test_pki.h"
+#include "test/kube/test_util.h"
 
-namespace csdr::webhook {
+namespace csdr::kube {
 namespace {
 
 using testing::Base64;
@@ -470,4 +470,4 @@ TEST_F(KubeconfigTest, StaticTokenSource) {
 }
 
 }  // namespace
-}  // namespace csdr::webhook
+}  // namespace csdr::kube

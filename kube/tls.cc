@@ -1,11 +1,11 @@
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-namespace csdr::webhook::tls {
+namespace csdr::kube::tls {
 namespace {
 
 BioPtr MemoryBio(std::string_view data) {
@@ -194,4 +194,4 @@ Status ConfigureClientContext(SSL_CTX* ctx, const ClientTlsSettings& settings,
   return Status::Ok();
 }
 
-}  // namespace csdr::webhook::tls
+}  // namespace csdr::kube::tls

@@ -19,7 +19,7 @@
 
 #include "common/status.h"
 
-namespace csdr::webhook::tls {
+namespace csdr::kube::tls {
 
 struct X509Free {
   void operator()(X509* p) const { X509_free(p); }
@@ -88,4 +88,4 @@ struct VerifyFailure {
 Status ConfigureClientContext(SSL_CTX* ctx, const ClientTlsSettings& settings,
                               VerifyFailure* failure);
 
-}  // namespace csdr::webhook::tls
+}  // namespace csdr::kube::tls

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-namespace csdr::webhook::testing {
+namespace csdr::kube::testing {
 
 // A fresh directory under the test temp dir, removed with everything in it.
 class TempDir {
@@ -95,4 +95,4 @@ class LogCapture : public google::LogSink {
   std::vector<std::string> lines_;
 };
 
-}  // namespace csdr::webhook::testing
+}  // namespace csdr::kube::testing

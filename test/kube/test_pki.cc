@@ -1,4 +1,4 @@
-#include "test/webhook/cluster/test_pki.h"
+#include "test/kube/test_pki.h"
 
 #include <openssl/ec.h>
 #include <openssl/pem.h>
@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-namespace csdr::webhook::testing {
+namespace csdr::kube::testing {
 namespace {
 
 // Test setup failures are programming errors: throw, and let GoogleTest report them.
@@ -99,4 +99,4 @@ IssuedCert TestPki::Issue(const std::string& common_name, const std::vector<std:
   return {CertPem(cert.get()), KeyPem(key.get())};
 }
 
-}  // namespace csdr::webhook::testing
+}  // namespace csdr::kube::testing

@@ -3,6 +3,9 @@
 // conformance model: a real kube-apiserver test lives under test/e2e/.
 //
 // It serves, for each collection path a test has touched ("/api/v1/namespaces/csdr/secrets"):
+//   - GET and PUT of <collection>/<name> and POST to <collection>, as kube-apiserver's
+//     get, update and create: 404 NotFound, 409 AlreadyExists on a taken name, 409 Conflict
+//     on a PUT whose metadata.resourceVersion is stale; writes send ADDED/MODIFIED.
 //   - LIST: items without apiVersion/kind (as kube-apiserver writes list items), paginated by
 //     `limit` with a `continue` token that needs URL escaping ("tok+/=<index>"), at the
 //     current resourceVersion; or a scripted error Status (FailLists).
@@ -30,8 +33,8 @@
 #include <vector>
 
 #include "common/json.h"
-#include "test/webhook/cluster/test_pki.h"
-#include "webhook/cluster/kubeconfig.h"
+#include "kube/kubeconfig.h"
+#include "test/kube/test_pki.h"
 
 namespace httplib {
 class SSLServer;
@@ -39,7 +42,7 @@ struct Request;
 struct Response;
 }  // namespace httplib
 
-namespace csdr::webhook::testing {
+namespace csdr::kube::testing {
 
 struct FakeRequest {
   bool watch = false;
@@ -113,6 +116,9 @@ class FakeApiServer {
   struct WatchState;
 
   void Handle(const httplib::Request& request, httplib::Response* response);
+  // GET or PUT of <collection>/<name>, POST to <collection>; mu_ held.
+  void HandleObject(Collection* c, const std::string& name, const httplib::Request& request,
+                    httplib::Response* response);
   void Append(Collection* c, const std::string& type, const json::Value& object);
 
   std::unique_ptr<httplib::SSLServer> server_;
@@ -130,4 +136,4 @@ class FakeApiServer {
   std::vector<std::string> tokens_;
 };
 
-}  // namespace csdr::webhook::testing
+}  // namespace csdr::kube::testing

@@ -1,4 +1,4 @@
-#include "webhook/cluster/kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 #include <glog/logging.h>
 #include <yaml-cpp/yaml.h>
@@ -13,9 +13,9 @@
 #include <optional>
 #include <sstream>
 
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
 
-namespace csdr::webhook {
+namespace csdr::kube {
 namespace {
 
 // Kubeconfigs and the files they name are small; a bigger file is a wrong path (a log, a
@@ -425,4 +425,4 @@ void TokenSource::Invalidate() {
   force_read_ = true;
 }
 
-}  // namespace csdr::webhook
+}  // namespace csdr::kube

@@ -1,4 +1,4 @@
-#include "test/webhook/cluster/fake_apiserver.h"
+#include "test/kube/fake_apiserver.h"
 
 #include <httplib.h>
 #include <openssl/x509.h>
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <stdexcept>
 
-namespace csdr::webhook::testing {
+namespace csdr::kube::testing {
 namespace {
 
 std::string StatusBody(int code, const std::string& reason, const std::string& message) {
@@ -91,8 +91,12 @@ FakeApiServer::FakeApiServer(Options options) : tokens_(std::move(options.tokens
   // plus abandoned watches.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_read_timeout(5, 0);
-  server_->Get(".*",
-               [this](const httplib::Request& req, httplib::Response& res) { Handle(req, &res); });
+  const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    Handle(req, &res);
+  };
+  server_->Get(".*", handle);
+  server_->Post(".*", handle);
+  server_->Put(".*", handle);
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) throw std::runtime_error("FakeApiServer: cannot bind");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -243,6 +247,56 @@ std::string FakeApiServer::CurrentResourceVersion() const {
   return std::to_string(rv_);
 }
 
+void FakeApiServer::HandleObject(Collection* c, const std::string& name,
+                                 const httplib::Request& req, httplib::Response* res) {
+  auto it = std::find_if(c->objects.begin(), c->objects.end(), [&](const auto& entry) {
+    return entry.second.GetString({"metadata", "name"}) == name;
+  });
+  if (req.method == "GET") {
+    if (it == c->objects.end()) {
+      Fail(res, 404, "NotFound", "\"" + name + "\" not found");
+      return;
+    }
+    res->set_content(json::Serialize(it->second), "application/json");
+    return;
+  }
+  StatusOr<json::Value> body = json::Parse(req.body);
+  if (!body.ok() || !body->is_object()) {
+    Fail(res, 400, "BadRequest", "the body is not a JSON object");
+    return;
+  }
+  json::Value object = std::move(*body);
+  if (req.method == "POST") {
+    const std::string key = KeyOf(object);
+    if (c->objects.count(key) != 0) {
+      Fail(res, 409, "AlreadyExists", "\"" + key + "\" already exists");
+      return;
+    }
+    object["metadata"].Set("resourceVersion", std::to_string(++rv_));
+    c->objects[key] = object;
+    Append(c, "ADDED", object);
+    res->status = 201;
+    res->set_content(json::Serialize(object), "application/json");
+    return;
+  }
+  // PUT: a stale metadata.resourceVersion is a conflict, as kube-apiserver's update.
+  if (it == c->objects.end()) {
+    Fail(res, 404, "NotFound", "\"" + name + "\" not found");
+    return;
+  }
+  const std::string asked = object.GetString({"metadata", "resourceVersion"});
+  if (!asked.empty() && asked != it->second.GetString({"metadata", "resourceVersion"})) {
+    Fail(res, 409, "Conflict",
+         "Operation cannot be fulfilled: the object has been modified; please apply your "
+         "changes to the latest version and try again");
+    return;
+  }
+  object["metadata"].Set("resourceVersion", std::to_string(++rv_));
+  it->second = object;
+  Append(c, "MODIFIED", object);
+  res->set_content(json::Serialize(object), "application/json");
+}
+
 void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) {
   FakeRequest record;
   const std::string watch = req.get_param_value("watch");
@@ -252,7 +306,15 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) 
   record.client_cn = CommonNameOf(req.ssl);
 
   std::unique_lock<std::mutex> lock(mu_);
-  auto found = collections_.find(req.path);
+  // <collection>/<name>: an object's GET or PUT.
+  std::string collection_path = req.path;
+  std::string object_name;
+  if (req.method == "PUT" || (req.method == "GET" && collections_.count(req.path) == 0)) {
+    const size_t slash = req.path.rfind('/');
+    collection_path = req.path.substr(0, slash);
+    object_name = req.path.substr(slash + 1);
+  }
+  auto found = collections_.find(collection_path);
   if (found == collections_.end()) {
     Fail(res, 404, "NotFound", "the server could not find the requested resource");
     return;
@@ -267,6 +329,10 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) 
         return record.authorization == "Bearer " + t;
       })) {
     Fail(res, 401, "Unauthorized", "Unauthorized");
+    return;
+  }
+  if (req.method != "GET" || !object_name.empty()) {
+    HandleObject(&c, object_name, req, res);
     return;
   }
 
@@ -359,4 +425,4 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response* res) 
       });
 }
 
-}  // namespace csdr::webhook::testing
+}  // namespace csdr::kube::testing

@@ -1,6 +1,6 @@
-// KubeClient: the few HTTP calls the cluster cache makes to a Kubernetes API server (GET a
-// JSON document, GET a newline-delimited stream), over TLS with certificate verification and
-// a bearer token and/or a client certificate.
+// KubeClient: the few HTTP calls the server makes to its cluster's Kubernetes API server (GET,
+// POST and PUT of a JSON document, GET of a newline-delimited stream), over TLS with
+// certificate verification and a bearer token and/or a client certificate.
 //
 // Built on cpp-httplib 0.11's SSLClient, with the TLS context configured by us (tls.h):
 // cpp-httplib's own verification would trust the system roots next to the cluster CA, so we
@@ -8,7 +8,8 @@
 // the server's name or IP checked by OpenSSL. Redirects are never followed (a 3xx is an
 // error: kube-apiserver never redirects an API call, and following one would send our
 // token elsewhere). Each request uses its own connection: the cache makes a LIST when it
-// (re)syncs and holds one WATCH per resource, so there is nothing to pool.
+// (re)syncs and holds one WATCH per resource, the leader election writes its Lease every 2 s
+// and events are rare, so there is little to pool.
 //
 // Errors: a transport failure (DNS, connect, TLS, timeout, a broken stream) is kUnavailable
 // with the reason, e.g. "GET https://10.0.0.1:6443/api/v1/namespaces: SSL connection failed:
@@ -30,13 +31,13 @@
 
 #include "common/json.h"
 #include "common/status.h"
-#include "webhook/cluster/kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 namespace httplib {
 class ClientImpl;
 }
 
-namespace csdr::webhook {
+namespace csdr::kube {
 
 // Lets one thread interrupt another's request: Cancel() shuts down the socket of the
 // request in flight (a blocked read returns at once) and makes later requests through this
@@ -90,8 +91,12 @@ class KubeClient {
   StatusOr<json::Value> GetJson(const std::string& path_and_query,
                                 Cancellation* cancel = nullptr) const;
 
-  // POST `body` (JSON) to `path` and parses the JSON answer (a create: the object made).
+  // POST `body` (JSON) to `path` and parses the JSON answer (a create: the object made). A
+  // 409 whose Status reason is AlreadyExists is kAlreadyExists; other 409s are kConflict.
   StatusOr<json::Value> PostJson(const std::string& path, const json::Value& body) const;
+  // PUT `body` (JSON, an update: with metadata.resourceVersion it is a compare-and-swap, a
+  // stale one is kConflict) to `path` and parses the JSON answer (the object written).
+  StatusOr<json::Value> PutJson(const std::string& path, const json::Value& body) const;
 
   // Returns false to stop reading the stream.
   using LineHandler = std::function<bool(std::string_view line)>;
@@ -110,6 +115,8 @@ class KubeClient {
   struct Connection;
   KubeClient(ClusterConfig config, ClientOptions options);
   StatusOr<std::unique_ptr<Connection>> Connect(std::chrono::seconds read_timeout) const;
+  StatusOr<json::Value> SendJson(const char* method, const std::string& path,
+                                 const json::Value& body) const;
   // base_path + path_and_query, and the full URL for messages.
   std::string Target(const std::string& path_and_query) const;
   std::string Url(const std::string& path_and_query) const;
@@ -124,4 +131,4 @@ class KubeClient {
 // '/' and '=').
 std::string QueryEscape(std::string_view value);
 
-}  // namespace csdr::webhook
+}  // namespace csdr::kube

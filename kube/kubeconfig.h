@@ -28,7 +28,7 @@
 
 #include "common/status.h"
 
-namespace csdr::webhook {
+namespace csdr::kube {
 
 struct ClusterConfig {
   // The server as configured ("https://10.0.0.1:6443"), for messages.
@@ -130,4 +130,4 @@ class TokenSource {
 // kNotFound / kBadRequest (empty file) naming the path.
 StatusOr<std::string> ReadTokenFile(const std::string& path);
 
-}  // namespace csdr::webhook
+}  // namespace csdr::kube

@@ -1,10 +1,10 @@
-#include "webhook/cluster/client.h"
+#include "kube/client.h"
 
 #include <httplib.h>
 
-#include "webhook/cluster/tls.h"
+#include "kube/tls.h"
 
-namespace csdr::webhook {
+namespace csdr::kube {
 namespace {
 
 // A non-2xx body is only read to find the metav1.Status message; more than this is not one.
@@ -80,11 +80,14 @@ Status ErrorFromResponse(const char* method, const std::string& url, int status,
                          bool incomplete) {
   std::string message = std::string(method) + " " + url + ": HTTP " + std::to_string(status);
   std::string detail;
+  Code code = CodeOfHttpStatus(status);
   if (!incomplete) {
     StatusOr<json::Value> parsed = json::Parse(body);
     if (parsed.ok() && parsed->GetString({"kind"}) == "Status") {
       const std::string reason = parsed->GetString({"reason"});
       if (!reason.empty()) message += " " + reason;
+      // 409 is both a create that found the name taken and a write on a stale version.
+      if (status == 409 && reason == "AlreadyExists") code = Code::kAlreadyExists;
       detail = parsed->GetString({"message"});
     }
   }
@@ -94,7 +97,7 @@ Status ErrorFromResponse(const char* method, const std::string& url, int status,
     message += " (" + std::to_string(body.size()) + (incomplete ? "+" : "") + " bytes of " +
                (content_type.empty() ? "unknown type" : content_type) + ")";
   }
-  return Status(CodeOfHttpStatus(status), message);
+  return Status(code, message);
 }
 
 httplib::Headers RequestHeaders(TokenSource* token) {
@@ -254,28 +257,42 @@ StatusOr<json::Value> KubeClient::GetJson(const std::string& path_and_query,
 }
 
 StatusOr<json::Value> KubeClient::PostJson(const std::string& path, const json::Value& body) const {
+  return SendJson("POST", path, body);
+}
+
+StatusOr<json::Value> KubeClient::PutJson(const std::string& path, const json::Value& body) const {
+  return SendJson("PUT", path, body);
+}
+
+StatusOr<json::Value> KubeClient::SendJson(const char* method, const std::string& path,
+                                           const json::Value& body) const {
   const std::string url = Url(path);
   StatusOr<std::unique_ptr<Connection>> conn = Connect(options_.request_timeout);
   if (!conn.ok()) return conn.status();
   httplib::SSLClient& client = *(*conn)->client;
-  httplib::Result result = client.Post(Target(path), RequestHeaders(token_.get()),
-                                       json::Serialize(body), "application/json");
+  const std::string payload = json::Serialize(body);
+  const httplib::Headers headers = RequestHeaders(token_.get());
+  httplib::Result result = std::string_view(method) == "PUT"
+                               ? client.Put(Target(path), headers, payload, "application/json")
+                               : client.Post(Target(path), headers, payload, "application/json");
   if (!result) {
     std::string why = DescribeError(result.error());
     if (!(*conn)->failure.reason.empty()) why += ": " + (*conn)->failure.reason;
-    return Status(Code::kUnavailable, "POST " + url + ": " + why);
+    return Status(Code::kUnavailable, std::string(method) + " " + url + ": " + why);
   }
   const int status = result->status;
   if (status < 200 || status >= 300) {
     if (status == 401) token_->Invalidate();
     const bool truncated = result->body.size() > kMaxErrorBodyBytes;
-    return ErrorFromResponse("POST", url, status, result->get_header_value("Content-Type"),
+    return ErrorFromResponse(method, url, status, result->get_header_value("Content-Type"),
                              truncated ? result->body.substr(0, kMaxErrorBodyBytes) : result->body,
                              truncated);
   }
   StatusOr<json::Value> parsed = json::Parse(result->body);
-  if (!parsed.ok())
-    return Status(Code::kInternal, "POST " + url + ": " + parsed.status().message());
+  if (!parsed.ok()) {
+    return Status(Code::kInternal,
+                  std::string(method) + " " + url + ": " + parsed.status().message());
+  }
   return parsed;
 }
 
@@ -379,4 +396,4 @@ std::string QueryEscape(std::string_view value) {
   return out;
 }
 
-}  // namespace csdr::webhook
+}  // namespace csdr::kube
