@@ -17,6 +17,7 @@
 #include "apiserver/server/options.h"
 #include "apiserver/server/tls_server.h"
 #include "apiserver/tools/commands.h"
+#include "common/allocator.h"
 #include "common/metrics.h"
 #include "controllers/lease_lock.h"
 #include "controllers/manager.h"
@@ -76,9 +77,12 @@ int main(int argc, char** argv) {
     std::cout << Usage();
     return 0;
   }
+  // Before any thread starts: how this process allocates (common/allocator.h).
+  const std::string allocator = TuneAllocator();
   FLAGS_logtostderr = true;
   FLAGS_v = opts->verbosity;
   google::InitGoogleLogging(argv[0]);
+  LOG(INFO) << allocator;
 
   // The soft limit on open files up to the hard one, as Go programs do (since Go 1.19): a
   // shell's 1,024 would cap connections and watches far below --max-connections. The

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the benchmark suite needs from Debian's packages, only what is missing:
 # wrk (webhook load), nginx (the fixed-response ceiling), python3-matplotlib (plots),
-# libsqlite3-dev (the group-commit ceiling program), linux-perf (profiles; optional).
+# libsqlite3-dev (the group-commit ceiling program), libjemalloc2 and libmimalloc2.0 (the
+# allocator options, preloaded into csdr-apiserver), linux-perf (profiles; optional).
 # Idempotent: a second run installs nothing and prints nothing but the summary.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
 command -v cc >/dev/null || need+=(gcc)
 command -v openssl >/dev/null || need+=(openssl)
 command -v valgrind >/dev/null || need+=(valgrind)
+[[ -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ]] || need+=(libjemalloc2)
+[[ -f /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 ]] || need+=(libmimalloc2.0)
 optional=()
 command -v perf >/dev/null || optional+=(linux-perf)
 
@@ -39,4 +42,4 @@ if ((${#need[@]} + ${#optional[@]})); then
   fi
 fi
 command -v go >/dev/null || { echo "install-deps: go not found (the peers are built with Go)" >&2; exit 1; }
-echo "install-deps: wrk, nginx, matplotlib, sqlite3.h, valgrind present"
+echo "install-deps: wrk, nginx, matplotlib, sqlite3.h, valgrind, jemalloc, mimalloc present"

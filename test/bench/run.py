@@ -47,6 +47,25 @@ WARDLE = "/apis/wardle.example.com/v1alpha1"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 LATE_SEND_MS = 0.1  # a fixed-rate run whose client sent later than this (p99) is repeated
 OBJECTS = int(os.environ.get("CSDR_BENCH_OBJECTS", "10000"))  # dev runs may use fewer
+
+# How csdr-apiserver could allocate: the first is the binary as built (glibc tuned by
+# common/allocator.h: 2 arenas, mmap and trim thresholds 128 KiB); the others change it from
+# outside, through glibc's tunables (which the binary then leaves alone) or by preloading
+# Debian's jemalloc or mimalloc.
+_LIB = "/usr/lib/x86_64-linux-gnu"
+ALLOCATOR_VARIANTS = [
+    ("as built", {}),
+    ("glibc, default tunables", {"CSDR_MALLOC": "default"}),
+    ("glibc, MALLOC_ARENA_MAX=2", {"CSDR_MALLOC": "default", "MALLOC_ARENA_MAX": "2"}),
+    ("glibc, 1 arena, mmap and trim at 128 KiB",
+     {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072",
+      "MALLOC_TRIM_THRESHOLD_": "131072"}),
+    ("jemalloc 5.3 (LD_PRELOAD)", {"LD_PRELOAD": f"{_LIB}/libjemalloc.so.2"}),
+    ("jemalloc 5.3, background thread, 1 s decay (LD_PRELOAD)",
+     {"LD_PRELOAD": f"{_LIB}/libjemalloc.so.2",
+      "MALLOC_CONF": "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"}),
+    ("mimalloc 2.0 (LD_PRELOAD)", {"LD_PRELOAD": f"{_LIB}/libmimalloc.so.2"}),
+]
 ETCD_PREFIX = "/csdr-bench"  # csdr-etcd's keys in the control plane's etcd
 
 
@@ -191,12 +210,15 @@ class Server:
     def args(self):
         raise NotImplementedError
 
+    env = None  # extra environment of the process (the allocator variants)
+
     def start(self):
         """Starts the process and returns seconds from exec to the first 200 of ready_path."""
         log_path = self.b.workdir / f"{self.name}.log"
         t0 = time.time()
+        env = {**os.environ, **self.env} if self.env else None
         self.proc = cluster.Process(self.name, ["taskset", "-c", SERVER_CPU, *self.args()],
-                                    log_path, cwd=self.b.workdir)
+                                    log_path, cwd=self.b.workdir, env=env)
         try:
             out, _, _ = run_load([self.b.tools.load, "waitready", "-url", self.url, "-path",
                                   self.ready_path, *self.b.client_flags(), "-timeout", "120"])
@@ -834,6 +856,66 @@ class Bench:
             srv.stop()
             self.csdr_server = None
 
+    def allocator_suite(self):
+        """csdr-apiserver (SQLite) under each allocator option, one fresh server each, the
+        sequence of the memory figures: 10,000 creates by 64 clients, 20 lists as JSON and 20 as
+        Table, 1,000 watches and a write fanned out to them. RSS after each step, and the create
+        rate and list times (an allocator that saves memory by costing time shows here)."""
+        lib = Path("/usr/lib/x86_64-linux-gnu")
+        variants = [(name, env) for name, env in ALLOCATOR_VARIANTS
+                    if "LD_PRELOAD" not in env or Path(env["LD_PRELOAD"]).exists()]
+        out = self.results.setdefault("allocators", [])
+        n = 20 if self.smoke else OBJECTS
+        tmpl = self.workdir / "alloc-template.json"
+        tmpl.write_text(json.dumps(backup_object(), separators=(",", ":")))
+        coll = f"{API}/namespaces/{NS}/backups"
+        obj = f"{coll}/bk-000007"
+        for name, env in variants[:1] if self.smoke else variants:
+            data = self.workdir / "alloc-data"
+            shutil.rmtree(data, ignore_errors=True)
+            srv = Csdr(self, data)
+            srv.env = env
+            try:
+                srv.start()
+                self.csdr_setup(srv)
+                time.sleep(0 if self.smoke else 2)
+                r = {"name": name, "env": env, "rss_idle_mib": rss_mib(srv.pid)}
+                c = self.load("create", "-url", srv.url, "-path", coll, "-template", tmpl,
+                              "-n", n, "-start", 0, "-c", 64, "-prefix", "bk-", timeout=600)
+                r["create_rate"] = c["rate"]
+                time.sleep(0 if self.smoke else 2)
+                r["rss_creates_mib"] = rss_mib(srv.pid)
+                nl = 1 if self.smoke else 20
+                lj = self.load("list", "-url", srv.url, "-path", coll, "-accept",
+                               "application/json", "-n", nl, timeout=600)
+                lt = self.load("list", "-url", srv.url, "-path", coll, "-accept", TABLE,
+                               "-n", nl, timeout=600)
+                r["list_json_ms"], r["list_table_ms"] = median(lj["ms"]), median(lt["ms"])
+                time.sleep(0 if self.smoke else 2)
+                r["rss_lists_mib"] = rss_mib(srv.pid)
+                peak = {"rss": None}
+
+                def sample_rss():
+                    v = rss_mib(srv.pid)
+                    if v is not None and (peak["rss"] is None or v > peak["rss"]):
+                        peak["rss"] = v
+                w = self.load("watch", "-url", srv.url, "-path", coll, "-watchers",
+                              10 if self.smoke else 1000, "-template", tmpl, "-get-path", obj,
+                              "-get-c", 8, "-get-d", 1 if self.smoke else 2, timeout=300,
+                              during=sample_rss)
+                r["rss_watches_mib"] = peak["rss"]
+                r["fanout_max_ms"] = w["max_ms"]
+                time.sleep(0 if self.smoke else 2)
+                r["rss_end_mib"] = rss_mib(srv.pid)
+                out.append(r)
+                log(f"allocator {name}: RSS idle {r['rss_idle_mib']:.0f}, creates "
+                    f"{r['rss_creates_mib']:.0f}, lists {r['rss_lists_mib']:.0f}, watches "
+                    f"{r['rss_watches_mib'] or 0:.0f}, end {r['rss_end_mib']:.0f} MiB; "
+                    f"{r['create_rate']:.0f} creates/s, lists {r['list_json_ms']:.0f} / "
+                    f"{r['list_table_ms']:.0f} ms, fan-out {w['max_ms']} ms")
+            finally:
+                srv.stop()
+
     def csdr_etcd_suite(self):
         """csdr-apiserver on the control plane's etcd (the one kube-apiserver + CRDs use), the
         csdr workload: start to ready empty (each start on a prefix of its own, the last on
@@ -960,6 +1042,8 @@ class Bench:
                 self.attempt("webhook", self.webhook_suite)
             if want("csdr"):
                 self.attempt("csdr API", self.csdr_suite)
+            if want("allocators"):
+                self.attempt("allocators", self.allocator_suite)
             if self.cp is not None and want("kube"):
                 self.attempt("kube-apiserver + CRDs", self.kube_suite)
             # After kube-apiserver's: its figures stay those of an etcd holding its own objects
@@ -989,7 +1073,7 @@ def main():
     ap.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated parts, for development: "
-                    "sqlite,webhook,csdr,csdr-etcd,kube,sample,profile")
+                    "sqlite,webhook,csdr,allocators,csdr-etcd,kube,sample,profile")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 watches and more
