@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <functional>
 #include <random>
 
 #include "apiserver/endpoints/discovery.h"
@@ -124,32 +125,88 @@ void RespondObject(RequestContext& ctx, const KindStrategy& kind, const OutputFo
   }
 }
 
+// Lists larger than this are streamed (chunked) in pieces of about this size, as they are
+// encoded, instead of built whole: a list of 10,000 Backups is 7 MiB as JSON.
+constexpr size_t kListChunkBytes = 64 * 1024;
+
+// Streams a 200 answer: `next` appends the next piece of the body and returns false after
+// the last. It runs on the worker that writes the response; the client's disconnect ends it.
+void WriteStreamed(RequestContext& ctx, std::function<bool(std::string*)> next) {
+  ctx.res.status = 200;
+  ctx.res.set_chunked_content_provider(
+      "application/json", [next = std::move(next)](size_t, httplib::DataSink& sink) {
+        std::string piece;
+        piece.reserve(kListChunkBytes + 4096);
+        for (bool more = true; more;) {
+          piece.clear();
+          more = next(&piece);
+          if (!piece.empty() && !sink.write(piece.data(), piece.size())) return false;
+        }
+        sink.done();
+        return true;
+      });
+}
+
 void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
-                 const ListResult& list, TableRowCache& table_rows) {
+                 ListResult list, TableRowCache& table_rows) {
   const KindInfo& info = kind.info();
   json::Value meta =
       ListMeta(list.resource_version, list.continue_token, list.remaining_item_count);
+  size_t stored_bytes = 0;
+  for (const auto& kv : list.items) stored_bytes += kv.value.size() + 1;
+  const bool stream = stored_bytes > kListChunkBytes;
   if (format.kind == OutputKind::kJson && !ctx.pretty) {
     // Fast path: splice the stored bytes; no object is parsed or re-encoded.
-    size_t total = 128;
-    for (const auto& kv : list.items) total += kv.value.size() + 1;
+    std::string head = "{\"apiVersion\":\"" + info.api_version() + "\",\"items\":[";
+    std::string tail = "],\"kind\":\"" + info.list_kind + "\",\"metadata\":";
+    json::SerializeTo(meta, &tail);
+    tail += "}\n";
+    if (stream) {
+      auto shared = std::make_shared<ListResult>(std::move(list));
+      auto next_item = std::make_shared<size_t>(0);
+      return WriteStreamed(ctx, [shared, next_item, head = std::move(head),
+                                 tail = std::move(tail)](std::string* out) {
+        const auto& items = shared->items;
+        size_t& i = *next_item;
+        if (i == 0) out->append(head);
+        while (i < items.size() && out->size() < kListChunkBytes) {
+          if (i) out->push_back(',');
+          out->append(items[i++].value);
+        }
+        if (i < items.size()) return true;
+        out->append(tail);
+        return false;
+      });
+    }
     std::string body;
-    body.reserve(total);
-    body += "{\"apiVersion\":\"" + info.api_version() + "\",\"items\":[";
+    body.reserve(head.size() + stored_bytes + tail.size());
+    body += head;
     for (size_t i = 0; i < list.items.size(); ++i) {
       if (i) body += ',';
       body += list.items[i].value;
     }
-    body += "],\"kind\":\"" + info.list_kind + "\",\"metadata\":";
-    json::SerializeTo(meta, &body);
-    body += "}\n";
+    body += tail;
     return WriteBody(ctx, 200, std::move(body));
   }
   if (format.kind == OutputKind::kTable && !ctx.pretty) {
     // Rows from the stored bytes, parsing only what the columns read (table.h).
-    auto t = table_rows.List(kind, format.meta_version, list.items,
-                             ctx.req.get_param_value("includeObject"), meta,
-                             std::chrono::system_clock::now());
+    const std::string include_object = ctx.req.get_param_value("includeObject");
+    const auto now = std::chrono::system_clock::now();
+    if (stream) {
+      auto shared = std::make_shared<ListResult>(std::move(list));
+      auto rows = table_rows.Stream(
+          kind, format.meta_version,
+          std::shared_ptr<const std::vector<storage::KeyValue>>(shared, &shared->items),
+          include_object, meta, now);
+      if (!rows.ok()) return Fail(ctx, &info, "", rows.status());
+      std::shared_ptr<TableListStream> table(std::move(rows.value()));
+      return WriteStreamed(ctx, [table](std::string* out) {
+        if (table->Next(out, kListChunkBytes)) return true;
+        out->push_back('\n');
+        return false;
+      });
+    }
+    auto t = table_rows.List(kind, format.meta_version, list.items, include_object, meta, now);
     if (!t.ok()) return Fail(ctx, &info, "", t.status());
     t->push_back('\n');
     return WriteBody(ctx, 200, std::move(*t));
@@ -592,7 +649,7 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     if (!opts.ok()) return Fail(ctx, &ki, "", opts.status());
     auto list = registry_->List(scope, *opts);
     if (!list.ok()) return Fail(ctx, &ki, "", list.status());
-    return RespondList(ctx, *kind, *format, *list, table_rows_);
+    return RespondList(ctx, *kind, *format, std::move(*list), table_rows_);
   }
   if (verb == "watch") return ServeWatch(ctx, scope, *format);
 
@@ -755,7 +812,7 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
     lr.resource_version = 0;
     OutputFormat f = *format;
     if (f.kind == OutputKind::kTable) f.kind = OutputKind::kJson;
-    return RespondList(ctx, *kind, f, lr, table_rows_);
+    return RespondList(ctx, *kind, f, std::move(lr), table_rows_);
   }
 
   WriteStatus(ctx.res,

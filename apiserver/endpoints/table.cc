@@ -312,19 +312,13 @@ size_t TableRowCache::size() const {
   return rows_.size();
 }
 
-StatusOr<std::string> TableRowCache::List(const KindStrategy& kind, const std::string& version,
-                                          const std::vector<storage::KeyValue>& items,
-                                          const std::string& include_object,
-                                          const json::Value& list_meta,
-                                          std::chrono::system_clock::time_point now) {
-  if (Status s = CheckIncludeObject(include_object); !s.ok()) return s;
+std::vector<std::shared_ptr<const PreparedRow>> TableRowCache::Rows(
+    const KindStrategy& kind, const std::vector<storage::KeyValue>& items) {
   // The rows kept for these revisions, under one lock; the others are prepared outside it.
   std::vector<std::shared_ptr<const PreparedRow>> rows(items.size());
-  size_t bytes = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < items.size(); ++i) {
-      bytes += items[i].value.size();
       auto it = rows_.find(items[i].key);
       if (it != rows_.end() && it->second->revision == items[i].mod_revision &&
           it->second->stored_size == items[i].value.size()) {
@@ -349,6 +343,18 @@ StatusOr<std::string> TableRowCache::List(const KindStrategy& kind, const std::s
       rows_.insert_or_assign(items[i].key, rows[i]);
     }
   }
+  return rows;
+}
+
+StatusOr<std::string> TableRowCache::List(const KindStrategy& kind, const std::string& version,
+                                          const std::vector<storage::KeyValue>& items,
+                                          const std::string& include_object,
+                                          const json::Value& list_meta,
+                                          std::chrono::system_clock::time_point now) {
+  if (Status s = CheckIncludeObject(include_object); !s.ok()) return s;
+  const std::vector<std::shared_ptr<const PreparedRow>> rows = Rows(kind, items);
+  size_t bytes = 0;
+  for (const auto& item : items) bytes += item.value.size();
   std::string out = TableStart(kind, version, list_meta, ListSizeGuess(items.size(), bytes));
   bool first = true;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -359,6 +365,43 @@ StatusOr<std::string> TableRowCache::List(const KindStrategy& kind, const std::s
   }
   out.append("]}");
   return out;
+}
+
+StatusOr<std::unique_ptr<TableListStream>> TableRowCache::Stream(
+    const KindStrategy& kind, const std::string& version,
+    std::shared_ptr<const std::vector<storage::KeyValue>> items, const std::string& include_object,
+    const json::Value& list_meta, std::chrono::system_clock::time_point now) {
+  if (Status s = CheckIncludeObject(include_object); !s.ok()) return s;
+  auto stream = std::unique_ptr<TableListStream>(new TableListStream());
+  stream->rows_ = Rows(kind, *items);
+  stream->items_ = std::move(items);
+  stream->version_ = version;
+  stream->include_object_ = include_object;
+  stream->now_ = now;
+  stream->start_ = TableStart(kind, version, list_meta, 0);
+  return stream;
+}
+
+TableListStream::TableListStream() = default;
+TableListStream::~TableListStream() = default;
+
+bool TableListStream::Next(std::string* out, size_t chunk_bytes) {
+  if (!started_) {
+    out->append(start_);
+    std::string().swap(start_);
+    started_ = true;
+  }
+  const std::vector<storage::KeyValue>& items = *items_;
+  while (next_ < items.size() && out->size() < chunk_bytes) {
+    const size_t i = next_++;
+    if (rows_[i] == nullptr) continue;
+    if (wrote_row_) out->push_back(',');
+    wrote_row_ = true;
+    AppendRow(*rows_[i], items[i].value, version_, include_object_, now_, out);
+  }
+  if (next_ < items.size()) return true;
+  out->append("]}");
+  return false;
 }
 
 }  // namespace csdr::apiserver

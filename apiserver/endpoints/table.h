@@ -50,6 +50,32 @@ StatusOr<std::string> TableList(const KindStrategy& kind, const std::string& ver
 
 struct PreparedRow;
 
+// A Table list written in pieces (TableRowCache::Stream): the same bytes as
+// TableRowCache::List, so that a large list is sent as it is encoded instead of built whole.
+// Holds the items and their rows; not thread-safe (one writer).
+class TableListStream {
+ public:
+  ~TableListStream();
+  TableListStream(const TableListStream&) = delete;
+  TableListStream& operator=(const TableListStream&) = delete;
+  // Appends the next rows to *out until it holds at least `chunk_bytes` (or the list ends);
+  // false once the list's last byte is appended.
+  bool Next(std::string* out, size_t chunk_bytes);
+
+ private:
+  friend class TableRowCache;
+  TableListStream();
+  std::shared_ptr<const std::vector<storage::KeyValue>> items_;
+  std::vector<std::shared_ptr<const PreparedRow>> rows_;
+  std::string version_;
+  std::string include_object_;
+  std::chrono::system_clock::time_point now_;
+  std::string start_;  // the head, up to the rows' opening bracket
+  size_t next_ = 0;
+  bool started_ = false;
+  bool wrote_row_ = false;
+};
+
 // Prepared rows by storage key, each for the revision it was prepared from. Thread-safe; the
 // lock is held to look rows up and to keep new ones, never while a row is prepared or
 // written. At `capacity` rows it starts over (a full cache is emptied), which also drops
@@ -71,9 +97,20 @@ class TableRowCache {
                              const std::string& include_object, const json::Value& list_meta,
                              std::chrono::system_clock::time_point now);
 
+  // The same list in pieces. An invalid include_object fails here, before any byte.
+  StatusOr<std::unique_ptr<TableListStream>> Stream(
+      const KindStrategy& kind, const std::string& version,
+      std::shared_ptr<const std::vector<storage::KeyValue>> items,
+      const std::string& include_object, const json::Value& list_meta,
+      std::chrono::system_clock::time_point now);
+
   size_t size() const;
 
  private:
+  // Each item's row: kept or prepared now (and kept); null for an item that is not an object.
+  std::vector<std::shared_ptr<const PreparedRow>> Rows(const KindStrategy& kind,
+                                                       const std::vector<storage::KeyValue>& items);
+
   const size_t capacity_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const PreparedRow>> rows_;

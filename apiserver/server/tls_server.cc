@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -286,6 +287,9 @@ enum class WriteResult { kDone, kPending, kFailed };
 // A loop's I/O on the connections it owns: everything non-blocking.
 struct Loop {
   ServerState* server = nullptr;
+  // Where SSL_read puts what it decrypts (one buffer per loop, not per thread: a thread_local
+  // array would sit in every worker thread's static TLS, zeroed and resident, for nothing).
+  char read_buf[16 * 1024];
   int epfd = -1;
   int wakefd = -1;
   std::mutex mu;  // guards conns, and a connection's return from a worker
@@ -424,6 +428,31 @@ bool WriteBlocking(Conn* c, const char* data, size_t len) {
   return true;
 }
 
+// Gives the pages of this thread's stack below the current frame (less a margin for the
+// calls about to be made) back to the kernel: they are dead, and a worker thread that once
+// served a deep request would otherwise keep them resident while it idles or streams a
+// watch (1,000 watches: ~50 MiB). A page touched again is zero-filled, as a new one is.
+void ReleaseUnusedStack() {
+  thread_local uintptr_t stack_low = 0;  // the lowest address of this thread's stack
+  if (stack_low == 0) {
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+    void* addr = nullptr;
+    size_t size = 0;
+    const bool got = pthread_attr_getstack(&attr, &addr, &size) == 0;
+    pthread_attr_destroy(&attr);
+    if (!got) return;
+    stack_low = reinterpret_cast<uintptr_t>(addr);
+  }
+  constexpr uintptr_t kPage = 4096;
+  // Below the frame: this function's locals and madvise's call, a few hundred bytes.
+  constexpr uintptr_t kMargin = 16 * 1024;
+  const auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (sp < stack_low + kMargin + kPage) return;
+  const uintptr_t end = (sp - kMargin) & ~(kPage - 1);
+  madvise(reinterpret_cast<void*>(stack_low), end - stack_low, MADV_DONTNEED);
+}
+
 // Writes a response from a worker, streaming a chunked content provider until it is done.
 bool WriteResponse(Conn* c, const httplib::Request& req, httplib::Response& res, bool keep_alive) {
   const bool streamed = res.content_provider_ != nullptr;
@@ -437,6 +466,9 @@ bool WriteResponse(Conn* c, const httplib::Request& req, httplib::Response& res,
   }
   if (!WriteBlocking(c, out.data(), out.size())) return false;
   if (head) return true;
+  // A stream (a watch) may hold this thread for minutes at a shallow depth: the stack pages
+  // the handler's frames touched below this one are dead, and go back to the kernel.
+  ReleaseUnusedStack();
   bool ok = true, done = false;
   httplib::DataSink sink;
   std::string chunk;
@@ -541,6 +573,12 @@ void* WorkerMain(void* arg) {
   WorkerPool& pool = s->pool;
   std::unique_lock<std::mutex> lock(pool.mu);
   for (;;) {
+    if (pool.queue.empty() && !pool.stop) {
+      // Going idle: what the last request's deep frames touched goes back to the kernel.
+      lock.unlock();
+      ReleaseUnusedStack();
+      lock.lock();
+    }
     while (pool.queue.empty() && !pool.stop) {
       ++pool.idle;
       const bool woken = pool.cv.wait_for(lock, std::chrono::seconds(30),
@@ -693,11 +731,12 @@ void Loop::Handshake(Conn* c) {
 }
 
 void Loop::Read(Conn* c) {
-  thread_local char buf[16 * 1024];
+  char* const buf = read_buf;
+  constexpr int kBufSize = sizeof(read_buf);
   bool eof = false;
   for (;;) {
     ERR_clear_error();
-    const int n = SSL_read(c->ssl, buf, sizeof(buf));
+    const int n = SSL_read(c->ssl, buf, kBufSize);
     if (n > 0) {
       if (c->deadline_kind == Conn::Deadline::kIdle) {
         // The first bytes after an idle period: the request's own deadline starts.
@@ -723,10 +762,11 @@ void Loop::Read(Conn* c) {
 }
 
 void Loop::Drain(Conn* c) {
-  thread_local char buf[16 * 1024];
+  char* const buf = read_buf;
+  constexpr int kBufSize = sizeof(read_buf);
   for (;;) {
     ERR_clear_error();
-    const int n = SSL_read(c->ssl, buf, sizeof(buf));
+    const int n = SSL_read(c->ssl, buf, kBufSize);
     if (n > 0) {
       c->request_bytes += static_cast<uint64_t>(n);
       if (c->request_bytes > server->options.limits.max_request_bytes) {
