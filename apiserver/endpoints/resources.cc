@@ -211,6 +211,34 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
     t->push_back('\n');
     return WriteBody(ctx, 200, std::move(*t));
   }
+  if (format.kind == OutputKind::kPartialObjectMetadataList && !ctx.pretty && stream) {
+    // Each item parsed and reduced to its metadata as its piece is written.
+    std::string head = "{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/" +
+                       format.meta_version + "\",\"metadata\":";
+    json::SerializeTo(meta, &head);
+    head += ",\"items\":[";
+    auto shared = std::make_shared<ListResult>(std::move(list));
+    auto next_item = std::make_shared<size_t>(0);
+    auto wrote_item = std::make_shared<bool>(false);
+    return WriteStreamed(ctx, [shared, next_item, wrote_item, head = std::move(head),
+                               version = format.meta_version](std::string* out) {
+      const auto& items = shared->items;
+      size_t& i = *next_item;
+      if (i == 0) out->append(head);
+      json::ParseOptions po;
+      po.max_depth = 200;
+      while (i < items.size() && out->size() < kListChunkBytes) {
+        auto v = json::Parse(items[i++].value, po);
+        if (!v.ok()) continue;  // a damaged row: left out, as the whole list leaves it
+        if (*wrote_item) out->push_back(',');
+        *wrote_item = true;
+        json::SerializeTo(PartialObjectMetadata(*v, version), out);
+      }
+      if (i < items.size()) return true;
+      out->append("]}\n");
+      return false;
+    });
+  }
   std::vector<json::Value> objects;
   objects.reserve(list.items.size());
   json::ParseOptions po;

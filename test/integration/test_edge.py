@@ -14,6 +14,7 @@
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import re
 import signal
@@ -533,6 +534,19 @@ class StreamedListTest(ServerTestCase):
         rows = table.json()["rows"]
         self.assertEqual(sorted(row["cells"][0] for row in rows), names)
         self.assertEqual(rows[0]["object"]["kind"], "PartialObjectMetadata")
+        pom = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
+        meta_list = s.request("GET", path, headers={"Accept": pom})
+        self.assertEqual(meta_list.status, 200, meta_list)
+        self.assertEqual(meta_list.headers.get("Transfer-Encoding"), "chunked")
+        got = json.loads(meta_list.body)
+        self.assertEqual(got["kind"], "PartialObjectMetadataList")
+        self.assertEqual(sorted(i["metadata"]["name"] for i in got["items"]), names)
+        self.assertTrue(all(i["kind"] == "PartialObjectMetadata" and "spec" not in i
+                            for i in got["items"]))
+        # The same document shape as a small page's, which is built whole.
+        page = json.loads(s.request("GET", path + "?limit=5", headers={"Accept": pom}).body)
+        self.assertEqual(list(got), list(page))
+        self.assertEqual(list(got["items"][0]), list(page["items"][0]))
         # A bad includeObject is still a 400 Status, decided before any byte is sent.
         bad = s.request("GET", path + "?includeObject=All", headers={
             "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
