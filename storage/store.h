@@ -75,8 +75,18 @@ class Watcher {
   // The highest revision this watcher has been told about: every event <= it has been
   // delivered or filtered. Used for bookmarks.
   virtual int64_t ProgressRevision() const = 0;
-  // Ends the watch; Next returns false afterwards. Safe from any thread.
+  // Ends the watch; Next returns false afterwards. Safe from any thread. No ready callback
+  // (below) runs after it returns.
   virtual void Stop() = 0;
+  // Asks to be told when Next() would return without waiting (events queued, or the watch
+  // ended): `ready` is called from the writer's thread with the watcher's lock held, so it
+  // must only signal (queue and wake, never call into the watcher), and at once when that is
+  // already so. Replaces an earlier callback; nullptr stops the calls. False when this
+  // watcher cannot (the caller then waits in Next).
+  virtual bool SetReadyCallback(std::function<void()> ready) {
+    (void)ready;
+    return false;
+  }
 };
 
 struct ListResult {

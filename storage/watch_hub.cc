@@ -28,6 +28,9 @@ struct Subscriber {
   size_t capacity;
   int64_t delivered_revision = 0;  // newest revision handed out by Next
   State state = State::kLive;
+  // Watcher::SetReadyCallback's: called with `mu` held when the queue stops being empty or
+  // the state leaves kLive.
+  std::function<void()> on_ready;
 };
 
 }  // namespace internal
@@ -85,12 +88,22 @@ class HubWatcher : public Watcher {
     return std::max(progress, last);
   }
 
+  bool SetReadyCallback(std::function<void()> ready) override {
+    std::lock_guard<std::mutex> lock(sub_->mu);
+    sub_->on_ready = std::move(ready);
+    if (sub_->on_ready && (!sub_->queue.empty() || sub_->state != Subscriber::State::kLive)) {
+      sub_->on_ready();
+    }
+    return true;
+  }
+
   void Stop() override {
     if (stopped_.exchange(true)) return;
     hub_->Unregister(sub_.get());
     std::lock_guard<std::mutex> lock(sub_->mu);
     if (sub_->state == Subscriber::State::kLive) sub_->state = Subscriber::State::kStopped;
     sub_->queue.clear();
+    sub_->on_ready = nullptr;  // no call after Stop returns: the callback's owner may go
     sub_->cv.notify_all();
   }
 
@@ -197,7 +210,10 @@ void WatchHub::Publish(std::vector<Event> events) {
         sub->queue.push_back(e);
       }
       // A non-empty queue means the reader was already woken for it.
-      if (was_empty || sub->state != Subscriber::State::kLive) sub->cv.notify_all();
+      if (was_empty || sub->state != Subscriber::State::kLive) {
+        sub->cv.notify_all();
+        if (sub->on_ready) sub->on_ready();
+      }
     }
   }
   for (Subscriber* s : overflowed) {
@@ -316,6 +332,7 @@ void WatchHub::Close() {
       if (sub->state == Subscriber::State::kLive) sub->state = Subscriber::State::kClosed;
       sub->queue.clear();
       sub->cv.notify_all();
+      if (sub->on_ready) sub->on_ready();
     }
   }
   groups_.clear();

@@ -849,6 +849,87 @@ void ApiHandler::ServeResource(RequestContext& ctx, const RequestInfo& info, con
               {}, ctx.pretty);
 }
 
+namespace {
+
+// One watch event as the line the stream sends: {"type":...,"object":...}\n, the object as
+// stored (spliced), as a Table row or as PartialObjectMetadata.
+void AppendWatchLine(WatchEvent& e, const KindStrategy& kind, const OutputFormat& fmt,
+                     const std::string& include_object, std::string* line) {
+  if (!e.raw.empty()) {
+    // The bytes json::Serialize writes for {"type": ..., "object": <stored object>}.
+    line->append(R"({"type":)");
+    json::AppendString(line, e.type);
+    line->append(R"(,"object":)");
+    line->append(e.raw);
+    line->push_back('}');
+  } else {
+    json::Value ev = json::Value::MakeObject();
+    ev.Set("type", e.type);
+    if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
+      auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr,
+                     std::chrono::system_clock::now());
+      ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
+    } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
+               fmt.kind == OutputKind::kPartialObjectMetadataList) {
+      ev.Set("object", e.type == "ERROR" ? std::move(e.object)
+                                         : PartialObjectMetadata(e.object, fmt.meta_version));
+    } else {
+      ev.Set("object", std::move(e.object));
+    }
+    json::SerializeTo(ev, line);
+  }
+  line->push_back('\n');
+}
+
+// A watch written by the connection's event loop (TlsServer's LoopStream): the store's
+// watcher wakes the loop when events are queued; each pump takes what is ready without
+// waiting. The loop also pumps once a second, when the watch's deadline, the server's
+// shutdown and bookmarks are seen.
+class WatchLoopStream : public LoopStream {
+ public:
+  WatchLoopStream(std::shared_ptr<WatchStream> stream, const KindStrategy& kind, OutputFormat fmt,
+                  std::string include_object, std::chrono::steady_clock::time_point deadline,
+                  const std::atomic<bool>* shutting_down, std::shared_ptr<void> long_running)
+      : stream_(std::move(stream)),
+        kind_(kind),
+        fmt_(std::move(fmt)),
+        include_object_(std::move(include_object)),
+        deadline_(deadline),
+        shutting_down_(shutting_down),
+        long_running_(std::move(long_running)) {}
+
+  bool Start(std::function<void()> wake) override {
+    return stream_->SetReadyCallback(std::move(wake));
+  }
+
+  bool Pump(std::string* out) override {
+    if (std::chrono::steady_clock::now() >= deadline_ || shutting_down_->load()) {
+      stream_->Stop();
+      return false;
+    }
+    events_.clear();
+    const bool alive = stream_->Next(std::chrono::milliseconds(0), &events_);
+    for (auto& e : events_) AppendWatchLine(e, kind_, fmt_, include_object_, out);
+    events_.clear();
+    if (!alive) stream_->Stop();
+    return alive;
+  }
+
+  void Close() override { stream_->Stop(); }
+
+ private:
+  const std::shared_ptr<WatchStream> stream_;
+  const KindStrategy& kind_;
+  const OutputFormat fmt_;
+  const std::string include_object_;
+  const std::chrono::steady_clock::time_point deadline_;
+  const std::atomic<bool>* const shutting_down_;
+  const std::shared_ptr<void> long_running_;  // the long-running gauge, until the stream goes
+  std::vector<WatchEvent> events_;
+};
+
+}  // namespace
+
 void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const OutputFormat& format) {
   const httplib::Request& req = ctx.req;
   const KindStrategy& kind = *scope.kind;
@@ -934,60 +1015,44 @@ void ApiHandler::ServeWatch(RequestContext& ctx, const Scope& scope, const Outpu
   };
   auto long_running =
       std::make_shared<LongRunning>(LabelsFor(ParseRequestInfo(req.method, req.path, true), req));
-  ctx.res.set_chunked_content_provider("application/json", [this, stream, ssl, include_object, fmt,
-                                                            deadline, &kind, long_running](
-                                                               size_t, httplib::DataSink& sink) {
-    std::vector<WatchEvent> events;
-    std::string line;
-    for (;;) {
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline || shutting_down_.load()) break;
-      auto wait = std::min<std::chrono::milliseconds>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
-          std::chrono::milliseconds(1000));
-      events.clear();
-      bool alive = stream->Next(wait, &events);
-      for (auto& e : events) {
-        line.clear();
-        if (!e.raw.empty()) {
-          // The bytes json::Serialize writes for {"type": ..., "object": <stored object>}.
-          line += R"({"type":)";
-          json::AppendString(&line, e.type);
-          line += R"(,"object":)";
-          line += e.raw;
-          line += '}';
-        } else {
-          json::Value ev = json::Value::MakeObject();
-          ev.Set("type", e.type);
-          if (fmt.kind == OutputKind::kTable && e.type != "ERROR" && e.type != "BOOKMARK") {
-            auto t = Table(kind, fmt.meta_version, {&e.object}, include_object, nullptr,
-                           std::chrono::system_clock::now());
-            ev.Set("object", t.ok() ? std::move(t.value()) : std::move(e.object));
-          } else if (fmt.kind == OutputKind::kPartialObjectMetadata ||
-                     fmt.kind == OutputKind::kPartialObjectMetadataList) {
-            ev.Set("object", e.type == "ERROR" ? std::move(e.object)
-                                               : PartialObjectMetadata(e.object, fmt.meta_version));
-          } else {
-            ev.Set("object", std::move(e.object));
+  auto loop_stream = std::make_shared<WatchLoopStream>(stream, kind, fmt, include_object, deadline,
+                                                       &shutting_down_, long_running);
+  if (StreamOnLoop(ctx.res, loop_stream)) {
+    // The connection's event loop writes the events: the watch holds no thread.
+    ctx.res.set_header("Content-Type", "application/json");
+    return;
+  }
+  ctx.res.set_chunked_content_provider(
+      "application/json", [this, stream, ssl, include_object, fmt, deadline, &kind, long_running](
+                              size_t, httplib::DataSink& sink) {
+        std::vector<WatchEvent> events;
+        std::string line;
+        for (;;) {
+          auto now = std::chrono::steady_clock::now();
+          if (now >= deadline || shutting_down_.load()) break;
+          auto wait = std::min<std::chrono::milliseconds>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+              std::chrono::milliseconds(1000));
+          events.clear();
+          bool alive = stream->Next(wait, &events);
+          for (auto& e : events) {
+            line.clear();
+            AppendWatchLine(e, kind, fmt, include_object, &line);
+            if (!sink.write(line.data(), line.size())) {
+              stream->Stop();
+              return false;
+            }
           }
-          json::SerializeTo(ev, &line);
+          if (!alive) break;
+          if (events.empty() && PeerClosed(ssl)) {
+            stream->Stop();
+            return false;
+          }
         }
-        line += '\n';
-        if (!sink.write(line.data(), line.size())) {
-          stream->Stop();
-          return false;
-        }
-      }
-      if (!alive) break;
-      if (events.empty() && PeerClosed(ssl)) {
         stream->Stop();
-        return false;
-      }
-    }
-    stream->Stop();
-    sink.done();
-    return true;
-  });
+        sink.done();
+        return true;
+      });
 }
 
 }  // namespace csdr::apiserver

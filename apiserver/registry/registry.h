@@ -113,6 +113,12 @@ class WatchStream {
   // event may be an ERROR).
   virtual bool Next(std::chrono::milliseconds timeout, std::vector<WatchEvent>* out) = 0;
   virtual void Stop() = 0;
+  // storage::Watcher::SetReadyCallback for the stream: `ready` says Next(0) has something
+  // (or the stream ended). Next stays single-consumer. False when the stream cannot.
+  virtual bool SetReadyCallback(std::function<void()> ready) {
+    (void)ready;
+    return false;
+  }
 };
 
 class Registry {

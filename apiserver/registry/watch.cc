@@ -117,6 +117,17 @@ class RegistryWatch : public WatchStream {
     if (watcher_) watcher_->Stop();
   }
 
+  bool SetReadyCallback(std::function<void()> ready) override {
+    if (!watcher_) {  // an error-only stream: ready now
+      if (ready) ready();
+      return true;
+    }
+    const bool pending = !pending_.empty();
+    if (!watcher_->SetReadyCallback(ready)) return false;
+    if (pending && ready) ready();  // the initial events
+    return true;
+  }
+
  private:
   bool Selects(const json::Value& obj) const {
     return Registry::Matches(*kind_, obj, options_.label_selector, options_.field_selector);

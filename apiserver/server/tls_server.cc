@@ -25,6 +25,7 @@
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -216,8 +217,10 @@ struct Loop;
 // One client connection. The loop that accepted it owns it, except while a worker serves a
 // request on it (state kWorker): then only that worker touches it, and it is not in epoll.
 struct Conn {
-  enum class State { kHandshake, kReading, kWriting, kDraining, kWorker };
-  enum class Deadline { kHeader, kIdle, kNone };
+  // kStreaming: the loop writes a LoopStream's body (a watch) between the client's requests.
+  enum class State { kHandshake, kReading, kWriting, kDraining, kWorker, kStreaming };
+  // kWrite: a stream's write has waited for the socket (the client does not read).
+  enum class Deadline { kHeader, kIdle, kNone, kWrite };
 
   int fd = -1;
   SSL* ssl = nullptr;
@@ -238,6 +241,12 @@ struct Conn {
   // The request a worker serves.
   httplib::Request request;
   bool keep_alive = true;
+  // While kStreaming: the body's source, its key in Loop::streams, whether its last bytes
+  // are in `out`, and whether the connection stays open after it.
+  std::shared_ptr<LoopStream> stream;
+  uint64_t stream_id = 0;
+  bool stream_ended = false;
+  bool stream_keep_alive = false;
 
   explicit Conn(http::ParserLimits limits) : parser(limits) {}
 };
@@ -292,8 +301,13 @@ struct Loop {
   char read_buf[16 * 1024];
   int epfd = -1;
   int wakefd = -1;
-  std::mutex mu;  // guards conns, and a connection's return from a worker
+  std::mutex mu;  // guards conns and streams, and a connection's return from a worker
   std::unordered_set<Conn*> conns;
+  std::unordered_map<uint64_t, Conn*> streams;  // kStreaming connections by stream_id
+  uint64_t next_stream_id = 0;                  // under mu
+  std::mutex wake_mu;           // guards woken (taken by the streams' wake callbacks)
+  std::vector<uint64_t> woken;  // streams to pump
+  Clock::time_point next_stream_pump;
   bool stop_seen = false;
   Clock::time_point stop_deadline;
 
@@ -318,6 +332,20 @@ struct Loop {
   void Close(Conn* c);
   void BeginStop();
   void CheckDeadlines();
+  // Streams: queued for a pump from any thread; pumped, written and ended on the loop.
+  void WakeStream(uint64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(wake_mu);
+      woken.push_back(id);
+    }
+    Wake();
+  }
+  void PumpWoken();
+  void PumpAllStreams();
+  void PumpStream(Conn* c);
+  void StreamEvent(Conn* c);
+  void EndStream(Conn* c);
+  void CloseStreams();
   void Wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wakefd, &one, sizeof(one));
@@ -338,6 +366,7 @@ char kListenTag;
 char kWakeTag;
 
 void FreeConn(ServerState* server, Conn* c) {
+  if (c->stream != nullptr) c->stream->Close();
   if (c->ssl != nullptr) {
     ERR_clear_error();
     // A close_notify where the connection still allows it; the result does not matter.
@@ -538,6 +567,79 @@ httplib::Request& ParsedRequest(Conn* c) {
 
 // A worker's turn with a connection: the request it was handed, then any whole requests
 // already read behind it (pipelining), then back to the loop.
+// Where StreamOnLoop leaves a handler's loop stream for the worker that runs it.
+struct LoopStreamSlot {
+  const httplib::Response* res = nullptr;
+  std::shared_ptr<LoopStream> stream;
+};
+thread_local LoopStreamSlot* current_stream_slot = nullptr;
+
+// A stream whose source cannot wake the loop: pumped from the worker every 50 ms.
+bool PumpOnWorker(Conn* c, LoopStream& stream) {
+  std::string data, chunk;
+  for (;;) {
+    data.clear();
+    const bool more = stream.Pump(&data);
+    if (!data.empty()) {
+      chunk.clear();
+      AppendHex(&chunk, data.size());
+      chunk.append("\r\n").append(data).append("\r\n");
+      if (!WriteBlocking(c, chunk.data(), chunk.size())) return false;
+    }
+    if (!more) return WriteBlocking(c, "0\r\n\r\n", 5);
+    if (data.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// After the head of a loop stream's response: the connection goes to its loop, which writes
+// the body (Loop::PumpStream). False when the stream could not start there and was written
+// here instead (`ok` says whether that worked).
+bool HandBackStreaming(Conn* c, std::shared_ptr<LoopStream> stream, bool keep_alive, bool* ok) {
+  Loop* loop = c->loop;
+  ServerState* s = loop->server;
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(loop->mu);
+    id = ++loop->next_stream_id;
+    loop->streams[id] = c;  // pumped only once kStreaming: a wake before that waits for it
+  }
+  c->stream_id = id;
+  if (!stream->Start([loop, id] { loop->WakeStream(id); })) {
+    {
+      std::lock_guard<std::mutex> lock(loop->mu);
+      loop->streams.erase(id);
+    }
+    c->stream_id = 0;
+    *ok = PumpOnWorker(c, *stream);
+    stream->Close();
+    return false;
+  }
+  c->stream = std::move(stream);
+  c->stream_ended = false;
+  c->stream_keep_alive = keep_alive;
+  c->request = httplib::Request();
+  {
+    std::unique_lock<std::mutex> lock(loop->mu);
+    c->deadline_kind = Conn::Deadline::kNone;
+    c->state.store(Conn::State::kStreaming);
+    epoll_event ev{};
+    ev.events = EPOLLIN;  // the client's close ends the stream
+    ev.data.ptr = c;
+    c->armed = EPOLLIN;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+      loop->conns.erase(c);
+      loop->streams.erase(id);
+      lock.unlock();
+      FreeConn(s, c);
+      return true;
+    }
+  }
+  loop->WakeStream(id);  // the first pump: what is ready now, and any wake that came early
+  return true;
+}
+
+// A worker's turn with a connection: the request it was handed, then any whole requests
+// already read behind it (pipelining), then back to the loop.
 void ServeOnWorker(Conn* c) {
   ServerState* s = c->loop->server;
   for (;;) {
@@ -547,9 +649,24 @@ void ServeOnWorker(Conn* c) {
       // connection is: Serve() returns once every connection is closed, and the objects the
       // handler uses are destroyed after that.
       httplib::Response res;
+      LoopStreamSlot slot;
+      slot.res = &res;
+      current_stream_slot = &slot;
       RunHandler(*s, c->request, &res);
+      current_stream_slot = nullptr;
       keep_alive = c->keep_alive && !WantsClose(res) && !s->stopping.load();
-      ok = WriteResponse(c, c->request, res, keep_alive);
+      if (slot.stream != nullptr) {
+        std::string head;
+        SerializeHead(c->request, res, keep_alive, /*streamed=*/true, &head);
+        if (!WriteBlocking(c, head.data(), head.size())) {
+          slot.stream->Close();
+          return CloseFromWorker(c);
+        }
+        ReleaseUnusedStack();  // what the handler's frames touched, as for any stream
+        if (HandBackStreaming(c, std::move(slot.stream), keep_alive, &ok)) return;
+      } else {
+        ok = WriteResponse(c, c->request, res, keep_alive);
+      }
     }
     c->request = httplib::Request();
     if (!ok || !keep_alive) return CloseFromWorker(c);
@@ -647,6 +764,7 @@ void Loop::Close(Conn* c) {
   {
     std::lock_guard<std::mutex> lock(mu);
     conns.erase(c);
+    if (c->stream_id != 0) streams.erase(c->stream_id);
   }
   FreeConn(server, c);  // closing the socket takes it out of epoll
 }
@@ -714,7 +832,142 @@ void Loop::OnEvent(Conn* c) {
       return Drain(c);
     case Conn::State::kWorker:
       return;  // not registered while a worker has it
+    case Conn::State::kStreaming:
+      return StreamEvent(c);
   }
+}
+
+// ---- streams (LoopStream): a watch's body written by the loop
+
+// How often every stream is pumped without a wake: its deadline, the server's shutdown and
+// bookmarks are seen there.
+constexpr auto kStreamPumpInterval = std::chrono::seconds(1);
+// How long a stream's write may wait for the client to read (a worker's writes wait as long).
+constexpr auto kStreamWriteTimeout = std::chrono::seconds(30);
+// Pumps of one stream in a row before the others get their turn.
+constexpr int kPumpRounds = 8;
+
+void Loop::PumpWoken() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(wake_mu);
+    ids.swap(woken);
+  }
+  if (ids.size() > 1) {  // one pump per stream however often it was woken
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  }
+  for (uint64_t id : ids) {
+    Conn* c = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = streams.find(id);
+      if (it != streams.end() && it->second->state.load() == Conn::State::kStreaming) {
+        c = it->second;
+      }
+    }
+    // Only this loop closes a streaming connection, so `c` stays valid here.
+    if (c != nullptr) PumpStream(c);
+  }
+}
+
+void Loop::PumpAllStreams() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ids.reserve(streams.size());
+    for (const auto& [id, c] : streams) {
+      if (c->state.load() == Conn::State::kStreaming) ids.push_back(id);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(wake_mu);
+    woken.insert(woken.end(), ids.begin(), ids.end());
+  }
+  PumpWoken();
+}
+
+void Loop::PumpStream(Conn* c) {
+  for (int round = 0; round < kPumpRounds; ++round) {
+    if (!c->out.empty()) return;  // a write is waiting for the socket: pumped when it is done
+    std::string data;
+    const bool more = c->stream->Pump(&data);
+    if (!data.empty()) {
+      AppendHex(&c->out, data.size());
+      c->out.append("\r\n").append(data).append("\r\n");
+    }
+    if (!more) {
+      c->out.append("0\r\n\r\n");
+      c->stream_ended = true;
+    }
+    if (c->out.empty()) return;  // nothing ready
+    c->out_off = 0;
+    const WriteResult r = Flush(c);
+    if (r == WriteResult::kFailed) return;  // closed
+    if (r == WriteResult::kPending) {
+      c->deadline_kind = Conn::Deadline::kWrite;
+      c->deadline = Clock::now() + kStreamWriteTimeout;
+      return;
+    }
+    c->deadline_kind = Conn::Deadline::kNone;
+    if (c->stream_ended) return EndStream(c);
+    Arm(c, EPOLLIN);
+  }
+  WakeStream(c->stream_id);  // more may be ready: after the other streams' turn
+}
+
+void Loop::StreamEvent(Conn* c) {
+  // The client: its close (or a TLS error) ends the stream; bytes it sends (a pipelined
+  // request) wait for the stream's end.
+  for (;;) {
+    ERR_clear_error();
+    const int n = SSL_read(c->ssl, read_buf, static_cast<int>(sizeof(read_buf)));
+    if (n > 0) {
+      c->in.append(read_buf, static_cast<size_t>(n));
+      if (c->in.size() > server->options.limits.max_request_bytes) return Close(c);
+      continue;
+    }
+    const int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+    return Close(c);
+  }
+  if (c->out.empty()) return;
+  const WriteResult r = Flush(c);
+  if (r != WriteResult::kDone) return;
+  c->deadline_kind = Conn::Deadline::kNone;
+  if (c->stream_ended) return EndStream(c);
+  Arm(c, EPOLLIN);
+  PumpStream(c);  // what became ready while the write waited
+}
+
+void Loop::EndStream(Conn* c) {
+  std::shared_ptr<LoopStream> stream;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    streams.erase(c->stream_id);
+  }
+  stream = std::move(c->stream);
+  c->stream_id = 0;
+  stream->Close();
+  c->out.clear();
+  c->out_off = 0;
+  c->close_after_write = !c->stream_keep_alive || server->stopping.load();
+  c->drain_after_write = false;
+  if (AfterResponse(c)) {
+    Arm(c, EPOLLIN);
+    Process(c, false);
+  }
+}
+
+void Loop::CloseStreams() {
+  std::vector<Conn*> open;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [id, c] : streams) {
+      if (c->state.load() == Conn::State::kStreaming) open.push_back(c);
+    }
+  }
+  for (Conn* c : open) Close(c);
 }
 
 void Loop::Handshake(Conn* c) {
@@ -910,11 +1163,19 @@ void Loop::BeginStop() {
   // right now. Every response from here on says "Connection: close"; a connection between
   // requests gets kStopIdleGrace to bring one, then CheckDeadlines closes it.
   const Clock::time_point grace = Clock::now() + kStopIdleGrace;
-  std::lock_guard<std::mutex> lock(mu);
-  for (Conn* c : conns) {
-    const auto state = c->state.load();
-    if (state != Conn::State::kWorker && state != Conn::State::kWriting) StopGrace(c, grace);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (Conn* c : conns) {
+      const auto state = c->state.load();
+      if (state != Conn::State::kWorker && state != Conn::State::kWriting &&
+          state != Conn::State::kStreaming) {
+        StopGrace(c, grace);
+      }
+    }
   }
+  // Streams end when their source does (a watch: the handler's shutdown, which comes first):
+  // pumped now rather than at the next second.
+  PumpAllStreams();
 }
 
 void Loop::CheckDeadlines() {
@@ -930,7 +1191,11 @@ void Loop::CheckDeadlines() {
     }
   }
   for (const auto& [c, kind] : expired) {
-    (kind == Conn::Deadline::kIdle ? server->closed_idle : server->closed_header).fetch_add(1);
+    if (kind == Conn::Deadline::kIdle) {
+      server->closed_idle.fetch_add(1);
+    } else if (kind == Conn::Deadline::kHeader) {
+      server->closed_header.fetch_add(1);
+    }  // kWrite: a stream's client that stopped reading
     Close(c);
   }
 }
@@ -950,6 +1215,7 @@ void Loop::Run() {
       } else if (tag == &kWakeTag) {
         uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(wakefd, &v, sizeof(v));
+        PumpWoken();
       } else {
         OnEvent(static_cast<Conn*>(tag));
       }
@@ -957,11 +1223,22 @@ void Loop::Run() {
     if (server->stopping.load() && !stop_seen) BeginStop();
     if (Clock::now() >= next_tick) {
       CheckDeadlines();
+      if (Clock::now() >= next_stream_pump) {
+        PumpAllStreams();
+        next_stream_pump = Clock::now() + kStreamPumpInterval;
+      }
       next_tick = Clock::now() + server->options.limits.tick;
     }
     if (stop_seen) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (conns.empty() || Clock::now() >= stop_deadline) return;
+      bool done = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = conns.empty() || Clock::now() >= stop_deadline;
+      }
+      if (done) {
+        CloseStreams();  // their sources are released while the handler's objects live
+        return;
+      }
     }
   }
 }
@@ -1137,6 +1414,13 @@ TlsServer::Counts TlsServer::counts() const {
   c.closed_idle_timeout = state_->closed_idle.load();
   c.closed_too_large = state_->closed_large.load();
   return c;
+}
+
+bool StreamOnLoop(const httplib::Response& res, std::shared_ptr<LoopStream> stream) {
+  LoopStreamSlot* slot = current_stream_slot;
+  if (slot == nullptr || slot->res != &res || stream == nullptr) return false;
+  slot->stream = std::move(stream);
+  return true;
 }
 
 void TlsServer::Stop() {

@@ -88,8 +88,34 @@ struct ServingOptions {
   int event_loops = 0;  // 0: one per CPU in the process's affinity mask, at most 8
 };
 
+// A response body that the connection's event loop writes instead of a worker (a watch), so
+// that an open stream holds no thread: the worker that ran the handler writes the status and
+// headers and is free again; the loop pumps the stream when it is woken and once a second.
+// What Pump appends goes out as one chunk (chunked framing); a client that stops reading holds
+// one pump's output at most (the stream's own queue bounds the rest) and is closed when a
+// write has waited 30 s.
+class LoopStream {
+ public:
+  virtual ~LoopStream() = default;
+  // Once, before the first Pump: `wake` has Pump called soon; it may be called from any
+  // thread (it only queues and signals) and stays harmless after Close. False: this stream
+  // cannot tell when it is ready (the worker then pumps it every 50 ms, holding its thread).
+  virtual bool Start(std::function<void()> wake) = 0;
+  // Appends what is ready to *out (unframed body bytes); false when the body has ended, after
+  // its last bytes. Never blocks.
+  virtual bool Pump(std::string* out) = 0;
+  // The connection is closing (the client left, a write failed or timed out, the server
+  // stopped): stop, no Pump follows. Called once, from the thread that closes.
+  virtual void Close() = 0;
+};
+
+// From a handler run by TlsServer: `res`'s body is `stream`, written by the connection's
+// event loop after `res`'s status and headers. False outside TlsServer's workers (a handler
+// called directly): then stream it some other way, e.g. a chunked content provider.
+bool StreamOnLoop(const httplib::Response& res, std::shared_ptr<LoopStream> stream);
+
 // What the server hands a request to. The handler fills `res`; a chunked content provider
-// (a watch) is streamed from the worker thread until it says done.
+// (a large list) is streamed from the worker thread until it says done.
 using RequestHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
 // Fills the body of an answer the server gives itself (400 for a malformed request, 413,
 // 431, 501, 505): `status` and a one-line message.

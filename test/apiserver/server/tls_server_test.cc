@@ -13,10 +13,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "kube/tls.h"
@@ -257,6 +261,175 @@ TEST_F(TlsServerTest, StreamedResponseIsChunkedAndTheConnectionStaysUsable) {
   ASSERT_TRUE(c.Send("GET /after HTTP/1.1\r\n\r\n"));
   EXPECT_EQ(c.Read().body, "plain");
   EXPECT_TRUE(released);  // the stream's releaser heard it succeeded
+}
+
+// A LoopStream fed by the test: pieces pushed from the test thread wake the loop.
+class TestStream : public LoopStream {
+ public:
+  explicit TestStream(bool can_start = true) : can_start_(can_start) {}
+  bool Start(std::function<void()> wake) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = std::move(wake);
+    return can_start_;
+  }
+  bool Pump(std::string* out) override {
+    ++pumps;
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!pieces_.empty()) {
+      out->append(pieces_.front());
+      pieces_.pop_front();
+    }
+    return !end_;
+  }
+  void Close() override { ++closes; }
+  void Push(std::string piece, bool last = false) {
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pieces_.push_back(std::move(piece));
+      end_ = last;
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+  std::atomic<int> pumps{0};
+  std::atomic<int> closes{0};
+
+ private:
+  const bool can_start_;
+  std::mutex mu_;
+  std::deque<std::string> pieces_;
+  bool end_ = false;
+  std::function<void()> wake_;
+};
+
+size_t ThreadCount() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Polls `done` every millisecond for up to 10 s.
+bool Eventually(const std::function<bool()>& done) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return done();
+}
+
+TEST_F(TlsServerTest, LoopStreamsAreWrittenByTheLoopAndHoldNoThread) {
+  constexpr size_t kStreams = 40;
+  std::mutex mu;
+  std::vector<std::shared_ptr<TestStream>> streams;
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path != "/stream") return res.set_content("plain", "text/plain");
+    auto stream = std::make_shared<TestStream>();
+    stream->Push("first\n");  // ready before the loop has it
+    ASSERT_TRUE(StreamOnLoop(res, stream));
+    res.set_header("Content-Type", "application/json");
+    std::lock_guard<std::mutex> lock(mu);
+    streams.push_back(stream);
+  });
+  // Outside a TlsServer worker there is nowhere to stream to.
+  httplib::Response elsewhere;
+  EXPECT_FALSE(StreamOnLoop(elsewhere, std::make_shared<TestStream>()));
+
+  std::vector<std::unique_ptr<Client>> clients;
+  const size_t threads_before = ThreadCount();
+  for (size_t i = 0; i < kStreams; ++i) {  // one at a time: one worker serves them all
+    clients.push_back(std::make_unique<Client>(options_.port));
+    ASSERT_TRUE(clients.back()->connected());
+    ASSERT_TRUE(clients.back()->Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(Eventually([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return streams.size() == i + 1;
+    }));
+  }
+  // Every stream is open and its worker is free again: a thread per stream would add 40.
+  EXPECT_LT(ThreadCount(), threads_before + 10);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t i = 0; i < streams.size(); ++i) {
+      streams[i]->Push("event " + std::to_string(i) + "\n");
+      streams[i]->Push("last\n", /*last=*/true);
+    }
+  }
+  std::set<std::string> bodies;
+  for (auto& c : clients) {
+    Response r = c->Read();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(Client::Has(r.head, "Transfer-Encoding: chunked")) << r.head;
+    EXPECT_TRUE(Client::Has(r.head, "Content-Type: application/json")) << r.head;
+    bodies.insert(r.body);
+    // The connection serves the next request after the stream's end.
+    ASSERT_TRUE(c->Send("GET /after HTTP/1.1\r\n\r\n"));
+    EXPECT_EQ(c->Read().body, "plain");
+  }
+  EXPECT_EQ(bodies.size(), kStreams);
+  EXPECT_EQ(*bodies.begin(), "first\nevent 0\nlast\n");
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& s : streams) EXPECT_EQ(s->closes.load(), 1);
+}
+
+TEST_F(TlsServerTest, ALoopStreamEndsWhenItsClientLeavesAndASlowReaderHoldsNoOneBack) {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<TestStream>> streams;
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    auto stream = std::make_shared<TestStream>();
+    ASSERT_TRUE(StreamOnLoop(res, stream));
+    std::lock_guard<std::mutex> lock(mu);
+    streams[req.path] = stream;
+  });
+  auto opened = [&](const std::string& path) {
+    return Eventually([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return streams.count(path) != 0;
+    });
+  };
+  Client slow(options_.port), fast(options_.port);
+  ASSERT_TRUE(slow.Send("GET /slow HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(fast.Send("GET /fast HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(opened("/slow") && opened("/fast"));
+  // 16 MiB to a client that never reads: the loop keeps one piece pending, not the loop.
+  const std::string mib(1 << 20, 'x');
+  for (int i = 0; i < 16; ++i) streams["/slow"]->Push(mib);
+  for (int i = 0; i < 5; ++i) streams["/fast"]->Push("tick\n");
+  streams["/fast"]->Push("", /*last=*/true);
+  Response r = fast.Read();  // one event loop serves both
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body, "tick\ntick\ntick\ntick\ntick\n");
+  // A client that leaves ends its stream (Close, once).
+  {
+    Client leaving(options_.port);
+    ASSERT_TRUE(leaving.Send("GET /leaving HTTP/1.1\r\n\r\n"));
+    ASSERT_TRUE(opened("/leaving"));
+  }
+  EXPECT_TRUE(Eventually([&] { return streams["/leaving"]->closes.load() == 1; }));
+  EXPECT_EQ(streams["/fast"]->closes.load(), 1);
+  EXPECT_EQ(streams["/slow"]->closes.load(), 0);  // still open, its write waiting
+}
+
+TEST_F(TlsServerTest, ALoopStreamThatCannotStartIsPumpedByItsWorker) {
+  std::shared_ptr<TestStream> stream;
+  std::atomic<bool> ready{false};
+  Start([&](const httplib::Request&, httplib::Response& res) {
+    stream = std::make_shared<TestStream>(/*can_start=*/false);
+    ASSERT_TRUE(StreamOnLoop(res, stream));
+    ready = true;
+  });
+  Client c(options_.port);
+  ASSERT_TRUE(c.Send("GET /s HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(Eventually([&] { return ready.load(); }));
+  std::this_thread::sleep_for(100ms);
+  stream->Push("a\n");
+  stream->Push("b\n", /*last=*/true);
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body, "a\nb\n");
+  EXPECT_TRUE(Eventually([&] { return stream->closes.load() == 1; }));
 }
 
 TEST_F(TlsServerTest, ExpectContinueGetsA100BeforeTheBody) {
