@@ -334,11 +334,15 @@ struct Loop {
   void CheckDeadlines();
   // Streams: queued for a pump from any thread; pumped, written and ended on the loop.
   void WakeStream(uint64_t id) {
+    bool first = false;
     {
       std::lock_guard<std::mutex> lock(wake_mu);
+      first = woken.empty();
       woken.push_back(id);
     }
-    Wake();
+    // One signal per batch: a write seen by 1,000 watchers is one eventfd write, not 1,000
+    // (the loop takes the whole list when it wakes).
+    if (first) Wake();
   }
   void PumpWoken();
   void PumpAllStreams();
