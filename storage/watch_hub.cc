@@ -60,9 +60,11 @@ class HubWatcher : public Watcher {
   bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out, bool* expired) override {
     if (expired != nullptr) *expired = false;
     std::unique_lock<std::mutex> lock(sub_->mu);
-    sub_->cv.wait_for(lock, timeout, [this] {
-      return !sub_->queue.empty() || sub_->state != Subscriber::State::kLive;
-    });
+    if (timeout > std::chrono::milliseconds(0)) {  // a poll (0) never goes near the futex
+      sub_->cv.wait_for(lock, timeout, [this] {
+        return !sub_->queue.empty() || sub_->state != Subscriber::State::kLive;
+      });
+    }
     if (sub_->state == Subscriber::State::kExpired) {
       if (expired != nullptr) *expired = true;
       return false;

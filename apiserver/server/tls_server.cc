@@ -848,8 +848,6 @@ void Loop::OnEvent(Conn* c) {
 constexpr auto kStreamPumpInterval = std::chrono::seconds(1);
 // How long a stream's write may wait for the client to read (a worker's writes wait as long).
 constexpr auto kStreamWriteTimeout = std::chrono::seconds(30);
-// Pumps of one stream in a row before the others get their turn.
-constexpr int kPumpRounds = 8;
 
 void Loop::PumpWoken() {
   std::vector<uint64_t> ids;
@@ -892,32 +890,31 @@ void Loop::PumpAllStreams() {
 }
 
 void Loop::PumpStream(Conn* c) {
-  for (int round = 0; round < kPumpRounds; ++round) {
-    if (!c->out.empty()) return;  // a write is waiting for the socket: pumped when it is done
-    std::string data;
-    const bool more = c->stream->Pump(&data);
-    if (!data.empty()) {
-      AppendHex(&c->out, data.size());
-      c->out.append("\r\n").append(data).append("\r\n");
-    }
-    if (!more) {
-      c->out.append("0\r\n\r\n");
-      c->stream_ended = true;
-    }
-    if (c->out.empty()) return;  // nothing ready
-    c->out_off = 0;
-    const WriteResult r = Flush(c);
-    if (r == WriteResult::kFailed) return;  // closed
-    if (r == WriteResult::kPending) {
-      c->deadline_kind = Conn::Deadline::kWrite;
-      c->deadline = Clock::now() + kStreamWriteTimeout;
-      return;
-    }
-    c->deadline_kind = Conn::Deadline::kNone;
-    if (c->stream_ended) return EndStream(c);
-    Arm(c, EPOLLIN);
+  // One pump: whatever becomes ready after it wakes the loop again (the source's ready
+  // callback fires when its queue stops being empty, and the pump emptied it).
+  if (!c->out.empty()) return;  // a write is waiting for the socket: pumped when it is done
+  std::string data;
+  const bool more = c->stream->Pump(&data);
+  if (!data.empty()) {
+    AppendHex(&c->out, data.size());
+    c->out.append("\r\n").append(data).append("\r\n");
   }
-  WakeStream(c->stream_id);  // more may be ready: after the other streams' turn
+  if (!more) {
+    c->out.append("0\r\n\r\n");
+    c->stream_ended = true;
+  }
+  if (c->out.empty()) return;  // nothing ready
+  c->out_off = 0;
+  const WriteResult r = Flush(c);
+  if (r == WriteResult::kFailed) return;  // closed
+  if (r == WriteResult::kPending) {
+    c->deadline_kind = Conn::Deadline::kWrite;
+    c->deadline = Clock::now() + kStreamWriteTimeout;
+    return;
+  }
+  c->deadline_kind = Conn::Deadline::kNone;
+  if (c->stream_ended) return EndStream(c);
+  Arm(c, EPOLLIN);
 }
 
 void Loop::StreamEvent(Conn* c) {
