@@ -113,6 +113,30 @@ def targets(res):
         add(f"On etcd: list of 10,000 {what} from the watch cache (ms), vs SQLite" +
             ("" if sent is None else f" (etcd sent {fmt(sent / 2**10)} KiB per list)"), o, t,
             "<= 1.00", lambda r: r <= 1, ratio(o, t))
+    # Issue 14: memory at every point of the sequence against sample-apiserver and its etcd
+    # together, the watch fan-out and a Table list against sample-apiserver's cached one.
+    for key, etcd_key, label in (("rss_loaded_mib", "etcd_rss_loaded_mib", "after the creates"),
+                                 ("rss_after_lists_mib", "etcd_rss_after_lists_mib",
+                                  "after the lists"),
+                                 ("rss_watches_mib", "etcd_rss_after_lists_mib",
+                                  "with 1,000 watches open")):
+        o, t, e = get(res, "csdr", key), get(res, "sample", key), get(res, "sample", etcd_key)
+        both = None if t is None or e is None else t + e
+        add(f"RSS {label} (MiB), vs sample-apiserver + its etcd", o, both, "<= 0.25",
+            lambda r: r <= 0.25, ratio(o, both))
+    per_watch = {}
+    for system in ("csdr", "sample"):
+        a, w = get(res, system, "rss_after_lists_mib"), get(res, system, "rss_watches_mib")
+        per_watch[system] = None if a is None or w is None else (w - a) * 1024 / 1000
+    add("RSS growth per open watch (KiB), vs sample-apiserver", per_watch["csdr"],
+        per_watch["sample"], "<= 0.50", lambda r: r <= 0.5,
+        ratio(per_watch["csdr"], per_watch["sample"]))
+    o, t = get(res, "csdr", "fanout_max_ms"), get(res, "sample", "fanout_max_ms")
+    add("One write reaching 1,000 watchers (ms, last delivery), vs sample-apiserver", o, t,
+        "<= 0.33", lambda r: r <= 1 / 3, ratio(o, t))
+    o, t = get(res, "csdr", "list_table_ms"), get(res, "sample", "list_table_rv0_ms")
+    add("List of 10,000 as Table (ms), vs sample-apiserver's cached list (resourceVersion=0)",
+        o, t, "<= 0.33", lambda r: r <= 1 / 3, ratio(o, t))
     return rows
 
 
