@@ -42,6 +42,20 @@ StatusOr<int64_t> ParseRevision(const std::string& version) {
 
 constexpr const char* kLeasesPath = "/apis/coordination.k8s.io/v1/namespaces/";
 
+// The record read at `version`, or an unreadable one (logged, rarely) when `record` failed.
+VersionedLease Versioned(std::string version, StatusOr<LeaseRecord> record,
+                         const std::string& what) {
+  VersionedLease out;
+  out.version = std::move(version);
+  if (record.ok()) {
+    out.record = std::move(*record);
+  } else {
+    LOG_EVERY_N(WARNING, 100) << what << ": unreadable: " << record.status().message();
+    out.readable = false;
+  }
+  return out;
+}
+
 }  // namespace
 
 json::Value LeaseSpec(const LeaseRecord& r) {
@@ -77,18 +91,10 @@ StoreLeaseLock::StoreLeaseLock(storage::Store* store, const std::string& name)
 StatusOr<VersionedLease> StoreLeaseLock::Get() {
   auto kv = store_->Get(key_);
   if (!kv.ok()) return kv.status();
-  VersionedLease out;
-  out.version = std::to_string(kv->mod_revision);
   // Members the record gains elsewhere (etcd's stamped metadata) are ignored.
   auto parsed = json::Parse(kv->value);
-  auto record = parsed.ok() ? RecordOfLeaseSpec(*parsed) : StatusOr<LeaseRecord>(parsed.status());
-  if (record.ok()) {
-    out.record = std::move(*record);
-  } else {
-    LOG_EVERY_N(WARNING, 100) << Describe() << ": unreadable: " << record.status().message();
-    out.readable = false;
-  }
-  return out;
+  return Versioned(std::to_string(kv->mod_revision),
+                   parsed.ok() ? RecordOfLeaseSpec(*parsed) : parsed.status(), Describe());
 }
 
 StatusOr<std::string> StoreLeaseLock::Create(const LeaseRecord& record) {
@@ -198,7 +204,7 @@ json::Value KubeLeaseLock::LeaseObject(const LeaseRecord& record,
 }
 
 StatusOr<std::string> KubeLeaseLock::VersionOfAnswer(const char* what,
-                                                     StatusOr<json::Value> answer) const {
+                                                     const StatusOr<json::Value>& answer) const {
   if (!answer.ok()) return answer.status();
   std::string rv = answer->GetString({"metadata", "resourceVersion"});
   if (rv.empty()) {
@@ -210,21 +216,13 @@ StatusOr<std::string> KubeLeaseLock::VersionOfAnswer(const char* what,
 
 StatusOr<VersionedLease> KubeLeaseLock::Get() {
   auto lease = client_->GetJson(Path());
-  if (!lease.ok()) return lease.status();
-  VersionedLease out;
-  out.version = lease->GetString({"metadata", "resourceVersion"});
-  if (out.version.empty()) {
-    return Status(Code::kInternal, "GET " + Describe() + ": no metadata.resourceVersion");
-  }
+  auto version = VersionOfAnswer("GET", lease);
+  if (!version.ok()) return version.status();
   const json::Value* spec = lease->Find("spec");
-  auto record = spec != nullptr ? RecordOfLeaseSpec(*spec) : StatusOr<LeaseRecord>(LeaseRecord{});
-  if (record.ok()) {
-    out.record = std::move(*record);
-  } else {
-    LOG_EVERY_N(WARNING, 100) << Describe() << ": unreadable: " << record.status().message();
-    out.readable = false;
-  }
-  return out;
+  return Versioned(
+      std::move(*version),
+      spec != nullptr ? RecordOfLeaseSpec(*spec) : StatusOr<LeaseRecord>(LeaseRecord{}),
+      Describe());
 }
 
 StatusOr<std::string> KubeLeaseLock::Create(const LeaseRecord& record) {

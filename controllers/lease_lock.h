@@ -121,7 +121,8 @@ class KubeLeaseLock : public LeaseLock {
 
  private:
   json::Value LeaseObject(const LeaseRecord& record, const std::string& version) const;
-  StatusOr<std::string> VersionOfAnswer(const char* what, StatusOr<json::Value> answer) const;
+  StatusOr<std::string> VersionOfAnswer(const char* what,
+                                        const StatusOr<json::Value>& answer) const;
   void WatchLoop();
   // One list then watch; returns when the watch ends or fails.
   Status ListAndWatch();

@@ -119,6 +119,15 @@ void AppendHex(std::string* out, uint64_t v) {
   out->append(p, static_cast<size_t>(buf + sizeof(buf) - p));
 }
 
+// One chunk of a chunked body: its size in hex, CRLF, the bytes, CRLF.
+void AppendChunk(std::string* out, std::string_view data) {
+  AppendHex(out, data.size());
+  out->append("\r\n").append(data).append("\r\n");
+}
+
+// The last chunk, which ends a chunked body (no trailers).
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
 bool IsHeader(const std::string& name, std::string_view want) {
   return name.size() == want.size() &&
          std::equal(name.begin(), name.end(), want.begin(),
@@ -509,15 +518,14 @@ bool WriteResponse(Conn* c, const httplib::Request& req, httplib::Response& res,
     if (!ok) return false;
     if (len == 0) return true;
     chunk.clear();
-    AppendHex(&chunk, len);
-    chunk.append("\r\n").append(data, len).append("\r\n");
+    AppendChunk(&chunk, std::string_view(data, len));
     ok = WriteBlocking(c, chunk.data(), chunk.size());
     return ok;
   };
   sink.done = [&] {
     if (done) return;
     done = true;
-    ok = ok && WriteBlocking(c, "0\r\n\r\n", 5);
+    ok = ok && WriteBlocking(c, kLastChunk.data(), kLastChunk.size());
   };
   sink.is_writable = [&] { return ok; };
   size_t offset = 0;
@@ -586,11 +594,10 @@ bool PumpOnWorker(Conn* c, LoopStream& stream) {
     const bool more = stream.Pump(&data);
     if (!data.empty()) {
       chunk.clear();
-      AppendHex(&chunk, data.size());
-      chunk.append("\r\n").append(data).append("\r\n");
+      AppendChunk(&chunk, data);
       if (!WriteBlocking(c, chunk.data(), chunk.size())) return false;
     }
-    if (!more) return WriteBlocking(c, "0\r\n\r\n", 5);
+    if (!more) return WriteBlocking(c, kLastChunk.data(), kLastChunk.size());
     if (data.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -895,12 +902,9 @@ void Loop::PumpStream(Conn* c) {
   if (!c->out.empty()) return;  // a write is waiting for the socket: pumped when it is done
   std::string data;
   const bool more = c->stream->Pump(&data);
-  if (!data.empty()) {
-    AppendHex(&c->out, data.size());
-    c->out.append("\r\n").append(data).append("\r\n");
-  }
+  if (!data.empty()) AppendChunk(&c->out, data);
   if (!more) {
-    c->out.append("0\r\n\r\n");
+    c->out.append(kLastChunk);
     c->stream_ended = true;
   }
   if (c->out.empty()) return;  // nothing ready
