@@ -19,7 +19,8 @@ const Families& M() {
     f.runs = r.Add(std::make_unique<metrics::Counter>(
         "csdr_controller_runs_total",
         "Runs of the built-in controllers' work, by controller (schedule: a Backup due; expiry: "
-        "a Backup past its expiration) and result (created, exists, denied, error, deleted).",
+        "a Backup past its expiration) and result (created, exists, denied, missed, error, "
+        "deleted).",
         std::vector<std::string>{"controller", "result"}));
     f.pruned = r.Add(std::make_unique<metrics::Counter>(
         "csdr_controller_pruned_backups_total",

@@ -16,6 +16,7 @@
 #include "apiserver/kinds/validation.h"
 #include "apiserver/registry/registry.h"
 #include "common/json.h"
+#include "common/metrics.h"
 #include "controllers/controller.h"
 #include "controllers/informer.h"
 #include "storage/store.h"
@@ -23,6 +24,23 @@
 namespace csdr::controllers::testing {
 
 using std::chrono::system_clock;
+
+// The value of one sample of the process's metrics, e.g.
+// Sample("csdr_controller_runs_total{controller=\"schedule\",result=\"created\"}"); 0 when it
+// has none yet (ctest runs each test in a process of its own, so counters start at 0).
+inline double Sample(const std::string& series) {
+  const std::string text = metrics::Default().Expose();
+  const std::string want = series + " ";
+  for (size_t at = 0; at < text.size();) {
+    const size_t eol = text.find('\n', at);
+    const std::string line =
+        text.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+    if (line.rfind(want, 0) == 0) return std::stod(line.substr(want.size()));
+    if (eol == std::string::npos) break;
+    at = eol + 1;
+  }
+  return 0;
+}
 
 inline system_clock::time_point At(const std::string& rfc3339) {
   auto t = apiserver::ParseRFC3339(rfc3339);

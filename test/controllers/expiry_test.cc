@@ -11,6 +11,7 @@ namespace {
 
 using std::chrono::system_clock;
 using testing::At;
+using testing::Sample;
 
 class ExpiryControllerTest : public testing::ControllerWorld {
  protected:
@@ -41,6 +42,8 @@ TEST_F(ExpiryControllerTest, DeletesInExpirationOrderAndWakesForTheNext) {
                 "Normal Expired Backup/early: Backup expired at 2026-12-07T10:00:10Z: deleted"});
   EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:25Z"), At("2027-12-07T10:00:00Z"));
   EXPECT_EQ(BackupNames(), std::vector<std::string>{"never"});
+  EXPECT_EQ(Sample("csdr_controller_expired_backups_total"), 2);
+  EXPECT_EQ(Sample(R"(csdr_controller_runs_total{controller="expiry",result="deleted"})"), 2);
 }
 
 TEST_F(ExpiryControllerTest, TheDefaultTtlWakesItThirtyDaysOn) {

@@ -15,6 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::system_clock;
 using testing::At;
+using testing::Sample;
 
 class ScheduleControllerTest : public testing::ControllerWorld {
  protected:
@@ -105,6 +106,22 @@ TEST_F(ScheduleControllerTest, APausedScheduleMakesNothingAndUnpausedDoesNotCatc
   EXPECT_EQ(Status("s", {"status", "phase"}), "Enabled");
   SyncAt(c, "2026-12-07T10:25:00Z");
   EXPECT_EQ(BackupNames().size(), 2u);
+}
+
+// Velero's semantics: a schedule with no lastBackup runs at once when it becomes active,
+// whether created so or unpaused so (skipImmediately aside).
+TEST_F(ScheduleControllerTest, UnpausedWithoutALastBackupRunsAtOnce) {
+  SetNow("2026-12-07T10:00:00Z");
+  CreateSchedule("s", R"({"schedule":"0 4 * * *","paused":true,"template":{"vaultName":"v"}})");
+  ScheduleController c(Context(), 1h);
+  EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:00Z"), std::nullopt);
+  EXPECT_TRUE(BackupNames().empty());
+  json::Value s = Get("backupschedules", "s");
+  s["spec"].Set("paused", false);
+  ASSERT_TRUE(registry_->Update(ScopeOf("backupschedules", "s"), s, {}).ok());
+  EXPECT_EQ(SyncAt(c, "2026-12-07T10:07:00Z"), At("2026-12-08T04:00:00Z"));
+  EXPECT_EQ(BackupNames(), std::vector<std::string>{"s-20261207100700"});
+  EXPECT_EQ(Status("s", {"status", "lastBackup", "name"}), "s-20261207100700");
 }
 
 TEST_F(ScheduleControllerTest, MissedRunsMakeOneCatchUpWithinTheDeadline) {
@@ -203,6 +220,7 @@ TEST_F(ScheduleControllerTest, ADeniedRunSetsFailedValidationAndWaitsForTheNextD
   ScheduleController c(Context(), 1h);
   EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:00Z"), At("2026-12-07T10:05:00Z"));
   EXPECT_TRUE(BackupNames().empty());
+  EXPECT_EQ(Sample(R"(csdr_controller_runs_total{controller="schedule",result="denied"})"), 1);
   json::Value s = Get("backupschedules", "s");
   EXPECT_EQ(s.GetString({"status", "lastBackup", "phase"}), "FailedValidation");
   bool found = false;
@@ -228,6 +246,8 @@ TEST_F(ScheduleControllerTest, ADeniedRunSetsFailedValidationAndWaitsForTheNextD
   admission_.deny = false;
   SyncAt(c, "2026-12-07T10:05:00Z");
   EXPECT_EQ(BackupNames(), std::vector<std::string>{"s-20261207100500"});
+  EXPECT_EQ(Sample(R"(csdr_controller_runs_total{controller="schedule",result="denied"})"), 1);
+  EXPECT_EQ(Sample(R"(csdr_controller_runs_total{controller="schedule",result="created"})"), 1);
   s = Get("backupschedules", "s");
   for (const json::Value& cond : s.FindPath({"status", "conditions"})->array()) {
     if (cond.GetString({"type"}) == "FailedValidation") {
@@ -249,6 +269,7 @@ TEST_F(ScheduleControllerTest, RetentionPrunesLabelledBackupsDownToKeepLast) {
       "s", R"({"schedule":"*/5 * * * *","retention":{"keepLast":2},"template":{"vaultName":"v"}})");
   ScheduleController c(Context(), 1h);
   SyncAt(c, "2026-12-07T10:00:00Z");
+  EXPECT_EQ(Sample("csdr_controller_pruned_backups_total"), 3);
   std::vector<std::string> events = events_.Take();
   for (const char* pruned : {"old-2", "old-1", "old-0"}) {
     EXPECT_NE(std::find(events.begin(), events.end(),
