@@ -48,7 +48,8 @@ inline system_clock::time_point At(const std::string& rfc3339) {
   return t.value_or(system_clock::time_point{});
 }
 
-// Denies Backup creates while `deny` is set, as a rule would, and counts the creates it saw.
+// Denies Backup creates while `deny` is set, as a rule would, fails them as an unavailable
+// source of the rules' facts would while `unavailable` is set, and counts the creates it saw.
 class SwitchAdmission : public apiserver::AdmissionController {
  public:
   Status Admit(const apiserver::AdmissionAttributes& a, std::vector<std::string>*) override {
@@ -56,6 +57,9 @@ class SwitchAdmission : public apiserver::AdmissionController {
       return Status::Ok();
     }
     ++backup_creates;
+    if (unavailable.load()) {
+      return Status(Code::kUnavailable, "the cluster's Secrets are not synced yet");
+    }
     if (deny.load()) {
       return Status(Code::kForbidden,
                     "admission webhook \"csdr.io\" denied the request: CSDR-BK-004: volume backup "
@@ -64,6 +68,7 @@ class SwitchAdmission : public apiserver::AdmissionController {
     return Status::Ok();
   }
   std::atomic<bool> deny{false};
+  std::atomic<bool> unavailable{false};
   std::atomic<int> backup_creates{0};
 };
 

@@ -256,6 +256,29 @@ TEST_F(ScheduleControllerTest, ADeniedRunSetsFailedValidationAndWaitsForTheNextD
   }
 }
 
+// A run that fails for a reason other than a rule (the store or the rules' sources unavailable)
+// is counted as an error and retried within seconds under the same name, with one Warning.
+TEST_F(ScheduleControllerTest, AFailedRunIsRetriedSoonUnderTheSameName) {
+  SetNow("2026-12-07T10:00:00Z");
+  CreateSchedule("s", R"({"schedule":"*/5 * * * *","template":{"vaultName":"v"}})");
+  admission_.unavailable = true;
+  ScheduleController c(Context(), 1h);
+  EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:00Z"), At("2026-12-07T10:00:05Z"));
+  EXPECT_EQ(SyncAt(c, "2026-12-07T10:00:05Z"), At("2026-12-07T10:00:10Z"));
+  EXPECT_TRUE(BackupNames().empty());
+  EXPECT_EQ(Sample(R"(csdr_controller_runs_total{controller="schedule",result="error"})"), 2);
+  std::vector<std::string> events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].find("Warning FailedCreate BackupSchedule/s: Error creating backup "
+                           "s-20261207100000 (retrying)"),
+            std::string::npos)
+      << events[0];
+  admission_.unavailable = false;
+  SyncAt(c, "2026-12-07T10:00:10Z");
+  EXPECT_EQ(BackupNames(), std::vector<std::string>{"s-20261207100000"});
+  EXPECT_EQ(Sample(R"(csdr_controller_runs_total{controller="schedule",result="created"})"), 1);
+}
+
 TEST_F(ScheduleControllerTest, RetentionPrunesLabelledBackupsDownToKeepLast) {
   SetNow("2026-12-07T09:00:00Z");
   for (int i = 0; i < 5; ++i) {
