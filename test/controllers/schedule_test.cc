@@ -93,6 +93,13 @@ TEST_F(ScheduleControllerTest, APausedScheduleMakesNothingAndUnpausedDoesNotCatc
   ASSERT_TRUE(registry_->Update(ScopeOf("backupschedules", "s"), s, {}).ok());
   EXPECT_EQ(SyncAt(c, "2026-12-07T10:01:00Z"), std::nullopt);
   EXPECT_EQ(Status("s", {"status", "phase"}), "Paused");
+  {  // The status is of the spec it saw: the pause made generation 2.
+    const json::Value paused = Get("backupschedules", "s");
+    const json::Value* observed = paused.FindPath({"status", "observedGeneration"});
+    ASSERT_NE(observed, nullptr);
+    EXPECT_EQ(observed->as_int(), 2);
+    EXPECT_EQ(paused.FindPath({"metadata", "generation"})->as_int(), 2);
+  }
   EXPECT_EQ(Status("s", {"status", "nextRunTime"}), "");
   EXPECT_EQ(SyncAt(c, "2026-12-07T10:20:00Z"), std::nullopt);
   EXPECT_EQ(BackupNames().size(), 1u);
