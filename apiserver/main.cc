@@ -232,6 +232,7 @@ int main(int argc, char** argv) {
     if (client_ca_authenticator) client_ca_authenticator->SetCa(std::move(ca));
   };
   serving.max_connections = static_cast<size_t>(opts->max_connections);
+  serving.max_workers = static_cast<size_t>(opts->max_worker_threads);
   serving.limits.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
   serving.limits.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);
   serving.permit_port_sharing = opts->permit_port_sharing;

@@ -1,4 +1,5 @@
-// OpenStore: the one place that maps a storage URL to a backend.
+// OpenStore: the one place that maps a storage URL to a backend; what the interface's types
+// do themselves (EncodingMemo, Watcher::NextShared).
 #include "storage/store.h"
 
 #include <string_view>
@@ -8,6 +9,37 @@
 #include "storage/sqlite/sqlite_store.h"
 
 namespace csdr::storage {
+
+std::shared_ptr<const std::string> EncodingMemo::GetOrMake(
+    std::string_view key, const std::function<std::string()>& make) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, bytes] : entries_) {
+    if (k == key) return bytes;
+  }
+  auto bytes = std::make_shared<const std::string>(make());
+  entries_.emplace_back(std::string(key), bytes);
+  return bytes;
+}
+
+void EncodingMemo::Clear() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.clear();
+  entries_.shrink_to_fit();
+}
+
+size_t EncodingMemo::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+bool Watcher::NextShared(std::chrono::milliseconds timeout, std::vector<EventPtr>* out,
+                         bool* expired) {
+  std::vector<Event> events;
+  const bool alive = Next(timeout, &events, expired);
+  out->reserve(out->size() + events.size());
+  for (auto& e : events) out->push_back(std::make_shared<const Event>(std::move(e)));
+  return alive;
+}
 
 StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
   return OpenStore(url, StoreOptions{});

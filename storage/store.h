@@ -23,8 +23,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -39,6 +42,28 @@ struct KeyValue {
 };
 
 enum class EventType { kAdded, kModified, kDeleted };
+
+// Encodings of one event that its readers share, as k8s.io/apiserver's cachingObject: every
+// watcher of a write that writes it the same way (the same watch line, the same Table row)
+// takes the bytes the first one made. Keys are the readers' own ("ADDED json", ...). The
+// watch history drops them once the event is no longer among the newest (WatchHub), so they
+// cost memory only while fan-out needs them. A copied event starts with none.
+class EncodingMemo {
+ public:
+  EncodingMemo() = default;
+  EncodingMemo(const EncodingMemo&) {}
+  EncodingMemo& operator=(const EncodingMemo&) { return *this; }
+
+  // The encoding under `key`: made by `make` (under the memo's lock, so once) when absent.
+  std::shared_ptr<const std::string> GetOrMake(std::string_view key,
+                                               const std::function<std::string()>& make) const;
+  void Clear() const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> entries_;
+};
 
 struct Event {
   EventType type = EventType::kAdded;
@@ -55,7 +80,12 @@ struct Event {
   int64_t create_revision = 0;
   // The mod_revision of prev_value; 0 for kAdded.
   int64_t prev_revision = 0;
+  // What readers made of this event, shared among them (see EncodingMemo).
+  EncodingMemo encodings = {};
 };
+
+// An event as the watch history holds it and hands it to watchers: shared, never copied.
+using EventPtr = std::shared_ptr<const Event>;
 
 // Builds the bytes to store, given the revision this write will be committed at.
 // It runs inside the write (sqlite://: on the writer thread, in the open transaction, so a
@@ -72,6 +102,10 @@ class Watcher {
   // Returns false when the watch has ended (store closed, or the watcher fell so far behind
   // that its buffer overflowed: then *expired is set and the client must relist).
   virtual bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out, bool* expired) = 0;
+  // Next, with the events as the history holds them (no copy of their values, and their
+  // EncodingMemo shared with every other watcher). By default, Next's events wrapped.
+  virtual bool NextShared(std::chrono::milliseconds timeout, std::vector<EventPtr>* out,
+                          bool* expired);
   // The highest revision this watcher has been told about: every event <= it has been
   // delivered or filtered. Used for bookmarks.
   virtual int64_t ProgressRevision() const = 0;

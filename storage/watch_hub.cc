@@ -39,6 +39,9 @@ using internal::Subscriber;
 
 namespace {
 
+// How many of the newest events keep what their readers encoded (EncodingMemo).
+constexpr size_t kEncodedEvents = 64;
+
 size_t EventBytes(const Event& e) {
   // The strings dominate; the constant approximates the Event and control block overhead.
   return e.key.size() + e.value.size() + e.prev_value.size() + 128;
@@ -58,6 +61,21 @@ class HubWatcher : public Watcher {
   ~HubWatcher() override { Stop(); }
 
   bool Next(std::chrono::milliseconds timeout, std::vector<Event>* out, bool* expired) override {
+    return Take(timeout, expired, [out](const std::deque<EventPtr>& queue) {
+      out->reserve(out->size() + queue.size());
+      for (const auto& e : queue) out->push_back(*e);
+    });
+  }
+
+  bool NextShared(std::chrono::milliseconds timeout, std::vector<EventPtr>* out,
+                  bool* expired) override {
+    return Take(timeout, expired, [out](const std::deque<EventPtr>& queue) {
+      out->insert(out->end(), queue.begin(), queue.end());
+    });
+  }
+
+  template <typename Append>
+  bool Take(std::chrono::milliseconds timeout, bool* expired, const Append& append) {
     if (expired != nullptr) *expired = false;
     std::unique_lock<std::mutex> lock(sub_->mu);
     if (timeout > std::chrono::milliseconds(0)) {  // a poll (0) never goes near the futex
@@ -71,8 +89,7 @@ class HubWatcher : public Watcher {
     }
     if (sub_->state != Subscriber::State::kLive) return false;
     if (!sub_->queue.empty()) {
-      out->reserve(out->size() + sub_->queue.size());
-      for (const auto& e : sub_->queue) out->push_back(*e);
+      append(sub_->queue);
       sub_->delivered_revision = sub_->queue.back()->revision;
       sub_->queue.clear();
       sub_->capacity = hub_->options_.watcher_queue_limit;
@@ -152,6 +169,10 @@ void WatchHub::Warm(int64_t start_revision, std::vector<Event> events) {
 void WatchHub::AppendLocked(EventPtr event) {
   history_bytes_ += EventBytes(*event);
   history_.push_back(std::move(event));
+  // Watchers take an event within moments of its write: its shared encodings are dropped
+  // once newer ones have followed, so the history holds them only for the newest few.
+  if (history_.size() > kEncodedEvents)
+    history_[history_.size() - 1 - kEncodedEvents]->encodings.Clear();
   // Keep at least the newest event so that a watch from LastRevision() - 1 still works.
   while (history_.size() > 1 &&
          (history_.size() > options_.history_events || history_bytes_ > options_.history_bytes)) {

@@ -115,7 +115,6 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
 
  private:
   friend class HubWatcher;
-  using EventPtr = std::shared_ptr<const Event>;
   using SubscriberPtr = std::shared_ptr<internal::Subscriber>;
   // Watchers that share one prefix, keyed by identity for O(1) removal.
   using Group = std::unordered_map<internal::Subscriber*, SubscriberPtr>;

@@ -853,14 +853,14 @@ namespace {
 
 // One watch event as the line the stream sends: {"type":...,"object":...}\n, the object as
 // stored (spliced), as a Table row or as PartialObjectMetadata.
-void AppendWatchLine(WatchEvent& e, const KindStrategy& kind, const OutputFormat& fmt,
+void EncodeWatchLine(WatchEvent& e, const KindStrategy& kind, const OutputFormat& fmt,
                      const std::string& include_object, std::string* line) {
-  if (!e.raw.empty()) {
+  if (const std::string_view raw = e.RawObject(); !raw.empty()) {
     // The bytes json::Serialize writes for {"type": ..., "object": <stored object>}.
     line->append(R"({"type":)");
     json::AppendString(line, e.type);
     line->append(R"(,"object":)");
-    line->append(e.raw);
+    line->append(raw);
     line->push_back('}');
   } else {
     json::Value ev = json::Value::MakeObject();
@@ -879,6 +879,28 @@ void AppendWatchLine(WatchEvent& e, const KindStrategy& kind, const OutputFormat
     json::SerializeTo(ev, line);
   }
   line->push_back('\n');
+}
+
+// EncodeWatchLine, once per stored event and encoding for all of its watchers: the first one
+// to write it encodes, the others append the same bytes (storage::EncodingMemo).
+void AppendWatchLine(WatchEvent& e, const KindStrategy& kind, const OutputFormat& fmt,
+                     const std::string& include_object, std::string* line) {
+  if (e.source == nullptr) return EncodeWatchLine(e, kind, fmt, include_object, line);
+  std::string key = e.type;
+  key.push_back(' ');
+  key.push_back(static_cast<char>('0' + static_cast<int>(fmt.kind)));
+  if (fmt.kind != OutputKind::kJson) {
+    key.push_back(' ');
+    key += fmt.meta_version;
+    key.push_back(' ');
+    key += include_object;
+  }
+  const auto bytes = e.source->encodings.GetOrMake(key, [&] {
+    std::string encoded;
+    EncodeWatchLine(e, kind, fmt, include_object, &encoded);
+    return encoded;
+  });
+  line->append(*bytes);
 }
 
 // A watch written by the connection's event loop (TlsServer's LoopStream): the store's

@@ -84,8 +84,20 @@ struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
   json::Value object;
   // With WatchOptions::raw_objects, an object event carries the object's JSON as stored here
-  // instead of `object` (which is then null); BOOKMARK and ERROR events always use `object`.
+  // or in `source` (RawObject()) instead of `object` (which is then null); BOOKMARK and
+  // ERROR events always use `object`.
   std::string raw = {};
+  // The stored event a live object event comes from, shared with every other watcher of it:
+  // its value is the object (raw_objects), and its EncodingMemo lets the watchers that write
+  // the event the same way encode it once. Null for initial, BOOKMARK and ERROR events.
+  storage::EventPtr source = nullptr;
+
+  // The object's JSON as stored (raw_objects); empty when the event carries `object`.
+  std::string_view RawObject() const {
+    if (!raw.empty()) return raw;
+    if (source != nullptr && object.is_null()) return source->value;
+    return {};
+  }
 };
 
 struct WatchOptions {

@@ -48,15 +48,16 @@ StatusOr<json::Value> ParseStored(std::string_view value) {
   return json::Parse(value, po);
 }
 
-// An object event as the caller wants it (WatchOptions::raw_objects): the stored bytes, or the
-// object parsed (`parsed` when a selector already parsed it). Nothing for a stored value that
-// is not an object (a damaged row), raw or not.
-std::optional<WatchEvent> ObjectEvent(const char* type, std::string& stored,
+// An object event as the caller wants it (WatchOptions::raw_objects): with `raw`, an event
+// without `object` to which the caller attaches the stored bytes (`raw` or `source`);
+// otherwise the object parsed (`parsed` when a selector already parsed it). Nothing for a
+// stored value that is not an object (a damaged row), raw or not.
+std::optional<WatchEvent> ObjectEvent(const char* type, std::string_view stored,
                                       std::optional<json::Value> parsed, bool raw) {
   if (raw) {
     // Our own serializer's output: an object starts with '{' and ends with '}'.
     if (stored.size() < 2 || stored.front() != '{' || stored.back() != '}') return std::nullopt;
-    return WatchEvent{type, json::Value(), std::move(stored)};
+    return WatchEvent{type, json::Value()};
   }
   if (!parsed) {
     auto obj = ParseStored(stored);
@@ -90,10 +91,10 @@ class RegistryWatch : public WatchStream {
       return true;
     }
     if (!watcher_ || ended_) return false;
-    std::vector<storage::Event> events;
+    std::vector<storage::EventPtr> events;
     bool expired = false;
-    bool alive = watcher_->Next(timeout, &events, &expired);
-    for (auto& e : events) Translate(e, out);
+    bool alive = watcher_->NextShared(timeout, &events, &expired);
+    for (auto& e : events) Translate(std::move(e), out);
     if (!alive) {
       ended_ = true;
       if (expired) {
@@ -133,7 +134,8 @@ class RegistryWatch : public WatchStream {
     return Registry::Matches(*kind_, obj, options_.label_selector, options_.field_selector);
   }
 
-  void Translate(storage::Event& e, std::vector<WatchEvent>* out) {
+  void Translate(storage::EventPtr event, std::vector<WatchEvent>* out) {
+    const storage::Event& e = *event;
     const bool filtered = !options_.label_selector.empty() || !options_.field_selector.empty();
     const char* type = e.type == storage::EventType::kAdded      ? "ADDED"
                        : e.type == storage::EventType::kModified ? "MODIFIED"
@@ -165,6 +167,7 @@ class RegistryWatch : public WatchStream {
       parsed = std::move(obj.value());
     }
     if (auto ev = ObjectEvent(type, e.value, std::move(parsed), options_.raw_objects)) {
+      ev->source = std::move(event);  // the stored bytes, shared rather than copied
       out->push_back(std::move(*ev));
     }
   }
@@ -209,6 +212,7 @@ StatusOr<std::unique_ptr<WatchStream>> Registry::Watch(const Scope& scope,
         parsed = std::move(obj.value());
       }
       if (auto ev = ObjectEvent("ADDED", kv.value, std::move(parsed), options.raw_objects)) {
+        if (options.raw_objects) ev->raw = std::move(kv.value);
         initial.push_back(std::move(*ev));
       }
     }

@@ -183,7 +183,10 @@ Secure serving:
   --secure-port PORT             HTTPS port (default 8443)
   --tls-cert-file FILE           PEM serving certificate (chain) (required)
   --tls-private-key-file FILE    PEM private key of the serving certificate (required)
-  --max-connections N            open connections, and worker threads, at most (default 4096)
+  --max-connections N            open connections at most, watches included; more are
+                                 accepted and closed at once (default 65536)
+  --max-worker-threads N         threads serving requests beyond the event loops at most; more
+                                 requests wait for one in order (default 1024)
   --min-request-timeout SECONDS  a watch without timeoutSeconds ends after a random time in
                                  [N, 2N] seconds (default 1800)
   --max-requests-inflight N      read-only requests served at once before the next gets 429
@@ -426,7 +429,11 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       {"v", [&](const std::string& v) { return ParseInt("v", v, 0, 10, &o.verbosity); }},
       {"max-connections",
        [&](const std::string& v) {
-         return ParseInt("max-connections", v, 1, 100000, &o.max_connections);
+         return ParseInt("max-connections", v, 1, 1000000, &o.max_connections);
+       }},
+      {"max-worker-threads",
+       [&](const std::string& v) {
+         return ParseInt("max-worker-threads", v, 1, 100000, &o.max_worker_threads);
        }},
       {"disable-admission-plugins",
        [&](const std::string& v) {

@@ -54,7 +54,8 @@ struct Options {
   // processes (replicas on one machine, an old and a new binary) listen on one address:port.
   bool permit_port_sharing = false;
   int verbosity = 0;
-  int max_connections = 4096;
+  int max_connections = 65536;
+  int max_worker_threads = 1024;
   int min_request_timeout = 1800;
   // kube-apiserver's defaults; 0 turns a limit off.
   int max_requests_inflight = 400;

@@ -1288,7 +1288,7 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   auto state = std::make_shared<ServerState>();
   state->options = options;
   state->parser_limits.max_body_bytes = options.max_body_bytes;
-  state->pool.max = std::max<size_t>(options.max_connections, 1);
+  state->pool.max = std::max<size_t>(options.max_workers, 1);
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   state->ctx = ctx;
   bool ok =

@@ -11,7 +11,7 @@
 //   inline        requests the owner marks quick (the webhook's /validate, health) are
 //                 served on the loop itself: read, handle, one SSL_write, no thread hop;
 //   workers       every other request is handed, with its connection, to a worker thread
-//                 (a pool that grows up to `max_connections`, idle threads kept a while): it
+//                 (a pool that grows up to `max_workers`, idle threads kept a while): it
 //                 may block on a durable write, an authorization webhook or a watch for
 //                 minutes. The connection goes back to its loop after the response.
 //
@@ -75,9 +75,12 @@ struct ServingOptions {
   // with each new one: X509Authenticator::SetCa, so that verification follows the file.
   std::function<void(std::shared_ptr<const CaBundle>)> on_client_ca_change;
   std::chrono::milliseconds certificate_poll_interval{1000};  // how often the files are checked
-  // Open connections at most (more are accepted and closed at once), and worker threads at
-  // most (each in-flight request or watch holds one; more wait for a free one).
-  size_t max_connections = 4096;
+  // Open connections at most, watches included (more are accepted and closed at once): an
+  // open connection costs its socket and its TLS state (a few KiB idle), no thread.
+  size_t max_connections = 65536;
+  // Worker threads at most: each request that is not served on a loop holds one while its
+  // handler runs (a watch only until its headers are written); more wait for a free one.
+  size_t max_workers = 1024;
   size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
   ConnectionLimits limits;
   int listen_backlog = 4096;

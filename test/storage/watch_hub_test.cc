@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/storage/store_test_util.h"
@@ -59,6 +61,53 @@ TEST(WatchHubTest, MatchesEveryRegisteredPrefixOfAKey) {
     EXPECT_EQ(Revisions(got), cases[i].revisions);
     EXPECT_EQ(watchers[i]->ProgressRevision(), 5);
   }
+}
+
+// Every watcher of a write gets the one event the history holds (no copy), so that what one
+// of them encodes the others reuse; the history drops those encodings once 64 newer events
+// follow.
+TEST(WatchHubTest, WatchersShareEventsAndTheirEncodings) {
+  auto hub = WatchHub::Make(WatchHub::Options{}, 0);
+  auto a = MustWatch(*hub, "/a/", 0);
+  auto b = MustWatch(*hub, "/a/", 0);
+  hub->Publish({Ev(1, "/a/x", "{}")});
+  std::vector<EventPtr> got_a, got_b;
+  ASSERT_TRUE(a->NextShared(10ms, &got_a, nullptr));
+  ASSERT_TRUE(b->NextShared(10ms, &got_b, nullptr));
+  ASSERT_EQ(got_a.size(), 1u);
+  ASSERT_EQ(got_b.size(), 1u);
+  EXPECT_EQ(got_a[0].get(), got_b[0].get());
+
+  // Concurrent readers of one key: one encodes, all get its bytes.
+  std::atomic<int> made{0};
+  std::vector<std::shared_ptr<const std::string>> bytes(8);
+  std::vector<std::thread> readers;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    readers.emplace_back([&, i] {
+      bytes[i] = got_a[0]->encodings.GetOrMake("ADDED json", [&] {
+        made.fetch_add(1);
+        std::this_thread::sleep_for(5ms);
+        return std::string("line");
+      });
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(made.load(), 1);
+  for (const auto& p : bytes) EXPECT_EQ(p.get(), bytes[0].get());
+  EXPECT_EQ(*got_b[0]->encodings.GetOrMake("ADDED json", [] { return std::string("other"); }),
+            "line");
+  EXPECT_EQ(*got_b[0]->encodings.GetOrMake("ADDED table", [] { return std::string("row"); }),
+            "row");
+  EXPECT_EQ(got_a[0]->encodings.size(), 2u);
+  // A copy of the event (Next) starts without them.
+  Event copy = *got_a[0];
+  EXPECT_EQ(copy.encodings.size(), 0u);
+
+  // 63 newer events keep them; the 64th drops them.
+  for (int64_t r = 2; r <= 64; ++r) hub->Publish({Ev(r, "/b/" + std::to_string(r))});
+  EXPECT_EQ(got_a[0]->encodings.size(), 2u);
+  hub->Publish({Ev(65, "/b/65")});
+  EXPECT_EQ(got_a[0]->encodings.size(), 0u);
 }
 
 TEST(WatchHubTest, PreloadHandsOverWithoutDuplicates) {

@@ -205,6 +205,50 @@ TEST_F(TlsServerTest, QuickRequestsAreServedWhileAWorkerBlocks) {
   EXPECT_EQ(s.body, "/slow");
 }
 
+// The two limits are separate: connections past max_connections are closed at once, and
+// requests past max_workers wait for a worker (in order) instead of getting a thread each.
+TEST_F(TlsServerTest, ConnectionsAndWorkersAreLimitedSeparately) {
+  options_.max_connections = 4;
+  options_.max_workers = 2;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> running{0}, most{0};
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    const int now = ++running;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    if (req.path == "/block") released.wait_for(10s);
+    --running;
+    res.set_content(req.path, "text/plain");
+  });
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<Client>(options_.port));
+    ASSERT_TRUE(clients.back()->connected()) << i;
+  }
+  // Three requests that block, on three connections: two workers take two, the third waits.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(clients[i]->Send("GET /block HTTP/1.1\r\n\r\n"));
+  for (int i = 0; i < 500 && running.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(running.load(), 2);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(running.load(), 2) << "a third worker ran past max_workers";
+  // A fifth connection is over max_connections: closed without an answer.
+  Client over(options_.port);
+  EXPECT_TRUE(!over.connected() || over.Closed());
+  EXPECT_EQ(server_->ActiveConnections(), 4u);
+  release.set_value();
+  for (int i = 0; i < 3; ++i) {
+    Response r = clients[i]->Read();
+    ASSERT_TRUE(r.ok) << i;
+    EXPECT_EQ(r.body, "/block");
+  }
+  EXPECT_EQ(most.load(), 2);
+  // The fourth connection was open all along and is served.
+  ASSERT_TRUE(clients[3]->Send("GET /after HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(clients[3]->Read().body, "/after");
+}
+
 TEST_F(TlsServerTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
   Start(
       [](const httplib::Request& req, httplib::Response& res) {
