@@ -160,7 +160,8 @@ struct StoreOptions {
   size_t watch_history_bytes = size_t{16} << 20;
   // Events one watcher may have waiting (beyond its initial replay) before it is ended with
   // expired=true. Next() hands over everything ready at once, so a reader that keeps up
-  // never holds more than one burst; 4,096 is eight full SQLite write batches.
+  // never holds more than one burst; 4,096 is eight full SQLite write batches. A watcher
+  // whose oldest waiting event has left the watch history (watch_history_*) is ended too.
   size_t watcher_queue_limit = 4096;
   // How long List waits for a revision above the current one before kTimeout (upstream's
   // watch cache waits 3 s, then answers 504 "Too large resource version").

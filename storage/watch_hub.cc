@@ -26,6 +26,9 @@ struct Subscriber {
   // The queue may hold the initial replay plus watcher_queue_limit live events until the
   // first Next() drains it; from then on only the limit.
   size_t capacity;
+  // How many of the queue's first events are that replay (some may come from a log older than
+  // the history): the live ones behind them are what the history check looks at.
+  size_t replay_waiting = 0;
   int64_t delivered_revision = 0;  // newest revision handed out by Next
   State state = State::kLive;
   // Watcher::SetReadyCallback's: called with `mu` held when the queue stops being empty or
@@ -93,6 +96,7 @@ class HubWatcher : public Watcher {
       sub_->delivered_revision = sub_->queue.back()->revision;
       sub_->queue.clear();
       sub_->capacity = hub_->options_.watcher_queue_limit;
+      sub_->replay_waiting = 0;
     }
     return true;
   }
@@ -223,8 +227,14 @@ void WatchHub::Publish(std::vector<Event> events) {
       const bool was_empty = sub->queue.empty();
       for (const auto& e : batch) {
         if (e->revision <= sub->skip_through) continue;
-        if (sub->queue.size() >= sub->capacity) {
-          // Too far behind: end it rather than block the writer or grow without bound.
+        if (sub->queue.size() >= sub->capacity ||
+            (sub->queue.size() > sub->replay_waiting &&
+             sub->queue[sub->replay_waiting]->revision <= start_revision_)) {
+          // Too far behind: end it rather than block the writer or grow without bound. Past
+          // the queue limit, or behind the history (its oldest waiting live event has left it):
+          // a new watch from its revision would be refused with kExpired there, and its
+          // queue would otherwise keep alive what the history let go, so that the memory
+          // slow watchers hold is bounded by the history's, not by their number.
           sub->state = Subscriber::State::kExpired;
           sub->queue.clear();
           overflowed.push_back(raw);
@@ -295,6 +305,7 @@ StatusOr<std::unique_ptr<Watcher>> WatchHub::Register(const std::string& prefix,
                                                       std::vector<EventPtr> initial) {
   auto sub = std::make_shared<Subscriber>(prefix, skip_through,
                                           options_.watcher_queue_limit + initial.size());
+  sub->replay_waiting = initial.size();
   sub->queue.assign(std::make_move_iterator(initial.begin()),
                     std::make_move_iterator(initial.end()));
   auto [group, inserted] = groups_.try_emplace(prefix);

@@ -921,6 +921,7 @@ class WatchLoopStream : public LoopStream {
         long_running_(std::move(long_running)) {}
 
   bool Start(std::function<void()> wake) override {
+    wake_ = wake;
     return stream_->SetReadyCallback(std::move(wake));
   }
 
@@ -929,12 +930,26 @@ class WatchLoopStream : public LoopStream {
       stream_->Stop();
       return false;
     }
-    events_.clear();
-    const bool alive = stream_->Next(std::chrono::milliseconds(0), &events_);
-    for (auto& e : events_) AppendWatchLine(e, kind_, fmt_, include_object_, out);
-    events_.clear();
-    if (!alive) stream_->Stop();
-    return alive;
+    if (next_ == events_.size()) {
+      events_.clear();
+      next_ = 0;
+      alive_ = stream_->Next(std::chrono::milliseconds(0), &events_);
+    }
+    // One pump writes at most about kPumpBytes: what a client that stopped reading leaves
+    // in the loop is one such chunk; the events behind it wait here (shared with the
+    // history, not copied) and, past them, in the store's bounded queue, which ends the
+    // watch when it overflows.
+    while (next_ < events_.size() && out->size() < kPumpBytes) {
+      AppendWatchLine(events_[next_], kind_, fmt_, include_object_, out);
+      events_[next_] = WatchEvent();
+      ++next_;
+    }
+    if (next_ < events_.size()) {
+      wake_();  // the rest on the next pump, after this chunk is written
+      return true;
+    }
+    if (!alive_) stream_->Stop();
+    return alive_;
   }
 
   void Close() override { stream_->Stop(); }
@@ -947,7 +962,11 @@ class WatchLoopStream : public LoopStream {
   const std::chrono::steady_clock::time_point deadline_;
   const std::atomic<bool>* const shutting_down_;
   const std::shared_ptr<void> long_running_;  // the long-running gauge, until the stream goes
-  std::vector<WatchEvent> events_;
+  static constexpr size_t kPumpBytes = 256 * 1024;
+  std::function<void()> wake_;
+  std::vector<WatchEvent> events_;  // taken from the stream, written from next_ on
+  size_t next_ = 0;
+  bool alive_ = true;
 };
 
 }  // namespace

@@ -1316,6 +1316,10 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
       ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // The certificate, key and client CA names are set per connection from the current files.
   SSL_CTX_set_cert_cb(ctx, &HandshakeCertificates::Select, certs.get());
+  // No server-side session cache: resumption is by stateless tickets (TLS 1.3 and 1.2), as in
+  // Go's crypto/tls. OpenSSL's cache would keep TLS 1.2 sessions made with session IDs, the
+  // client's certificate included, for 5 minutes (up to 20,480 of them).
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   static const unsigned char kSessionContext[] = "csdr-apiserver";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &AcceptAnyPeer);

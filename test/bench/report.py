@@ -134,6 +134,28 @@ def targets(res):
     o, t = get(res, "csdr", "fanout_max_ms"), get(res, "sample", "fanout_max_ms")
     add("One write reaching 1,000 watchers (ms, last delivery), vs sample-apiserver", o, t,
         "<= 0.33", lambda r: r <= 1 / 3, ratio(o, t))
+    # 10,000 watches on one server: refusals, gets meanwhile, fan-out, RSS per watch.
+    for system in ("csdr", "sample"):
+        w = get(res, system, "watch_many")
+        if w is None:
+            continue
+        n = get(res, system, "watch_many_n")
+        missed = w.get("open_errors", 0) + n - w.get("delivered", 0)
+        rows.append((f"{NAMES[system]}: {n:,} watches, refused at open or missing the write "
+                     f"({w.get('open_seconds', 0):.0f} s to open them)", fmt(missed), "", "n/a",
+                     "0", missed == 0))
+    o, t = get(res, "csdr", "watch_many"), get(res, "csdr", "get8_p99_ms")
+    o = None if o is None else o.get("gets", {}).get("p99_ms")
+    add("Get p99 with 10,000 watches open / without (csdr-apiserver)", o, t, "<= 2",
+        lambda r: r <= 2, ratio(o, t))
+    o, t = get(res, "csdr", "watch_many"), get(res, "sample", "watch_many")
+    o = None if o is None else o.get("max_ms")
+    t = None if t is None else t.get("max_ms")
+    add("One write reaching 10,000 watchers (ms, last delivery), vs sample-apiserver", o, t,
+        "<= 0.33", lambda r: r <= 1 / 3, ratio(o, t))
+    o, t = get(res, "csdr", "rss_per_watch_many_kib"), get(res, "sample", "rss_per_watch_many_kib")
+    add("RSS growth per open watch with 10,000 open (KiB), vs sample-apiserver", o, t, "<= 0.50",
+        lambda r: r <= 0.5, ratio(o, t))
     o, t = get(res, "csdr", "list_table_ms"), get(res, "sample", "list_table_rv0_ms")
     add("List of 10,000 as Table (ms), vs sample-apiserver's cached list (resourceVersion=0)",
         o, t, "<= 0.33", lambda r: r <= 1 / 3, ratio(o, t))

@@ -47,6 +47,7 @@ WARDLE = "/apis/wardle.example.com/v1alpha1"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 LATE_SEND_MS = 0.1  # a fixed-rate run whose client sent later than this (p99) is repeated
 OBJECTS = int(os.environ.get("CSDR_BENCH_OBJECTS", "10000"))  # dev runs may use fewer
+WATCHES_MANY = int(os.environ.get("CSDR_BENCH_WATCHES_MANY", "10000"))  # the 10,000-watch step
 
 # How csdr-apiserver could allocate: the first is the binary as built (glibc tuned by
 # common/allocator.h: 2 arenas, mmap and trim thresholds 128 KiB); the others change it from
@@ -806,6 +807,28 @@ class Bench:
             f"{round(res['rss_after_lists_mib'] or 0, 1)} MiB after the lists, "
             f"{round(peak['rss'] or 0, 1)} MiB with the watches open")
         time.sleep(0 if self.smoke else 2)  # watches end with the client
+
+        # 10,000 watches (csdr-apiserver on SQLite and sample-apiserver, the pair):
+        # opened without refusals, gets meanwhile, one write fanned out to all of them.
+        if name in ("csdr", "sample"):
+            many = 50 if self.smoke else WATCHES_MANY
+            peak = {"rss": None}
+            rss_before = rss_mib(server.pid)
+            w = self.load("watch", "-url", server.url, "-path", coll_path, "-watchers", many,
+                          "-template", tmpl, "-get-path", obj, "-get-c", 8,
+                          "-get-d", 1 if self.smoke else 4, timeout=900, during=sample_rss)
+            res["watch_many"] = w
+            res["watch_many_n"] = many
+            res["rss_before_many_mib"] = rss_before
+            res["rss_watches_many_mib"] = peak["rss"]
+            if peak["rss"] is not None and rss_before is not None:
+                res["rss_per_watch_many_kib"] = (peak["rss"] - rss_before) * 1024 / many
+            log(f"{name} {many} watches: {w['open_errors']} refused, opened in "
+                f"{w['open_seconds']:.1f} s, {w['delivered']}/{many} delivered, fan-out p50 "
+                f"{w['p50_ms']} max {w['max_ms']} ms; get p99 {base['p99_ms']} -> "
+                f"{w['gets']['p99_ms']} ms; RSS {round(rss_before or 0)} -> "
+                f"{round(peak['rss'] or 0)} MiB")
+            time.sleep(0 if self.smoke else 3)
 
         # Start to ready with the objects.
         if restart:

@@ -242,6 +242,32 @@ TEST(WatchHubTest, ReplayIsNotCountedAgainstTheQueueLimitUntilDrained) {
   EXPECT_TRUE(expired);
 }
 
+// A watcher that does not read is ended once its oldest waiting event leaves the history,
+// even below the queue limit: it would otherwise keep alive what the history let go. One
+// that reads along is not.
+TEST(WatchHubTest, AWatcherBehindTheHistoryIsEnded) {
+  WatchHub::Options o;
+  o.history_events = 4;
+  o.watcher_queue_limit = 100;
+  auto hub = WatchHub::Make(o, 0);
+  auto slow = MustWatch(*hub, "/s/", 0);
+  auto reading = MustWatch(*hub, "/s/", 0);
+  std::vector<Event> out;
+  for (int i = 1; i <= 4; ++i) {
+    hub->Publish({Ev(i, "/s/x")});
+    ASSERT_TRUE(reading->Next(0ms, &out, nullptr));
+  }
+  EXPECT_EQ(hub->watcher_count(), 2u);
+  hub->Publish({Ev(5, "/s/x")});  // event 1 leaves the history: slow's oldest
+  ASSERT_TRUE(reading->Next(0ms, &out, nullptr));
+  EXPECT_EQ(out.size(), 5u);
+  EXPECT_EQ(hub->watcher_count(), 1u);
+  bool expired = false;
+  EXPECT_FALSE(slow->Next(0ms, &out, &expired));
+  EXPECT_TRUE(expired);
+  EXPECT_EQ(hub->expired_watcher_count(), 1);
+}
+
 TEST(WatchHubTest, WatcherOutlivingItsHubJustEnds) {
   std::unique_ptr<Watcher> w;
   {
