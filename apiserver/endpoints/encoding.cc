@@ -53,6 +53,24 @@ std::vector<Clause> ParseAccept(const std::string& accept) {
   return out;
 }
 
+// Whether a string written plain would read back as something else: a number, a boolean or
+// null of YAML 1.1 (which go-yaml, and so kubectl, resolves), or a timestamp. Those are
+// double-quoted, as sigs.k8s.io/yaml writes resourceVersion: "42" and creationTimestamp:
+// "2026-01-01T00:00:00Z". Erring towards quotes only costs two bytes.
+bool ReadsAsAnotherType(const std::string& s) {
+  if (s.empty()) return true;
+  const char c = s.front();
+  if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.') return true;
+  if (s.size() > 5) return false;
+  const std::string lower = Lower(s);
+  static const char* const kWords[] = {"~",  "null", "y",   "n",     "yes", "no",
+                                       "on", "off",  "true", "false"};
+  for (const char* w : kWords) {
+    if (lower == w) return true;
+  }
+  return false;
+}
+
 void EmitYaml(YAML::Emitter& out, const json::Value& v) {
   switch (v.type()) {
     case json::Type::kNull:
@@ -68,6 +86,7 @@ void EmitYaml(YAML::Emitter& out, const json::Value& v) {
       out << v.as_double();
       break;
     case json::Type::kString:
+      if (ReadsAsAnotherType(v.as_string())) out << YAML::DoubleQuoted;
       out << v.as_string();
       break;
     case json::Type::kArray:

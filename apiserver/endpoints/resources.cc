@@ -131,10 +131,11 @@ constexpr size_t kListChunkBytes = 64 * 1024;
 
 // Streams a 200 answer: `next` appends the next piece of the body and returns false after
 // the last. It runs on the worker that writes the response; the client's disconnect ends it.
-void WriteStreamed(RequestContext& ctx, std::function<bool(std::string*)> next) {
+void WriteStreamed(RequestContext& ctx, std::function<bool(std::string*)> next,
+                   const char* content_type = "application/json") {
   ctx.res.status = 200;
   ctx.res.set_chunked_content_provider(
-      "application/json", [next = std::move(next)](size_t, httplib::DataSink& sink) {
+      content_type, [next = std::move(next)](size_t, httplib::DataSink& sink) {
         std::string piece;
         piece.reserve(kListChunkBytes + 4096);
         for (bool more = true; more;) {
@@ -145,6 +146,66 @@ void WriteStreamed(RequestContext& ctx, std::function<bool(std::string*)> next) 
         sink.done();
         return true;
       });
+}
+
+// A list object written item by item in an encoding that has no splicing fast path (YAML,
+// pretty JSON), byte for byte as `encode` writes it whole: `skeleton` is the list object
+// whose "items" is set to each item alone; what the encoding puts before and after that one
+// item is the same for every item, so it is learnt once (with a marker item) and each item's
+// piece is its encoding with that head and tail taken off. Items are parsed as their piece
+// is written. False (nothing written) when the encoding does not split that way.
+bool StreamListByItem(RequestContext& ctx, json::Value skeleton,
+                      std::shared_ptr<ListResult> list,
+                      std::function<json::Value(json::Value)> item_of,
+                      std::function<std::string(const json::Value&)> encode,
+                      std::string separator, const char* content_type) {
+  static constexpr std::string_view kMarker = "csdr-list-item-marker-5f0c1d";
+  json::Value marked = skeleton;
+  json::Value one = json::Value::MakeArray();
+  one.PushBack(json::Value(std::string(kMarker)));
+  marked.Set("items", std::move(one));
+  const std::string whole = encode(marked);
+  const size_t at = whole.find(kMarker);
+  if (at == std::string::npos) return false;
+  const size_t line_start = whole.rfind('\n', at);
+  const size_t line_end = whole.find('\n', at);
+  if (line_start == std::string::npos || line_end == std::string::npos) return false;
+  auto head = std::make_shared<const std::string>(whole.substr(0, line_start + 1));
+  // YAML's item ends with its newline; pretty JSON's does not (the separator or the tail
+  // brings it).
+  const bool item_owns_newline = separator.empty();
+  auto tail = std::make_shared<const std::string>(
+      whole.substr(item_owns_newline ? line_end + 1 : line_end));
+  auto shared_skeleton = std::make_shared<json::Value>(std::move(skeleton));
+  auto next_item = std::make_shared<size_t>(0);
+  auto wrote = std::make_shared<bool>(false);
+  WriteStreamed(
+      ctx,
+      [list, head, tail, shared_skeleton, next_item, wrote, item_of = std::move(item_of),
+       encode = std::move(encode), separator = std::move(separator)](std::string* out) {
+        const auto& items = list->items;
+        size_t& i = *next_item;
+        if (i == 0) out->append(*head);
+        json::ParseOptions po;
+        po.max_depth = 200;
+        while (i < items.size() && out->size() < kListChunkBytes) {
+          auto v = json::Parse(items[i++].value, po);
+          if (!v.ok()) continue;  // a damaged row: left out, as the whole list leaves it
+          json::Value one = json::Value::MakeArray();
+          one.PushBack(item_of(std::move(v.value())));
+          shared_skeleton->Set("items", std::move(one));
+          const std::string enc = encode(*shared_skeleton);
+          if (enc.size() < head->size() + tail->size()) continue;  // cannot happen
+          if (*wrote) out->append(separator);
+          *wrote = true;
+          out->append(enc, head->size(), enc.size() - head->size() - tail->size());
+        }
+        if (i < items.size()) return true;
+        out->append(*tail);
+        return false;
+      },
+      content_type);
+  return true;
 }
 
 void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputFormat& format,
@@ -238,6 +299,41 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
       out->append("]}\n");
       return false;
     });
+  }
+  if (stream && !list.items.empty() &&
+      (format.kind == OutputKind::kJson || format.kind == OutputKind::kYaml ||
+       format.kind == OutputKind::kPartialObjectMetadataList)) {
+    // Pretty JSON, YAML, pretty PartialObjectMetadata: item by item as well.
+    const bool yaml = format.kind == OutputKind::kYaml;
+    const bool pom = format.kind == OutputKind::kPartialObjectMetadataList;
+    json::Value skeleton = json::Value::MakeObject();
+    if (pom) {
+      skeleton.Set("kind", "PartialObjectMetadataList");
+      skeleton.Set("apiVersion", "meta.k8s.io/" + format.meta_version);
+      skeleton.Set("metadata", meta);
+      skeleton.Set("items", json::Value::MakeArray());
+    } else {
+      skeleton.Set("apiVersion", info.api_version());
+      skeleton.Set("items", json::Value::MakeArray());
+      skeleton.Set("kind", info.list_kind);
+      skeleton.Set("metadata", meta);
+    }
+    std::function<json::Value(json::Value)> item_of = [](json::Value v) { return v; };
+    if (pom) {
+      item_of = [version = format.meta_version](json::Value v) {
+        return PartialObjectMetadata(v, version);
+      };
+    }
+    std::function<std::string(const json::Value&)> encode =
+        yaml ? std::function<std::string(const json::Value&)>(
+                   [](const json::Value& v) { return ToYaml(v); })
+             : [](const json::Value& v) { return json::Serialize(v, true) + "\n"; };
+    auto shared = std::make_shared<ListResult>(std::move(list));
+    if (StreamListByItem(ctx, std::move(skeleton), shared, std::move(item_of), std::move(encode),
+                         yaml ? "" : ",\n", yaml ? "application/yaml" : "application/json")) {
+      return;
+    }
+    list = std::move(*shared);
   }
   std::vector<json::Value> objects;
   objects.reserve(list.items.size());

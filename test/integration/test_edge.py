@@ -14,6 +14,7 @@
 
 import asyncio
 import concurrent.futures
+import datetime
 import json
 import os
 import re
@@ -24,6 +25,8 @@ import subprocess
 import threading
 import time
 import unittest
+
+import yaml
 
 import harness
 from harness import ServerTestCase, raise_fd_limit
@@ -499,6 +502,19 @@ if __name__ == "__main__":
     unittest.main()
 
 
+def from_yaml(text):
+    """YAML as the JSON it stands for (PyYAML reads RFC 3339 timestamps as datetimes)."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, datetime.datetime):
+            return v.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return v
+    return plain(yaml.safe_load(text))
+
+
 class StreamedListTest(ServerTestCase):
     """A list larger than one 64 KiB piece is sent as it is encoded (chunked), not built whole:
     the same items as JSON, Table and through kubectl, and a client that hangs up mid-list
@@ -547,6 +563,32 @@ class StreamedListTest(ServerTestCase):
         page = json.loads(s.request("GET", path + "?limit=5", headers={"Accept": pom}).body)
         self.assertEqual(list(got), list(page))
         self.assertEqual(list(got["items"][0]), list(page["items"][0]))
+        # Pretty JSON, pretty metadata and YAML are written item by item too, in the very
+        # format a small page (built whole) has: Go's MarshalIndent layout, and YAML that
+        # reads back as the same list.
+        for accept in ("application/json", pom):
+            big = s.request("GET", path + "?pretty=true", headers={"Accept": accept})
+            self.assertEqual(big.status, 200, big)
+            self.assertEqual(big.headers.get("Transfer-Encoding"), "chunked", accept)
+            whole = s.request("GET", path + "?pretty=true&limit=5", headers={"Accept": accept})
+            self.assertIsNotNone(whole.headers.get("Content-Length"))
+            for resp in (big, whole):
+                doc = json.loads(resp.body)
+                self.assertEqual(resp.body.decode(), json.dumps(doc, indent=2) + "\n", accept)
+            self.assertEqual(sorted(i["metadata"]["name"] for i in json.loads(big.body)["items"]),
+                             names)
+        as_yaml = s.request("GET", path, headers={"Accept": "application/yaml"})
+        self.assertEqual(as_yaml.status, 200, as_yaml)
+        self.assertEqual(as_yaml.headers.get("Transfer-Encoding"), "chunked")
+        self.assertTrue(as_yaml.headers.get("Content-Type", "").startswith("application/yaml"))
+        self.assertEqual(from_yaml(as_yaml.body), body)
+        page_yaml = s.request("GET", path + "?limit=5", headers={"Accept": "application/yaml"})
+        self.assertIsNotNone(page_yaml.headers.get("Content-Length"))
+        page_json = s.request("GET", path + "?limit=5").json()
+        self.assertEqual(from_yaml(page_yaml.body), page_json)
+        # The page's first item reads the same in both: the item's text is the whole one's.
+        first = page_yaml.body.decode().split("\nitems:\n", 1)[1].split("\n  - ", 1)[0]
+        self.assertIn("\nitems:\n" + first, as_yaml.body.decode())
         # A bad includeObject is still a 400 Status, decided before any byte is sent.
         bad = s.request("GET", path + "?includeObject=All", headers={
             "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})

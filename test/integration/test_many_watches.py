@@ -239,15 +239,24 @@ class ManyWatchesTest(ServerTestCase):
 
         failures, rss = [], []
         for half in (names[:SLOW_OBJECTS], names[SLOW_OBJECTS:]):
-            threads = [threading.Thread(target=write, args=(half[t::4],)) for t in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            self.assertEqual(failures, [], failures[:3])
-            # The readers are not held back: every event reaches them.
-            harness.wait_for(lambda: readers.seen_by_all(set(half)), DELIVERY_DEADLINE_S,
-                             what="every reading watcher to get every event")
+            # In batches of about 2 MiB, each read by the readers before the next is written:
+            # a reader may lag the head by up to the history (16 MiB) before the store ends it
+            # too, and these readers share one Python process (and its lock) with the writers.
+            for b in range(0, len(half), 20):
+                batch = half[b:b + 20]
+                threads = [threading.Thread(target=write, args=(batch[t::4],)) for t in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                self.assertEqual(failures, [], failures[:3])
+                # The readers are not held back: every event reaches them.
+                try:
+                    harness.wait_for(lambda: readers.seen_by_all(set(batch)), DELIVERY_DEADLINE_S,
+                                     what="every reading watcher to get every event")
+                except AssertionError:
+                    self.fail(f"the reading watchers missed events of {batch[0]}..; "
+                              f"{readers.ended} of them ended, errors {readers.failed[:3]}")
             rss.append(rss_mib(s.proc.pid))
         self.assertEqual(readers.ended, 0)
         round_mib = SLOW_OBJECTS * len(pad) / 2**20

@@ -99,6 +99,19 @@ TEST(ParseQueryTest, SplitsAtTheFirstEqualsSign) {
   EXPECT_TRUE(ParseQuery("/apis/x").empty());
 }
 
+// Strings that would read back as numbers, booleans, null or timestamps are quoted (as
+// kubectl's YAML has resourceVersion: "42"); others stay plain; keys are left alone.
+TEST(ToYamlTest, StringsThatReadAsAnotherTypeAreQuoted) {
+  auto v = json::Parse(
+      R"({"rv":"42","ts":"2026-01-01T00:00:00Z","t":"true","No":"no","n":"null","e":"",)"
+      R"("f":"1.5","neg":"-3","name":"nightly","mixed":"v1.8.4","int":42,"b":false})");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(ToYaml(*v),
+            "rv: \"42\"\nts: \"2026-01-01T00:00:00Z\"\nt: \"true\"\nNo: \"no\"\nn: \"null\"\n"
+            "e: \"\"\nf: \"1.5\"\nneg: \"-3\"\nname: nightly\nmixed: v1.8.4\nint: 42\n"
+            "b: false\n");
+}
+
 TEST(ToYamlTest, BlockStyle) {
   auto v = json::Parse(R"({"a":{"b":[1,"x"]},"c":true})");
   ASSERT_TRUE(v.ok());
