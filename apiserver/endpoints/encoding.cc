@@ -63,8 +63,8 @@ bool ReadsAsAnotherType(const std::string& s) {
   if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.') return true;
   if (s.size() > 5) return false;
   const std::string lower = Lower(s);
-  static const char* const kWords[] = {"~",  "null", "y",   "n",     "yes", "no",
-                                       "on", "off",  "true", "false"};
+  static const char* const kWords[] = {"~",  "null", "y",   "n",    "yes",
+                                       "no", "on",   "off", "true", "false"};
   for (const char* w : kWords) {
     if (lower == w) return true;
   }

@@ -154,11 +154,10 @@ void WriteStreamed(RequestContext& ctx, std::function<bool(std::string*)> next,
 // item is the same for every item, so it is learnt once (with a marker item) and each item's
 // piece is its encoding with that head and tail taken off. Items are parsed as their piece
 // is written. False (nothing written) when the encoding does not split that way.
-bool StreamListByItem(RequestContext& ctx, json::Value skeleton,
-                      std::shared_ptr<ListResult> list,
+bool StreamListByItem(RequestContext& ctx, json::Value skeleton, std::shared_ptr<ListResult> list,
                       std::function<json::Value(json::Value)> item_of,
-                      std::function<std::string(const json::Value&)> encode,
-                      std::string separator, const char* content_type) {
+                      std::function<std::string(const json::Value&)> encode, std::string separator,
+                      const char* content_type) {
   static constexpr std::string_view kMarker = "csdr-list-item-marker-5f0c1d";
   json::Value marked = skeleton;
   json::Value one = json::Value::MakeArray();
