@@ -350,6 +350,7 @@ int main(int argc, char** argv) {
     events = std::make_unique<controllers::NoEvents>();
   }
   controller_options.events = events.get();
+  controller_options.cluster = cluster->get();
   controllers::ControllerManager controller_manager(&registry, store->get(), controller_options);
 
   TlsServer* srv = server->get();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "apiserver/kinds/kind.h"
+#include "controllers/discovery.h"
 #include "controllers/expiry.h"
 #include "controllers/schedule.h"
 
@@ -19,7 +20,8 @@ constexpr std::chrono::seconds kResync{30};
 }  // namespace
 
 StatusOr<std::set<std::string>> ParseControllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kScheduleController, kExpiryController};
+  const std::set<std::string> known = {kScheduleController, kExpiryController,
+                                       kDiscoveryController};
   std::set<std::string> on;
   std::set<std::string> off;
   bool all = false;
@@ -32,7 +34,7 @@ StatusOr<std::set<std::string>> ParseControllers(const std::vector<std::string>&
     const std::string name = disable ? f.substr(1) : f;
     if (known.count(name) == 0) {
       return Status(Code::kInvalid, "--controllers: unknown controller \"" + name +
-                                        "\" (known: schedule, expiry; \"*\" for all, \"-name\" "
+                                        "\" (known: schedule, expiry, discovery; \"*\" for all, \"-name\" "
                                         "to turn one off)");
     }
     (disable ? off : on).insert(name);
@@ -140,6 +142,9 @@ void ControllerManager::Loop() {
   ControllerContext ctx{registry_, schedules, backups, options_.clock, options_.events};
   ScheduleController schedule_controller(ctx, options_.starting_deadline);
   ExpiryController expiry_controller(ctx);
+  DiscoveryController discovery_controller(ctx, options_.cluster);
+  const bool run_discovery =
+      options_.controllers.count(kDiscoveryController) != 0 && options_.cluster != nullptr;
   const bool run_schedules = options_.controllers.count(kScheduleController) != 0;
   const bool run_expiry = options_.controllers.count(kExpiryController) != 0;
   // Nothing is decided on a partial view: wait for both first lists.
@@ -160,6 +165,9 @@ void ControllerManager::Loop() {
     }
     if (run_expiry) {
       if (auto due = expiry_controller.Sync(now)) next = std::min(next, *due);
+    }
+    if (run_discovery) {
+      if (auto due = discovery_controller.Sync(now)) next = std::min(next, *due);
     }
     std::unique_lock<std::mutex> lock(mu_);
     // Until the earliest moment asked for, or a change (then a short pause gathers the

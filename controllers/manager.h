@@ -22,6 +22,7 @@
 #include "apiserver/registry/registry.h"
 #include "controllers/controller.h"
 #include "controllers/leader_election.h"
+#include "webhook/cluster/cluster_facts.h"
 #include "storage/store.h"
 
 namespace csdr::controllers {
@@ -29,6 +30,7 @@ namespace csdr::controllers {
 // The controllers' names, as --controllers takes them.
 inline constexpr const char* kScheduleController = "schedule";
 inline constexpr const char* kExpiryController = "expiry";
+inline constexpr const char* kDiscoveryController = "discovery";
 
 // kube-controller-manager's --controllers: "*" turns on every controller that is on by
 // default (here: all), "name" turns one on, "-name" off. The names enabled, or kInvalid for
@@ -36,13 +38,16 @@ inline constexpr const char* kExpiryController = "expiry";
 StatusOr<std::set<std::string>> ParseControllers(const std::vector<std::string>& flags);
 
 struct ControllerManagerOptions {
-  std::set<std::string> controllers = {kScheduleController, kExpiryController};
+  std::set<std::string> controllers = {kScheduleController, kExpiryController,
+                                       kDiscoveryController};
   std::chrono::seconds starting_deadline{3600};
   LeaderElectionConfig election;
   // Where the lease is kept (outlives the manager); a StoreLeaseLock on `store` when null.
   LeaseLock* lease_lock = nullptr;
   Clock clock;                      // system_clock::now when null
   EventRecorder* events = nullptr;  // where the controllers' Events go; none when null
+  // What the discovery controller reads; it does not run when null.
+  const webhook::ClusterFacts* cluster = nullptr;
 };
 
 class ControllerManager {

@@ -54,13 +54,23 @@ class ClusterProfileKind final : public StrategyBase {
                 {"Region", "string", "",
                  "The effective region ID (status.regionID, else spec.regionID).", 0},
                 {"Component", "string", "",
-                 "The migrate-controller version (spec.componentVersion).", 0},
-                {"K8s", "string", "", "The Kubernetes version (status.kubernetesVersion).", 1},
+                 "The effective migrate-controller version (status.componentVersion, else "
+                 "spec.componentVersion).",
+                 0},
+                {"K8s", "string", "", "The Kubernetes version (status.kubernetesVersion).", 0},
                 {"Credentials", "string", "",
                  "How the backup center authenticates (spec.credentialMode).", 1},
                 {"Supported", "boolean", "",
                  "Whether the backup center is supported here (status.capabilities.backupCenter).",
                  0},
+                {"Volume Backup", "boolean", "",
+                 "Whether volumes can be backed up (status.capabilities.volumeBackup).", 1},
+                {"Cloud Backup", "boolean", "",
+                 "Whether Cloud Backup can be used (status.capabilities.cloudBackup).", 1},
+                {"Cross-Region", "boolean", "",
+                 "Whether disks can be restored across regions "
+                 "(status.capabilities.crossRegionDiskRestore).",
+                 1},
             },
             {"spec.clusterType"}) {}
 
@@ -122,11 +132,20 @@ class ClusterProfileKind final : public StrategyBase {
   }
 
   std::vector<TableCell> MiddleCells(const json::Value& o) const override {
+    // Observed beats declared, as the rules read them.
     json::Value region = Cell(o, "status.regionID");
     if (region.is_null()) region = Cell(o, "spec.regionID");
-    return {Cell(o, "spec.clusterType"),      std::move(region),
-            Cell(o, "spec.componentVersion"), Cell(o, "status.kubernetesVersion"),
-            Cell(o, "spec.credentialMode"),   Cell(o, "status.capabilities.backupCenter")};
+    json::Value component = Cell(o, "status.componentVersion");
+    if (component.is_null()) component = Cell(o, "spec.componentVersion");
+    return {Cell(o, "spec.clusterType"),
+            std::move(region),
+            std::move(component),
+            Cell(o, "status.kubernetesVersion"),
+            Cell(o, "spec.credentialMode"),
+            Cell(o, "status.capabilities.backupCenter"),
+            Cell(o, "status.capabilities.volumeBackup"),
+            Cell(o, "status.capabilities.cloudBackup"),
+            Cell(o, "status.capabilities.crossRegionDiskRestore")};
   }
 };
 

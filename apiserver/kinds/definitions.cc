@@ -401,12 +401,14 @@ void AddClusterProfile(std::vector<Definition>* out) {
                  {"ACKManaged", "ACKDedicated", "ACKServerlessPro", "ACKServerlessBasic", "ACKEdge",
                   "Registered"})},
             {"regionID", Str("The Alibaba Cloud region ID of the cluster, e.g. cn-hangzhou. "
-                             "Overrides the region "
-                             "discovered from the nodes' topology.kubernetes.io/region label.")},
+                             "Used where discovery found none (status.regionID, from the "
+                             "nodes); a value that disagrees with the discovered one is "
+                             "warned about (CSDR-CP-005).")},
             {"componentVersion",
              Str("The installed migrate-controller version, a semantic version such as "
                  "v1.8.4. Gates Cloud Backup in some regions (v1.8.4), resource modifiers "
-                 "(v1.8.1) and cross-region restore (v1.7.7).")},
+                 "(v1.8.1) and cross-region restore (v1.7.7). Used where discovery found "
+                 "none (status.componentVersion, from the migrate-controller image).")},
             {"credentialMode",
              Enum("How the backup center authenticates to Alibaba Cloud: ManagedRole (the "
                   "AliyunCSManagedBackupRestoreRole) or AccessKeySecret (an AccessKey pair in a "
@@ -444,7 +446,13 @@ void AddClusterProfile(std::vector<Definition>* out) {
             {"accountID", Str("The Alibaba Cloud account ID (ack-cluster-profile uid).")},
             {"vpcID", Str("The VPC of the cluster.")},
             {"zones", Strings("The zones the cluster's vSwitches are in.")},
-            {"regionID", Str("The effective region ID: spec.regionID, else the discovered one.")},
+            {"regionID",
+             Str("The region the nodes carry (topology.kubernetes.io/region, else the beta "
+                 "label, else their ECS provider IDs). The rules use it before spec.regionID.")},
+            {"componentVersion",
+             Str("The migrate-controller version, from the image tag of Deployment "
+                 "kube-system/migrate-controller. The rules use it before "
+                 "spec.componentVersion.")},
             {"kubernetesVersion", Str("The Kubernetes version of the cluster, e.g. v1.30.1.")},
             {"csiVersion", Str("The version of the Alibaba Cloud CSI plugin.")},
             {"flexVolumeDetected",

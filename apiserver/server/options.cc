@@ -252,9 +252,10 @@ Controllers:
   --controllers LIST             the built-in controllers to run, one replica at a time (the
                                  holder of a lease): schedule (BackupSchedules make Backups,
                                  retention), expiry (Backups past status.expiration are
-                                 deleted); "*" all (default), "-name" turns one off, e.g.
-                                 --controllers=-schedule,-expiry (or an empty list) for a server
-                                 that only serves
+                                 deleted), discovery (what the cluster shows, in ClusterProfile
+                                 "cluster"'s status); "*" all (default), "-name" turns one off,
+                                 e.g. --controllers=-schedule,-expiry,-discovery (or an empty
+                                 list) for a server that only serves
   --leader-elect-resource-lock leases|store
                                  where the lease is kept: leases, a coordination.k8s.io/v1
                                  Lease in the cluster; store, a record in --storage (default:

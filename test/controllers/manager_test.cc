@@ -13,8 +13,8 @@ using namespace std::chrono_literals;
 
 TEST(ParseControllersTest, StarNamesAndMinus) {
   using Set = std::set<std::string>;
-  EXPECT_EQ(*ParseControllers({"*"}), (Set{"expiry", "schedule"}));
-  EXPECT_EQ(*ParseControllers({"*", "-expiry"}), (Set{"schedule"}));
+  EXPECT_EQ(*ParseControllers({"*"}), (Set{"discovery", "expiry", "schedule"}));
+  EXPECT_EQ(*ParseControllers({"*", "-expiry"}), (Set{"discovery", "schedule"}));
   EXPECT_EQ(*ParseControllers({"-schedule", "-expiry"}), Set{});
   EXPECT_EQ(*ParseControllers({"schedule"}), (Set{"schedule"}));
   EXPECT_EQ(*ParseControllers({}), Set{});

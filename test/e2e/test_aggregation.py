@@ -420,6 +420,121 @@ class AggregationTest(ControlPlaneTestCase):
         b.stop()
         self.assertEqual(self.lease("e2e-handover")["holderIdentity"], "")
 
+    def test_11_discovery_fills_the_profile_from_the_cluster(self):
+        """The discovery controller reads Nodes, migrate-controller, csi-plugin and
+        ack-cluster-profile from the real kube-apiserver (no kubelet needed: the objects are
+        enough) and writes them into ClusterProfile "cluster"'s status: region, versions,
+        capabilities, conditions and the -o wide columns. The rules then judge by them: a
+        Cloud Backup in cn-heyuan is denied with CSDR-BK-005 while migrate-controller is
+        v1.8.3, whatever the spec declares (with the CSDR-CP-005 warning), and allowed once
+        the Deployment runs v1.8.4; a non-ECS node makes allNodesECS false."""
+        k = self.k
+
+        def apply(obj):
+            k("apply", "-f", "-", input=json.dumps(obj))
+
+        def node(name, provider_id, region="cn-heyuan"):
+            return {"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": name,
+                                 "labels": {"topology.kubernetes.io/region": region}},
+                    "spec": {"providerID": provider_id}}
+
+        def workload(kind, name, container, image):
+            labels = {"app": name}
+            return {"apiVersion": "apps/v1", "kind": kind,
+                    "metadata": {"name": name, "namespace": "kube-system"},
+                    "spec": {"selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels},
+                                          "spec": {"containers": [{"name": container,
+                                                                   "image": image}]}}}}
+        apply(node("e2e-node-a", "cn-heyuan.i-f8z1a"))
+        apply(node("e2e-node-b", "cn-heyuan.i-f8z1b"))
+        apply(workload("Deployment", "migrate-controller", "migrate-controller",
+                       "registry-cn-heyuan.ack.aliyuncs.com/acs/migrate-controller:v1.8.3-1a2b3c4-aliyun"))
+        apply(workload("DaemonSet", "csi-plugin", "csi-plugin",
+                       "registry-cn-heyuan.ack.aliyuncs.com/acs/csi-plugin:v1.30.4-9f8e7d6-aliyun"))
+        apply({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "ack-cluster-profile", "namespace": "kube-system"},
+               "data": {"clusterid": "c0e2e", "uid": "1234567890", "vpcid": "vpc-e2e",
+                        "vsw-zone": "vsw-a:cn-heyuan-a,vsw-b:cn-heyuan-b"}})
+        # The example declares cn-hangzhou and v1.8.4: observed beats declared.
+        k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")
+
+        def status():
+            return json.loads(k("get", "clusterprofile", "cluster", "-o", "json").stdout).get(
+                "status", {})
+        got = wait_for(lambda: (lambda st: st if st.get("componentVersion") == "v1.8.3" and
+                                st.get("regionID") == "cn-heyuan" else None)(status()),
+                       timeout=30, interval=0.5, what="the observed facts in the profile")
+        self.assertEqual(got["csiVersion"], "v1.30.4")
+        self.assertTrue(got["allNodesECS"])
+        self.assertFalse(got["flexVolumeDetected"])
+        self.assertEqual(got["clusterID"], "c0e2e")
+        self.assertEqual(got["zones"], ["cn-heyuan-a", "cn-heyuan-b"])
+        self.assertRegex(got["kubernetesVersion"], r"^v1\.\d+\.\d+")
+        self.assertFalse(got["capabilities"]["cloudBackup"])
+        self.assertTrue(got["capabilities"]["ecsSnapshot"])
+        conditions = {c["type"]: c for c in got["conditions"]}
+        self.assertEqual(conditions["ProfileDiscovered"]["reason"], "DeclaredDiffers")
+        self.assertIn('spec.regionID "cn-hangzhou" disagrees with the observed "cn-heyuan"',
+                      conditions["ProfileDiscovered"]["message"])
+        self.assertEqual(conditions["Supported"]["status"], "True")
+        wide = k("get", "cprof", "cluster", "-o", "wide").stdout
+        header, row = wide.splitlines()[0].split(), wide.splitlines()[1].split()
+        for column in ("REGION", "COMPONENT", "K8S", "SUPPORTED", "VOLUME", "CLOUD", "CROSS-REGION"):
+            self.assertIn(column, header)
+        self.assertIn("cn-heyuan", row)
+        self.assertIn("v1.8.3", row)
+
+        vault = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupVault",
+                 "metadata": {"name": "discovery-vault", "namespace": "csdr"},
+                 "spec": {"bucket": "cnfs-oss-e2e-discovery", "region": "cn-heyuan",
+                          "network": "internal"}}
+        apply(vault)
+        k("-n", "csdr", "patch", "backupvault", "discovery-vault", "--subresource=status",
+          "--type=merge", "-p", '{"status":{"phase":"Available"}}')
+        backup = {"apiVersion": "csdr.io/v1alpha1", "kind": "Backup",
+                  "metadata": {"name": "discovery-cloud", "namespace": "csdr"},
+                  "spec": {"vaultName": "discovery-vault", "backupType": "AppAndPvBackup",
+                           "includedNamespaces": ["shop"],
+                           "volumeBackup": {"method": "CloudBackup"}}}
+        p = k("create", "--dry-run=server", "-f", "-", input=json.dumps(backup), check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("[CSDR-BK-005]", p.stderr)
+
+        # migrate-controller upgraded, a node that is no ECS instance joins.
+        apply(workload("Deployment", "migrate-controller", "migrate-controller",
+                       "registry-cn-heyuan.ack.aliyuncs.com/acs/migrate-controller:v1.8.4-8bea6b9-aliyun"))
+        apply(node("e2e-node-c", "kind://docker/e2e/node-c"))
+        got = wait_for(lambda: (lambda st: st if st.get("componentVersion") == "v1.8.4" and
+                                st.get("allNodesECS") is False else None)(status()),
+                       timeout=30, interval=0.5, what="the upgrade and the new node observed")
+        self.assertTrue(got["capabilities"]["cloudBackup"])
+        p = k("create", "--dry-run=server", "-f", "-", input=json.dumps(backup), check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # The declared region still disagrees: kubectl prints the warning.
+        self.assertIn('[CSDR-CP-005] ClusterProfile "cluster" declares spec.regionID '
+                      '"cn-hangzhou" but the cluster shows "cn-heyuan"', p.stderr)
+        # The manifests let the service account read exactly these, by name.
+        sa = "--as=system:serviceaccount:csdr:csdr-apiserver"
+        for verb, what, ns, allowed in (("list", "nodes", None, True),
+                                        ("watch", "deployments/migrate-controller", "kube-system", True),
+                                        ("get", "daemonsets/csi-plugin", "kube-system", True),
+                                        ("get", "configmaps/ack-cluster-profile", "kube-system", True),
+                                        ("get", "configmaps/coredns", "kube-system", False),
+                                        ("list", "deployments", "kube-system", False)):
+            args = ["auth", "can-i", verb, what, sa] + (["-n", ns] if ns else [])
+            p = k(*args, check=False)
+            self.assertEqual(p.stdout.strip(), "yes" if allowed else "no", (verb, what, p.stderr))
+        # The objects go: the profile's facts from them go too, the Nodes' stay as observed.
+        for kind, name, ns in (("deployment", "migrate-controller", "kube-system"),
+                               ("daemonset", "csi-plugin", "kube-system"),
+                               ("node", "e2e-node-a", None), ("node", "e2e-node-b", None),
+                               ("node", "e2e-node-c", None)):
+            k("delete", kind, name, *(["-n", ns] if ns else []))
+        wait_for(lambda: "componentVersion" not in status(), timeout=30, interval=0.5,
+                 what="componentVersion gone with its Deployment")
+
     def test_08_kubectl_suite_rules_and_webhook_through_the_cluster(self):
         k = self.k
         k("apply", "-f", MANIFESTS / "examples" / "clusterprofiles" / "ackmanaged.yaml")

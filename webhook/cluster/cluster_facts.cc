@@ -68,6 +68,15 @@ StatusOr<std::unique_ptr<CachedClusterFacts>> CachedClusterFacts::Create(
       std::make_unique<Reflector>(c, PersistentVolumeClaimsSpec(), options.reflector);
   facts->reflectors_[kConfigMaps] =
       std::make_unique<Reflector>(c, ConfigMapsSpec(options.csdr_namespace), options.reflector);
+  facts->discovery_[kNodes] = std::make_unique<Reflector>(c, NodesSpec(), options.reflector);
+  facts->discovery_[kMigrateController] = std::make_unique<Reflector>(
+      c, SystemObjectSpec("Deployment", std::string(kMigrateControllerName)), options.reflector);
+  facts->discovery_[kCsiPlugin] = std::make_unique<Reflector>(
+      c, SystemObjectSpec("DaemonSet", std::string(kCsiPluginName)), options.reflector);
+  facts->discovery_[kFlexVolume] = std::make_unique<Reflector>(
+      c, SystemObjectSpec("DaemonSet", std::string(kFlexVolumeName)), options.reflector);
+  facts->discovery_[kAckProfile] = std::make_unique<Reflector>(
+      c, SystemObjectSpec("ConfigMap", std::string(kAckProfileName)), options.reflector);
   return facts;
 }
 
@@ -101,12 +110,40 @@ ObjectFact CachedClusterFacts::ConfigMap(std::string_view ns, std::string_view n
 void CachedClusterFacts::Start() {
   LOG(INFO) << "cluster: watching " << client_->config().Describe();
   for (auto& reflector : reflectors_) reflector->Start();
+  for (auto& reflector : discovery_) reflector->Start();
 }
 
 void CachedClusterFacts::Stop() {
-  // Interrupt all first, then wait: the five threads wind down together.
+  // Interrupt all first, then wait: the threads wind down together.
   for (auto& reflector : reflectors_) reflector->RequestStop();
+  for (auto& reflector : discovery_) reflector->RequestStop();
   for (auto& reflector : reflectors_) reflector->Stop();
+  for (auto& reflector : discovery_) reflector->Stop();
+}
+
+ObservedSources CachedClusterFacts::Observe() const {
+  ObservedSources s;
+  s.nodes = discovery_[kNodes]->List("");
+  const std::string ns(kSystemNamespace);
+  s.migrate_controller = discovery_[kMigrateController]->Get(ns, kMigrateControllerName);
+  s.csi_plugin = discovery_[kCsiPlugin]->Get(ns, kCsiPluginName);
+  s.flexvolume = discovery_[kFlexVolume]->Get(ns, kFlexVolumeName);
+  s.ack_profile = discovery_[kAckProfile]->Get(ns, kAckProfileName);
+  std::lock_guard<std::mutex> lock(version_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (version_.empty() || now - version_read_ >= std::chrono::minutes(1)) {
+    StatusOr<json::Value> v = client_->GetJson("/version");
+    if (v.ok() && !v->GetString({"gitVersion"}).empty()) {
+      version_ = v->GetString({"gitVersion"});
+      version_error_.clear();
+      version_read_ = now;
+    } else {
+      version_error_ = v.ok() ? "GET /version: no gitVersion" : v.status().message();
+    }
+  }
+  s.kubernetes_version = version_;
+  s.version_error = version_error_;
+  return s;
 }
 
 bool CachedClusterFacts::HasSynced() const {
@@ -132,6 +169,16 @@ std::string CachedClusterFacts::StatusLine() const {
     line += (i == 0 ? " " : "; ") + DescribeReflector(*reflectors_[i]);
   }
   return line;
+}
+
+ObservedSources NoCluster::Observe() const {
+  ObservedSources s;
+  s.nodes.unknown_reason = reason_;
+  for (ObjectFact* f : {&s.migrate_controller, &s.csi_plugin, &s.flexvolume, &s.ack_profile}) {
+    f->unknown_reason = reason_;
+  }
+  s.version_error = reason_;
+  return s;
 }
 
 // ---- NewClusterFacts ----

@@ -32,12 +32,14 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
 #include "kube/client.h"
 #include "kube/kubeconfig.h"
+#include "webhook/cluster/observed_facts.h"
 #include "webhook/cluster/reflector.h"
 #include "webhook/policy/facts.h"
 
@@ -77,6 +79,10 @@ class ClusterFacts {
   virtual std::string StatusLine() const = 0;
   // The client to the cluster (for writes such as Events); nullptr without a cluster.
   virtual const kube::KubeClient* Client() const { return nullptr; }
+  // What discovery reads (observed_facts.h), as the cache holds it now: the Nodes, the
+  // kube-system objects and the cluster's /version (fetched at most once a minute). Those
+  // caches are not part of HasSynced: admission does not wait for them.
+  virtual ObservedSources Observe() const = 0;
 };
 
 // Standalone mode: no cluster, every lookup kUnknown with `reason`.
@@ -96,6 +102,7 @@ class NoCluster final : public ClusterFacts {
   bool HasSynced() const override { return false; }
   bool WaitForSync(std::chrono::milliseconds) const override { return false; }
   std::string StatusLine() const override;
+  ObservedSources Observe() const override;
 
  private:
   const std::string reason_;
@@ -135,6 +142,7 @@ class CachedClusterFacts final : public ClusterFacts {
 
   const kube::KubeClient& client() const { return *client_; }
   const kube::KubeClient* Client() const override { return client_.get(); }
+  ObservedSources Observe() const override;
 
  private:
   enum Index {
@@ -148,8 +156,15 @@ class CachedClusterFacts final : public ClusterFacts {
   explicit CachedClusterFacts(std::unique_ptr<kube::KubeClient> client)
       : client_(std::move(client)) {}
 
+  // Discovery's: not part of HasSynced.
+  enum DiscoveryIndex { kNodes, kMigrateController, kCsiPlugin, kFlexVolume, kAckProfile, kDiscoveryCount };
+
   std::unique_ptr<kube::KubeClient> client_;
   std::array<std::unique_ptr<Reflector>, kCount> reflectors_;  // destroyed before client_
+  std::array<std::unique_ptr<Reflector>, kDiscoveryCount> discovery_;
+  mutable std::mutex version_mu_;  // guards the two below
+  mutable std::chrono::steady_clock::time_point version_read_{};
+  mutable std::string version_, version_error_;
 };
 
 // Builds the cluster facts the options ask for: from the kubeconfig when one is given, else

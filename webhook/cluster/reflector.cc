@@ -39,8 +39,10 @@ std::string ResourceSpec::ListPath() const {
 }
 
 std::string ResourceSpec::Description() const {
-  if (namespaced && !watched_namespace.empty()) return resource + " in " + watched_namespace;
-  return resource;
+  std::string d = resource;
+  if (namespaced && !watched_namespace.empty()) d += " in " + watched_namespace;
+  if (!field_selector.empty()) d += " (" + field_selector + ")";
+  return d;
 }
 
 ResourceSpec SecretsSpec(std::string ns) {
@@ -69,6 +71,86 @@ ResourceSpec PersistentVolumeClaimsSpec() {
 
 ResourceSpec ConfigMapsSpec(std::string ns) {
   return {"/api/v1", "v1", "ConfigMap", "configmaps", true, std::move(ns), nullptr};
+}
+
+namespace {
+
+// Copies the members of `from` at the given top-level keys into `to`.
+void Keep(const json::Value& from, std::initializer_list<std::string_view> keys, json::Value* to) {
+  for (std::string_view k : keys) {
+    if (const json::Value* v = from.Find(k); v != nullptr) to->Set(k, *v);
+  }
+}
+
+json::Value ReducedMetadata(const json::Value& object) {
+  json::Value meta = json::Value::MakeObject();
+  if (const json::Value* m = object.Find("metadata"); m != nullptr) {
+    Keep(*m, {"name", "namespace", "uid", "resourceVersion"}, &meta);
+  }
+  return meta;
+}
+
+}  // namespace
+
+ResourceSpec NodesSpec() {
+  ResourceSpec spec{"/api/v1", "v1", "Node", "nodes", false, "", nullptr};
+  spec.transform = [](json::Value node) {
+    json::Value out = json::Value::MakeObject();
+    Keep(node, {"apiVersion", "kind"}, &out);
+    json::Value meta = ReducedMetadata(node);
+    if (const json::Value* labels = node.FindPath({"metadata", "labels"}); labels != nullptr) {
+      json::Value kept = json::Value::MakeObject();
+      Keep(*labels,
+           {"topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"}, &kept);
+      meta.Set("labels", std::move(kept));
+    }
+    out.Set("metadata", std::move(meta));
+    if (const json::Value* id = node.FindPath({"spec", "providerID"}); id != nullptr) {
+      out["spec"].Set("providerID", *id);
+    }
+    return out;
+  };
+  return spec;
+}
+
+ResourceSpec SystemObjectSpec(std::string_view kind, std::string name) {
+  ResourceSpec spec;
+  if (kind == "ConfigMap") {
+    spec = {"/api/v1", "v1", "ConfigMap", "configmaps", true, "kube-system", nullptr};
+    spec.transform = [](json::Value cm) {
+      json::Value out = json::Value::MakeObject();
+      Keep(cm, {"apiVersion", "kind"}, &out);
+      out.Set("metadata", ReducedMetadata(cm));
+      json::Value data = json::Value::MakeObject();
+      if (const json::Value* d = cm.Find("data"); d != nullptr) {
+        Keep(*d, {"clusterid", "uid", "vpcid", "vsw-zone"}, &data);
+      }
+      out.Set("data", std::move(data));
+      return out;
+    };
+  } else {
+    const bool deployment = kind == "Deployment";
+    spec = {"/apis/apps/v1", "apps/v1", deployment ? "Deployment" : "DaemonSet",
+            deployment ? "deployments" : "daemonsets", true, "kube-system", nullptr};
+    spec.transform = [](json::Value workload) {
+      json::Value out = json::Value::MakeObject();
+      Keep(workload, {"apiVersion", "kind"}, &out);
+      out.Set("metadata", ReducedMetadata(workload));
+      json::Value containers = json::Value::MakeArray();
+      if (const json::Value* list = workload.FindPath({"spec", "template", "spec", "containers"});
+          list != nullptr && list->is_array()) {
+        for (const json::Value& c : list->array()) {
+          json::Value kept = json::Value::MakeObject();
+          Keep(c, {"name", "image"}, &kept);
+          containers.PushBack(std::move(kept));
+        }
+      }
+      out["spec"]["template"]["spec"].Set("containers", std::move(containers));
+      return out;
+    };
+  }
+  spec.field_selector = "metadata.name=" + name;
+  return spec;
 }
 
 // ---- Secret summaries ----
@@ -279,6 +361,9 @@ Status Reflector::ListAndReplace(std::string* resource_version) {
   std::string list_rv;
   do {
     std::string path = spec_.ListPath() + "?limit=" + std::to_string(options_.page_size);
+    if (!spec_.field_selector.empty()) {
+      path += "&fieldSelector=" + kube::QueryEscape(spec_.field_selector);
+    }
     if (!continue_token.empty()) path += "&continue=" + kube::QueryEscape(continue_token);
     StatusOr<json::Value> page = client_->GetJson(path, &cancel_);
     if (!page.ok()) return Status(page.status().code(), what + ": " + page.status().message());
@@ -393,7 +478,9 @@ Status Reflector::Watch(std::string* resource_version, bool* healthy) {
       std::chrono::seconds(base + std::uniform_int_distribution<long long>(0, base - 1)(Random()));
   const std::string path =
       spec_.ListPath() + "?watch=true&resourceVersion=" + kube::QueryEscape(*resource_version) +
-      "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count());
+      "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count()) +
+      (spec_.field_selector.empty() ? ""
+                                    : "&fieldSelector=" + kube::QueryEscape(spec_.field_selector));
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
     ++watches_;

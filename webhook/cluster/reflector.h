@@ -63,6 +63,9 @@ struct ResourceSpec {
   // What the cache keeps of a decoded object (after apiVersion/kind are set and
   // managedFields dropped); unset keeps the object.
   std::function<json::Value(json::Value)> transform;
+  // A fieldSelector for the list and the watch ("metadata.name=csi-plugin"): one object of
+  // the resource rather than all, and RBAC that names it (resourceNames).
+  std::string field_selector = {};
 
   // "/api/v1/namespaces/csdr/secrets", "/apis/storage.k8s.io/v1/storageclasses".
   std::string ListPath() const;
@@ -76,6 +79,13 @@ ResourceSpec NamespacesSpec();
 ResourceSpec StorageClassesSpec();
 ResourceSpec PersistentVolumeClaimsSpec();  // all namespaces
 ResourceSpec ConfigMapsSpec(std::string ns);
+
+// What discovery reads (observed_facts.h), each reduced by its transform to what it reads:
+// Nodes (name, the two region labels, spec.providerID: a large cluster's Nodes are big),
+// and one named Deployment, DaemonSet or ConfigMap in kube-system (its containers' names and
+// images; the ConfigMap's clusterid, uid, vpcid and vsw-zone).
+ResourceSpec NodesSpec();
+ResourceSpec SystemObjectSpec(std::string_view kind, std::string name);
 
 // What the Secret cache keeps: apiVersion, kind, type, metadata reduced to name, namespace,
 // uid, resourceVersion, creationTimestamp, deletionTimestamp and labels (annotations go:

@@ -19,8 +19,9 @@ bool ClusterView::NeedsAccessKeySecret() const {
 Tri ClusterView::VersionAtLeast(const Semver& minimum, std::string* why) const {
   if (!version) {
     *why = component_version.empty()
-               ? "ClusterProfile \"cluster\" has no spec.componentVersion"
-               : "ClusterProfile \"cluster\" spec.componentVersion " + Quote(component_version) +
+               ? "ClusterProfile \"cluster\" has neither status.componentVersion nor "
+                 "spec.componentVersion"
+               : "ClusterProfile \"cluster\" componentVersion " + Quote(component_version) +
                      " is not a version vMAJOR.MINOR.PATCH";
     return Tri::kUnknown;
   }
@@ -29,10 +30,37 @@ Tri ClusterView::VersionAtLeast(const Semver& minimum, std::string* why) const {
 
 Tri ClusterView::InGatedRegion(std::string* why) const {
   if (region.empty()) {
-    *why = "ClusterProfile \"cluster\" has neither spec.regionID nor status.regionID";
+    *why = "ClusterProfile \"cluster\" has neither status.regionID nor spec.regionID";
     return Tri::kUnknown;
   }
   return IsCloudBackupGatedRegion(region) ? Tri::kYes : Tri::kNo;
+}
+
+bool ClusterView::TypeBacksUpVolumes() const {
+  return !type.empty() && type != kACKServerlessPro && type != kACKEdge &&
+         type != kACKServerlessBasic;
+}
+
+Tri ClusterView::SnapshotsFromFacts(std::string* why) const {
+  const json::Value& p = *profile;
+  if (IsType(kRegistered)) {
+    const json::Value* all_ecs = p.FindPath({"status", "allNodesECS"});
+    if (all_ecs == nullptr || !all_ecs->is_bool()) {
+      *why = "ClusterProfile \"cluster\" has no status.allNodesECS";
+      return Tri::kUnknown;
+    }
+    return all_ecs->as_bool() ? Tri::kYes : Tri::kNo;
+  }
+  if (!IsType(kACKManaged) && !IsType(kACKDedicated)) return Tri::kNo;
+  for (const char* field : {"kubernetesVersion", "csiVersion"}) {
+    const std::optional<MajorMinor> v = ParseMajorMinor(p.GetString({"status", field}));
+    if (!v) {
+      *why = std::string("ClusterProfile \"cluster\" has no parseable status.") + field;
+      return Tri::kUnknown;
+    }
+    if (Less(*v, MajorMinor{1, 18})) return Tri::kNo;
+  }
+  return Tri::kYes;
 }
 
 namespace {
@@ -42,9 +70,10 @@ ClusterView FillView(const json::Value& profile) {
   ClusterView v;
   v.presence = Presence::kPresent;
   v.type = profile.GetString({"spec", "clusterType"});
-  v.region = profile.GetString({"spec", "regionID"});
-  if (v.region.empty()) v.region = profile.GetString({"status", "regionID"});
-  v.component_version = profile.GetString({"spec", "componentVersion"});
+  v.region = profile.GetString({"status", "regionID"});
+  if (v.region.empty()) v.region = profile.GetString({"spec", "regionID"});
+  v.component_version = profile.GetString({"status", "componentVersion"});
+  if (v.component_version.empty()) v.component_version = profile.GetString({"spec", "componentVersion"});
   v.version = ParseSemver(v.component_version);
   v.credential_mode = profile.GetString({"spec", "credentialMode"});
   if (v.credential_mode.empty()) {

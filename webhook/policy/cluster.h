@@ -33,8 +33,9 @@ struct ClusterView {
   ObjectRef profile;           // when present
 
   std::string type;               // spec.clusterType ("" when unset)
-  std::string region;             // spec.regionID, else status.regionID ("" when neither)
-  std::string component_version;  // spec.componentVersion as written
+  // Observed beats declared: what discovery wrote in status, else what the spec says.
+  std::string region;             // status.regionID, else spec.regionID ("" when neither)
+  std::string component_version;  // status.componentVersion, else spec.componentVersion
   std::optional<Semver> version;  // parsed; nullopt when absent or malformed
   // spec.credentialMode, defaulted as the strategy does: AccessKeySecret on ACKDedicated and
   // Registered, ManagedRole elsewhere.
@@ -62,6 +63,12 @@ struct ClusterView {
   // Whether the cluster's region is one of the Cloud Backup gated regions. kUnknown when
   // the profile has no region.
   Tri InGatedRegion(std::string* why) const;
+  // Whether the cluster can take ECS disk snapshots, from the facts (not from
+  // status.capabilities): registered clusters when every node is an ECS instance, ACK
+  // managed and dedicated ones from Kubernetes and CSI 1.18, no other type.
+  Tri SnapshotsFromFacts(std::string* why) const;
+  // The cluster type backs up volumes at all (CSDR-BK-004, CSDR-RS-005, CSDR-DEP-002).
+  bool TypeBacksUpVolumes() const;
 };
 
 // Builds the view of a profile object (a copy: CP-004 compares the request's old and new

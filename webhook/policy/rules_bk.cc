@@ -137,31 +137,13 @@ void CheckBk006(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out
 }
 
 // Whether the cluster can take ECS disk snapshots: status.capabilities.ecsSnapshot when the
-// discovery controller has set it, else derived from the same facts it would use.
+// discovery controller has set it, else derived from the same facts it uses.
 Tri CanSnapshot(const ClusterView& cluster, std::string* why) {
-  const json::Value& p = *cluster.profile;
-  if (const json::Value* cap = p.FindPath({"status", "capabilities", "ecsSnapshot"});
+  if (const json::Value* cap = cluster.profile->FindPath({"status", "capabilities", "ecsSnapshot"});
       cap != nullptr && cap->is_bool()) {
     return cap->as_bool() ? Tri::kYes : Tri::kNo;
   }
-  if (cluster.IsType(kRegistered)) {
-    const json::Value* all_ecs = p.FindPath({"status", "allNodesECS"});
-    if (all_ecs == nullptr || !all_ecs->is_bool()) {
-      *why = "ClusterProfile \"cluster\" has no status.allNodesECS";
-      return Tri::kUnknown;
-    }
-    return all_ecs->as_bool() ? Tri::kYes : Tri::kNo;
-  }
-  if (!cluster.IsType(kACKManaged) && !cluster.IsType(kACKDedicated)) return Tri::kNo;
-  for (const char* field : {"kubernetesVersion", "csiVersion"}) {
-    const std::optional<MajorMinor> v = ParseMajorMinor(p.GetString({"status", field}));
-    if (!v) {
-      *why = std::string("ClusterProfile \"cluster\" has no parseable status.") + field;
-      return Tri::kUnknown;
-    }
-    if (Less(*v, MajorMinor{1, 18})) return Tri::kNo;
-  }
-  return Tri::kYes;
+  return cluster.SnapshotsFromFacts(why);
 }
 
 void CheckBk007(const RuleContext& ctx, const BackupSpecTarget& t, Findings* out) {

@@ -250,7 +250,7 @@ void CheckVaultNetwork(const ClusterView& cluster, const json::Value& vault_spec
       region;
   if (cluster.region.empty()) {
     out->DenyUnverified(message,
-                        "ClusterProfile \"cluster\" has neither spec.regionID nor status.regionID");
+                        "ClusterProfile \"cluster\" has neither status.regionID nor spec.regionID");
   } else if (cluster.region != region) {
     out->Deny(message);
   }

@@ -15,6 +15,9 @@ constexpr const char* kCp002 = "[CSDR-CP-002] spec.clusterType is immutable";
 constexpr const char* kCp003 =
     "[CSDR-CP-003] spec.componentVersion must be a semantic version such as v1.8.4";
 constexpr const char* kCp004Format = "[CSDR-CP-004] the change would break %s %s/%s: %s";
+constexpr const char* kCp005Format =
+    "[CSDR-CP-005] ClusterProfile \"cluster\" declares %s %q but the cluster shows %q; the "
+    "rules use what the cluster shows";
 constexpr const char* kDep002 =
     "[CSDR-DEP-002] the backup center is not supported on ACK Serverless Basic clusters";
 // A profile change can strand many objects; past this many the message would be unreadable
@@ -31,6 +34,31 @@ std::string SpecString(const json::Value& object, std::string_view key) {
 bool Changed(const RuleContext& ctx, std::string_view key) {
   return ctx.operation() == Operation::kCreate ||
          SpecString(ctx.object(), key) != SpecString(ctx.old_object(), key);
+}
+
+// Declared (spec) against observed (status, discovery's): the profile of the request for a
+// ClusterProfile write (its spec against the stored status), else the stored profile.
+void CheckCp005(const RuleContext& ctx, Findings* out) {
+  const json::Value* spec = nullptr;
+  const json::Value* status = nullptr;
+  if (ctx.input().kind == "ClusterProfile") {
+    spec = Member(ctx.object(), "spec");
+    status = Member(ctx.old_object(), "status");
+    if (status == nullptr) status = Member(ctx.object(), "status");
+  } else if (ctx.cluster().presence == Presence::kPresent && ctx.cluster().profile) {
+    spec = Member(*ctx.cluster().profile, "spec");
+    status = Member(*ctx.cluster().profile, "status");
+  }
+  if (spec == nullptr || status == nullptr) return;
+  for (const char* field : {"regionID", "componentVersion"}) {
+    const std::string declared = Str(*spec, field);
+    const std::string observed = Str(*status, field);
+    if (!declared.empty() && !observed.empty() && declared != observed) {
+      out->Warn("[CSDR-CP-005] ClusterProfile \"cluster\" declares spec." + std::string(field) +
+                " " + Q(declared) + " but the cluster shows " + Q(observed) +
+                "; the rules use what the cluster shows");
+    }
+  }
 }
 
 void CheckCp001(const RuleContext& ctx, Findings* out) {
@@ -185,6 +213,12 @@ std::vector<Rule> CpRules() {
        "region.\" (and the "
        "other profile-dependent rules it replays)",
        CheckCp004},
+      {"CSDR-CP-005", Severity::kWarn, kClusterProfileKind | kCsdrKindsButProfile,
+       kOnCreate | kOnUpdate, "every csdr.io kind / CREATE, UPDATE", kCp005Format,
+       "domain.md 2.9: region and component version can be read in-cluster (the nodes' "
+       "region label, the migrate-controller image), so a declared value that disagrees is a "
+       "mistake to point out, not a fact to act on",
+       CheckCp005},
   };
 }
 

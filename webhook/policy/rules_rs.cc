@@ -95,7 +95,7 @@ Tri CrossRegion(const json::Value& backup, const ClusterView& cluster, std::stri
     return Tri::kUnknown;
   }
   if (cluster.region.empty()) {
-    *why = "ClusterProfile \"cluster\" has neither spec.regionID nor status.regionID";
+    *why = "ClusterProfile \"cluster\" has neither status.regionID nor spec.regionID";
     return Tri::kUnknown;
   }
   return source != cluster.region ? Tri::kYes : Tri::kNo;

@@ -153,11 +153,11 @@ TEST(ClusterProfileTest, Cells) {
     const char* want;
   };
   const Case cases[] = {
-      {"discovered",
-       R"({"spec":{"credentialMode":"ManagedRole"},"status":{"regionID":"cn-heyuan","kubernetesVersion":"v1.30.1","capabilities":{"backupCenter":true}}})",
-       R"(["cluster","ACKManaged","cn-heyuan","v1.8.4","v1.30.1","ManagedRole",true,"5m10s"])"},
-      {"not yet discovered: region from spec, support unknown", "",
-       R"(["cluster","ACKManaged","cn-hangzhou","v1.8.4",null,null,null,"5m10s"])"},
+      {"discovered: the observed region and version, the capabilities",
+       R"({"spec":{"credentialMode":"ManagedRole"},"status":{"regionID":"cn-heyuan","componentVersion":"v1.8.3","kubernetesVersion":"v1.30.1","capabilities":{"backupCenter":true,"volumeBackup":true,"cloudBackup":false,"crossRegionDiskRestore":true}}})",
+       R"(["cluster","ACKManaged","cn-heyuan","v1.8.3","v1.30.1","ManagedRole",true,true,false,true,"5m10s"])"},
+      {"not yet discovered: region and version from spec, support unknown", "",
+       R"(["cluster","ACKManaged","cn-hangzhou","v1.8.4",null,null,null,null,null,null,"5m10s"])"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -166,7 +166,7 @@ TEST(ClusterProfileTest, Cells) {
                 std::string(R"({"metadata":{"creationTimestamp":")") + kCreated + "\"}}");
     EXPECT_EQ(CellsText(Kind().Cells(obj, Now())), json::Serialize(Json(c.want)));
   }
-  EXPECT_EQ(Kind().Columns().size(), 8u);
+  EXPECT_EQ(Kind().Columns().size(), 11u);
 }
 
 }  // namespace

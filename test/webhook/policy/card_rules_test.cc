@@ -203,8 +203,9 @@ TEST(CardBk005Test, RegionsVersionsMethods) {
               if (v.verdict == Version::kMalformed) {
                 const std::string why =
                     std::string(v.text).empty()
-                        ? "ClusterProfile \"cluster\" has no spec.componentVersion"
-                        : "ClusterProfile \"cluster\" spec.componentVersion \"" +
+                        ? "ClusterProfile \"cluster\" has neither status.componentVersion nor "
+                          "spec.componentVersion"
+                        : "ClusterProfile \"cluster\" componentVersion \"" +
                               std::string(v.text) + "\" is not a version vMAJOR.MINOR.PATCH";
                 want = As(form, {std::string(kBk005) + " (cannot verify: " + why + ")"});
               }
@@ -230,7 +231,7 @@ TEST(CardBk005Test, RegionsVersionsMethods) {
 TEST(CardBk005Test, RegionUnknownAndEdgeCombinations) {
   const std::string no_region =
       std::string(kBk005) +
-      " (cannot verify: ClusterProfile \"cluster\" has neither spec.regionID nor status.regionID)";
+      " (cannot verify: ClusterProfile \"cluster\" has neither status.regionID nor spec.regionID)";
   RunCases({
       {"no region, v1.8.3: fails closed",
        ClusterOf("ACKManaged", "", "v1.8.3"),
@@ -250,15 +251,28 @@ TEST(CardBk005Test, RegionUnknownAndEdgeCombinations) {
        },
        Make(Form::kTemplate, Spec("AppAndPvBackup", "Auto")), As(Form::kTemplate, {kBk005}),
        As(Form::kTemplate, {kBk006})},
-      {"spec.regionID wins over status.regionID",
+      {"the observed status.regionID wins over a declared spec.regionID",
        [](FakeFacts* f) {
          json::Value p = Profile("ACKManaged", "cn-hangzhou", "v1.8.3");
          SetPath(&p, "status.regionID", json::Value("cn-heyuan"));
          f->Put(std::move(p));
        },
        Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),
-       {},
-       {}},
+       {kBk005},
+       {"[CSDR-CP-005] ClusterProfile \"cluster\" declares spec.regionID \"cn-hangzhou\" but "
+        "the cluster shows \"cn-heyuan\"; the rules use what the cluster shows",
+        kBk006}},
+      {"the observed status.componentVersion wins over a declared one",
+       [](FakeFacts* f) {
+         json::Value p = Profile("ACKManaged", "cn-heyuan", "v1.8.4");
+         SetPath(&p, "status.componentVersion", json::Value("v1.8.3"));
+         f->Put(std::move(p));
+       },
+       Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),
+       {kBk005},
+       {"[CSDR-CP-005] ClusterProfile \"cluster\" declares spec.componentVersion \"v1.8.4\" "
+        "but the cluster shows \"v1.8.3\"; the rules use what the cluster shows",
+        kBk006}},
       {"ACKEdge in cn-heyuan on v1.8.3: every applicable rule is reported",
        ClusterOf("ACKEdge", "cn-heyuan", "v1.8.3"),
        Make(Form::kBackup, Spec("AppAndPvBackup", "CloudBackup")),

@@ -270,7 +270,7 @@ TEST(RuleTableTest, OrderedUniqueAndDocumented) {
         "CSDR-BS-005", "CSDR-SEC-003", "CSDR-NS-001"}) {
     EXPECT_EQ(ids.count(id), 1u) << id;
   }
-  EXPECT_EQ(rules.size(), 6u + 4 + 10 + 16 + 14 + 5 + 3 + 1);
+  EXPECT_EQ(rules.size(), 6u + 5 + 10 + 16 + 14 + 5 + 3 + 1);
 }
 
 }  // namespace

@@ -238,7 +238,7 @@ TEST(Bv006Test, InternalNetworkOnlyInRegion) {
        [](FakeFacts* f) { f->Put(Profile("ACKManaged", "", "v1.8.4")); },
        CreateOf(internal_in("cn-hangzhou")),
        {Bv006("cn-hangzhou") + " (cannot verify: ClusterProfile \"cluster\" has neither "
-                               "spec.regionID nor status.regionID)"},
+                               "status.regionID nor spec.regionID)"},
        {}},
       {"update to internal, other region",
        [](FakeFacts* f) {

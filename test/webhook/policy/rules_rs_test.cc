@@ -145,7 +145,7 @@ TEST(Rs002To004Test, CrossRegion) {
       {"cross-region, version malformed: fails closed",
        All({Cluster("ACKManaged", "cn-hangzhou", "1.7.7"), FromRegion("cn-beijing")}),
        CreateOf(R()),
-       {std::string(kRs002) + " (cannot verify: ClusterProfile \"cluster\" spec.componentVersion "
+       {std::string(kRs002) + " (cannot verify: ClusterProfile \"cluster\" componentVersion "
                               "\"1.7.7\" is not a version "
                               "vMAJOR.MINOR.PATCH)"},
        {}},

@@ -1,0 +1,251 @@
+// The discovery controller: observed facts merged into ClusterProfile "cluster"'s status,
+// capabilities and conditions from them, written only on change, kept through an outage.
+#include "controllers/discovery.h"
+
+#include <gtest/gtest.h>
+
+#include "test/controllers/controllers_test_util.h"
+
+namespace csdr::controllers {
+namespace {
+
+json::Value J(std::string_view text) {
+  auto v = json::Parse(text);
+  EXPECT_TRUE(v.ok()) << v.status().message();
+  return v.ok() ? std::move(v).value() : json::Value();
+}
+
+webhook::ObjectRef Ref(std::string_view text) {
+  return std::make_shared<const json::Value>(J(text));
+}
+
+webhook::ObjectFact Present(std::string_view text) {
+  webhook::ObjectFact f;
+  f.presence = webhook::Presence::kPresent;
+  f.object = Ref(text);
+  return f;
+}
+
+webhook::ObjectFact Absent() {
+  webhook::ObjectFact f;
+  f.presence = webhook::Presence::kAbsent;
+  return f;
+}
+
+std::string Workload(const std::string& container, const std::string& image) {
+  return R"({"spec":{"template":{"spec":{"containers":[{"name":")" + container +
+         R"(","image":")" + image + R"("}]}}}})";
+}
+
+// A cluster in cn-heyuan with migrate-controller v1.8.3 on two ECS nodes.
+webhook::ObservedSources Heyuan(const std::string& migrate_image =
+                                    "acs/migrate-controller:v1.8.3-1a2b-aliyun") {
+  webhook::ObservedSources s;
+  s.nodes.known = true;
+  for (const char* id : {"cn-heyuan.i-a", "cn-heyuan.i-b"}) {
+    s.nodes.items.push_back(Ref(R"({"metadata":{"labels":{"topology.kubernetes.io/region":
+        "cn-heyuan"}},"spec":{"providerID":")" + std::string(id) + R"("}})"));
+  }
+  s.kubernetes_version = "v1.33.1";
+  s.migrate_controller = Present(Workload("migrate-controller", migrate_image));
+  s.csi_plugin = Present(Workload("csi-plugin", "acs/csi-plugin:v1.30.4-9f8e"));
+  s.flexvolume = Absent();
+  s.ack_profile = Present(R"({"data":{"clusterid":"c1","uid":"42","vpcid":"vpc-1",
+      "vsw-zone":"vsw-1:cn-heyuan-a"}})");
+  return s;
+}
+
+const json::Value* Condition(const json::Value& status, const std::string& type) {
+  const json::Value* list = status.Find("conditions");
+  if (list == nullptr) return nullptr;
+  for (const json::Value& c : list->array()) {
+    if (c.GetString({"type"}) == type) return &c;
+  }
+  return nullptr;
+}
+
+class DiscoveryTest : public testing::ControllerWorld {
+ protected:
+  json::Value Profile(const std::string& spec_json) {
+    json::Value p = J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"ClusterProfile",
+        "metadata":{"name":"cluster","generation":3}})");
+    p.Set("spec", J(spec_json));
+    return p;
+  }
+  DiscoveryController controller_{ControllerContext{}, nullptr};
+  webhook::SecretFact no_secret_;
+};
+
+TEST_F(DiscoveryTest, EverySourceIntoStatusWithCapabilitiesAndConditions) {
+  SetNow("2026-12-07T10:00:00Z");
+  const json::Value status =
+      controller_.NextStatus(Profile(R"({"clusterType":"ACKManaged"})"), Heyuan(), true,
+                             no_secret_, Now());
+  for (const auto& [field, want] :
+       {std::pair<const char*, json::Value>{"regionID", json::Value("cn-heyuan")},
+        {"componentVersion", json::Value("v1.8.3")},
+        {"kubernetesVersion", json::Value("v1.33.1")},
+        {"csiVersion", json::Value("v1.30.4")},
+        {"allNodesECS", json::Value(true)},
+        {"flexVolumeDetected", json::Value(false)},
+        {"clusterID", json::Value("c1")},
+        {"observedGeneration", json::Value(int64_t{3})}}) {
+    ASSERT_NE(status.Find(field), nullptr) << field;
+    EXPECT_EQ(*status.Find(field), want) << field;
+  }
+  // Heyuan is gated and v1.8.3 is before v1.8.4: no Cloud Backup.
+  EXPECT_EQ(*status.Find("capabilities"),
+            J(R"({"backupCenter":true,"volumeBackup":true,"ecsSnapshot":true,
+                  "cloudBackup":false,"crossRegionDiskRestore":true})"));
+  const json::Value* discovered = Condition(status, "ProfileDiscovered");
+  ASSERT_NE(discovered, nullptr);
+  EXPECT_EQ(discovered->GetString({"status"}), "True");
+  EXPECT_EQ(discovered->GetString({"reason"}), "Discovered");
+  EXPECT_EQ(discovered->GetString({"lastTransitionTime"}), "2026-12-07T10:00:00Z");
+  EXPECT_EQ(Condition(status, "Supported")->GetString({"status"}), "True");
+  EXPECT_EQ(Condition(status, "CredentialsReady")->GetString({"reason"}), "ManagedRole");
+
+  // migrate-controller upgraded: Cloud Backup follows.
+  json::Value upgraded = Profile(R"({"clusterType":"ACKManaged"})");
+  upgraded.Set("status", status);
+  SetNow("2026-12-07T10:05:00Z");
+  const json::Value after = controller_.NextStatus(
+      upgraded, Heyuan("acs/migrate-controller:v1.8.4-8bea6b9-aliyun"), true, no_secret_, Now());
+  EXPECT_EQ(after.GetString({"componentVersion"}), "v1.8.4");
+  EXPECT_TRUE(after.FindPath({"capabilities", "cloudBackup"})->as_bool());
+  // An unchanged condition keeps when it last changed.
+  EXPECT_EQ(Condition(after, "ProfileDiscovered")->GetString({"lastTransitionTime"}),
+            "2026-12-07T10:00:00Z");
+}
+
+TEST_F(DiscoveryTest, AnUnreadableSourceKeepsItsFieldAnAbsentOneRemovesIt) {
+  json::Value profile = Profile(R"({"clusterType":"ACKManaged"})");
+  profile.Set("status", controller_.NextStatus(profile, Heyuan(), true, no_secret_, Now()));
+  webhook::ObservedSources outage = Heyuan();
+  outage.nodes = webhook::ListFact{};
+  outage.nodes.unknown_reason = "cluster cache for nodes is stale";
+  outage.migrate_controller = Absent();  // uninstalled
+  const json::Value status = controller_.NextStatus(profile, outage, true, no_secret_, Now());
+  EXPECT_EQ(status.GetString({"regionID"}), "cn-heyuan");  // kept through the outage
+  EXPECT_EQ(status.Find("componentVersion"), nullptr);     // gone with its Deployment
+  const json::Value* discovered = Condition(status, "ProfileDiscovered");
+  EXPECT_EQ(discovered->GetString({"status"}), "False");
+  EXPECT_EQ(discovered->GetString({"reason"}), "SourcesMissing");
+  EXPECT_NE(discovered->GetString({"message"}).find("nodes: cluster cache for nodes is stale"),
+            std::string::npos)
+      << discovered->GetString({"message"});
+  EXPECT_NE(discovered->GetString({"message"})
+                .find("Deployment kube-system/migrate-controller: not found"),
+            std::string::npos);
+}
+
+TEST_F(DiscoveryTest, DeclaredValuesThatDisagreeAreSaid) {
+  const json::Value status = controller_.NextStatus(
+      Profile(R"({"clusterType":"ACKManaged","regionID":"cn-hangzhou","componentVersion":"v1.8.4"})"),
+      Heyuan(), true, no_secret_, Now());
+  const json::Value* discovered = Condition(status, "ProfileDiscovered");
+  EXPECT_EQ(discovered->GetString({"reason"}), "DeclaredDiffers");
+  const std::string m = discovered->GetString({"message"});
+  EXPECT_NE(m.find(R"(spec.regionID "cn-hangzhou" disagrees with the observed "cn-heyuan")"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(spec.componentVersion "v1.8.4" disagrees with the observed "v1.8.3")"),
+            std::string::npos)
+      << m;
+  // The observed ones decide: no Cloud Backup, whatever the spec says.
+  EXPECT_FALSE(status.FindPath({"capabilities", "cloudBackup"})->as_bool());
+}
+
+TEST_F(DiscoveryTest, CredentialsAndSupport) {
+  webhook::SecretFact secret;
+  secret.presence = webhook::Presence::kAbsent;
+  json::Value status =
+      controller_.NextStatus(Profile(R"({"clusterType":"Registered"})"), Heyuan(), true, secret,
+                             Now());
+  EXPECT_EQ(Condition(status, "CredentialsReady")->GetString({"reason"}), "SecretMissing");
+  secret.presence = webhook::Presence::kPresent;
+  secret.keys = {{"access-key-id", true}, {"access-key-secret", false}};
+  status = controller_.NextStatus(Profile(R"({"clusterType":"Registered"})"), Heyuan(), true,
+                                  secret, Now());
+  EXPECT_EQ(Condition(status, "CredentialsReady")->GetString({"reason"}), "SecretIncomplete");
+  secret.keys["access-key-secret"] = true;
+  status = controller_.NextStatus(Profile(R"({"clusterType":"Registered"})"), Heyuan(), true,
+                                  secret, Now());
+  EXPECT_EQ(Condition(status, "CredentialsReady")->GetString({"status"}), "True");
+
+  webhook::ObservedSources flex = Heyuan();
+  flex.flexvolume = Present(Workload("flexvolume", "acs/flexvolume:v1.14.8"));
+  status = controller_.NextStatus(Profile(R"({"clusterType":"ACKManaged"})"), flex, true,
+                                  no_secret_, Now());
+  EXPECT_EQ(Condition(status, "Supported")->GetString({"reason"}), "FlexVolume");
+  EXPECT_FALSE(status.FindPath({"capabilities", "backupCenter"})->as_bool());
+  status = controller_.NextStatus(Profile(R"({"clusterType":"ACKServerlessBasic"})"), Heyuan(),
+                                  true, no_secret_, Now());
+  EXPECT_EQ(Condition(status, "Supported")->GetString({"reason"}), "ClusterType");
+}
+
+TEST_F(DiscoveryTest, WithoutAClusterOnlyTheConditionSaysSo) {
+  json::Value profile = Profile(R"({"clusterType":"ACKManaged"})");
+  profile.Set("status", J(R"({"regionID":"cn-shanghai","capabilities":{"volumeBackup":true}})"));
+  webhook::ObservedSources none;
+  none.version_error = "no cluster configured (--kubeconfig or in-cluster)";
+  const json::Value status = controller_.NextStatus(profile, none, false, no_secret_, Now());
+  EXPECT_EQ(status.GetString({"regionID"}), "cn-shanghai");
+  EXPECT_EQ(*status.Find("capabilities"), J(R"({"volumeBackup":true})"));
+  const json::Value* discovered = Condition(status, "ProfileDiscovered");
+  EXPECT_EQ(discovered->GetString({"reason"}), "NoCluster");
+  EXPECT_NE(discovered->GetString({"message"}).find("no cluster configured"), std::string::npos);
+}
+
+// A ClusterFacts whose observations the test sets.
+class FakeCluster final : public webhook::ClusterFacts {
+ public:
+  webhook::SecretFact Secret(std::string_view, std::string_view) const override { return {}; }
+  webhook::ObjectFact Namespace(std::string_view) const override { return {}; }
+  webhook::ObjectFact StorageClass(std::string_view) const override { return {}; }
+  webhook::ListFact PersistentVolumeClaims(std::string_view) const override { return {}; }
+  webhook::ObjectFact ConfigMap(std::string_view, std::string_view) const override { return {}; }
+  void Start() override {}
+  void Stop() override {}
+  bool Configured() const override { return true; }
+  bool HasSynced() const override { return true; }
+  bool WaitForSync(std::chrono::milliseconds) const override { return true; }
+  std::string StatusLine() const override { return "fake"; }
+  webhook::ObservedSources Observe() const override { return sources; }
+  webhook::ObservedSources sources;
+};
+
+TEST_F(DiscoveryTest, SyncWritesTheStatusOnlyWhenItChanges) {
+  SetNow("2026-12-07T10:00:00Z");
+  apiserver::Scope scope = ScopeOf("clusterprofiles", "cluster");
+  scope.namespace_.clear();
+  auto created = registry_->Create(scope, Profile(R"({"clusterType":"ACKManaged",
+      "regionID":"cn-heyuan","componentVersion":"v1.8.3"})"), {});
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  FakeCluster cluster;
+  cluster.sources = Heyuan();
+  DiscoveryController controller(Context(), &cluster);
+  auto next = controller.Sync(Now());
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(*next - Now(), std::chrono::seconds(2));
+  auto read = registry_->Get(scope);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->GetString({"status", "regionID"}), "cn-heyuan");
+  EXPECT_EQ(read->GetString({"status", "componentVersion"}), "v1.8.3");
+  const std::string rv = read->GetString({"metadata", "resourceVersion"});
+  // Nothing changed: nothing written.
+  SetNow("2026-12-07T10:00:02Z");
+  controller.Sync(Now());
+  EXPECT_EQ(registry_->Get(scope)->GetString({"metadata", "resourceVersion"}), rv);
+  // The Deployment's image changes: the status follows.
+  cluster.sources = Heyuan("acs/migrate-controller:v1.8.4");
+  SetNow("2026-12-07T10:00:04Z");
+  controller.Sync(Now());
+  read = registry_->Get(scope);
+  EXPECT_NE(read->GetString({"metadata", "resourceVersion"}), rv);
+  EXPECT_EQ(read->GetString({"status", "componentVersion"}), "v1.8.4");
+  EXPECT_TRUE(read->FindPath({"status", "capabilities", "cloudBackup"})->as_bool());
+}
+
+}  // namespace
+}  // namespace csdr::controllers
