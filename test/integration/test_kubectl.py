@@ -503,6 +503,16 @@ class KubectlTest(ServerTestCase):
         schedules = self.k("get", "backupschedules").stdout
         self.assertIn("LAST BACKUP", schedules.splitlines()[0])
         self.assertIn(first["name"], self.row(schedules, "nightly").split())
+        # Every column alive: EXPIRES counts down from the ttl (720h) since creation, NEXT RUN
+        # says when 04:01 UTC comes.
+        def column(table, name, header):
+            lines = table.splitlines()
+            at = lines[0].index(header)
+            return self.row(table, name)[at:].split()[0]
+        expires = column(self.k("get", "backups").stdout, "shop-backup", "EXPIRES")
+        self.assertRegex(expires, r"^(29d|30d)", expires)
+        next_run = column(schedules, "nightly", "NEXT RUN")
+        self.assertRegex(next_run, r"^\d+[dhms]", next_run)
         set_phase("backup", "shop-backup", "Completed")
         out = self.k("create", "-f", EXAMPLES, "-l", "csdr.io/example=step3").stdout
         self.assertEqual(out.strip(), "restore.csdr.io/shop-restore created")
