@@ -21,11 +21,16 @@ constexpr auto kPeriod = std::chrono::seconds(2);
 // and no longer says it, and kept when the source cannot be read now.
 enum class Source { kNodes, kVersion, kMigrate, kCsi, kFlex, kAckProfile };
 constexpr std::pair<const char*, Source> kObservedFields[] = {
-    {"regionID", Source::kNodes},          {"allNodesECS", Source::kNodes},
-    {"kubernetesVersion", Source::kVersion}, {"componentVersion", Source::kMigrate},
-    {"csiVersion", Source::kCsi},          {"flexVolumeDetected", Source::kFlex},
-    {"clusterID", Source::kAckProfile},    {"accountID", Source::kAckProfile},
-    {"vpcID", Source::kAckProfile},        {"zones", Source::kAckProfile},
+    {"regionID", Source::kNodes},
+    {"allNodesECS", Source::kNodes},
+    {"kubernetesVersion", Source::kVersion},
+    {"componentVersion", Source::kMigrate},
+    {"csiVersion", Source::kCsi},
+    {"flexVolumeDetected", Source::kFlex},
+    {"clusterID", Source::kAckProfile},
+    {"accountID", Source::kAckProfile},
+    {"vpcID", Source::kAckProfile},
+    {"zones", Source::kAckProfile},
 };
 
 bool SourceKnown(const webhook::ObservedSources& s, Source source) {
@@ -55,8 +60,8 @@ std::string Join(const std::vector<std::string>& parts, const char* sep) {
 // Sets condition `type` in `conditions` (an array), keeping its lastTransitionTime when its
 // status is unchanged.
 void SetCondition(json::Value* conditions, const json::Value* previous, const std::string& type,
-                  const std::string& status, const std::string& reason,
-                  const std::string& message, int64_t generation, const std::string& now) {
+                  const std::string& status, const std::string& reason, const std::string& message,
+                  int64_t generation, const std::string& now) {
   std::string since = now;
   if (previous != nullptr && previous->is_array()) {
     for (const json::Value& c : previous->array()) {
@@ -97,10 +102,12 @@ json::Value DiscoveryController::NextStatus(const json::Value& profile,
                                             bool have_cluster, const webhook::SecretFact& secret,
                                             std::chrono::system_clock::time_point now) const {
   const json::Value* current = profile.Find("status");
-  json::Value status = current != nullptr && current->is_object() ? *current
-                                                                  : json::Value::MakeObject();
-  const json::Value* previous_conditions = current != nullptr ? current->Find("conditions") : nullptr;
-  const json::Value previous = previous_conditions != nullptr ? *previous_conditions : json::Value();
+  json::Value status =
+      current != nullptr && current->is_object() ? *current : json::Value::MakeObject();
+  const json::Value* previous_conditions =
+      current != nullptr ? current->Find("conditions") : nullptr;
+  const json::Value previous =
+      previous_conditions != nullptr ? *previous_conditions : json::Value();
   const int64_t generation = profile.FindPath({"metadata", "generation"}) != nullptr
                                  ? profile.FindPath({"metadata", "generation"})->as_int()
                                  : 0;
@@ -138,18 +145,19 @@ json::Value DiscoveryController::NextStatus(const json::Value& profile,
     const std::string declared = profile.GetString({"spec", field});
     const std::string seen = status.GetString({field});
     if (!declared.empty() && !seen.empty() && declared != seen) {
-      disagree.push_back("spec." + std::string(field) + " " + json::Serialize(json::Value(declared)) +
-                         " disagrees with the observed " + json::Serialize(json::Value(seen)) +
-                         " (status." + field + ", which the rules use)");
+      disagree.push_back("spec." + std::string(field) + " " +
+                         json::Serialize(json::Value(declared)) + " disagrees with the observed " +
+                         json::Serialize(json::Value(seen)) + " (status." + field +
+                         ", which the rules use)");
     }
   }
   std::string message = "read: " + (read.empty() ? std::string("nothing") : Join(read, ", "));
   if (!missing.empty()) message += "; missing: " + Join(missing, "; ");
   if (!disagree.empty()) message += "; " + Join(disagree, "; ");
-  SetCondition(&conditions, &previous, "ProfileDiscovered", missing.empty() ? "True" : "False",
-               !disagree.empty() ? "DeclaredDiffers"
-                                 : (missing.empty() ? "Discovered" : "SourcesMissing"),
-               message, generation, stamp);
+  SetCondition(
+      &conditions, &previous, "ProfileDiscovered", missing.empty() ? "True" : "False",
+      !disagree.empty() ? "DeclaredDiffers" : (missing.empty() ? "Discovered" : "SourcesMissing"),
+      message, generation, stamp);
 
   const json::Value* center = caps.Find("backupCenter");
   if (center == nullptr) {

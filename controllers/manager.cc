@@ -33,9 +33,10 @@ StatusOr<std::set<std::string>> ParseControllers(const std::vector<std::string>&
     const bool disable = !f.empty() && f[0] == '-';
     const std::string name = disable ? f.substr(1) : f;
     if (known.count(name) == 0) {
-      return Status(Code::kInvalid, "--controllers: unknown controller \"" + name +
-                                        "\" (known: schedule, expiry, discovery; \"*\" for all, \"-name\" "
-                                        "to turn one off)");
+      return Status(Code::kInvalid,
+                    "--controllers: unknown controller \"" + name +
+                        "\" (known: schedule, expiry, discovery; \"*\" for all, \"-name\" "
+                        "to turn one off)");
     }
     (disable ? off : on).insert(name);
   }

@@ -22,8 +22,8 @@
 #include "apiserver/registry/registry.h"
 #include "controllers/controller.h"
 #include "controllers/leader_election.h"
-#include "webhook/cluster/cluster_facts.h"
 #include "storage/store.h"
+#include "webhook/cluster/cluster_facts.h"
 
 namespace csdr::controllers {
 

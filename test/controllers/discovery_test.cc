@@ -33,18 +33,19 @@ webhook::ObjectFact Absent() {
 }
 
 std::string Workload(const std::string& container, const std::string& image) {
-  return R"({"spec":{"template":{"spec":{"containers":[{"name":")" + container +
-         R"(","image":")" + image + R"("}]}}}})";
+  return R"({"spec":{"template":{"spec":{"containers":[{"name":")" + container + R"(","image":")" +
+         image + R"("}]}}}})";
 }
 
 // A cluster in cn-heyuan with migrate-controller v1.8.3 on two ECS nodes.
-webhook::ObservedSources Heyuan(const std::string& migrate_image =
-                                    "acs/migrate-controller:v1.8.3-1a2b-aliyun") {
+webhook::ObservedSources Heyuan(
+    const std::string& migrate_image = "acs/migrate-controller:v1.8.3-1a2b-aliyun") {
   webhook::ObservedSources s;
   s.nodes.known = true;
   for (const char* id : {"cn-heyuan.i-a", "cn-heyuan.i-b"}) {
     s.nodes.items.push_back(Ref(R"({"metadata":{"labels":{"topology.kubernetes.io/region":
-        "cn-heyuan"}},"spec":{"providerID":")" + std::string(id) + R"("}})"));
+        "cn-heyuan"}},"spec":{"providerID":")" +
+                                std::string(id) + R"("}})"));
   }
   s.kubernetes_version = "v1.33.1";
   s.migrate_controller = Present(Workload("migrate-controller", migrate_image));
@@ -78,9 +79,8 @@ class DiscoveryTest : public testing::ControllerWorld {
 
 TEST_F(DiscoveryTest, EverySourceIntoStatusWithCapabilitiesAndConditions) {
   SetNow("2026-12-07T10:00:00Z");
-  const json::Value status =
-      controller_.NextStatus(Profile(R"({"clusterType":"ACKManaged"})"), Heyuan(), true,
-                             no_secret_, Now());
+  const json::Value status = controller_.NextStatus(Profile(R"({"clusterType":"ACKManaged"})"),
+                                                    Heyuan(), true, no_secret_, Now());
   for (const auto& [field, want] :
        {std::pair<const char*, json::Value>{"regionID", json::Value("cn-heyuan")},
         {"componentVersion", json::Value("v1.8.3")},
@@ -141,7 +141,8 @@ TEST_F(DiscoveryTest, AnUnreadableSourceKeepsItsFieldAnAbsentOneRemovesIt) {
 
 TEST_F(DiscoveryTest, DeclaredValuesThatDisagreeAreSaid) {
   const json::Value status = controller_.NextStatus(
-      Profile(R"({"clusterType":"ACKManaged","regionID":"cn-hangzhou","componentVersion":"v1.8.4"})"),
+      Profile(
+          R"({"clusterType":"ACKManaged","regionID":"cn-hangzhou","componentVersion":"v1.8.4"})"),
       Heyuan(), true, no_secret_, Now());
   const json::Value* discovered = Condition(status, "ProfileDiscovered");
   EXPECT_EQ(discovered->GetString({"reason"}), "DeclaredDiffers");
@@ -159,9 +160,8 @@ TEST_F(DiscoveryTest, DeclaredValuesThatDisagreeAreSaid) {
 TEST_F(DiscoveryTest, CredentialsAndSupport) {
   webhook::SecretFact secret;
   secret.presence = webhook::Presence::kAbsent;
-  json::Value status =
-      controller_.NextStatus(Profile(R"({"clusterType":"Registered"})"), Heyuan(), true, secret,
-                             Now());
+  json::Value status = controller_.NextStatus(Profile(R"({"clusterType":"Registered"})"), Heyuan(),
+                                              true, secret, Now());
   EXPECT_EQ(Condition(status, "CredentialsReady")->GetString({"reason"}), "SecretMissing");
   secret.presence = webhook::Presence::kPresent;
   secret.keys = {{"access-key-id", true}, {"access-key-secret", false}};
@@ -220,7 +220,8 @@ TEST_F(DiscoveryTest, SyncWritesTheStatusOnlyWhenItChanges) {
   apiserver::Scope scope = ScopeOf("clusterprofiles", "cluster");
   scope.namespace_.clear();
   auto created = registry_->Create(scope, Profile(R"({"clusterType":"ACKManaged",
-      "regionID":"cn-heyuan","componentVersion":"v1.8.3"})"), {});
+      "regionID":"cn-heyuan","componentVersion":"v1.8.3"})"),
+                                   {});
   ASSERT_TRUE(created.ok()) << created.status().message();
   FakeCluster cluster;
   cluster.sources = Heyuan();

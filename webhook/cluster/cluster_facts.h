@@ -157,7 +157,14 @@ class CachedClusterFacts final : public ClusterFacts {
       : client_(std::move(client)) {}
 
   // Discovery's: not part of HasSynced.
-  enum DiscoveryIndex { kNodes, kMigrateController, kCsiPlugin, kFlexVolume, kAckProfile, kDiscoveryCount };
+  enum DiscoveryIndex {
+    kNodes,
+    kMigrateController,
+    kCsiPlugin,
+    kFlexVolume,
+    kAckProfile,
+    kDiscoveryCount
+  };
 
   std::unique_ptr<kube::KubeClient> client_;
   std::array<std::unique_ptr<Reflector>, kCount> reflectors_;  // destroyed before client_

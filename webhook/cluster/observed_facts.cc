@@ -9,9 +9,7 @@ namespace csdr::webhook {
 
 namespace {
 
-bool IsLowerAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 // A region ID as Alibaba Cloud writes them: lowercase letters and digits in dash-separated
 // parts, at least two ("cn-hangzhou", "ap-southeast-1").
@@ -182,8 +180,9 @@ json::Value ObservedStatus(const ObservedSources& src, std::vector<std::string>*
   };
   const std::string ns(kSystemNamespace);
   for (const Workload& w :
-       {Workload{src.migrate_controller, "Deployment " + ns + "/" + std::string(kMigrateControllerName),
-                 "", "componentVersion"},
+       {Workload{src.migrate_controller,
+                 "Deployment " + ns + "/" + std::string(kMigrateControllerName), "",
+                 "componentVersion"},
         Workload{src.csi_plugin, "DaemonSet " + ns + "/" + std::string(kCsiPluginName),
                  kCsiPluginName, "csiVersion"}}) {
     if (!w.fact.present()) {

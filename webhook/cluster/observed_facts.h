@@ -56,10 +56,10 @@ std::vector<std::string> ZonesOfVswZone(std::string_view vsw_zone);
 // unknown with the reason), and the cluster's /version.
 struct ObservedSources {
   ListFact nodes;
-  ObjectFact migrate_controller;  // Deployment kube-system/migrate-controller
-  ObjectFact csi_plugin;          // DaemonSet kube-system/csi-plugin
-  ObjectFact flexvolume;          // DaemonSet kube-system/flexvolume
-  ObjectFact ack_profile;         // ConfigMap kube-system/ack-cluster-profile
+  ObjectFact migrate_controller;   // Deployment kube-system/migrate-controller
+  ObjectFact csi_plugin;           // DaemonSet kube-system/csi-plugin
+  ObjectFact flexvolume;           // DaemonSet kube-system/flexvolume
+  ObjectFact ack_profile;          // ConfigMap kube-system/ack-cluster-profile
   std::string kubernetes_version;  // /version gitVersion; "" when it could not be read
   std::string version_error;       // why not
 };

@@ -100,8 +100,8 @@ ResourceSpec NodesSpec() {
     json::Value meta = ReducedMetadata(node);
     if (const json::Value* labels = node.FindPath({"metadata", "labels"}); labels != nullptr) {
       json::Value kept = json::Value::MakeObject();
-      Keep(*labels,
-           {"topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"}, &kept);
+      Keep(*labels, {"topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"},
+           &kept);
       meta.Set("labels", std::move(kept));
     }
     out.Set("metadata", std::move(meta));
@@ -130,8 +130,13 @@ ResourceSpec SystemObjectSpec(std::string_view kind, std::string name) {
     };
   } else {
     const bool deployment = kind == "Deployment";
-    spec = {"/apis/apps/v1", "apps/v1", deployment ? "Deployment" : "DaemonSet",
-            deployment ? "deployments" : "daemonsets", true, "kube-system", nullptr};
+    spec = {"/apis/apps/v1",
+            "apps/v1",
+            deployment ? "Deployment" : "DaemonSet",
+            deployment ? "deployments" : "daemonsets",
+            true,
+            "kube-system",
+            nullptr};
     spec.transform = [](json::Value workload) {
       json::Value out = json::Value::MakeObject();
       Keep(workload, {"apiVersion", "kind"}, &out);

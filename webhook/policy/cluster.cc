@@ -73,7 +73,8 @@ ClusterView FillView(const json::Value& profile) {
   v.region = profile.GetString({"status", "regionID"});
   if (v.region.empty()) v.region = profile.GetString({"spec", "regionID"});
   v.component_version = profile.GetString({"status", "componentVersion"});
-  if (v.component_version.empty()) v.component_version = profile.GetString({"spec", "componentVersion"});
+  if (v.component_version.empty())
+    v.component_version = profile.GetString({"spec", "componentVersion"});
   v.version = ParseSemver(v.component_version);
   v.credential_mode = profile.GetString({"spec", "credentialMode"});
   if (v.credential_mode.empty()) {

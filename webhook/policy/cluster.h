@@ -32,7 +32,7 @@ struct ClusterView {
   std::string unknown_reason;  // store failure, when presence == kUnknown
   ObjectRef profile;           // when present
 
-  std::string type;               // spec.clusterType ("" when unset)
+  std::string type;  // spec.clusterType ("" when unset)
   // Observed beats declared: what discovery wrote in status, else what the spec says.
   std::string region;             // status.regionID, else spec.regionID ("" when neither)
   std::string component_version;  // status.componentVersion, else spec.componentVersion

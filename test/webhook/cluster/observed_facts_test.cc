@@ -31,13 +31,13 @@ TEST(EcsProviderRegionTest, Forms) {
       {"ap-southeast-1.i-t4n0xyz", "ap-southeast-1"},
       {"cn-heyuan.i-f8z2", "cn-heyuan"},
       {"", ""},
-      {"i-bp1abc", ""},                    // no region
-      {"cn-hangzhou.i-", ""},              // no instance
-      {"aws:///us-east-1a/i-0abc", ""},    // another cloud
-      {"cn-hangzhou.ecs-1", ""},           // not an instance ID
-      {"CN-Hangzhou.i-bp1", ""},           // not a region ID
-      {"hangzhou.i-bp1", ""},              // one part only
-      {"cn-hangzhou.i-bp1/extra", ""},     // trailing junk
+      {"i-bp1abc", ""},                  // no region
+      {"cn-hangzhou.i-", ""},            // no instance
+      {"aws:///us-east-1a/i-0abc", ""},  // another cloud
+      {"cn-hangzhou.ecs-1", ""},         // not an instance ID
+      {"CN-Hangzhou.i-bp1", ""},         // not a region ID
+      {"hangzhou.i-bp1", ""},            // one part only
+      {"cn-hangzhou.i-bp1/extra", ""},   // trailing junk
       {"kind://docker/kind/node", ""},
   };
   for (const auto& c : cases) EXPECT_EQ(EcsProviderRegion(c.id), c.region) << c.id;
@@ -53,15 +53,14 @@ TEST(RegionOfNodesTest, MajorityThenFallbacks) {
                            Node(R"({"topology.kubernetes.io/region":"cn-beijing"})", "")}),
             "cn-beijing");
   // One node with the new label outweighs two with only the beta one.
-  EXPECT_EQ(RegionOfNodes(
-                {Node(R"({"failure-domain.beta.kubernetes.io/region":"cn-beijing"})", ""),
-                 Node(R"({"failure-domain.beta.kubernetes.io/region":"cn-beijing"})", ""),
-                 Node(R"({"topology.kubernetes.io/region":"cn-wulanchabu"})", "")}),
+  EXPECT_EQ(RegionOfNodes({Node(R"({"failure-domain.beta.kubernetes.io/region":"cn-beijing"})", ""),
+                           Node(R"({"failure-domain.beta.kubernetes.io/region":"cn-beijing"})", ""),
+                           Node(R"({"topology.kubernetes.io/region":"cn-wulanchabu"})", "")}),
             "cn-wulanchabu");
   // Only the beta label.
-  EXPECT_EQ(RegionOfNodes(
-                {Node(R"({"failure-domain.beta.kubernetes.io/region":"cn-guangzhou"})", "")}),
-            "cn-guangzhou");
+  EXPECT_EQ(
+      RegionOfNodes({Node(R"({"failure-domain.beta.kubernetes.io/region":"cn-guangzhou"})", "")}),
+      "cn-guangzhou");
   // No label: the ECS provider IDs.
   EXPECT_EQ(RegionOfNodes({Node("{}", "cn-heyuan.i-f8z1"), Node("{}", "cn-heyuan.i-f8z2"),
                            Node("{}", "kind://docker/x")}),
@@ -82,8 +81,7 @@ TEST(VersionOfImageTest, TagForms) {
     const char* image;
     const char* version;
   } cases[] = {
-      {"registry.cn-hangzhou.aliyuncs.com/acs/migrate-controller:v1.8.4-8bea6b9-aliyun",
-       "v1.8.4"},
+      {"registry.cn-hangzhou.aliyuncs.com/acs/migrate-controller:v1.8.4-8bea6b9-aliyun", "v1.8.4"},
       {"migrate-controller:v1.8.3", "v1.8.3"},
       {"acs/csi-plugin:v1.30.1-a2b3c4d-aliyun", "v1.30.1"},
       {"registry.local:5000/acs/migrate-controller:v1.9.0", "v1.9.0"},  // a registry port

@@ -19,8 +19,7 @@ enum class Verdict { kAllowed, kDenied, kUnverified };
 Verdict VerdictOf(const Decision& d, std::string_view id) {
   for (const std::string& m : d.denials) {
     if (m.find("[" + std::string(id) + "]") == std::string::npos) continue;
-    return m.find("(cannot verify:") != std::string::npos ? Verdict::kUnverified
-                                                          : Verdict::kDenied;
+    return m.find("(cannot verify:") != std::string::npos ? Verdict::kUnverified : Verdict::kDenied;
   }
   return Verdict::kAllowed;
 }
@@ -31,7 +30,8 @@ void ExpectAgrees(const json::Value& caps, const char* capability, Verdict v,
   const json::Value* c = caps.Find(capability);
   if (v == Verdict::kUnverified) {
     EXPECT_EQ(c, nullptr) << trace << ": " << capability << " is "
-                          << json::Serialize(c ? *c : json::Value()) << " but the rule cannot verify";
+                          << json::Serialize(c ? *c : json::Value())
+                          << " but the rule cannot verify";
     return;
   }
   ASSERT_NE(c, nullptr) << trace << ": " << capability << " missing, the rule decided";
@@ -49,13 +49,17 @@ TEST(CapabilitiesTest, AgreeWithTheRulesThatJudgeThem) {
       for (const char* version : kVersions) {
         for (bool observed : {false, true}) {
           // Observed: the facts in status (discovery's), with contrary declarations in spec.
-          json::Value profile = Profile(type, observed ? "cn-beijing" : region,
-                                        observed ? "v1.0.0" : version);
+          json::Value profile =
+              Profile(type, observed ? "cn-beijing" : region, observed ? "v1.0.0" : version);
           if (observed) {
-            if (*region != '\0') SetPath(&profile, "status.regionID", json::Value(region));
-            else ErasePath(&profile, "spec.regionID");
-            if (*version != '\0') SetPath(&profile, "status.componentVersion", json::Value(version));
-            else ErasePath(&profile, "spec.componentVersion");
+            if (*region != '\0')
+              SetPath(&profile, "status.regionID", json::Value(region));
+            else
+              ErasePath(&profile, "spec.regionID");
+            if (*version != '\0')
+              SetPath(&profile, "status.componentVersion", json::Value(version));
+            else
+              ErasePath(&profile, "spec.componentVersion");
           }
           SetPath(&profile, "status.allNodesECS", json::Value(std::string(type) == "Registered"));
           const std::string trace = std::string(type) + " " + region + " " + version +
@@ -68,26 +72,28 @@ TEST(CapabilitiesTest, AgreeWithTheRulesThatJudgeThem) {
           EXPECT_EQ(caps.Find("backupCenter")->as_bool(), true) << trace;
 
           const json::Value cloud = Backup(
-              "b1", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+              "b1",
+              R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
                 "volumeBackup":{"method":"CloudBackup"}})");
           const Decision dc = Evaluate(Create(cloud), facts);
           ExpectAgrees(caps, "volumeBackup", VerdictOf(dc, "CSDR-BK-004"), trace);
           if (caps.Find("volumeBackup")->as_bool()) {
             ExpectAgrees(caps, "cloudBackup", VerdictOf(dc, "CSDR-BK-005"), trace);
             const json::Value snap = Backup(
-                "b2", R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+                "b2",
+                R"({"vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
                   "volumeBackup":{"method":"Snapshot"}})");
-            ExpectAgrees(caps, "ecsSnapshot", VerdictOf(Evaluate(Create(snap), facts), "CSDR-BK-007"),
-                         trace);
+            ExpectAgrees(caps, "ecsSnapshot",
+                         VerdictOf(Evaluate(Create(snap), facts), "CSDR-BK-007"), trace);
             if (*region != '\0') {
               // A disk backup from another region, restored here.
               json::Value done = DoneBackup();
               SetPath(&done, "status.sourceCluster.regionID",
                       json::Value(std::string(region) == "cn-hangzhou" ? "cn-shanghai"
-                                                                        : "cn-hangzhou"));
+                                                                       : "cn-hangzhou"));
               facts.Put(done);
-              const json::Value restore = Restore(
-                  "r1", R"({"backupName":"done","includedNamespaces":["shop"]})");
+              const json::Value restore =
+                  Restore("r1", R"({"backupName":"done","includedNamespaces":["shop"]})");
               ExpectAgrees(caps, "crossRegionDiskRestore",
                            VerdictOf(Evaluate(Create(restore), facts), "CSDR-RS-002"), trace);
             }

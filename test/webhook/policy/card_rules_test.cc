@@ -205,8 +205,8 @@ TEST(CardBk005Test, RegionsVersionsMethods) {
                     std::string(v.text).empty()
                         ? "ClusterProfile \"cluster\" has neither status.componentVersion nor "
                           "spec.componentVersion"
-                        : "ClusterProfile \"cluster\" componentVersion \"" +
-                              std::string(v.text) + "\" is not a version vMAJOR.MINOR.PATCH";
+                        : "ClusterProfile \"cluster\" componentVersion \"" + std::string(v.text) +
+                              "\" is not a version vMAJOR.MINOR.PATCH";
                 want = As(form, {std::string(kBk005) + " (cannot verify: " + why + ")"});
               }
             }

@@ -198,7 +198,8 @@ TEST(Cp004Test, ChangesThatStrandStoredObjects) {
        stored({CloudSchedule("nightly")}),
        UpdateOf(P("ACKManaged", "cn-heyuan", ""), P("ACKManaged", "cn-heyuan", "v1.8.4")),
        {strand_nightly + kBk005 +
-        " (cannot verify: ClusterProfile \"cluster\" has neither status.componentVersion nor spec.componentVersion)"},
+        " (cannot verify: ClusterProfile \"cluster\" has neither status.componentVersion nor "
+        "spec.componentVersion)"},
        {}},
       {"type set to ACKEdge with a volume schedule stored",
        stored({CloudSchedule("nightly", "Snapshot")}),
