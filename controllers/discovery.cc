@@ -162,7 +162,7 @@ json::Value DiscoveryController::NextStatus(const json::Value& profile,
     }
   }
   json::Value effective = profile;
-  effective.Set("status", status);  // without conditions yet: the rules do not read them
+  effective.Set("status", status);  // the observed facts (conditions are not read by rules)
   const json::Value caps = webhook::CapabilitiesOf(effective);
   status.Set("capabilities", caps);
   effective["status"].Set("capabilities", caps);  // the replay below reads ecsSnapshot
