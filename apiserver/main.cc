@@ -351,7 +351,6 @@ int main(int argc, char** argv) {
   }
   controller_options.events = events.get();
   controller_options.cluster = cluster->get();
-  controller_options.facts = &admission.facts();
   controllers::ControllerManager controller_manager(&registry, store->get(), controller_options);
 
   TlsServer* srv = server->get();

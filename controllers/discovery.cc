@@ -10,7 +10,6 @@
 #include "apiserver/kinds/validation.h"
 #include "webhook/cluster/observed_facts.h"
 #include "webhook/policy/capabilities.h"
-#include "webhook/policy/engine.h"
 
 namespace csdr::controllers {
 
@@ -82,32 +81,6 @@ void SetCondition(json::Value* conditions, const json::Value* previous, const st
   conditions->PushBack(std::move(c));
 }
 
-// The stored objects that fail the profile-dependent rules under `effective`: CSDR-CP-004's
-// replay, run by the engine as an update from an incomplete profile (against which nothing
-// was judged, so everything failing now counts): "<Kind> <ns>/<name>: <rule's message>" for
-// each, or "the change could break stored <Kind>s (cannot verify: ...)".
-std::vector<std::string> StoredFailures(const json::Value& effective, const webhook::Facts& facts) {
-  json::Value before = effective;
-  if (json::Value* spec = before.Find("spec"); spec != nullptr) spec->Erase("clusterType");
-  webhook::AdmissionInput in;
-  in.operation = webhook::Operation::kUpdate;
-  in.group = "csdr.io";
-  in.kind = "ClusterProfile";
-  in.name = "cluster";
-  in.object = &effective;
-  in.old_object = &before;
-  in.user = ControllerUser().name;
-  const webhook::Decision d = webhook::Evaluate(in, facts);
-  std::vector<std::string> out;
-  for (const std::string& m : d.denials) {
-    if (m.rfind("[CSDR-CP-004] ", 0) != 0) continue;
-    std::string what = m.substr(14);  // "<Kind> <ns>/<name>: <rule's message>"
-    if (what.rfind("the change would break ", 0) == 0) what.erase(0, 23);
-    out.push_back(std::move(what));
-  }
-  return out;
-}
-
 bool NeedsSecret(const json::Value& profile) {
   const std::string type = profile.GetString({"spec", "clusterType"});
   const std::string mode = profile.GetString({"spec", "credentialMode"});
@@ -162,10 +135,9 @@ json::Value DiscoveryController::NextStatus(const json::Value& profile,
     }
   }
   json::Value effective = profile;
-  effective.Set("status", status);  // the observed facts (conditions are not read by rules)
+  effective.Set("status", status);
   const json::Value caps = webhook::CapabilitiesOf(effective);
   status.Set("capabilities", caps);
-  effective["status"].Set("capabilities", caps);  // the replay below reads ecsSnapshot
 
   // Declared values that disagree with observed ones (the rules use the observed).
   std::vector<std::string> disagree;
@@ -229,21 +201,6 @@ json::Value DiscoveryController::NextStatus(const json::Value& profile,
     } else {
       SetCondition(&conditions, &previous, "CredentialsReady", "True", "SecretPresent",
                    "Secret " + path + " holds an AccessKey pair", generation, stamp);
-    }
-  }
-  if (facts_ != nullptr && caps.Find("backupCenter") != nullptr) {
-    const std::vector<std::string> failing = StoredFailures(effective, *facts_);
-    bool unverified = false;
-    for (const auto& f : failing) unverified |= f.find("(cannot verify:") != std::string::npos;
-    if (failing.empty()) {
-      SetCondition(&conditions, &previous, "StoredObjectsSupported", "True", "AllSupported",
-                   "every stored BackupVault and BackupSchedule passes the rules that depend on "
-                   "the cluster",
-                   generation, stamp);
-    } else {
-      SetCondition(&conditions, &previous, "StoredObjectsSupported",
-                   unverified ? "Unknown" : "False", unverified ? "CannotVerify" : "Broken",
-                   Join(failing, "; "), generation, stamp);
     }
   }
   status.Set("conditions", std::move(conditions));

@@ -12,12 +12,6 @@
 // writes through the status subresource only when something changed. A pass costs a few
 // map lookups, so it runs every 2 s. Without a cluster only ProfileDiscovered is written,
 // saying so; nothing else changes.
-//
-// What the observed facts mean for what is stored: the condition StoredObjectsSupported
-// replays, against the effective profile, the rules CSDR-CP-004 replays for a declared change
-// (every vault and every schedule's template), and names each stored object that fails them
-// with the rule's ID and message (say migrate-controller went back below v1.8.4 while a
-// schedule uses Cloud Backup in a gated region).
 #pragma once
 
 #include <chrono>
@@ -30,11 +24,8 @@ namespace csdr::controllers {
 
 class DiscoveryController {
  public:
-  // `facts`: the policy engine's (the store and the cluster cache), for StoredObjectsSupported;
-  // that condition is not written when null.
-  DiscoveryController(ControllerContext ctx, const webhook::ClusterFacts* cluster,
-                      const webhook::Facts* facts = nullptr)
-      : ctx_(std::move(ctx)), cluster_(cluster), facts_(facts) {}
+  DiscoveryController(ControllerContext ctx, const webhook::ClusterFacts* cluster)
+      : ctx_(std::move(ctx)), cluster_(cluster) {}
 
   // One pass; returns when the next is due.
   std::optional<std::chrono::system_clock::time_point> Sync(
@@ -50,7 +41,6 @@ class DiscoveryController {
  private:
   ControllerContext ctx_;
   const webhook::ClusterFacts* cluster_;
-  const webhook::Facts* facts_;
 };
 
 }  // namespace csdr::controllers

@@ -48,8 +48,6 @@ struct ControllerManagerOptions {
   EventRecorder* events = nullptr;  // where the controllers' Events go; none when null
   // What the discovery controller reads; it does not run when null.
   const webhook::ClusterFacts* cluster = nullptr;
-  // The policy engine's facts, for the discovery controller's StoredObjectsSupported.
-  const webhook::Facts* facts = nullptr;
 };
 
 class ControllerManager {

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include "test/controllers/controllers_test_util.h"
-#include "webhook/policy/fake_facts.h"
 
 namespace csdr::controllers {
 namespace {
@@ -196,38 +195,6 @@ TEST_F(DiscoveryTest, WithoutAClusterOnlyTheConditionSaysSo) {
   const json::Value* discovered = Condition(status, "ProfileDiscovered");
   EXPECT_EQ(discovered->GetString({"reason"}), "NoCluster");
   EXPECT_NE(discovered->GetString({"message"}).find("no cluster configured"), std::string::npos);
-}
-
-// What the observed facts mean for stored objects: a schedule that backs up with Cloud Backup
-// in cn-heyuan is named, with the rule's ID, while migrate-controller is v1.8.3 (whatever the
-// spec declares), and no longer once it runs v1.8.4.
-TEST_F(DiscoveryTest, StoredObjectsThatTheObservedFactsBreakAreNamed) {
-  webhook::FakeFacts facts;
-  facts.Put(J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule",
-      "metadata":{"name":"nightly","namespace":"csdr"},
-      "spec":{"schedule":"1 4 * * *","template":{"vaultName":"v1","backupType":"AppAndPvBackup",
-      "includedNamespaces":["shop"],"volumeBackup":{"method":"CloudBackup"}}}})"));
-  facts.Put(J(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupSchedule",
-      "metadata":{"name":"apps-only","namespace":"csdr"},
-      "spec":{"schedule":"1 4 * * *","template":{"vaultName":"v1","backupType":"AppBackup",
-      "includedNamespaces":["shop"]}}})"));
-  DiscoveryController controller(ControllerContext{}, nullptr, &facts);
-  const json::Value declared =
-      Profile(R"({"clusterType":"ACKManaged","regionID":"cn-heyuan","componentVersion":"v1.8.4"})");
-  json::Value status = controller.NextStatus(declared, Heyuan(), true, no_secret_, Now());
-  const json::Value* stored = Condition(status, "StoredObjectsSupported");
-  ASSERT_NE(stored, nullptr);
-  EXPECT_EQ(stored->GetString({"status"}), "False");
-  EXPECT_EQ(stored->GetString({"reason"}), "Broken");
-  const std::string m = stored->GetString({"message"});
-  EXPECT_EQ(m.rfind("BackupSchedule csdr/nightly: ", 0), 0u) << m;
-  EXPECT_NE(m.find("[CSDR-BK-005]"), std::string::npos) << m;
-  EXPECT_EQ(m.find("apps-only"), std::string::npos) << m;
-  status = controller.NextStatus(declared, Heyuan("acs/migrate-controller:v1.8.4"), true,
-                                 no_secret_, Now());
-  stored = Condition(status, "StoredObjectsSupported");
-  EXPECT_EQ(stored->GetString({"status"}), "True");
-  EXPECT_EQ(stored->GetString({"reason"}), "AllSupported");
 }
 
 // A ClusterFacts whose observations the test sets.

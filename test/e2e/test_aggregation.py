@@ -515,26 +515,6 @@ class AggregationTest(ControlPlaneTestCase):
         # The declared region still disagrees: kubectl prints the warning.
         self.assertIn('[CSDR-CP-005] ClusterProfile "cluster" declares spec.regionID '
                       '"cn-hangzhou" but the cluster shows "cn-heyuan"', p.stderr)
-        # A schedule that backs up with Cloud Backup, admitted under v1.8.4; migrate-controller
-        # goes back to v1.8.3: the profile names the schedule it now breaks, with the rule ID.
-        schedule = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupSchedule",
-                    "metadata": {"name": "discovery-cloud", "namespace": "csdr"},
-                    "spec": {"schedule": "0 4 * * *", "paused": True,
-                             "template": backup["spec"]}}
-        k("create", "-f", "-", input=json.dumps(schedule))
-        apply(workload("Deployment", "migrate-controller", "migrate-controller",
-                       "registry-cn-heyuan.ack.aliyuncs.com/acs/migrate-controller:v1.8.3-1a2b3c4-aliyun"))
-
-        def stored_condition():
-            for c in status().get("conditions", []):
-                if c["type"] == "StoredObjectsSupported" and c["status"] == "False":
-                    return c
-            return None
-        broken = wait_for(stored_condition, timeout=30, interval=0.5,
-                          what="StoredObjectsSupported naming the schedule")
-        self.assertIn("BackupSchedule csdr/discovery-cloud: ", broken["message"])
-        self.assertIn("[CSDR-BK-005]", broken["message"])
-        k("-n", "csdr", "delete", "backupschedule", "discovery-cloud")
         # The manifests let the service account read exactly these, by name.
         sa = "--as=system:serviceaccount:csdr:csdr-apiserver"
         for verb, what, ns, allowed in (("list", "nodes", None, True),
