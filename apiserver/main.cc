@@ -45,13 +45,33 @@ void RegisterMetrics(const csdr::apiserver::TlsServer& server) {
       "csdr_connections_closed_total",
       "Connections the server closed: a handshake or request not complete within "
       "--read-header-timeout (header_timeout), idle past --idle-connection-timeout "
-      "(idle_timeout), or a request over the size cap (too_large).",
+      "(idle_timeout), a request over the size cap (too_large), or an HTTP/2 connection "
+      "ended for a protocol error (h2_protocol_error) or a flood (h2_flood).",
       std::vector<std::string>{"reason"},
       [srv](std::vector<GaugeFunc::Sample>* out) {
         auto c = srv->counts();
         out->push_back({{"header_timeout"}, static_cast<double>(c.closed_header_timeout)});
         out->push_back({{"idle_timeout"}, static_cast<double>(c.closed_idle_timeout)});
         out->push_back({{"too_large"}, static_cast<double>(c.closed_too_large)});
+        out->push_back({{"h2_protocol_error"}, static_cast<double>(c.closed_h2_protocol_error)});
+        out->push_back({{"h2_flood"}, static_cast<double>(c.closed_h2_flood)});
+      },
+      csdr::metrics::Type::kCounter));
+  r.Add(std::make_unique<GaugeFunc>(
+      "csdr_http_requests_total",
+      "Requests read, by the protocol they came in (HTTP/1.1 or HTTP/2).",
+      std::vector<std::string>{"protocol"},
+      [srv](std::vector<GaugeFunc::Sample>* out) {
+        auto c = srv->counts();
+        out->push_back({{"HTTP/1.1"}, static_cast<double>(c.requests_http1)});
+        out->push_back({{"HTTP/2"}, static_cast<double>(c.requests_h2)});
+      },
+      csdr::metrics::Type::kCounter));
+  r.Add(std::make_unique<GaugeFunc>(
+      "csdr_http2_connections_total", "Connections that negotiated HTTP/2 (ALPN h2).",
+      std::vector<std::string>{},
+      [srv](std::vector<GaugeFunc::Sample>* out) {
+        out->push_back({{}, static_cast<double>(srv->counts().connections_h2)});
       },
       csdr::metrics::Type::kCounter));
   csdr::metrics::RegisterProcessMetrics();
@@ -236,6 +256,10 @@ int main(int argc, char** argv) {
   serving.limits.header_timeout = std::chrono::seconds(opts->read_header_timeout_seconds);
   serving.limits.idle_timeout = std::chrono::seconds(opts->idle_connection_timeout_seconds);
   serving.permit_port_sharing = opts->permit_port_sharing;
+  serving.enable_http2 = !opts->disable_http2_serving;
+  serving.http2_max_streams = opts->http2_max_streams_per_connection > 0
+                                  ? static_cast<uint32_t>(opts->http2_max_streams_per_connection)
+                                  : 100;
   auto server = TlsServer::Create(serving);
   if (!server.ok()) {
     std::cerr << "csdr-apiserver: " << server.status().message() << "\n";

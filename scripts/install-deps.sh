@@ -13,9 +13,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libcpp-httplib-dev libssl-dev rapidjson-dev libyaml-cpp-dev libgoogle-glog-dev libgtest-dev
-  libsqlite3-dev sqlite3 openssl libsimdjson-dev libabsl-dev tzdata
+  libsqlite3-dev sqlite3 openssl libsimdjson-dev libabsl-dev tzdata libnghttp2-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc etcd-server
-  python3-kubernetes python3-yaml
+  python3-kubernetes python3-yaml python3-h2 nghttp2-client
   clang-format curl
   clang libclang-rt-14-dev
 )

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 
 namespace csdr::apiserver {
@@ -147,6 +148,7 @@ struct ConnectionVerdicts {
     std::string error;  // "" when the chain verified
     std::chrono::steady_clock::time_point at;
   };
+  std::mutex mu;  // guards entries
   std::vector<Entry> entries;
 };
 
@@ -164,6 +166,22 @@ int VerdictIndex() {
   return index;
 }
 
+// The verdicts of a connection, made on its first request. An HTTP/2 connection's requests
+// run on several workers at once, so the slot is found under a lock (striped by connection)
+// and the verdicts have their own.
+ConnectionVerdicts* VerdictsOf(SSL* ssl) {
+  static std::mutex stripes[16];
+  std::lock_guard<std::mutex> lock(stripes[std::hash<const void*>()(ssl) % 16]);
+  auto* verdicts = static_cast<ConnectionVerdicts*>(SSL_get_ex_data(ssl, VerdictIndex()));
+  if (verdicts != nullptr) return verdicts;
+  verdicts = new ConnectionVerdicts;
+  if (SSL_set_ex_data(ssl, VerdictIndex(), verdicts) != 1) {
+    delete verdicts;
+    return nullptr;
+  }
+  return verdicts;
+}
+
 }  // namespace
 
 std::string VerifyClientCertificate(const CaBundle& ca, const AuthRequest& request) {
@@ -171,11 +189,11 @@ std::string VerifyClientCertificate(const CaBundle& ca, const AuthRequest& reque
   if (request.ssl == nullptr || peer.leaf == nullptr || VerdictIndex() < 0) {
     return VerifyClientCertificate(ca.store(), peer);
   }
-  // One connection is served by one thread at a time, so its verdicts need no lock.
-  SSL* ssl = const_cast<SSL*>(request.ssl);
-  auto* verdicts = static_cast<ConnectionVerdicts*>(SSL_get_ex_data(ssl, VerdictIndex()));
+  ConnectionVerdicts* verdicts = VerdictsOf(const_cast<SSL*>(request.ssl));
+  if (verdicts == nullptr) return VerifyClientCertificate(ca.store(), peer);
   const auto now = std::chrono::steady_clock::now();
-  if (verdicts != nullptr) {
+  {
+    std::lock_guard<std::mutex> lock(verdicts->mu);
     for (auto it = verdicts->entries.begin(); it != verdicts->entries.end(); ++it) {
       if (it->bundle != ca.id()) continue;
       if (now - it->at < kVerdictTtl && X509_cmp_current_time(X509_get0_notAfter(peer.leaf)) > 0) {
@@ -186,13 +204,7 @@ std::string VerifyClientCertificate(const CaBundle& ca, const AuthRequest& reque
     }
   }
   std::string error = VerifyClientCertificate(ca.store(), peer);
-  if (verdicts == nullptr) {
-    verdicts = new ConnectionVerdicts;
-    if (SSL_set_ex_data(ssl, VerdictIndex(), verdicts) != 1) {
-      delete verdicts;
-      return error;
-    }
-  }
+  std::lock_guard<std::mutex> lock(verdicts->mu);
   if (verdicts->entries.size() >= 4) verdicts->entries.erase(verdicts->entries.begin());
   verdicts->entries.push_back({ca.id(), error, now});
   return error;

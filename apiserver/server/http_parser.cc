@@ -57,7 +57,19 @@ int HexValue(char c) {
   return -1;
 }
 
-// Go's url.PathUnescape: every '%' starts two hex digits.
+// The next line of `s` from `*pos`, without its LF or CRLF; false when no LF follows.
+bool NextLine(std::string_view s, size_t* pos, std::string_view* line) {
+  const size_t lf = s.find('\n', *pos);
+  if (lf == std::string_view::npos) return false;
+  size_t end = lf;
+  if (end > *pos && s[end - 1] == '\r') --end;
+  *line = s.substr(*pos, end - *pos);
+  *pos = lf + 1;
+  return true;
+}
+
+}  // namespace
+
 bool PercentDecode(std::string_view in, std::string* out) {
   out->clear();
   out->reserve(in.size());
@@ -74,19 +86,6 @@ bool PercentDecode(std::string_view in, std::string* out) {
   }
   return true;
 }
-
-// The next line of `s` from `*pos`, without its LF or CRLF; false when no LF follows.
-bool NextLine(std::string_view s, size_t* pos, std::string_view* line) {
-  const size_t lf = s.find('\n', *pos);
-  if (lf == std::string_view::npos) return false;
-  size_t end = lf;
-  if (end > *pos && s[end - 1] == '\r') --end;
-  *line = s.substr(*pos, end - *pos);
-  *pos = lf + 1;
-  return true;
-}
-
-}  // namespace
 
 void RequestParser::Reset() {
   phase_ = Phase::kHead;

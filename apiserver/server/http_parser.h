@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace csdr::apiserver::http {
@@ -99,6 +100,9 @@ class RequestParser {
   bool expect_continue_ = false;
   bool started_ = false;
 };
+
+// Go's url.PathUnescape: every '%' starts two hex digits; false on a bad escape.
+bool PercentDecode(std::string_view in, std::string* out);
 
 // Go's net/http.StatusText for the codes this server sends ("" for others).
 const char* ReasonPhrase(int status);

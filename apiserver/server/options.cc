@@ -57,7 +57,7 @@ bool ParseBoolValue(const std::string& v, bool* out) {
 
 // Flags that take no argument: "--flag" is true, "--flag=false" turns it off (pflag's bool).
 const std::set<std::string>& BoolFlags() {
-  static const std::set<std::string> names = {"permit-port-sharing"};
+  static const std::set<std::string> names = {"permit-port-sharing", "disable-http2-serving"};
   return names;
 }
 
@@ -187,6 +187,11 @@ Secure serving:
                                  accepted and closed at once (default 65536)
   --max-worker-threads N         threads serving requests beyond the event loops at most; more
                                  requests wait for one in order (default 1024)
+  --http2-max-streams-per-connection N
+                                 streams a client may open at once on one HTTP/2 connection
+                                 (SETTINGS_MAX_CONCURRENT_STREAMS; default 1000, as for
+                                 aggregated servers; 0: 100)
+  --disable-http2-serving        offer HTTP/1.1 only (ALPN without "h2")
   --min-request-timeout SECONDS  a watch without timeoutSeconds ends after a random time in
                                  [N, 2N] seconds (default 1800)
   --max-requests-inflight N      read-only requests served at once before the next gets 429
@@ -431,6 +436,20 @@ StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       {"max-connections",
        [&](const std::string& v) {
          return ParseInt("max-connections", v, 1, 1000000, &o.max_connections);
+       }},
+      {"http2-max-streams-per-connection",
+       [&](const std::string& v) {
+         return ParseInt("http2-max-streams-per-connection", v, 0, 1000000,
+                         &o.http2_max_streams_per_connection);
+       }},
+      {"disable-http2-serving",
+       [&](const std::string& v) {
+         if (!ParseBoolValue(v, &o.disable_http2_serving)) {
+           return Status(Code::kBadRequest, "invalid value \"" + v +
+                                                "\" for flag --disable-http2-serving: want true "
+                                                "or false");
+         }
+         return Status::Ok();
        }},
       {"max-worker-threads",
        [&](const std::string& v) {

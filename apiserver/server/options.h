@@ -56,6 +56,8 @@ struct Options {
   int verbosity = 0;
   int max_connections = 65536;
   int max_worker_threads = 1024;
+  int http2_max_streams_per_connection = 1000;  // 0: 100, as Go's server
+  bool disable_http2_serving = false;
   int min_request_timeout = 1800;
   // kube-apiserver's defaults; 0 turns a limit off.
   int max_requests_inflight = 400;

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -29,6 +30,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "apiserver/server/h2_session.h"
 #include "apiserver/server/http_parser.h"
 
 namespace csdr::apiserver {
@@ -73,6 +75,32 @@ CaNames SubjectNames(const std::string& pem) {
   }
   ERR_clear_error();  // the loop ends on a "no start line" error at EOF
   return names;
+}
+
+// ALPN (RFC 7301): "h2" when offered and enabled, else "http/1.1" when offered; a client that
+// offers neither goes on without ALPN (and speaks HTTP/1.1), as with Go's server.
+bool kWithH2 = true;
+bool kWithoutH2 = false;
+int SelectProtocol(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                   unsigned int inlen, void* arg) {
+  const bool h2 = *static_cast<const bool*>(arg);
+  const unsigned char* http11 = nullptr;
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned int len = in[i];
+    if (i + 1 + len > inlen) break;
+    const std::string_view name(reinterpret_cast<const char*>(in + i + 1), len);
+    if (h2 && name == "h2") {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    if (name == "http/1.1" && http11 == nullptr) http11 = in + i + 1;
+    i += 1 + len;
+  }
+  if (http11 == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  *out = http11;
+  *outlen = 8;
+  return SSL_TLSEXT_ERR_OK;
 }
 
 int DefaultLoopCount() {
@@ -222,12 +250,15 @@ struct HandshakeCertificates {
 namespace serving {
 
 struct Loop;
+struct H2Conn;
 
 // One client connection. The loop that accepted it owns it, except while a worker serves a
 // request on it (state kWorker): then only that worker touches it, and it is not in epoll.
 struct Conn {
   // kStreaming: the loop writes a LoopStream's body (a watch) between the client's requests.
-  enum class State { kHandshake, kReading, kWriting, kDraining, kWorker, kStreaming };
+  // kH2: the connection speaks HTTP/2 (ALPN "h2"); the loop owns it for good, its requests go
+  // to workers as exchanges (H2Conn).
+  enum class State { kHandshake, kReading, kWriting, kDraining, kWorker, kStreaming, kH2 };
   // kWrite: a stream's write has waited for the socket (the client does not read).
   enum class Deadline { kHeader, kIdle, kNone, kWrite };
 
@@ -256,8 +287,38 @@ struct Conn {
   uint64_t stream_id = 0;
   bool stream_ended = false;
   bool stream_keep_alive = false;
+  // While kH2: the session and its exchanges.
+  std::unique_ptr<H2Conn> h2;
 
   explicit Conn(http::ParserLimits limits) : parser(limits) {}
+  ~Conn();
+};
+
+// One HTTP/2 request handed to a worker, shared by the worker and the connection's loop. The
+// worker fills the response and posts the exchange back (Loop::PostAnswer); a streamed body
+// comes through `chunks`, at most kExchangeChunkBytes ahead of what the peer has taken.
+struct H2Exchange {
+  Loop* loop = nullptr;
+  uint64_t conn = 0;  // the connection's serial (Loop::h2_conns)
+  int32_t stream = 0;
+  httplib::Request request;
+  httplib::Response response;
+  std::shared_ptr<LoopStream> loop_stream;  // the body is a LoopStream (a watch)
+  bool chunked = false;                     // the body comes through `chunks`
+  // The stream closed (answered, reset, or the connection went): nothing more is wanted.
+  std::atomic<bool> canceled{false};
+  std::mutex mu;
+  std::condition_variable cv;  // room in `chunks`, or canceled
+  std::string chunks;          // under mu
+  size_t chunks_off = 0;       // under mu: what the loop has taken from the front
+  bool chunks_done = false;    // under mu
+  bool chunks_failed = false;  // under mu: the producer failed; the stream is reset
+
+  void Cancel() {
+    canceled.store(true);
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  }
 };
 
 }  // namespace serving
@@ -272,6 +333,7 @@ struct WorkerPool {
   std::condition_variable cv;
   std::condition_variable gone;  // the last thread exited
   std::deque<Conn*> queue;
+  std::deque<std::shared_ptr<serving::H2Exchange>> exchanges;  // HTTP/2 requests
   size_t threads = 0;
   size_t idle = 0;
   size_t max = 4096;
@@ -294,6 +356,12 @@ struct ServerState {
   std::atomic<uint64_t> closed_header{0};
   std::atomic<uint64_t> closed_idle{0};
   std::atomic<uint64_t> closed_large{0};
+  std::atomic<uint64_t> closed_h2_protocol{0};
+  std::atomic<uint64_t> closed_h2_flood{0};
+  std::atomic<uint64_t> connections_h2{0};
+  std::atomic<uint64_t> requests_http1{0};
+  std::atomic<uint64_t> requests_h2{0};
+  http2::Limits h2_limits;
 
   ~ServerState();
 };
@@ -319,6 +387,12 @@ struct Loop {
   Clock::time_point next_stream_pump;
   bool stop_seen = false;
   Clock::time_point stop_deadline;
+  // HTTP/2: connections by serial (loop thread only), and what workers and stream sources
+  // post back (under wake_mu).
+  std::unordered_map<uint64_t, Conn*> h2_conns;
+  uint64_t next_h2_serial = 0;
+  std::vector<std::shared_ptr<H2Exchange>> h2_answers;
+  std::vector<std::pair<uint64_t, int32_t>> h2_woken;
 
   ~Loop() {
     if (epfd >= 0) ::close(epfd);
@@ -346,24 +420,85 @@ struct Loop {
     bool first = false;
     {
       std::lock_guard<std::mutex> lock(wake_mu);
-      first = woken.empty();
+      first = woken.empty() && h2_answers.empty() && h2_woken.empty();
       woken.push_back(id);
     }
     // One signal per batch: a write seen by 1,000 watchers is one eventfd write, not 1,000
     // (the loop takes the whole list when it wakes).
     if (first) Wake();
   }
-  void PumpWoken();
+  void DrainPosted();  // what the wake-up eventfd announced
+  void PumpIds(std::vector<uint64_t> ids);
   void PumpAllStreams();
   void PumpStream(Conn* c);
   void StreamEvent(Conn* c);
   void EndStream(Conn* c);
   void CloseStreams();
+  // HTTP/2 (H2Conn): answers from workers and wakes from bodies, from any thread.
+  void PostAnswer(std::shared_ptr<H2Exchange> exchange) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(wake_mu);
+      first = h2_answers.empty() && h2_woken.empty() && woken.empty();
+      h2_answers.push_back(std::move(exchange));
+    }
+    if (first) Wake();
+  }
+  void WakeH2(uint64_t serial, int32_t stream) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(wake_mu);
+      first = h2_answers.empty() && h2_woken.empty() && woken.empty();
+      h2_woken.emplace_back(serial, stream);
+    }
+    if (first) Wake();
+  }
+  void StartH2(Conn* c);
+  void H2Event(Conn* c);
+  // Writes what the session has to send; closes the connection when it is done or failed.
+  void H2Flush(Conn* c);
+  void H2Posted(std::vector<std::shared_ptr<H2Exchange>> answers,
+                std::vector<std::pair<uint64_t, int32_t>> woken_streams);
+  void H2PumpStreams();
   void Wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wakefd, &one, sizeof(one));
   }
 };
+
+}  // namespace serving
+
+namespace serving {
+
+// An HTTP/2 connection's requests: the session (frames in and out, on the loop) and the
+// exchanges given to workers. At most `max_concurrent_streams` requests of one connection run
+// on workers at once, those whose streams the peer reset included (their handlers cannot be
+// stopped): more wait here, so that a peer that opens and resets streams (rapid reset,
+// CVE-2023-44487) gets no more work done than one that keeps them open.
+struct H2Conn final : http2::Session::Host {
+  Conn* conn = nullptr;
+  Loop* loop = nullptr;
+  uint64_t serial = 0;
+  std::unique_ptr<http2::Session> session;
+  std::unordered_map<int32_t, std::shared_ptr<H2Exchange>> exchanges;  // not yet answered
+  size_t running = 0;                                                  // on workers
+  std::deque<std::shared_ptr<H2Exchange>> waiting;
+  std::unordered_set<int32_t> loop_streams;  // bodies that are LoopStreams: pumped each second
+
+  ~H2Conn() override {
+    for (auto& [id, ex] : exchanges) ex->Cancel();
+    session.reset();  // bodies go first (a LoopStream body closes its stream)
+  }
+  void OnRequest(int32_t id, httplib::Request&& request) override;
+  void OnStreamClosed(int32_t id) override;
+  void OnBadRequest(int32_t id, int status, const std::string& message) override;
+  // A worker's answer: the response goes out if its stream is still open.
+  void Answer(const std::shared_ptr<H2Exchange>& ex);
+  void Respond(int32_t id, const httplib::Request& req, httplib::Response& res);
+  void StartWaiting();
+};
+
+Conn::~Conn() = default;
 
 }  // namespace serving
 
@@ -689,10 +824,80 @@ void ServeOnWorker(Conn* c) {
       WriteResponse(c, c->request, err, false);
       return CloseFromWorker(c);
     }
+    s->requests_http1.fetch_add(1, std::memory_order_relaxed);
     c->request = std::move(ParsedRequest(c));
     c->keep_alive = c->parser.keep_alive();
     c->parser.Reset();
   }
+}
+
+// How far a streamed HTTP/2 body (a large list) may run ahead of what the peer has taken,
+// and how long its producer waits for room (a worker's HTTP/1.1 write waits as long).
+constexpr size_t kExchangeChunkBytes = 256 * 1024;
+constexpr auto kExchangeWriteTimeout = std::chrono::seconds(30);
+
+// A worker's turn with an HTTP/2 request: runs the handler, posts the response to the loop,
+// and produces a streamed body into the exchange as the loop takes it.
+void ServeExchange(ServerState* s, std::shared_ptr<serving::H2Exchange> ex) {
+  if (ex->canceled.load()) {
+    ex->loop->PostAnswer(std::move(ex));  // frees its place among the connection's running
+    return;
+  }
+  httplib::Response& res = ex->response;
+  LoopStreamSlot slot;
+  slot.res = &res;
+  current_stream_slot = &slot;
+  RunHandler(*s, ex->request, &res);
+  current_stream_slot = nullptr;
+  ex->loop_stream = std::move(slot.stream);
+  httplib::ContentProvider provider;
+  if (ex->loop_stream == nullptr && res.content_provider_ != nullptr) {
+    if (ex->request.method == "HEAD") {
+      res.content_provider_ = nullptr;
+    } else {
+      ex->chunked = true;
+      provider = res.content_provider_;  // the loop reads the head only
+    }
+  }
+  serving::Loop* loop = ex->loop;
+  const uint64_t conn = ex->conn;
+  const int32_t stream = ex->stream;
+  loop->PostAnswer(ex);
+  if (!ex->chunked) return;
+  ReleaseUnusedStack();
+  bool ok = true, done = false;
+  auto notify = [&] { loop->WakeH2(conn, stream); };
+  httplib::DataSink sink;
+  sink.write = [&](const char* data, size_t len) {
+    if (!ok) return false;
+    if (len == 0) return true;
+    std::unique_lock<std::mutex> lock(ex->mu);
+    const bool room = ex->cv.wait_for(lock, kExchangeWriteTimeout, [&] {
+      return ex->chunks.size() - ex->chunks_off < kExchangeChunkBytes || ex->canceled.load();
+    });
+    if (!room || ex->canceled.load()) {
+      ok = false;
+      return false;
+    }
+    const bool was_empty = ex->chunks.size() == ex->chunks_off;
+    ex->chunks.append(data, len);
+    lock.unlock();
+    if (was_empty) notify();
+    return true;
+  };
+  sink.done = [&] { done = true; };
+  sink.is_writable = [&] { return ok && !ex->canceled.load(); };
+  size_t offset = 0;
+  while (ok && !done) {
+    if (!provider(offset, 0, sink)) ok = false;
+  }
+  res.content_provider_success_ = ok;
+  {
+    std::lock_guard<std::mutex> lock(ex->mu);
+    ex->chunks_done = true;
+    ex->chunks_failed = !ok;
+  }
+  notify();
 }
 
 // The server's state outlives its workers: ~TlsServer waits for them to exit.
@@ -701,20 +906,29 @@ void* WorkerMain(void* arg) {
   WorkerPool& pool = s->pool;
   std::unique_lock<std::mutex> lock(pool.mu);
   for (;;) {
-    if (pool.queue.empty() && !pool.stop) {
+    auto empty = [&pool] { return pool.queue.empty() && pool.exchanges.empty(); };
+    if (empty() && !pool.stop) {
       // Going idle: what the last request's deep frames touched goes back to the kernel.
       lock.unlock();
       ReleaseUnusedStack();
       lock.lock();
     }
-    while (pool.queue.empty() && !pool.stop) {
+    while (empty() && !pool.stop) {
       ++pool.idle;
-      const bool woken = pool.cv.wait_for(lock, std::chrono::seconds(30),
-                                          [&] { return !pool.queue.empty() || pool.stop; });
+      const bool woken =
+          pool.cv.wait_for(lock, std::chrono::seconds(30), [&] { return !empty() || pool.stop; });
       --pool.idle;
       if (!woken && pool.threads > 4) break;
     }
-    if (pool.queue.empty()) break;
+    if (empty()) break;
+    if (!pool.exchanges.empty()) {
+      std::shared_ptr<serving::H2Exchange> ex = std::move(pool.exchanges.front());
+      pool.exchanges.pop_front();
+      lock.unlock();
+      ServeExchange(s, std::move(ex));
+      lock.lock();
+      continue;
+    }
     Conn* c = pool.queue.front();
     pool.queue.pop_front();
     lock.unlock();
@@ -725,11 +939,13 @@ void* WorkerMain(void* arg) {
   return nullptr;
 }
 
-void Submit(ServerState* s, Conn* c) {
+// Queues a job (`push` adds it, under the pool's lock) and finds it a thread.
+template <typename Push>
+void SubmitJob(ServerState* s, Push push) {
   WorkerPool& pool = s->pool;
   std::unique_lock<std::mutex> lock(pool.mu);
-  pool.queue.push_back(c);
-  if (pool.queue.size() <= pool.idle) {
+  push(pool);
+  if (pool.queue.size() + pool.exchanges.size() <= pool.idle) {
     // Woken after the unlock: a thread woken while the lock is held only blocks on it again
     // (contended-lock waits were 7% of the creates profile's samples, about 1% after).
     lock.unlock();
@@ -756,6 +972,14 @@ void Submit(ServerState* s, Conn* c) {
   pthread_attr_destroy(&attr);
 }
 
+void Submit(ServerState* s, Conn* c) {
+  SubmitJob(s, [c](WorkerPool& pool) { pool.queue.push_back(c); });
+}
+
+void SubmitExchange(ServerState* s, std::shared_ptr<serving::H2Exchange> ex) {
+  SubmitJob(s, [&ex](WorkerPool& pool) { pool.exchanges.push_back(std::move(ex)); });
+}
+
 }  // namespace
 
 // ---- the loop
@@ -777,6 +1001,7 @@ void Loop::Close(Conn* c) {
     conns.erase(c);
     if (c->stream_id != 0) streams.erase(c->stream_id);
   }
+  if (c->h2 != nullptr) h2_conns.erase(c->h2->serial);
   FreeConn(server, c);  // closing the socket takes it out of epoll
 }
 
@@ -845,6 +1070,8 @@ void Loop::OnEvent(Conn* c) {
       return;  // not registered while a worker has it
     case Conn::State::kStreaming:
       return StreamEvent(c);
+    case Conn::State::kH2:
+      return H2Event(c);
   }
 }
 
@@ -856,12 +1083,23 @@ constexpr auto kStreamPumpInterval = std::chrono::seconds(1);
 // How long a stream's write may wait for the client to read (a worker's writes wait as long).
 constexpr auto kStreamWriteTimeout = std::chrono::seconds(30);
 
-void Loop::PumpWoken() {
+void Loop::DrainPosted() {
+  // All three lists are taken at once: a producer that finds them all empty afterwards wakes
+  // the loop again, and one that finds any of them non-empty is drained here.
   std::vector<uint64_t> ids;
+  std::vector<std::shared_ptr<H2Exchange>> answers;
+  std::vector<std::pair<uint64_t, int32_t>> h2w;
   {
     std::lock_guard<std::mutex> lock(wake_mu);
     ids.swap(woken);
+    answers.swap(h2_answers);
+    h2w.swap(h2_woken);
   }
+  PumpIds(std::move(ids));
+  H2Posted(std::move(answers), std::move(h2w));
+}
+
+void Loop::PumpIds(std::vector<uint64_t> ids) {
   if (ids.size() > 1) {  // one pump per stream however often it was woken
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -889,11 +1127,8 @@ void Loop::PumpAllStreams() {
       if (c->state.load() == Conn::State::kStreaming) ids.push_back(id);
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(wake_mu);
-    woken.insert(woken.end(), ids.begin(), ids.end());
-  }
-  PumpWoken();
+  PumpIds(std::move(ids));
+  H2PumpStreams();
 }
 
 void Loop::PumpStream(Conn* c) {
@@ -979,6 +1214,10 @@ void Loop::Handshake(Conn* c) {
   ERR_clear_error();
   const int r = SSL_do_handshake(c->ssl);
   if (r == 1) {
+    const unsigned char* proto = nullptr;
+    unsigned int proto_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
+    if (proto_len == 2 && std::memcmp(proto, "h2", 2) == 0) return StartH2(c);
     c->state.store(Conn::State::kReading);
     return Read(c);
   }
@@ -1060,6 +1299,9 @@ void Loop::Process(Conn* c, bool eof) {
       return Arm(c, EPOLLIN);
     }
     httplib::Response res;
+    if (r == http::RequestParser::Result::kComplete) {
+      server->requests_http1.fetch_add(1, std::memory_order_relaxed);
+    }
     if (r == http::RequestParser::Result::kError) {
       const http::ParseError& err = c->parser.error();
       ErrorResponse(*server, err.status, err.message, &res);
@@ -1173,10 +1415,18 @@ void Loop::BeginStop() {
     for (Conn* c : conns) {
       const auto state = c->state.load();
       if (state != Conn::State::kWorker && state != Conn::State::kWriting &&
-          state != Conn::State::kStreaming) {
+          state != Conn::State::kStreaming && state != Conn::State::kH2) {
         StopGrace(c, grace);
       }
     }
+  }
+  // HTTP/2: GOAWAY (NO_ERROR) naming the last stream served; the peer sends what comes after
+  // to another replica. The connection closes when its open streams are done.
+  std::vector<Conn*> h2;
+  for (const auto& [serial, c] : h2_conns) h2.push_back(c);
+  for (Conn* c : h2) {
+    c->h2->session->Shutdown();
+    H2Flush(c);
   }
   // Streams end when their source does (a watch: the handler's shutdown, which comes first):
   // pumped now rather than at the next second.
@@ -1220,7 +1470,7 @@ void Loop::Run() {
       } else if (tag == &kWakeTag) {
         uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(wakefd, &v, sizeof(v));
-        PumpWoken();
+        DrainPosted();
       } else {
         OnEvent(static_cast<Conn*>(tag));
       }
@@ -1246,6 +1496,284 @@ void Loop::Run() {
       }
     }
   }
+}
+
+// ---- HTTP/2 (h2_session.h): the loop's side of a connection that negotiated "h2"
+
+namespace {
+
+// A streamed body (a large list) that a worker produces into the exchange.
+class ChunkBody final : public http2::BodySource {
+ public:
+  explicit ChunkBody(std::shared_ptr<H2Exchange> ex) : ex_(std::move(ex)) {}
+  ~ChunkBody() override { ex_->Cancel(); }  // a producer still running stops at its next write
+
+  int64_t Read(uint8_t* buf, size_t max, bool* eof) override {
+    std::unique_lock<std::mutex> lock(ex_->mu);
+    if (ex_->chunks_failed) return -1;
+    const size_t n = std::min(max, ex_->chunks.size() - ex_->chunks_off);
+    std::memcpy(buf, ex_->chunks.data() + ex_->chunks_off, n);
+    ex_->chunks_off += n;
+    if (ex_->chunks_off == ex_->chunks.size()) {
+      ex_->chunks.clear();
+      ex_->chunks_off = 0;
+    } else if (ex_->chunks_off > kExchangeChunkBytes) {
+      ex_->chunks.erase(0, ex_->chunks_off);
+      ex_->chunks_off = 0;
+    }
+    *eof = ex_->chunks_done && ex_->chunks.empty();
+    lock.unlock();
+    if (n > 0) ex_->cv.notify_all();
+    return static_cast<int64_t>(n);
+  }
+
+ private:
+  std::shared_ptr<H2Exchange> ex_;
+};
+
+// A LoopStream's body (a watch): pumped on the loop as the stream's window allows.
+class LoopStreamBody final : public http2::BodySource {
+ public:
+  explicit LoopStreamBody(std::shared_ptr<LoopStream> stream) : stream_(std::move(stream)) {}
+  ~LoopStreamBody() override { stream_->Close(); }
+
+  int64_t Read(uint8_t* buf, size_t max, bool* eof) override {
+    if (off_ == pending_.size() && !ended_) {
+      pending_.clear();
+      off_ = 0;
+      ended_ = !stream_->Pump(&pending_);
+    }
+    const size_t n = std::min(max, pending_.size() - off_);
+    std::memcpy(buf, pending_.data() + off_, n);
+    off_ += n;
+    *eof = ended_ && off_ == pending_.size();
+    if (off_ == pending_.size() && pending_.capacity() > 64 * 1024) std::string().swap(pending_);
+    return static_cast<int64_t>(n);
+  }
+
+ private:
+  std::shared_ptr<LoopStream> stream_;
+  std::string pending_;  // a pump's output not yet taken
+  size_t off_ = 0;
+  bool ended_ = false;
+};
+
+}  // namespace
+
+void H2Conn::OnRequest(int32_t id, httplib::Request&& request) {
+  ServerState* s = loop->server;
+  s->requests_h2.fetch_add(1, std::memory_order_relaxed);
+  request.remote_addr = conn->remote_addr;
+  request.remote_port = conn->remote_port;
+  request.ssl = conn->ssl;
+  if (s->quick && s->quick(request)) {
+    httplib::Response res;
+    RunHandler(*s, request, &res);
+    if (res.content_provider_ == nullptr) return Respond(id, request, res);
+    LOG(ERROR) << "a quick handler streamed its response: " << request.method << " "
+               << request.path;
+  }
+  auto ex = std::make_shared<H2Exchange>();
+  ex->loop = loop;
+  ex->conn = serial;
+  ex->stream = id;
+  ex->request = std::move(request);
+  exchanges[id] = ex;
+  if (running < s->h2_limits.max_concurrent_streams) {
+    ++running;
+    SubmitExchange(s, std::move(ex));
+  } else {
+    waiting.push_back(std::move(ex));
+  }
+}
+
+void H2Conn::StartWaiting() {
+  ServerState* s = loop->server;
+  while (running < s->h2_limits.max_concurrent_streams && !waiting.empty()) {
+    std::shared_ptr<H2Exchange> ex = std::move(waiting.front());
+    waiting.pop_front();
+    if (ex->canceled.load()) continue;
+    ++running;
+    SubmitExchange(s, std::move(ex));
+  }
+}
+
+void H2Conn::OnStreamClosed(int32_t id) {
+  loop_streams.erase(id);
+  auto it = exchanges.find(id);
+  if (it == exchanges.end()) return;
+  it->second->Cancel();
+  exchanges.erase(it);
+}
+
+void H2Conn::OnBadRequest(int32_t id, int status, const std::string& message) {
+  httplib::Request req;
+  httplib::Response res;
+  ErrorResponse(*loop->server, status, message, &res);
+  res.status = status;
+  Respond(id, req, res);
+}
+
+void H2Conn::Respond(int32_t id, const httplib::Request& req, httplib::Response& res) {
+  res.headers.emplace("Date", HttpDate());
+  const bool bodiless =
+      req.method == "HEAD" || res.status == 204 || res.status == 304 || res.status < 200;
+  const auto length = static_cast<int64_t>(res.body.size());
+  std::unique_ptr<http2::BodySource> body;
+  if (!bodiless && !res.body.empty())
+    body = std::make_unique<http2::StringBody>(std::move(res.body));
+  session->Respond(id, res.status, res.headers, std::move(body),
+                   res.status == 204 || res.status == 304 ? -1 : length);
+}
+
+void H2Conn::Answer(const std::shared_ptr<H2Exchange>& ex) {
+  if (running > 0) --running;
+  StartWaiting();
+  auto it = exchanges.find(ex->stream);
+  const bool open = it != exchanges.end() && it->second == ex && !ex->canceled.load();
+  if (it != exchanges.end() && it->second == ex) exchanges.erase(it);
+  if (!open) {
+    if (ex->loop_stream != nullptr) ex->loop_stream->Close();
+    ex->loop_stream.reset();
+    ex->Cancel();
+    return;
+  }
+  httplib::Response& res = ex->response;
+  res.headers.emplace("Date", HttpDate());
+  std::unique_ptr<http2::BodySource> body;
+  int64_t length = -1;
+  if (ex->loop_stream != nullptr) {
+    const int32_t id = ex->stream;
+    Loop* l = loop;
+    const uint64_t conn_serial = serial;
+    // A stream that cannot wake the loop is pumped each second with the others.
+    ex->loop_stream->Start([l, conn_serial, id] { l->WakeH2(conn_serial, id); });
+    loop_streams.insert(id);
+    body = std::make_unique<LoopStreamBody>(std::move(ex->loop_stream));
+  } else if (ex->chunked) {
+    body = std::make_unique<ChunkBody>(ex);
+  } else {
+    length = static_cast<int64_t>(res.body.size());
+    if (ex->request.method != "HEAD" && !res.body.empty()) {
+      body = std::make_unique<http2::StringBody>(std::move(res.body));
+    }
+  }
+  if (res.status == 204 || res.status == 304) length = -1;
+  session->Respond(ex->stream, res.status, res.headers, std::move(body), length);
+}
+
+void Loop::StartH2(Conn* c) {
+  auto h2 = std::make_unique<H2Conn>();
+  h2->conn = c;
+  h2->loop = this;
+  h2->serial = ++next_h2_serial;
+  h2->session = http2::Session::Create(h2.get(), server->h2_limits);
+  if (h2->session == nullptr) return Close(c);
+  h2_conns[h2->serial] = c;
+  c->h2 = std::move(h2);
+  c->state.store(Conn::State::kH2);
+  server->connections_h2.fetch_add(1, std::memory_order_relaxed);
+  if (server->stopping.load()) c->h2->session->Shutdown();
+  H2Event(c);
+}
+
+void Loop::H2Event(Conn* c) {
+  // At most 16 reads a turn (256 KiB), so that one busy connection does not hold the others.
+  for (int i = 0; i < 16; ++i) {
+    ERR_clear_error();
+    const int n = SSL_read(c->ssl, read_buf, static_cast<int>(sizeof(read_buf)));
+    if (n > 0) {
+      if (!c->h2->session->Receive(read_buf, static_cast<size_t>(n))) break;
+      continue;
+    }
+    const int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+    return Close(c);  // the peer closed, or TLS failed: its streams end with it
+  }
+  H2Flush(c);
+}
+
+void Loop::H2Flush(Conn* c) {
+  http2::Session& session = *c->h2->session;
+  const bool failed = session.failure() != http2::Failure::kNone;
+  for (;;) {
+    while (c->out_off < c->out.size()) {
+      ERR_clear_error();
+      const int n =
+          SSL_write(c->ssl, c->out.data() + c->out_off,
+                    static_cast<int>(std::min<size_t>(c->out.size() - c->out_off, 1 << 30)));
+      if (n > 0) {
+        c->out_off += static_cast<size_t>(n);
+        continue;
+      }
+      const int e = SSL_get_error(c->ssl, n);
+      if (failed || (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)) return Close(c);
+      // The peer is not reading: its input is still read (what it sends may be a flood that
+      // nghttp2 counts), and the write waits at most kStreamWriteTimeout.
+      Arm(c, EPOLLIN | EPOLLOUT);
+      if (c->deadline_kind != Conn::Deadline::kWrite) {
+        c->deadline_kind = Conn::Deadline::kWrite;
+        c->deadline = Clock::now() + kStreamWriteTimeout;
+      }
+      return;
+    }
+    c->out.clear();
+    c->out_off = 0;
+    if (!session.Output(&c->out, 64 * 1024)) return Close(c);
+    if (c->out.empty()) break;
+  }
+  if (failed || !session.Alive()) {
+    if (session.failure() == http2::Failure::kFlood) {
+      server->closed_h2_flood.fetch_add(1, std::memory_order_relaxed);
+    } else if (session.failure() == http2::Failure::kProtocol) {
+      server->closed_h2_protocol.fetch_add(1, std::memory_order_relaxed);
+    }
+    return Close(c);
+  }
+  Arm(c, EPOLLIN);
+  if (session.InHeaderBlock()) {
+    if (c->deadline_kind != Conn::Deadline::kHeader)
+      SetDeadline(*server, c, Conn::Deadline::kHeader);
+  } else if (session.OpenStreams() == 0) {
+    if (c->deadline_kind != Conn::Deadline::kIdle) {
+      SetDeadline(*server, c, Conn::Deadline::kIdle);
+      if (server->stopping.load()) StopGrace(c);
+    }
+  } else {
+    c->deadline_kind = Conn::Deadline::kNone;
+  }
+}
+
+void Loop::H2Posted(std::vector<std::shared_ptr<H2Exchange>> answers,
+                    std::vector<std::pair<uint64_t, int32_t>> woken_streams) {
+  std::unordered_set<Conn*> touched;
+  for (auto& ex : answers) {
+    auto it = h2_conns.find(ex->conn);
+    if (it == h2_conns.end()) {
+      if (ex->loop_stream != nullptr) ex->loop_stream->Close();
+      ex->loop_stream.reset();
+      continue;
+    }
+    it->second->h2->Answer(ex);
+    touched.insert(it->second);
+  }
+  for (const auto& [serial, id] : woken_streams) {
+    auto it = h2_conns.find(serial);
+    if (it == h2_conns.end()) continue;
+    it->second->h2->session->Resume(id);
+    touched.insert(it->second);
+  }
+  for (Conn* c : touched) H2Flush(c);  // may close c
+}
+
+void Loop::H2PumpStreams() {
+  std::vector<Conn*> conns_with_streams;
+  for (const auto& [serial, c] : h2_conns) {
+    if (c->h2->loop_streams.empty()) continue;
+    for (int32_t id : c->h2->loop_streams) c->h2->session->Resume(id);
+    conns_with_streams.push_back(c);
+  }
+  for (Conn* c : conns_with_streams) H2Flush(c);
 }
 
 }  // namespace serving
@@ -1289,6 +1817,8 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   state->options = options;
   state->parser_limits.max_body_bytes = options.max_body_bytes;
   state->pool.max = std::max<size_t>(options.max_workers, 1);
+  state->h2_limits.max_concurrent_streams = std::max<uint32_t>(options.http2_max_streams, 1);
+  state->h2_limits.max_body_bytes = options.max_body_bytes;
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   state->ctx = ctx;
   bool ok =
@@ -1323,6 +1853,7 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
   static const unsigned char kSessionContext[] = "csdr-apiserver";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &AcceptAnyPeer);
+  SSL_CTX_set_alpn_select_cb(ctx, &SelectProtocol, options.enable_http2 ? &kWithH2 : &kWithoutH2);
   state->certs = std::move(certs);
   state->certs->reloader.Start();
   return std::unique_ptr<TlsServer>(new TlsServer(std::move(state)));
@@ -1422,6 +1953,11 @@ TlsServer::Counts TlsServer::counts() const {
   c.closed_header_timeout = state_->closed_header.load();
   c.closed_idle_timeout = state_->closed_idle.load();
   c.closed_too_large = state_->closed_large.load();
+  c.closed_h2_protocol_error = state_->closed_h2_protocol.load();
+  c.closed_h2_flood = state_->closed_h2_flood.load();
+  c.connections_h2 = state_->connections_h2.load();
+  c.requests_http1 = state_->requests_http1.load();
+  c.requests_h2 = state_->requests_h2.load();
   return c;
 }
 

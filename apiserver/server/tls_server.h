@@ -89,6 +89,12 @@ struct ServingOptions {
   // connections across all of them. Without it a second listener fails with "address in use".
   bool permit_port_sharing = false;
   int event_loops = 0;  // 0: one per CPU in the process's affinity mask, at most 8
+  // HTTP/2 over TLS: ALPN offers "h2" before "http/1.1" (--disable-http2-serving: not at
+  // all). A client that offers neither, or no ALPN, speaks HTTP/1.1.
+  bool enable_http2 = true;
+  // --http2-max-streams-per-connection: SETTINGS_MAX_CONCURRENT_STREAMS. 1000, as for
+  // aggregated servers (kube-aggregator multiplexes its proxied requests and watches).
+  uint32_t http2_max_streams = 1000;
 };
 
 // A response body that the connection's event loop writes instead of a worker (a watch), so
@@ -135,6 +141,11 @@ class TlsServer {
     uint64_t closed_header_timeout = 0;  // handshake or request not complete in time
     uint64_t closed_idle_timeout = 0;
     uint64_t closed_too_large = 0;
+    uint64_t closed_h2_protocol_error = 0;  // HTTP/2: a frame or HPACK error, GOAWAY sent
+    uint64_t closed_h2_flood = 0;           // HTTP/2: a flood refused (ENHANCE_YOUR_CALM)
+    uint64_t connections_h2 = 0;            // connections that negotiated h2, ever
+    uint64_t requests_http1 = 0;            // requests read, by protocol
+    uint64_t requests_h2 = 0;
   };
 
   // Loads and checks the certificate and key; an error names the file and the problem.

@@ -226,6 +226,33 @@ class KubectlTest(ServerTestCase):
         listed = self.k("get", "backups")
         self.assertIn("No resources found", listed.stdout + listed.stderr)
 
+    # --- protocol --------------------------------------------------------------------
+    def protocol_counts(self):
+        """Requests read so far by protocol; this read itself is one HTTP/1.1 request."""
+        text = self.server.request("GET", "/metrics").text()
+        counts = {}
+        for proto in ("HTTP/1.1", "HTTP/2"):
+            m = re.search(r'^csdr_http_requests_total\{protocol="%s"\} (\d+)' % re.escape(proto),
+                          text, re.M)
+            self.assertIsNotNone(m, f"no csdr_http_requests_total for {proto}")
+            counts[proto] = int(m.group(1))
+        return counts
+
+    def test_kubectl_speaks_http2(self):
+        """Every kubectl negotiates h2 (ALPN) and is served over it: its gets, creates and
+        watches all arrive as HTTP/2 requests, none as HTTP/1.1."""
+        before = self.protocol_counts()
+        self.create_examples()
+        self.k("get", "backups", "-o", "name")
+        self.k("label", "backups", "shop-backup", "proto=h2")
+        self.k("get", "backups", "--watch-only", "--request-timeout", "2s", ok=None)
+        after = self.protocol_counts()
+        self.assertEqual(after["HTTP/1.1"] - before["HTTP/1.1"], 1,
+                         f"kubectl fell back to HTTP/1.1: {before} -> {after}")
+        # the creates, the get, label's get and patch, the watch (discovery besides)
+        self.assertGreaterEqual(after["HTTP/2"] - before["HTTP/2"], len(KINDS) + 4,
+                                f"{before} -> {after}")
+
     # --- watch -----------------------------------------------------------------------
     def test_get_watch_lists_then_streams_changes(self):
         self.create_examples()
