@@ -202,7 +202,8 @@ void ApiHandler::Serve(const httplib::Request& req, httplib::Response& res) {
     const auto elapsed = std::chrono::steady_clock::now() - start;
     RecordRequest(labels, res.status, std::chrono::duration<double>(elapsed).count());
     VLOG(2) << req.method << " " << path << " " << res.status << " user=" << user << " "
-            << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "us";
+            << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()
+            << "us protocol=" << req.version;
   };
 
   if (HeaderBytes(req) > kMaxHeaderBytes) {

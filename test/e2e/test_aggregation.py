@@ -14,6 +14,7 @@ bound to csdr.io-view / csdr.io-edit directly.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -534,6 +535,43 @@ class AggregationTest(ControlPlaneTestCase):
             k("delete", kind, name, *(["-n", ns] if ns else []))
         wait_for(lambda: "componentVersion" not in status(), timeout=30, interval=0.5,
                  what="componentVersion gone with its Deployment")
+
+    def test_12_the_aggregator_speaks_h2_and_the_webhook_client_http11(self):
+        """kube-aggregator proxies to us over HTTP/2 (one pooled connection, watches as
+        streams); kube-apiserver's admission webhook client calls /validate over HTTP/1.1, on
+        purpose. Read from our access log (--v 2 names each request's protocol)."""
+        log_file = self.srv.workdir / "csdr-apiserver.log"
+        start = log_file.stat().st_size
+        self.k("get", "backupvaults", "-A")
+        p = self.k("-n", "kube-system", "get", "backups", "-w", "--request-timeout=2s",
+                   check=False, timeout=30)
+        self.assertEqual(p.stderr.count("error"), 0, p.stderr)
+        p = self.k("delete", "ns", "csdr", "--dry-run=server", check=False)  # the webhook denies
+        self.assertIn("namespaces.csdr.io", p.stderr)
+
+        def lines():
+            with open(log_file, "rb") as f:
+                f.seek(start)
+                return f.read().decode(errors="replace").splitlines()
+
+        def requests(pattern):
+            return [ln for ln in lines() if re.search(pattern, ln)]
+
+        wait_for(lambda: requests(r"\] POST /validate 200 .*protocol="), timeout=10,
+                 what="the webhook call in the access log")
+        for ln in requests(r"\] POST /validate "):
+            self.assertIn("protocol=HTTP/1.1", ln)
+        proxied = requests(r"\] GET /apis/csdr\.io/v1alpha1/(namespaces/kube-system/)?"
+                           r"(backupvaults|backups)\b")
+        self.assertGreaterEqual(len(proxied), 2, "\n".join(lines()[-20:]))
+        for ln in proxied:
+            self.assertIn("protocol=HTTP/2.0", ln)
+        # Our metrics say the same.
+        m = self.srv.request("GET", "/metrics").text()
+        h2 = re.search(r'^csdr_http_requests_total\{protocol="HTTP/2"\} (\d+)', m, re.M)
+        conns = re.search(r"^csdr_http2_connections_total (\d+)", m, re.M)
+        self.assertGreaterEqual(int(h2.group(1)), len(proxied))
+        self.assertGreater(int(conns.group(1)), 0)
 
     def test_08_kubectl_suite_rules_and_webhook_through_the_cluster(self):
         k = self.k

@@ -498,6 +498,20 @@ class HaRollingRestartTest(ControlPlaneTestCase):
         bound = STOP_RACE_BOUND
         for phase, n in Counter(f["phase"] for f in known).items():
             self.assertLessEqual(n, bound, f"{n} requests failed in {phase!r}: {known}")
+        # The traffic was kube-aggregator's pooled HTTP/2: each stop ended its connections with
+        # GOAWAY (NO_ERROR, the last stream served), and the aggregator moved to the other
+        # replica without a failed request (asserted above). Both replicas' access logs, across
+        # both of their lives, name the protocol of every request; the few HTTP/1.1 ones are
+        # this test's own direct reads (http.client).
+        for r in replicas:
+            text = (r.workdir / "csdr-apiserver.log").read_text(errors="replace")
+            proxied = re.findall(r"\] (GET|POST|PATCH) /apis/csdr\.io/v1alpha1/namespaces/csdr/"
+                                 r"backupvaults\S* \d+ .*protocol=(\S+)", text)
+            protos = Counter(proto for _, proto in proxied)
+            log(f"HA: {r.workdir.name} served csdr.io requests as {dict(protos)}")
+            # Only kube-aggregator patches (the direct POSTs are dry-run probes).
+            self.assertEqual({p for v, p in proxied if v == "PATCH"}, {"HTTP/2.0"},
+                             f"PATCHes not all over HTTP/2: {dict(protos)}")
         log(f"HA test body took {time.monotonic() - t_start:.1f}s")
 
 
