@@ -393,6 +393,7 @@ struct Loop {
   uint64_t next_h2_serial = 0;
   std::vector<std::shared_ptr<H2Exchange>> h2_answers;
   std::vector<std::pair<uint64_t, int32_t>> h2_woken;
+  std::vector<uint64_t> h2_more;  // connections with decrypted input left (loop thread only)
 
   ~Loop() {
     if (epfd >= 0) ::close(epfd);
@@ -460,6 +461,7 @@ struct Loop {
   void H2Posted(std::vector<std::shared_ptr<H2Exchange>> answers,
                 std::vector<std::pair<uint64_t, int32_t>> woken_streams);
   void H2PumpStreams();
+  void H2ReadMore();
   void Wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wakefd, &one, sizeof(one));
@@ -1460,8 +1462,13 @@ void Loop::Run() {
   auto next_tick = Clock::now() + server->options.limits.tick;
   for (;;) {
     const auto now = Clock::now();
-    const int timeout = static_cast<int>(std::max<int64_t>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count() + 1));
+    const int timeout =
+        !h2_more.empty()
+            ? 0
+            : static_cast<int>(std::max<int64_t>(
+                  0,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count() +
+                      1));
     const int n = epoll_wait(epfd, events, 128, timeout);
     for (int i = 0; i < n; ++i) {
       void* tag = events[i].data.ptr;
@@ -1475,6 +1482,7 @@ void Loop::Run() {
         OnEvent(static_cast<Conn*>(tag));
       }
     }
+    if (!h2_more.empty()) H2ReadMore();
     if (server->stopping.load() && !stop_seen) BeginStop();
     if (Clock::now() >= next_tick) {
       CheckDeadlines();
@@ -1679,7 +1687,13 @@ void Loop::StartH2(Conn* c) {
 
 void Loop::H2Event(Conn* c) {
   // At most 16 reads a turn (256 KiB), so that one busy connection does not hold the others.
-  for (int i = 0; i < 16; ++i) {
+  // What OpenSSL has already taken from the socket (read-ahead) makes epoll report nothing:
+  // a connection left with such bytes is read again on the loop's next turn (h2_more).
+  for (int i = 0;; ++i) {
+    if (i == 16) {
+      if (SSL_has_pending(c->ssl)) h2_more.push_back(c->h2->serial);
+      break;
+    }
     ERR_clear_error();
     const int n = SSL_read(c->ssl, read_buf, static_cast<int>(sizeof(read_buf)));
     if (n > 0) {
@@ -1691,6 +1705,15 @@ void Loop::H2Event(Conn* c) {
     return Close(c);  // the peer closed, or TLS failed: its streams end with it
   }
   H2Flush(c);
+}
+
+void Loop::H2ReadMore() {
+  std::vector<uint64_t> serials;
+  serials.swap(h2_more);
+  for (uint64_t serial : serials) {
+    auto it = h2_conns.find(serial);
+    if (it != h2_conns.end()) H2Event(it->second);  // may close it, or queue it again
+  }
 }
 
 void Loop::H2Flush(Conn* c) {

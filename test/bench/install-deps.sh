@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the benchmark suite needs from Debian's packages, only what is missing:
 # wrk (webhook load), nginx (the fixed-response ceiling), python3-matplotlib (plots),
-# libsqlite3-dev (the group-commit ceiling program), libjemalloc2 and libmimalloc2.0 (the
+# nghttp2-client (h2load, the HTTP/2 load), libsqlite3-dev (the group-commit ceiling program), libjemalloc2 and libmimalloc2.0 (the
 # allocator options, preloaded into csdr-apiserver), linux-perf (profiles; optional).
 # Idempotent: a second run installs nothing and prints nothing but the summary.
 set -euo pipefail
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
+command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
 /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
 [[ -f /usr/include/sqlite3.h ]] || need+=(libsqlite3-dev)

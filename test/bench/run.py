@@ -280,6 +280,19 @@ class CsdrEtcd(Csdr):
                     "--etcd-prefix", self.prefix]
 
 
+class CsdrTokens(Csdr):
+    """csdr-apiserver on SQLite that also takes the cluster's bearer tokens (TokenReview and
+    SubjectAccessReview through the bench cluster, cached, as sample-apiserver's delegated
+    authentication): h2load presents no client certificate."""
+
+    name = "csdr-apiserver-h2"
+
+    def args(self):
+        kc = self.b.cp.kubeconfig
+        return super().args() + ["--authentication-kubeconfig", kc,
+                                 "--authorization-kubeconfig", kc]
+
+
 class CrWebhook(Server):
     name = "controller-runtime-webhook"
 
@@ -1030,6 +1043,105 @@ class Bench:
         finally:
             srv.stop()
 
+    # -- HTTP/2 (issue 17) --
+    def h2load(self, server, path, token, n, conns, streams, accept="application/json"):
+        """h2load (Debian's nghttp2-client) on the load CPU: `n` GETs of `path` over `conns`
+        connections with `streams` each in flight. Rate from h2load's own summary; latency
+        percentiles from its per-request log (h2load prints none)."""
+        log_file = self.workdir / f"h2load-{time.monotonic_ns()}.tsv"
+        out, cpu, wall = run_load(["h2load", "-n", n, "-c", conns, "-m", streams, "-t", 1,
+                                   "--log-file", log_file, "-H", f"authorization: Bearer {token}",
+                                   "-H", f"accept: {accept}", server.url + path], timeout=600)
+        m = re.search(r"finished in ([0-9.]+)(m?s), ([0-9.]+) req/s", out)
+        req = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                        r"(\d+) failed", out)
+        codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        if not (m and req and codes):
+            raise RuntimeError(f"h2load output not understood: {out[-800:]}")
+        if int(codes.group(1)) != int(req.group(1)):
+            raise RuntimeError(f"h2load: not every request answered 2xx: {out[-800:]}")
+        lat = sorted(int(line.split("\t")[2]) / 1000 for line in
+                     log_file.read_text().splitlines() if line.count("\t") >= 2)
+        log_file.unlink()
+        pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        return {"n": n, "connections": conns, "streams": streams, "rate": float(m.group(3)),
+                "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": lat[-1] if lat else None,
+                "client_cpu_share": cpu / wall if wall else None}
+
+    def h2_suite(self):
+        """HTTP/2 as kubectl, client-go and kube-aggregator speak it: gets and lists from h2load
+        over 1 and 16 connections with many streams each, and watches as streams (10,000 over
+        the connections Go's transport opens, 1,000 streams each), against csdr-apiserver on
+        SQLite and sample-apiserver on etcd, one after the other with the same clients."""
+        cp = self.cp
+        cp.kubectl("create", "namespace", NS, check=False)
+        cp.kubectl("-n", NS, "create", "serviceaccount", "bench-h2", check=False)
+        cp.kubectl("create", "clusterrolebinding", "bench-h2", "--clusterrole=cluster-admin",
+                   f"--serviceaccount={NS}:bench-h2", check=False)
+        token = cp.kubectl("-n", NS, "create", "token", "bench-h2",
+                           "--duration=3h").stdout.strip()
+        csdr = CsdrTokens(self, self.workdir / "csdr-h2")
+        sample = Sample(self)
+        sample.extra_pids = [cp.etcd.pid]
+        for name, srv, coll, template in (
+                ("csdr", csdr, f"{API}/namespaces/{NS}/backups", backup_object()),
+                ("sample", sample, f"{WARDLE}/namespaces/{NS}/flunders", flunder_object())):
+            srv.start()
+            try:
+                if name == "csdr":
+                    self.csdr_setup(srv)
+                self.attempt(f"{name} over HTTP/2", self.h2_measure, name, srv, coll, template,
+                             token)
+            finally:
+                srv.stop()
+
+    def h2_measure(self, name, server, coll, template, token):
+        res = self.sysres(name).setdefault("h2", {})
+        tmpl = self.workdir / f"{name}-h2-template.json"
+        tmpl.write_text(json.dumps(template, separators=(",", ":")))
+        admin = (self.certs.admin_crt, self.certs.admin_key)
+        probe = json.loads(json.dumps(template).replace("__NAME__", "h2-probe"))
+        cluster.wait_for(lambda: cluster.https_request(
+            "127.0.0.1", server.port, "POST", f"{coll}?dryRun=All", cert=admin,
+            body=probe).status == 201, timeout=60, interval=0.2, what=f"{name} accepts creates")
+        nobj = 10 if self.smoke else 100
+        self.load("create", "-url", server.url, "-path", coll, "-template", tmpl, "-n", nobj,
+                  "-start", 0, "-c", 8, "-prefix", "bk-", timeout=300)
+        obj = f"{coll}/bk-000007"
+        # Warm the token's review and authorization caches, and the connections' code paths.
+        self.h2load(server, obj, token, 100, 1, 10)
+        for conns in (1, 16):
+            n = 200 if self.smoke else 40000
+            runs = [self.h2load(server, obj, token, n, conns, 100) for _ in range(self.reps)]
+            best = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]  # the median run
+            res[f"get_c{conns}"] = {**best, "runs": runs}
+            log(f"{name} h2 gets, {conns} connection(s) x 100 streams: {best['rate']:.0f}/s, "
+                f"p50 {best['p50_ms']:.2f} ms, p99 {best['p99_ms']:.2f} ms "
+                f"(client CPU {best['client_cpu_share']:.2f})")
+        n = 20 if self.smoke else 4000
+        runs = [self.h2load(server, coll, token, n, 16, 10) for _ in range(self.reps)]
+        best = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
+        res["list_c16"] = {**best, "items": nobj + 0, "runs": runs}
+        log(f"{name} h2 lists of {nobj}, 16 connections x 10 streams: {best['rate']:.0f}/s, "
+            f"p99 {best['p99_ms']:.2f} ms")
+        res["rss_before_watches_mib"] = rss_mib(server.pid)
+        peak = {"rss": None}
+
+        def sample_rss():
+            v = rss_mib(server.pid)
+            if v is not None and (peak["rss"] is None or v > peak["rss"]):
+                peak["rss"] = v
+        watchers = 10 if self.smoke else WATCHES_MANY
+        w = self.load("watch", "-h2", "-url", server.url, "-path", coll, "-watchers", watchers,
+                      "-template", tmpl, "-get-path", obj, "-get-c", 8,
+                      "-get-d", 1 if self.smoke else 4, timeout=600, during=sample_rss)
+        w["rss_peak_mib"] = peak["rss"]
+        res["watch"] = w
+        log(f"{name} h2 watches: {w['watchers'] - w['open_errors']} of {w['watchers']} open over "
+            f"{w['connections']} connections in {w['open_seconds']:.1f} s; one write reached "
+            f"{w['delivered']} in p50 {w['p50_ms']} ms, max {w['max_ms']} ms; "
+            f"RSS peak {peak['rss']} MiB")
+
     def sqlite_suite(self):
         d = self.workdir / "ceiling"
         d.mkdir()
@@ -1075,6 +1187,8 @@ class Bench:
                 self.attempt("csdr-apiserver on etcd", self.csdr_etcd_suite)
             if self.cp is not None and want("sample"):
                 self.attempt("sample-apiserver", self.sample_suite)
+            if self.cp is not None and want("h2"):
+                self.attempt("HTTP/2", self.h2_suite)
             if want("profile"):
                 self.profiles()
         finally:
@@ -1096,7 +1210,7 @@ def main():
     ap.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated parts, for development: "
-                    "sqlite,webhook,csdr,allocators,csdr-etcd,kube,sample,profile")
+                    "sqlite,webhook,csdr,allocators,csdr-etcd,kube,sample,h2,profile")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 watches and more

@@ -1,11 +1,13 @@
 // TlsServer through real TLS connections on loopback: quick requests on the event loop while
 // workers block, pipelining, streamed (chunked) responses, 100-continue, the server's own
-// answers, deadlines and their counts, and the shutdown sequence.
+// answers, deadlines and their counts, the shutdown sequence, and HTTP/2 (ALPN, bursts,
+// per-stream flow control, GOAWAY).
 #include "apiserver/server/tls_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -474,6 +476,278 @@ TEST_F(TlsServerTest, ALoopStreamThatCannotStartIsPumpedByItsWorker) {
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.body, "a\nb\n");
   EXPECT_TRUE(Eventually([&] { return stream->closes.load() == 1; }));
+}
+
+// ---- HTTP/2 (ALPN h2) through real TLS
+
+// A blocking TLS client speaking HTTP/2 with nghttp2's client session. Each request is written
+// in a TLS record of its own (as Go's client writes them), so that many records arrive at once.
+class H2Client {
+ public:
+  struct Stream {
+    int status = 0;
+    std::string body;
+    bool closed = false;
+    uint32_t error = 0;
+  };
+
+  // `window`: the client's initial stream window; `manual`: streams' windows are granted only
+  // by Consume (a reader that stops reading one stream).
+  explicit H2Client(int port, std::vector<std::string> alpn = {"h2", "http/1.1"},
+                    uint32_t window = 65535, bool manual = false)
+      : ctx_(SSL_CTX_new(TLS_client_method())) {
+    fd_ = ConnectLoopback(port);
+    if (fd_ < 0) return;
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string protos;
+    for (const auto& p : alpn) protos += static_cast<char>(p.size()) + p;
+    SSL_CTX_set_alpn_protos(ctx_.get(), reinterpret_cast<const unsigned char*>(protos.data()),
+                            static_cast<unsigned>(protos.size()));
+    ssl_ = SSL_new(ctx_.get());
+    SSL_set_fd(ssl_, fd_);
+    if (SSL_connect(ssl_) != 1) return;
+    const unsigned char* p = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(ssl_, &p, &len);
+    protocol_ = std::string(reinterpret_cast<const char*>(p), len);
+    nghttp2_session_callbacks* cbs = nullptr;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
+                const uint8_t* v, size_t vl, uint8_t, void* u) {
+          if (std::string_view(reinterpret_cast<const char*>(n), nl) == ":status") {
+            static_cast<H2Client*>(u)->streams[f->hd.stream_id].status =
+                std::stoi(std::string(reinterpret_cast<const char*>(v), vl));
+          }
+          return 0;
+        });
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+        cbs, [](nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t n, void* u) {
+          static_cast<H2Client*>(u)->streams[id].body.append(reinterpret_cast<const char*>(d), n);
+          return 0;
+        });
+    nghttp2_session_callbacks_set_on_stream_close_callback(
+        cbs, [](nghttp2_session*, int32_t id, uint32_t error, void* u) {
+          auto& s = static_cast<H2Client*>(u)->streams[id];
+          s.closed = true;
+          s.error = error;
+          return 0;
+        });
+    nghttp2_session_callbacks_set_on_frame_recv_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+          auto* self = static_cast<H2Client*>(u);
+          if (f->hd.type == NGHTTP2_GOAWAY) {
+            self->goaway_error = static_cast<int>(f->goaway.error_code);
+            self->goaway_last = f->goaway.last_stream_id;
+          }
+          return 0;
+        });
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    if (manual) nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_session_client_new2(&session_, cbs, this, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    const nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window}};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, 1);
+    if (manual) {  // the connection's window stays open; streams get only what Consume grants
+      nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, 0, 1 << 30);
+    }
+    Flush();
+  }
+  ~H2Client() {
+    if (session_) nghttp2_session_del(session_);
+    if (ssl_) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  const std::string& protocol() const { return protocol_; }
+
+  int32_t Get(const std::string& path) {
+    std::string m = "GET", s = "https", a = "x", p = path;
+    nghttp2_nv nva[] = {Nv(":method", m), Nv(":scheme", s), Nv(":authority", a), Nv(":path", p)};
+    const int32_t id = nghttp2_submit_request(session_, nullptr, nva, 4, nullptr, nullptr);
+    Flush();
+    return id;
+  }
+  // Grants `n` more bytes to stream `id` (manual windows).
+  void Consume(int32_t id, size_t n) {
+    nghttp2_session_consume_stream(session_, id, n);
+    Flush();
+  }
+  // Writes what the session has, one TLS record per frame batch.
+  bool Flush() {
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n <= 0) return n == 0;
+      if (SSL_write(ssl_, data, static_cast<int>(n)) != n) return false;
+    }
+  }
+  // Reads until `done` holds; false on timeout or the connection's end.
+  bool ReadUntil(const std::function<bool()>& done) {
+    char buf[16384];
+    while (!done()) {
+      const int n = SSL_read(ssl_, buf, sizeof(buf));
+      if (n <= 0) return false;
+      if (nghttp2_session_mem_recv(session_, reinterpret_cast<uint8_t*>(buf), n) < 0) return false;
+      Flush();
+    }
+    return true;
+  }
+  bool ReadToEnd() {
+    return !ReadUntil([] { return false; });
+  }
+
+  std::map<int32_t, Stream> streams;
+  int goaway_error = -1;
+  int32_t goaway_last = -1;
+
+ private:
+  static nghttp2_nv Nv(const std::string& n, std::string& v) {
+    return {reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+            reinterpret_cast<uint8_t*>(v.data()), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+  }
+  kube::tls::SslCtxPtr ctx_;
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  nghttp2_session* session_ = nullptr;
+  std::string protocol_;
+};
+
+TEST_F(TlsServerTest, Http2IsPreferredAndEveryRequestOfABurstIsAnswered) {
+  options_.http2_max_streams = 500;
+  std::atomic<int> in_flight{0}, most{0};
+  Start(
+      [&](const httplib::Request& req, httplib::Response& res) {
+        const int now = ++in_flight;
+        for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+        }
+        if (req.path.rfind("/slow", 0) == 0) std::this_thread::sleep_for(50ms);
+        --in_flight;
+        res.set_content(req.version + " " + req.path, "text/plain");
+      },
+      IsQuickPath);
+  H2Client c(options_.port);
+  ASSERT_EQ(c.protocol(), "h2");
+  // 300 requests, each in a TLS record of its own, written before the server reads any: the
+  // loop reads 16 records a turn and must come back for what OpenSSL has already buffered.
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 300; ++i) {
+    ids.push_back(c.Get((i % 3 == 0   ? "/quick/"
+                         : i % 3 == 1 ? "/slow/"
+                                      : "/w/") +
+                        std::to_string(i)));
+  }
+  ASSERT_TRUE(c.ReadUntil([&] {
+    return std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return c.streams[id].closed; });
+  }));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& s = c.streams[ids[i]];
+    EXPECT_EQ(s.status, 200);
+    EXPECT_EQ(s.body.rfind("HTTP/2.0 /", 0), 0u) << s.body;
+  }
+  // The slow ones ran side by side on workers, not one after another on the connection.
+  EXPECT_GT(most.load(), 10);
+  EXPECT_EQ(server_->counts().requests_h2, 300u);
+  EXPECT_EQ(server_->counts().connections_h2, 1u);
+
+  // A client that offers HTTP/1.1 only is served as before.
+  H2Client old(options_.port, {"http/1.1"});
+  EXPECT_EQ(old.protocol(), "http/1.1");
+}
+
+TEST_F(TlsServerTest, WithoutHttp2ServingAlpnChoosesHttp11) {
+  options_.enable_http2 = false;
+  Start(
+      [](const httplib::Request&, httplib::Response& res) { res.set_content("x", "text/plain"); });
+  H2Client c(options_.port);
+  EXPECT_EQ(c.protocol(), "http/1.1");
+}
+
+TEST_F(TlsServerTest, Http2StreamsAreFlowControlledOneByOne) {
+  std::mutex mu;
+  std::vector<std::shared_ptr<TestStream>> watches;
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/watch") {
+      auto stream = std::make_shared<TestStream>();
+      ASSERT_TRUE(StreamOnLoop(res, stream));
+      std::lock_guard<std::mutex> lock(mu);
+      watches.push_back(stream);
+      return;
+    }
+    if (req.path == "/list") {  // a streamed body, produced by the worker as it is taken
+      res.set_chunked_content_provider("application/json", [](size_t, httplib::DataSink& sink) {
+        for (int i = 0; i < 64 && sink.is_writable(); ++i)
+          sink.write(std::string(16384, 'l').data(), 16384);
+        sink.done();
+        return true;
+      });
+      return;
+    }
+    res.set_content("plain", "text/plain");
+  });
+  H2Client c(options_.port, {"h2"}, /*window=*/65535, /*manual=*/true);
+  const int32_t stalled = c.Get("/watch");
+  const int32_t flowing = c.Get("/watch");
+  const int32_t list = c.Get("/list");
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return watches.size() == 2;
+  }));
+  // Both watches get 100 KiB of events; the client grants more to one of them only (and to
+  // the list): the other stops at its 64 KiB window, and holds no one back.
+  std::shared_ptr<TestStream> first, second;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    first = watches[0];
+    second = watches[1];
+  }
+  for (int i = 0; i < 100; ++i) {
+    first->Push(std::string(1023, 'e') + "\n");
+    second->Push(std::string(1023, 'e') + "\n");
+  }
+  second->Push("end\n", /*last=*/true);
+  ASSERT_TRUE(c.ReadUntil([&] {
+    for (int32_t id : {flowing, list}) {
+      const size_t got = c.streams[id].body.size();
+      if (got > 0) c.Consume(id, got);  // a reader that keeps up with these two
+    }
+    return c.streams[flowing].closed && c.streams[list].closed;
+  }));
+  EXPECT_EQ(c.streams[list].body.size(), 64u * 16384);
+  EXPECT_EQ(c.streams[flowing].body.size(), 100u * 1024 + 4);
+  EXPECT_FALSE(c.streams[stalled].closed);
+  EXPECT_LE(c.streams[stalled].body.size(), 65535u);  // its window, no more
+}
+
+TEST_F(TlsServerTest, Http2StopSendsGoawayAndFinishesTheOpenStreams) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  Start([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/inflight") {
+      entered.set_value();
+      released.wait();
+    }
+    res.set_content("done", "text/plain");
+  });
+  H2Client c(options_.port);
+  const int32_t first = c.Get("/first");
+  ASSERT_TRUE(c.ReadUntil([&] { return c.streams[first].closed; }));
+  const int32_t inflight = c.Get("/inflight");
+  entered.get_future().wait();
+  server_->Stop();
+  ASSERT_TRUE(c.ReadUntil([&] { return c.goaway_error >= 0; }));
+  EXPECT_EQ(c.goaway_error, 0);        // NO_ERROR: a graceful end
+  EXPECT_EQ(c.goaway_last, inflight);  // the in-flight stream will be served
+  release.set_value();
+  ASSERT_TRUE(c.ReadUntil([&] { return c.streams[inflight].closed; }));
+  EXPECT_EQ(c.streams[inflight].status, 200);
+  EXPECT_EQ(c.streams[inflight].body, "done");
+  EXPECT_TRUE(c.ReadToEnd());  // then the server closes the connection
+  serve_.join();
+  EXPECT_EQ(server_->ActiveConnections(), 0u);
 }
 
 TEST_F(TlsServerTest, ExpectContinueGetsA100BeforeTheBody) {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"sort"
 	"strings"
@@ -35,6 +36,7 @@ import (
 
 type common struct {
 	url, ca, cert, key, token string
+	h2                        bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -43,6 +45,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.cert, "cert", "", "client certificate")
 	fs.StringVar(&c.key, "key", "", "client key")
 	fs.StringVar(&c.token, "token", "", "bearer token")
+	fs.BoolVar(&c.h2, "h2", false, "HTTP/2 (ALPN h2): streams multiplexed on as few connections as the "+
+		"server's SETTINGS_MAX_CONCURRENT_STREAMS allows; default HTTP/1.1, a connection per request in flight")
 }
 
 func (c *common) transport(conns int) *http.Transport {
@@ -58,6 +62,16 @@ func (c *common) transport(conns int) *http.Transport {
 		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
 		check(err)
 		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if c.h2 {
+		// Go's HTTP/2 transport, as client-go and kube-aggregator use it: one connection per
+		// host until its streams run out, then another.
+		return &http.Transport{
+			TLSClientConfig:    cfg,
+			ForceAttemptHTTP2:  true,
+			DisableCompression: true,
+			IdleConnTimeout:    5 * time.Minute,
+		}
 	}
 	return &http.Transport{
 		TLSClientConfig:     cfg,
@@ -353,6 +367,7 @@ func cmdWatch(args []string) {
 	var opened, received sync.WaitGroup
 	var openErrors atomic.Int64
 	var t0 atomic.Pointer[time.Time]
+	var conns sync.Map             // the watches' connections, by local address
 	sem := make(chan struct{}, 64) // handshakes in flight
 	for i := 0; i < *watchers; i++ {
 		opened.Add(1)
@@ -360,8 +375,12 @@ func cmdWatch(args []string) {
 		go func(i int) {
 			defer received.Done()
 			sem <- struct{}{}
+			trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+				conns.Store(info.Conn.LocalAddr().String(), true)
+			}}
 			req := cm.request("GET", fmt.Sprintf("%s?watch=true&resourceVersion=%s&timeoutSeconds=900",
-				*path, list.Metadata.ResourceVersion), nil, "").WithContext(ctx)
+				*path, list.Metadata.ResourceVersion), nil, "").WithContext(
+				httptrace.WithClientTrace(ctx, trace))
 			resp, err := client.Do(req)
 			<-sem
 			if err != nil || resp.StatusCode != 200 {
@@ -383,8 +402,10 @@ func cmdWatch(args []string) {
 	}
 	openStart := time.Now()
 	opened.Wait()
+	nconns := 0
+	conns.Range(func(any, any) bool { nconns++; return true })
 	out := map[string]any{"watchers": *watchers, "open_errors": openErrors.Load(),
-		"open_seconds": time.Since(openStart).Seconds()}
+		"open_seconds": time.Since(openStart).Seconds(), "connections": nconns, "h2": cm.h2}
 	time.Sleep(500 * time.Millisecond) // let every server finish registering its watches
 	if *getPath != "" {
 		out["gets"] = runGets(&cm, *getPath, *getC, time.Duration(*getD*float64(time.Second)))
