@@ -159,6 +159,21 @@ def targets(res):
     o, t = get(res, "csdr", "list_table_ms"), get(res, "sample", "list_table_rv0_ms")
     add("List of 10,000 as Table (ms), vs sample-apiserver's cached list (resourceVersion=0)",
         o, t, "<= 0.33", lambda r: r <= 1 / 3, ratio(o, t))
+    # Issue 17: HTTP/2, h2load's gets over 1 and 16 connections, and watch streams.
+    h2 = {sys_: (get(res, sys_, "h2") or {}) for sys_ in ("csdr", "sample")}
+    for c in (1, 16):
+        o, t = (h2[x].get(f"get_c{c}") or {} for x in ("csdr", "sample"))
+        add(f"HTTP/2 gets/s, {c} connection(s) x 100 streams (h2load), vs sample-apiserver",
+            o.get("rate"), t.get("rate"), ">= 3", lambda r: r >= 3,
+            ratio(o.get("rate"), t.get("rate")))
+        add(f"HTTP/2 get p99 (ms), {c} connection(s) x 100 streams, vs sample-apiserver",
+            o.get("p99_ms"), t.get("p99_ms"), "<= 0.33", lambda r: r <= 1 / 3,
+            ratio(o.get("p99_ms"), t.get("p99_ms")))
+    o, t = (h2[x].get("watch") or {} for x in ("csdr", "sample"))
+    add(f"One write reaching {fmt(o.get('watchers'))} HTTP/2 watch streams over "
+        f"{fmt(o.get('connections'))} connections (ms, last delivery), vs sample-apiserver",
+        o.get("max_ms"), t.get("max_ms"), "<= 0.33", lambda r: r <= 1 / 3,
+        ratio(o.get("max_ms"), t.get("max_ms")))
     return rows
 
 
@@ -408,6 +423,47 @@ def write(res, doc_path):
         w(f"- Each csdr-apiserver create (on SQLite and on etcd) ran the rules in-process; its "
           f"answer carried `Warning: {warning}`.")
     w("")
+
+    h2 = {x: (get(res, x, "h2") or {}) for x in ("csdr", "sample")}
+    if any(h2.values()):
+        w("## HTTP/2\n")
+        w("`run.py`, part `h2`: csdr-apiserver on SQLite and sample-apiserver on etcd, each "
+          "fresh with 100 objects, as kubectl, client-go and kube-aggregator reach them: "
+          "HTTP/2 over TLS (ALPN h2). Gets of one object and lists of the 100 from h2load "
+          "(Debian's nghttp2-client, one thread on the load CPU, a service account's bearer "
+          "token: h2load presents no client certificate, so both servers authenticate by "
+          "TokenReview and authorize by SubjectAccessReview, each cached), the median of 3 "
+          "runs; percentiles from h2load's per-request log. Then watches as streams: Go's "
+          "transport (`load watch -h2`) opens them, 1,000 streams a connection (both servers "
+          "advertise SETTINGS_MAX_CONCURRENT_STREAMS 1000), gets on 8 more streams meanwhile, "
+          "then one create timed to its last delivery.\n")
+        w("| | csdr-apiserver | sample-apiserver |")
+        w("| --- | --- | --- |")
+        def cell(x, key, field, digits=None):
+            return fmt((h2[x].get(key) or {}).get(field), digits)
+        for key, label in (("get_c1", "gets, 1 connection x 100 streams"),
+                           ("get_c16", "gets, 16 connections x 100 streams"),
+                           ("list_c16", "lists of 100, 16 connections x 10 streams")):
+            w(f"| {label}: per second | {cell('csdr', key, 'rate')} | "
+              f"{cell('sample', key, 'rate')} |")
+            w(f"| {label}: p50 / p99 ms | {cell('csdr', key, 'p50_ms', 2)} / "
+              f"{cell('csdr', key, 'p99_ms', 2)} | {cell('sample', key, 'p50_ms', 2)} / "
+              f"{cell('sample', key, 'p99_ms', 2)} |")
+            w(f"| {label}: load client CPU share | {cell('csdr', key, 'client_cpu_share', 2)} | "
+              f"{cell('sample', key, 'client_cpu_share', 2)} |")
+        for field, label in (("watchers", "watch streams opened"),
+                             ("open_errors", "refused at open"),
+                             ("connections", "over connections"),
+                             ("open_seconds", "seconds to open them"),
+                             ("delivered", "got the write"),
+                             ("p50_ms", "one write: p50 delivery ms"),
+                             ("max_ms", "one write: last delivery ms"),
+                             ("rss_peak_mib", "RSS with them open (MiB)")):
+            w(f"| {label} | {cell('csdr', 'watch', field)} | {cell('sample', 'watch', field)} |")
+        gets = {x: (h2[x].get("watch") or {}).get("gets") or {} for x in ("csdr", "sample")}
+        w(f"| gets meanwhile: p99 ms | {fmt(gets['csdr'].get('p99_ms'))} | "
+          f"{fmt(gets['sample'].get('p99_ms'))} |")
+        w("")
 
     allocs = res.get("allocators") or []
     if allocs:
