@@ -21,11 +21,13 @@
 //
 // Refused, each by ending the connection with GOAWAY (what the peer may have in flight is
 // dropped with it): what nghttp2 itself treats as a connection error (bad frames, HPACK
-// errors, window overflows, CONTINUATION floods past 8 frames, RST_STREAM past its rate limit,
-// unanswered PING or SETTINGS ACKs past 1,000 queued), and what this class counts on top:
+// errors, window overflows, CONTINUATION floods past 8 frames, unanswered PING or SETTINGS ACKs
+// past 1,000 queued), and what this class counts on top, each ended with ENHANCE_YOUR_CALM:
 // frames that ask work of the server and carry no request (PING, SETTINGS, PRIORITY, empty DATA,
-// WINDOW_UPDATE of under 1 KiB, RST_STREAM, unknown types) beyond a budget of 1,000 plus 100 a
-// second (ENHANCE_YOUR_CALM). docs/hardening.md lists which is whose.
+// WINDOW_UPDATE of under 1 KiB, unknown types) beyond a budget of 1,000 plus 100 a second, and
+// streams the peer resets (RST_STREAM: rapid reset) beyond a budget of its own, as large (set
+// below nghttp2's own reset limit, which is loosened to twice ours, so that a rapid reset is
+// told apart as a flood). docs/hardening.md lists which is whose.
 #pragma once
 
 #include <httplib.h>
@@ -55,6 +57,9 @@ struct Limits {
   // `control_frames_per_second`.
   double control_frame_burst = 1000;
   double control_frames_per_second = 100;
+  // RST_STREAM frames from the peer: `reset_burst` at once, then `resets_per_second`.
+  double reset_burst = 1000;
+  double resets_per_second = 100;
 };
 
 // A response body, pulled by the session as windows allow. Destroyed on the loop when its
@@ -141,7 +146,17 @@ class Session {
   explicit Session(Host* host, const Limits& limits);
   static Session* From(void* user_data) { return static_cast<Session*>(user_data); }
   Stream* Find(int32_t id);
-  bool Spend(const char* what);  // one control frame from the budget; false when exhausted
+  // A token bucket; Take refills it for the time passed and takes one token if there is one.
+  struct Budget {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+    bool Take(double burst, double per_second);
+  };
+  // One frame from `budget`; false (and the connection failed as a flood) when exhausted.
+  bool Spend(Budget* budget, double burst, double per_second);
+  bool SpendControl() {
+    return Spend(&control_, limits_.control_frame_burst, limits_.control_frames_per_second);
+  }
   void Fail(Failure why, uint32_t error_code);
   void Dispatch(Stream* s);
   void Refuse(Stream* s, int status, std::string message);
@@ -156,8 +171,8 @@ class Session {
   bool in_header_block_ = false;
   bool preface_seen_ = false;
   bool shut_down_ = false;
-  double tokens_;
-  std::chrono::steady_clock::time_point refilled_;
+  Budget control_;
+  Budget resets_;
   uint64_t requests_ = 0;
 };
 

@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-all_suites=(kubectl rules python_client restart bad_input many_watches auth hostile kill edge cert_reload damaged_db port_sharing migrate replicas controllers)
+all_suites=(kubectl rules python_client restart bad_input many_watches auth hostile http2 kill edge cert_reload damaged_db port_sharing migrate replicas controllers)
 [[ ${#suites[@]} -gt 0 ]] || suites=("${all_suites[@]}")
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite '$s' (one of: ${all_suites[*]})"

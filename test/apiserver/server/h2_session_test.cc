@@ -385,6 +385,29 @@ TEST(H2SessionTest, ATrickleOfTinyWindowUpdatesIsAFlood) {
   EXPECT_EQ(f.session->failure(), Failure::kFlood);
 }
 
+TEST(H2SessionTest, RapidResetIsAFloodOfItsOwn) {
+  Fixture f;
+  Client client;
+  client.Exchange(f.session.get());
+  bool refused = false;
+  int pairs = 0;
+  for (; pairs < 5000 && !refused; ++pairs) {
+    const int32_t id = client.Request("GET", "/apis/csdr.io/v1alpha1/backups");
+    client.SendTo(f.session.get());  // the HEADERS go out, then their reset
+    nghttp2_submit_rst_stream(client.raw(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    refused = !client.SendTo(f.session.get());
+    std::string out;  // the server's frames are taken, as a client that reads would
+    if (!refused) f.session->Output(&out, 1 << 30);
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_GT(pairs, 900);  // a burst of cancels (a client's informers restarting) is allowed
+  EXPECT_LT(pairs, 1200);
+  EXPECT_EQ(f.session->failure(), Failure::kFlood);
+  client.ReceiveFrom(f.session.get());
+  EXPECT_TRUE(client.goaway);
+  EXPECT_EQ(client.goaway_error, static_cast<uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
+}
+
 TEST(H2SessionTest, TheBudgetRefillsSoPingsAtAHumanRateAreFine) {
   Limits limits;
   limits.control_frame_burst = 5;
