@@ -604,7 +604,7 @@ class H2Client {
   int32_t goaway_last = -1;
 
  private:
-  static nghttp2_nv Nv(const std::string& n, std::string& v) {
+  static nghttp2_nv Nv(std::string_view n, std::string& v) {
     return {reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
             reinterpret_cast<uint8_t*>(v.data()), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
   }
