@@ -75,4 +75,32 @@ std::string RunName(const std::string& schedule, std::chrono::system_clock::time
   return schedule + "-" + apiserver::FormatUTC(due, "%Y%m%d%H%M%S");
 }
 
+void SetCondition(json::Value* conditions, const json::Value* previous, const std::string& type,
+                  const std::string& status, const std::string& reason, const std::string& message,
+                  int64_t generation, const std::string& now) {
+  std::string since = now;
+  if (previous != nullptr && previous->is_array()) {
+    for (const json::Value& c : previous->array()) {
+      if (c.GetString({"type"}) != type || c.GetString({"status"}) != status) continue;
+      const std::string t = c.GetString({"lastTransitionTime"});
+      if (!t.empty()) since = t;
+    }
+  }
+  json::Value c = json::Value::MakeObject();
+  c.Set("type", type);
+  c.Set("status", status);
+  c.Set("reason", reason);
+  c.Set("message", message);
+  c.Set("lastTransitionTime", since);
+  c.Set("observedGeneration", generation);
+  if (!conditions->is_array()) *conditions = json::Value::MakeArray();
+  for (json::Value& existing : conditions->array()) {
+    if (existing.GetString({"type"}) == type) {
+      existing = std::move(c);
+      return;
+    }
+  }
+  conditions->PushBack(std::move(c));
+}
+
 }  // namespace csdr::controllers

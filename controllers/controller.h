@@ -46,6 +46,14 @@ void CountExpired(int n);
 // is dropped.
 json::Value BackupFacts(json::Value backup);
 
+// Sets condition `type` (a metav1.Condition) in the array `*conditions`: replaces the entry of
+// that type or appends one. Its lastTransitionTime is the one `previous` (an array of the
+// conditions as stored; may be `conditions` itself, or null) has for the type while the status
+// is unchanged, else `now` (RFC 3339).
+void SetCondition(json::Value* conditions, const json::Value* previous, const std::string& type,
+                  const std::string& status, const std::string& reason, const std::string& message,
+                  int64_t generation, const std::string& now);
+
 // "<schedule>-20261207040100": the Backup a schedule makes for the run due at `due` (UTC).
 std::string RunName(const std::string& schedule, std::chrono::system_clock::time_point due);
 

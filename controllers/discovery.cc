@@ -10,6 +10,7 @@
 #include "apiserver/kinds/validation.h"
 #include "webhook/cluster/observed_facts.h"
 #include "webhook/policy/capabilities.h"
+#include "webhook/policy/cluster.h"
 
 namespace csdr::controllers {
 
@@ -55,44 +56,6 @@ std::string Join(const std::vector<std::string>& parts, const char* sep) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
   return out;
-}
-
-// Sets condition `type` in `conditions` (an array), keeping its lastTransitionTime when its
-// status is unchanged.
-void SetCondition(json::Value* conditions, const json::Value* previous, const std::string& type,
-                  const std::string& status, const std::string& reason, const std::string& message,
-                  int64_t generation, const std::string& now) {
-  std::string since = now;
-  if (previous != nullptr && previous->is_array()) {
-    for (const json::Value& c : previous->array()) {
-      if (c.GetString({"type"}) == type && c.GetString({"status"}) == status) {
-        const std::string t = c.GetString({"lastTransitionTime"});
-        if (!t.empty()) since = t;
-      }
-    }
-  }
-  json::Value c = json::Value::MakeObject();
-  c.Set("type", type);
-  c.Set("status", status);
-  c.Set("reason", reason);
-  c.Set("message", message);
-  c.Set("lastTransitionTime", since);
-  c.Set("observedGeneration", generation);
-  conditions->PushBack(std::move(c));
-}
-
-bool NeedsSecret(const json::Value& profile) {
-  const std::string type = profile.GetString({"spec", "clusterType"});
-  const std::string mode = profile.GetString({"spec", "credentialMode"});
-  if (!mode.empty()) return mode == "AccessKeySecret";
-  return type == "ACKDedicated" || type == "Registered";
-}
-
-std::pair<std::string, std::string> SecretRef(const json::Value& profile) {
-  std::string ns = profile.GetString({"spec", "accessKeySecretRef", "namespace"}, "csdr");
-  std::string name =
-      profile.GetString({"spec", "accessKeySecretRef", "name"}, "alibaba-addon-secret");
-  return {ns.empty() ? "csdr" : ns, name.empty() ? "alibaba-addon-secret" : name};
 }
 
 }  // namespace
@@ -181,12 +144,14 @@ json::Value DiscoveryController::NextStatus(const json::Value& profile,
     SetCondition(&conditions, &previous, "Supported", "False", reason, why, generation, stamp);
   }
 
-  if (!NeedsSecret(profile)) {
+  // Whether a Secret is needed and which: the rules' own reading of the profile (CSDR-DEP-004:
+  // dedicated and registered clusters need it whatever credentialMode says).
+  const webhook::ClusterView view = webhook::ViewOfProfile(profile);
+  if (!view.NeedsAccessKeySecret()) {
     SetCondition(&conditions, &previous, "CredentialsReady", "True", "ManagedRole",
                  "the backup center uses the AliyunCSManagedBackupRestoreRole", generation, stamp);
   } else {
-    const auto [ns, name] = SecretRef(profile);
-    const std::string path = ns + "/" + name;
+    const std::string path = view.SecretPath();
     if (secret.presence == webhook::Presence::kUnknown) {
       SetCondition(&conditions, &previous, "CredentialsReady", "Unknown", "SecretUnknown",
                    "Secret " + path + " cannot be read: " + secret.unknown_reason, generation,
@@ -221,9 +186,9 @@ std::optional<std::chrono::system_clock::time_point> DiscoveryController::Sync(
   webhook::ObservedSources sources;
   if (cluster_ != nullptr) sources = cluster_->Observe();
   webhook::SecretFact secret;
-  if (have_cluster && NeedsSecret(*profile)) {
-    const auto [ns, name] = SecretRef(*profile);
-    secret = cluster_->Secret(ns, name);
+  if (const webhook::ClusterView view = webhook::ViewOfProfile(*profile);
+      have_cluster && view.NeedsAccessKeySecret()) {
+    secret = cluster_->Secret(view.secret_namespace, view.secret_name);
   }
   json::Value status = NextStatus(*profile, sources, have_cluster, secret, now);
   const json::Value* current = profile->Find("status");

@@ -81,30 +81,14 @@ json::Value BackupRef(const std::string& name, TimePoint time, const std::string
   return ref;
 }
 
-// Sets condition `type` in status.conditions (metav1.Condition), keeping its
-// lastTransitionTime while its status does not change.
+// Sets condition `type` in status.conditions, keeping its lastTransitionTime while its status
+// does not change.
 void SetCondition(json::Value* status, const std::string& type, const std::string& value,
                   const std::string& reason, const std::string& message, int64_t generation,
                   TimePoint now) {
   json::Value& conditions = (*status)["conditions"];
-  if (!conditions.is_array()) conditions = json::Value::MakeArray();
-  json::Value c = json::Value::MakeObject();
-  c.Set("type", type);
-  c.Set("status", value);
-  c.Set("reason", reason);
-  c.Set("message", message);
-  c.Set("observedGeneration", generation);
-  c.Set("lastTransitionTime", apiserver::FormatRFC3339(now));
-  for (json::Value& existing : conditions.array()) {
-    if (existing.GetString({"type"}) != type) continue;
-    if (existing.GetString({"status"}) == value) {
-      if (const json::Value* t = existing.Find("lastTransitionTime"))
-        c.Set("lastTransitionTime", *t);
-    }
-    existing = std::move(c);
-    return;
-  }
-  conditions.PushBack(std::move(c));
+  controllers::SetCondition(&conditions, &conditions, type, value, reason, message, generation,
+                            apiserver::FormatRFC3339(now));
 }
 
 // The Backup of one run: the template as its spec, the schedule's label and ownership.

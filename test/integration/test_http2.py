@@ -873,6 +873,36 @@ class ApiOverH2Test(Http2Case):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout)["metadata"]["name"], "prod-vault")
 
+    def test_every_endpoint_answers_over_h2_as_over_http11(self):
+        """The webhook's /validate (served on the loop), health, metrics, discovery and OpenAPI:
+        the same status and document over h2 as over HTTP/1.1."""
+        s = self.server
+        review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                  "request": {"uid": "h2-review", "operation": "DELETE", "name": "csdr",
+                              "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+                              "resource": {"group": "", "version": "v1",
+                                           "resource": "namespaces"},
+                              "userInfo": {"username": "someone"},
+                              "oldObject": {"apiVersion": "v1", "kind": "Namespace",
+                                            "metadata": {"name": "csdr"}}}}
+        c = self.h2()
+        r2 = c.request("POST", "/validate", review)
+        r1 = s.request("POST", "/validate", review)
+        self.assertEqual((r2.status, r1.status), (200, 200), (r2, r1))
+        self.assertEqual(r2.json(), r1.json())
+        self.assertEqual(r2.json()["response"]["uid"], "h2-review")
+        self.assertFalse(r2.json()["response"]["allowed"], r2.json())
+        self.assertIn("CSDR-NS-001", r2.json()["response"]["status"]["message"])
+        for path in ("/readyz", "/livez", "/healthz", "/version", "/apis", harness.API,
+                     "/openapi/v2", f"/openapi/v3/apis/{harness.GROUP}/{harness.VERSION}"):
+            r2, r1 = c.request("GET", path), s.request("GET", path)
+            self.assertEqual(r2.status, 200, (path, r2))
+            self.assertEqual(r2.status, r1.status, path)
+            self.assertEqual(r2.body, r1.body, path)
+        r = c.request("GET", "/metrics")
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(b'csdr_http_requests_total{protocol="HTTP/2"}', r.body)
+
 
 class WatchStreamsTest(Http2Case):
 
