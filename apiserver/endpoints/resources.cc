@@ -149,20 +149,21 @@ void WriteStreamed(RequestContext& ctx, std::function<bool(std::string*)> next,
 }
 
 // A list object written item by item in an encoding that has no splicing fast path (YAML,
-// pretty JSON), byte for byte as `encode` writes it whole: `skeleton` is the list object
-// whose "items" is set to each item alone; what the encoding puts before and after that one
+// pretty JSON, a pretty Table), byte for byte as `encode` writes it whole: `skeleton` is the
+// list object whose `array_key` ("items", or a Table's "rows") is set to each item alone;
+// what the encoding puts before and after that one
 // item is the same for every item, so it is learnt once (with a marker item) and each item's
 // piece is its encoding with that head and tail taken off. Items are parsed as their piece
 // is written. False (nothing written) when the encoding does not split that way.
 bool StreamListByItem(RequestContext& ctx, json::Value skeleton, std::shared_ptr<ListResult> list,
                       std::function<json::Value(json::Value)> item_of,
                       std::function<std::string(const json::Value&)> encode, std::string separator,
-                      const char* content_type) {
+                      const char* content_type, std::string array_key = "items") {
   static constexpr std::string_view kMarker = "csdr-list-item-marker-5f0c1d";
   json::Value marked = skeleton;
   json::Value one = json::Value::MakeArray();
   one.PushBack(json::Value(std::string(kMarker)));
-  marked.Set("items", std::move(one));
+  marked.Set(array_key, std::move(one));
   const std::string whole = encode(marked);
   const size_t at = whole.find(kMarker);
   if (at == std::string::npos) return false;
@@ -181,7 +182,8 @@ bool StreamListByItem(RequestContext& ctx, json::Value skeleton, std::shared_ptr
   WriteStreamed(
       ctx,
       [list, head, tail, shared_skeleton, next_item, wrote, item_of = std::move(item_of),
-       encode = std::move(encode), separator = std::move(separator)](std::string* out) {
+       encode = std::move(encode), separator = std::move(separator),
+       array_key = std::move(array_key)](std::string* out) {
         const auto& items = list->items;
         size_t& i = *next_item;
         if (i == 0) out->append(*head);
@@ -190,9 +192,11 @@ bool StreamListByItem(RequestContext& ctx, json::Value skeleton, std::shared_ptr
         while (i < items.size() && out->size() < kListChunkBytes) {
           auto v = json::Parse(items[i++].value, po);
           if (!v.ok()) continue;  // a damaged row: left out, as the whole list leaves it
+          json::Value item = item_of(std::move(v.value()));
+          if (item.is_null()) continue;  // nothing to write for it (a row that failed)
           json::Value one = json::Value::MakeArray();
-          one.PushBack(item_of(std::move(v.value())));
-          shared_skeleton->Set("items", std::move(one));
+          one.PushBack(std::move(item));
+          shared_skeleton->Set(array_key, std::move(one));
           const std::string enc = encode(*shared_skeleton);
           if (enc.size() < head->size() + tail->size()) continue;  // cannot happen
           if (*wrote) out->append(separator);
@@ -330,6 +334,28 @@ void RespondList(RequestContext& ctx, const KindStrategy& kind, const OutputForm
     auto shared = std::make_shared<ListResult>(std::move(list));
     if (StreamListByItem(ctx, std::move(skeleton), shared, std::move(item_of), std::move(encode),
                          yaml ? "" : ",\n", yaml ? "application/yaml" : "application/json")) {
+      return;
+    }
+    list = std::move(*shared);
+  }
+  if (stream && !list.items.empty() && format.kind == OutputKind::kTable) {
+    // A pretty Table: row by row as well, each object's row computed as it is written.
+    const std::string include_object = ctx.req.get_param_value("includeObject");
+    const auto now = std::chrono::system_clock::now();
+    auto skeleton = Table(kind, format.meta_version, {}, include_object, &meta, now);
+    if (!skeleton.ok()) return Fail(ctx, &info, "", skeleton.status());
+    std::function<json::Value(json::Value)> row_of = [&kind, version = format.meta_version,
+                                                      include_object, meta, now](json::Value v) {
+      auto t = Table(kind, version, {&v}, include_object, &meta, now);
+      const json::Value* rows = t.ok() ? t->Find("rows") : nullptr;
+      if (rows == nullptr || !rows->is_array() || rows->array().empty()) return json::Value();
+      return rows->array()[0];
+    };
+    auto shared = std::make_shared<ListResult>(std::move(list));
+    if (StreamListByItem(
+            ctx, std::move(*skeleton), shared, std::move(row_of),
+            [](const json::Value& v) { return json::Serialize(v, true) + "\n"; }, ",\n",
+            "application/json", "rows")) {
       return;
     }
     list = std::move(*shared);

@@ -577,6 +577,26 @@ class StreamedListTest(ServerTestCase):
                 self.assertEqual(resp.body.decode(), json.dumps(doc, indent=2) + "\n", accept)
             self.assertEqual(sorted(i["metadata"]["name"] for i in json.loads(big.body)["items"]),
                              names)
+        # A pretty Table too, row by row: chunked, in Go's MarshalIndent layout, the same
+        # columns and rows as the compact one (AGE aside: it counts from each answer's time).
+        table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io"
+        pretty = s.request("GET", path + "?pretty=true", headers={"Accept": table_accept})
+        self.assertEqual(pretty.status, 200, pretty)
+        self.assertEqual(pretty.headers.get("Transfer-Encoding"), "chunked")
+        doc = json.loads(pretty.body)
+        go_indent = json.dumps(doc, indent=2).replace("<", "\\u003c").replace(
+            ">", "\\u003e").replace("&", "\\u0026")  # Go escapes these three, as we do
+        self.assertEqual(pretty.body.decode(), go_indent + "\n")
+        compact = table.json()
+        self.assertEqual(list(doc), list(compact))
+        self.assertEqual(doc["columnDefinitions"], compact["columnDefinitions"])
+        self.assertEqual(doc["metadata"], compact["metadata"])
+        self.assertEqual(sorted(row["cells"][0] for row in doc["rows"]), names)
+        self.assertEqual(sorted(row["object"]["metadata"]["name"] for row in doc["rows"]), names)
+        small_pretty = s.request("GET", path + "?pretty=true&limit=5",
+                                 headers={"Accept": table_accept})
+        self.assertIsNotNone(small_pretty.headers.get("Content-Length"))  # built whole
+        self.assertEqual(list(json.loads(small_pretty.body)["rows"][0]), list(doc["rows"][0]))
         as_yaml = s.request("GET", path, headers={"Accept": "application/yaml"})
         self.assertEqual(as_yaml.status, 200, as_yaml)
         self.assertEqual(as_yaml.headers.get("Transfer-Encoding"), "chunked")
