@@ -44,7 +44,10 @@ int64_t StringBody::Read(uint8_t* buf, size_t max, bool* eof) {
   std::memcpy(buf, body_.data() + off_, n);
   off_ += n;
   *eof = off_ == body_.size();
-  if (*eof) std::string().swap(body_);  // what was sent is not held while the stream drains
+  if (*eof) {  // what was sent is not held while the stream drains
+    std::string().swap(body_);
+    off_ = 0;
+  }
   return static_cast<int64_t>(n);
 }
 
@@ -65,7 +68,6 @@ struct Session::Stream {
   std::string authority;
   size_t header_bytes = 0;
   bool header_too_large = false;
-  bool body_too_large = false;
   bool refused = false;     // answered with an error by the session
   bool dispatched = false;  // passed to Host::OnRequest
   std::unique_ptr<BodySource> body;

@@ -1719,6 +1719,7 @@ void Loop::H2ReadMore() {
 void Loop::H2Flush(Conn* c) {
   http2::Session& session = *c->h2->session;
   const bool failed = session.failure() != http2::Failure::kNone;
+  bool progressed = false;  // some bytes went out in this call
   for (;;) {
     while (c->out_off < c->out.size()) {
       ERR_clear_error();
@@ -1727,14 +1728,16 @@ void Loop::H2Flush(Conn* c) {
                     static_cast<int>(std::min<size_t>(c->out.size() - c->out_off, 1 << 30)));
       if (n > 0) {
         c->out_off += static_cast<size_t>(n);
+        progressed = true;
         continue;
       }
       const int e = SSL_get_error(c->ssl, n);
       if (failed || (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)) return Close(c);
       // The peer is not reading: its input is still read (what it sends may be a flood that
-      // nghttp2 counts), and the write waits at most kStreamWriteTimeout.
+      // nghttp2 counts), and the write waits at most kStreamWriteTimeout from the last byte
+      // the peer took (a slow reader of a long body is not cut off while it reads).
       Arm(c, EPOLLIN | EPOLLOUT);
-      if (c->deadline_kind != Conn::Deadline::kWrite) {
+      if (progressed || c->deadline_kind != Conn::Deadline::kWrite) {
         c->deadline_kind = Conn::Deadline::kWrite;
         c->deadline = Clock::now() + kStreamWriteTimeout;
       }

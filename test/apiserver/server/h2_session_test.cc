@@ -448,6 +448,19 @@ TEST(H2SessionTest, ShutdownNamesTheLastStreamAndFinishesTheOpenOnes) {
   EXPECT_FALSE(f.session->Alive());  // nothing left: the connection may close
 }
 
+TEST(H2SessionTest, AStringBodyReadPastItsEndGivesNothing) {
+  StringBody body("abcdef");
+  uint8_t buf[4];
+  bool eof = false;
+  EXPECT_EQ(body.Read(buf, 4, &eof), 4);
+  EXPECT_FALSE(eof);
+  EXPECT_EQ(body.Read(buf, 4, &eof), 2);
+  EXPECT_TRUE(eof);
+  eof = false;
+  EXPECT_EQ(body.Read(buf, 4, &eof), 0);  // nothing more, however often it is asked
+  EXPECT_TRUE(eof);
+}
+
 TEST(H2SessionTest, SetTargetDecodesThePathAndRefusesWhatIsNotOne) {
   httplib::Request req;
   EXPECT_TRUE(SetTarget("/api/v1/namespaces/%61?watch=1", &req));
