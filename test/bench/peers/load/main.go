@@ -178,6 +178,16 @@ func pct(sorted []time.Duration, p float64) float64 {
 	return float64(sorted[i].Microseconds()) / 1000
 }
 
+// The median of xs (the lower middle one of an even count); 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	c := append([]float64(nil), xs...)
+	sort.Float64s(c)
+	return c[(len(c)-1)/2]
+}
+
 func (s *stats) summary(wall time.Duration, cpu0 float64) map[string]any {
 	sort.Slice(s.lat, func(i, j int) bool { return s.lat[i] < s.lat[j] })
 	codes := map[string]int{}
@@ -331,7 +341,9 @@ func cmdList(args []string) {
 }
 
 // cmdWatch opens W watches from the list's resourceVersion, optionally measures gets while
-// they are open, then creates one object and times its ADDED event at every watcher.
+// they are open, then creates -writes objects one after another (each once every watcher has
+// the one before) and times each one's ADDED event at every watcher. Figures are the median
+// over the writes of each write's p50, p99 and last delivery.
 func cmdWatch(args []string) {
 	fs := flag.NewFlagSet("watch", flag.ExitOnError)
 	var cm common
@@ -344,9 +356,15 @@ func cmdWatch(args []string) {
 	getPath := fs.String("get-path", "", "object path to GET while the watches are open")
 	getC := fs.Int("get-c", 8, "get connections")
 	getD := fs.Float64("get-d", 5, "get seconds")
+	writes := fs.Int("writes", 1, "timed writes, one after another; figures are their medians")
+	extra := fs.Int("extra-writes", 0, "after the timed writes, this many more creates 20 ms apart "+
+		"(the watchers keep reading): a steady fan-out for a profiler, not timed")
 	check(fs.Parse(args))
 	if *createPath == "" {
 		*createPath = *path
+	}
+	if *writes < 1 {
+		*writes = 1
 	}
 	tr := cm.transport(*watchers)
 	client := &http.Client{Transport: tr}
@@ -362,18 +380,36 @@ func cmdWatch(args []string) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	marker := []byte(`"name":"` + *name + `"`)
-	got := make([]time.Time, *watchers)
-	var opened, received sync.WaitGroup
+	// The objects of the timed writes, and each one's arrival at each watcher.
+	names := make([]string, *writes)
+	markers := make([][]byte, *writes)
+	got := make([][]time.Time, *writes)
+	received := make([]sync.WaitGroup, *writes)
+	for k := range names {
+		names[k] = *name
+		if k > 0 {
+			names[k] = fmt.Sprintf("%s-%d", *name, k)
+		}
+		markers[k] = []byte(`"name":"` + names[k] + `"`)
+		got[k] = make([]time.Time, *watchers)
+		received[k].Add(*watchers)
+	}
+	keepReading := *writes > 1 || *extra > 0
+	var opened sync.WaitGroup
 	var openErrors atomic.Int64
-	var t0 atomic.Pointer[time.Time]
 	var conns sync.Map             // the watches' connections, by local address
 	sem := make(chan struct{}, 64) // handshakes in flight
 	for i := 0; i < *watchers; i++ {
 		opened.Add(1)
-		received.Add(1)
 		go func(i int) {
-			defer received.Done()
+			seen := make([]bool, *writes)
+			defer func() { // whatever was not seen is given up on
+				for k := range seen {
+					if !seen[k] {
+						received[k].Done()
+					}
+				}
+			}()
 			sem <- struct{}{}
 			trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 				conns.Store(info.Conn.LocalAddr().String(), true)
@@ -392,9 +428,17 @@ func cmdWatch(args []string) {
 			defer resp.Body.Close()
 			sc := bufio.NewScanner(resp.Body)
 			sc.Buffer(make([]byte, 1<<16), 1<<24)
+			left := *writes
 			for sc.Scan() {
-				if bytes.Contains(sc.Bytes(), marker) {
-					got[i] = time.Now()
+				for k := range markers {
+					if !seen[k] && bytes.Contains(sc.Bytes(), markers[k]) {
+						got[k][i] = time.Now()
+						seen[k] = true
+						received[k].Done()
+						left--
+					}
+				}
+				if left == 0 && !keepReading {
 					return
 				}
 			}
@@ -405,33 +449,59 @@ func cmdWatch(args []string) {
 	nconns := 0
 	conns.Range(func(any, any) bool { nconns++; return true })
 	out := map[string]any{"watchers": *watchers, "open_errors": openErrors.Load(),
-		"open_seconds": time.Since(openStart).Seconds(), "connections": nconns, "h2": cm.h2}
+		"open_seconds": time.Since(openStart).Seconds(), "connections": nconns, "h2": cm.h2,
+		"writes": *writes}
 	time.Sleep(500 * time.Millisecond) // let every server finish registering its watches
 	if *getPath != "" {
 		out["gets"] = runGets(&cm, *getPath, *getC, time.Duration(*getD*float64(time.Second)))
 	}
-	body := []byte(strings.ReplaceAll(string(readFile(*tmpl)), "__NAME__", *name))
-	start := time.Now()
-	t0.Store(&start)
-	code, _ := do(&http.Client{Transport: cm.transport(1)}, cm.request("POST", *createPath, body, ""))
-	out["create_code"] = code
-	createMs := float64(time.Since(start).Microseconds()) / 1000
-	done := make(chan struct{})
-	go func() { received.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-	}
-	var lat []time.Duration
-	for _, g := range got {
-		if !g.IsZero() {
-			lat = append(lat, g.Sub(start))
+	writer := &http.Client{Transport: cm.transport(1)}
+	var createMs, p50s, p99s, maxes []float64
+	delivered := *watchers
+	for k := 0; k < *writes; k++ {
+		if k > 0 {
+			time.Sleep(100 * time.Millisecond)
 		}
+		body := []byte(strings.ReplaceAll(string(readFile(*tmpl)), "__NAME__", names[k]))
+		start := time.Now()
+		code, _ := do(writer, cm.request("POST", *createPath, body, ""))
+		if k == 0 {
+			out["create_code"] = code
+		}
+		createMs = append(createMs, float64(time.Since(start).Microseconds())/1000)
+		done := make(chan struct{})
+		go func(k int) { received[k].Wait(); close(done) }(k)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		var lat []time.Duration
+		for _, g := range got[k] {
+			if !g.IsZero() {
+				lat = append(lat, g.Sub(start))
+			}
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		if len(lat) < delivered {
+			delivered = len(lat)
+		}
+		p50s, p99s, maxes = append(p50s, pct(lat, 0.5)), append(p99s, pct(lat, 0.99)),
+			append(maxes, pct(lat, 1))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	out["create_ms"] = createMs
-	out["delivered"] = len(lat)
-	out["p50_ms"], out["p99_ms"], out["max_ms"] = pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1)
+	out["create_ms"] = median(createMs)
+	out["delivered"] = delivered
+	out["p50_ms"], out["p99_ms"], out["max_ms"] = median(p50s), median(p99s), median(maxes)
+	out["max_ms_each"] = maxes
+	for k := 0; k < *extra; k++ {
+		more := []byte(strings.ReplaceAll(string(readFile(*tmpl)), "__NAME__",
+			fmt.Sprintf("%s-extra-%d", *name, k)))
+		do(writer, cm.request("POST", *createPath, more, ""))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if *extra > 0 {
+		out["extra_writes"] = *extra
+		time.Sleep(500 * time.Millisecond)
+	}
 	cancel()
 	emit(out)
 }
