@@ -428,14 +428,21 @@ void Session::Reset(int32_t id, uint32_t error_code) {
 }
 
 void Session::Shutdown() {
-  if (shut_down_) return;
-  shut_down_ = true;
+  if (shutdown_phase_ != 0) return;
+  shutdown_phase_ = 1;
+  nghttp2_submit_shutdown_notice(session_);
+}
+
+void Session::FinishShutdown() {
+  if (shutdown_phase_ == 2) return;
+  shutdown_phase_ = 2;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
 }
 
 bool Session::Alive() const {
+  if (shutdown_phase_ == 1 && failure_ == Failure::kNone) return true;  // until the final GOAWAY
   return nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0;
 }
 

@@ -126,9 +126,15 @@ class Session {
   void Resume(int32_t id);
   // Ends stream `id` with RST_STREAM (INTERNAL_ERROR by default).
   void Reset(int32_t id, uint32_t error_code = 2);
-  // Graceful shutdown: GOAWAY (NO_ERROR) naming the last stream that will be served; streams
-  // above it are refused, as the peer knows, so it retries them elsewhere.
+  // Graceful shutdown in two steps (RFC 9113 6.8). Shutdown: a GOAWAY (NO_ERROR) naming stream
+  // 2^31-1, so the peer opens no new streams here while those already on their way are still
+  // taken and served. FinishShutdown, at least a round trip later: the GOAWAY naming the last
+  // stream that came; the connection ends once the open ones are done. (A single GOAWAY naming
+  // the last stream seen at once refuses the streams in flight, and a peer cannot retry those
+  // whose body it has not kept: kube-aggregator answers them 503 "cannot rewind body".)
   void Shutdown();
+  void FinishShutdown();
+  bool ShutdownNoticed() const { return shutdown_phase_ == 1; }
 
   // Whether the connection still has something to do: streams open, or frames to send, and
   // the peer has not gone away.
@@ -170,7 +176,7 @@ class Session {
   Failure failure_ = Failure::kNone;
   bool in_header_block_ = false;
   bool preface_seen_ = false;
-  bool shut_down_ = false;
+  int shutdown_phase_ = 0;  // 1: the notice is out; 2: the final GOAWAY too
   Budget control_;
   Budget resets_;
   uint64_t requests_ = 0;

@@ -39,6 +39,9 @@ using Clock = std::chrono::steady_clock;
 // After Stop(): how long a connection between requests may still bring its next request
 // (answered with "Connection: close") before the server closes it.
 constexpr auto kStopIdleGrace = std::chrono::seconds(1);
+// After Stop(): how long an HTTP/2 peer has between the shutdown notice and the final GOAWAY to
+// get the requests it had already sent to us (a round trip, with room to spare).
+constexpr auto kGoawayNoticeGrace = std::chrono::seconds(1);
 
 namespace {
 
@@ -462,6 +465,7 @@ struct Loop {
                 std::vector<std::pair<uint64_t, int32_t>> woken_streams);
   void H2PumpStreams();
   void H2ReadMore();
+  void H2FinishShutdowns();  // the final GOAWAY, a grace after the notice
   void Wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wakefd, &one, sizeof(one));
@@ -486,6 +490,7 @@ struct H2Conn final : http2::Session::Host {
   size_t running = 0;                                                  // on workers
   std::deque<std::shared_ptr<H2Exchange>> waiting;
   std::unordered_set<int32_t> loop_streams;  // bodies that are LoopStreams: pumped each second
+  Clock::time_point final_goaway_at;         // after the shutdown notice: when the final GOAWAY
 
   ~H2Conn() override {
     for (auto& [id, ex] : exchanges) ex->Cancel();
@@ -1422,12 +1427,15 @@ void Loop::BeginStop() {
       }
     }
   }
-  // HTTP/2: GOAWAY (NO_ERROR) naming the last stream served; the peer sends what comes after
-  // to another replica. The connection closes when its open streams are done.
+  // HTTP/2: the shutdown notice now (GOAWAY naming stream 2^31-1: the peer opens no more
+  // streams here and sends its next requests to another replica), the final GOAWAY a second
+  // later (H2FinishShutdowns), when what was on its way has come; the connection closes once
+  // its open streams are done.
   std::vector<Conn*> h2;
   for (const auto& [serial, c] : h2_conns) h2.push_back(c);
   for (Conn* c : h2) {
     c->h2->session->Shutdown();
+    c->h2->final_goaway_at = Clock::now() + kGoawayNoticeGrace;
     H2Flush(c);
   }
   // Streams end when their source does (a watch: the handler's shutdown, which comes first):
@@ -1485,6 +1493,7 @@ void Loop::Run() {
     if (!h2_more.empty()) H2ReadMore();
     if (server->stopping.load() && !stop_seen) BeginStop();
     if (Clock::now() >= next_tick) {
+      if (stop_seen) H2FinishShutdowns();
       CheckDeadlines();
       if (Clock::now() >= next_stream_pump) {
         PumpAllStreams();
@@ -1681,7 +1690,10 @@ void Loop::StartH2(Conn* c) {
   c->h2 = std::move(h2);
   c->state.store(Conn::State::kH2);
   server->connections_h2.fetch_add(1, std::memory_order_relaxed);
-  if (server->stopping.load()) c->h2->session->Shutdown();
+  if (server->stopping.load()) {
+    c->h2->session->Shutdown();
+    c->h2->final_goaway_at = Clock::now() + kGoawayNoticeGrace;
+  }
   H2Event(c);
 }
 
@@ -1761,10 +1773,8 @@ void Loop::H2Flush(Conn* c) {
     if (c->deadline_kind != Conn::Deadline::kHeader)
       SetDeadline(*server, c, Conn::Deadline::kHeader);
   } else if (session.OpenStreams() == 0) {
-    if (c->deadline_kind != Conn::Deadline::kIdle) {
-      SetDeadline(*server, c, Conn::Deadline::kIdle);
-      if (server->stopping.load()) StopGrace(c);
-    }
+    // While stopping, the final GOAWAY ends an idle connection (H2FinishShutdowns), not this.
+    if (c->deadline_kind != Conn::Deadline::kIdle) SetDeadline(*server, c, Conn::Deadline::kIdle);
   } else {
     c->deadline_kind = Conn::Deadline::kNone;
   }
@@ -1790,6 +1800,18 @@ void Loop::H2Posted(std::vector<std::shared_ptr<H2Exchange>> answers,
     touched.insert(it->second);
   }
   for (Conn* c : touched) H2Flush(c);  // may close c
+}
+
+void Loop::H2FinishShutdowns() {
+  const auto now = Clock::now();
+  std::vector<Conn*> due;
+  for (const auto& [serial, c] : h2_conns) {
+    if (c->h2->session->ShutdownNoticed() && now >= c->h2->final_goaway_at) due.push_back(c);
+  }
+  for (Conn* c : due) {
+    c->h2->session->FinishShutdown();
+    H2Flush(c);  // closes it when no stream is open
+  }
 }
 
 void Loop::H2PumpStreams() {

@@ -429,23 +429,50 @@ TEST(H2SessionTest, GarbageInsteadOfThePrefaceIsAProtocolError) {
   EXPECT_EQ(f.session->failure(), Failure::kProtocol);
 }
 
-TEST(H2SessionTest, ShutdownNamesTheLastStreamAndFinishesTheOpenOnes) {
+TEST(H2SessionTest, ShutdownIsANoticeThenTheLastStreamAndFinishesTheOpenOnes) {
   Fixture f;
   Client client;
-  const int32_t id = client.Request("GET", "/apis/csdr.io/v1alpha1/backups");
+  const int32_t first = client.Request("GET", "/apis/csdr.io/v1alpha1/backups");
   client.Exchange(f.session.get());
   ASSERT_EQ(f.host.requests.size(), 1u);
+  // The notice: no stream is refused yet.
   f.session->Shutdown();
-  client.Exchange(f.session.get());
+  std::string notice;
+  ASSERT_TRUE(f.session->Output(&notice, 1 << 20));
+  // A request the peer sent before it read the notice is still taken and served.
+  const int32_t crossing = client.Request("GET", "/apis/csdr.io/v1alpha1/restores");
+  client.SendTo(f.session.get());
+  nghttp2_session_mem_recv(client.raw(), reinterpret_cast<const uint8_t*>(notice.data()),
+                           notice.size());
   EXPECT_TRUE(client.goaway);
   EXPECT_EQ(client.goaway_error, 0u);
-  EXPECT_EQ(client.goaway_last_stream, id);
-  EXPECT_TRUE(f.session->Alive());  // the open stream is still to be answered
-  f.session->Respond(id, 200, {}, std::make_unique<StringBody>("[]"), 2);
+  EXPECT_EQ(client.goaway_last_stream, (1u << 31) - 1);
+  ASSERT_EQ(f.host.requests.size(), 2u);
+  EXPECT_EQ(f.host.requests[1].first, crossing);
+  EXPECT_TRUE(f.session->Alive());
+  // The final GOAWAY names the last stream that came.
+  f.session->FinishShutdown();
   client.Exchange(f.session.get());
-  EXPECT_EQ(client.streams[id].status, 200);
-  EXPECT_EQ(client.streams[id].body, "[]");
+  EXPECT_EQ(client.goaway_last_stream, crossing);
+  EXPECT_TRUE(f.session->Alive());  // two streams are still to be answered
+  f.session->Respond(first, 200, {}, std::make_unique<StringBody>("[]"), 2);
+  f.session->Respond(crossing, 200, {}, std::make_unique<StringBody>("{}"), 2);
+  client.Exchange(f.session.get());
+  EXPECT_EQ(client.streams[first].status, 200);
+  EXPECT_EQ(client.streams[crossing].body, "{}");
   EXPECT_FALSE(f.session->Alive());  // nothing left: the connection may close
+}
+
+TEST(H2SessionTest, AnIdleConnectionLivesUntilTheFinalGoaway) {
+  Fixture f;
+  Client client;
+  client.Exchange(f.session.get());
+  f.session->Shutdown();
+  client.Exchange(f.session.get());
+  EXPECT_TRUE(f.session->Alive());  // a request may still be on its way
+  f.session->FinishShutdown();
+  client.Exchange(f.session.get());
+  EXPECT_FALSE(f.session->Alive());
 }
 
 TEST(H2SessionTest, AStringBodyReadPastItsEndGivesNothing) {

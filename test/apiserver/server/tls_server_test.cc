@@ -738,8 +738,12 @@ TEST_F(TlsServerTest, Http2StopSendsGoawayAndFinishesTheOpenStreams) {
   const int32_t inflight = c.Get("/inflight");
   entered.get_future().wait();
   server_->Stop();
+  // First the notice (no new streams here), then, a second later, the last stream served.
   ASSERT_TRUE(c.ReadUntil([&] { return c.goaway_error >= 0; }));
-  EXPECT_EQ(c.goaway_error, 0);        // NO_ERROR: a graceful end
+  EXPECT_EQ(c.goaway_error, 0);  // NO_ERROR: a graceful end
+  EXPECT_EQ(c.goaway_last, 0x7fffffff);
+  ASSERT_TRUE(c.ReadUntil([&] { return c.goaway_last != 0x7fffffff; }));
+  EXPECT_EQ(c.goaway_error, 0);
   EXPECT_EQ(c.goaway_last, inflight);  // the in-flight stream will be served
   release.set_value();
   ASSERT_TRUE(c.ReadUntil([&] { return c.streams[inflight].closed; }));
