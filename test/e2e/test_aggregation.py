@@ -464,8 +464,11 @@ class AggregationTest(ControlPlaneTestCase):
         def status():
             return json.loads(k("get", "clusterprofile", "cluster", "-o", "json").stdout).get(
                 "status", {})
+        # Each source is a watch of its own: wait until the profile holds what every one saw
+        # (the ConfigMap's may come a sync after the Deployment's).
         got = wait_for(lambda: (lambda st: st if st.get("componentVersion") == "v1.8.3" and
-                                st.get("regionID") == "cn-heyuan" else None)(status()),
+                                st.get("regionID") == "cn-heyuan" and "clusterID" in st and
+                                "csiVersion" in st and "zones" in st else None)(status()),
                        timeout=30, interval=0.5, what="the observed facts in the profile")
         self.assertEqual(got["csiVersion"], "v1.30.4")
         self.assertTrue(got["allNodesECS"])
