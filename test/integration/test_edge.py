@@ -29,29 +29,9 @@ import unittest
 import yaml
 
 import harness
-from harness import ServerTestCase, raise_fd_limit
+from harness import ServerTestCase, metric, parse_metrics, raise_fd_limit
 
 KUBECTL = os.environ.get("CSDR_KUBECTL", "/usr/bin/kubectl")
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels.items())): value} from the Prometheus text format."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        if not m:
-            raise AssertionError(f"not a sample line: {line!r}")
-        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
-    return out
-
-
-def metric(samples, family, **labels):
-    """Sum of the samples of `family` whose labels include `labels`."""
-    want = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == family and want <= set(ls))
 
 
 class MetricsTest(ServerTestCase):

@@ -19,7 +19,6 @@
 
 import concurrent.futures
 import json
-import re
 import socket
 import ssl
 import struct
@@ -37,7 +36,7 @@ import h2.settings
 import hpack
 
 import harness
-from harness import ServerTestCase
+from harness import ServerTestCase, metric, parse_metrics
 
 # How long the server may take to end an abusive connection once the abuse is sent.
 CLOSE_TIMEOUT_S = 10
@@ -105,26 +104,6 @@ def server_side_socket(server_port, client_port):
                 tx_queue = int(parts[4].split(":")[0], 16)
                 return int(parts[3], 16), tx_queue, int(parts[9])
     return None
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels.items())): value} from the Prometheus text format."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        if not m:
-            raise AssertionError(f"not a sample line: {line!r}")
-        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
-    return out
-
-
-def metric(samples, family, **labels):
-    """Sum of the samples of `family` whose labels include `labels`."""
-    want = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == family and want <= set(ls))
 
 
 class Headers(dict):
