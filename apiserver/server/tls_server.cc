@@ -1351,7 +1351,10 @@ void Loop::Process(Conn* c, bool eof) {
   }
 }
 
-WriteResult Loop::Flush(Conn* c) {
+// Writes c->out from c->out_off, non-blocking, and empties it once all is out. kPending: the
+// socket is full (*want says which SSL_ERROR_WANT_* stopped it); kFailed: the connection is
+// broken. Neither arms nor closes. *progressed is set when any byte went out.
+static WriteResult WriteOut(Conn* c, int* want, bool* progressed) {
   while (c->out_off < c->out.size()) {
     ERR_clear_error();
     const int n =
@@ -1359,23 +1362,25 @@ WriteResult Loop::Flush(Conn* c) {
                   static_cast<int>(std::min<size_t>(c->out.size() - c->out_off, 1 << 30)));
     if (n > 0) {
       c->out_off += static_cast<size_t>(n);
+      *progressed = true;
       continue;
     }
-    const int e = SSL_get_error(c->ssl, n);
-    if (e == SSL_ERROR_WANT_WRITE) {
-      Arm(c, EPOLLOUT);
-      return WriteResult::kPending;
-    }
-    if (e == SSL_ERROR_WANT_READ) {
-      Arm(c, EPOLLIN);
-      return WriteResult::kPending;
-    }
-    Close(c);
-    return WriteResult::kFailed;
+    *want = SSL_get_error(c->ssl, n);
+    return *want == SSL_ERROR_WANT_WRITE || *want == SSL_ERROR_WANT_READ ? WriteResult::kPending
+                                                                         : WriteResult::kFailed;
   }
   c->out.clear();
   c->out_off = 0;
   return WriteResult::kDone;
+}
+
+WriteResult Loop::Flush(Conn* c) {
+  int want = 0;
+  bool progressed = false;
+  const WriteResult r = WriteOut(c, &want, &progressed);
+  if (r == WriteResult::kPending) Arm(c, want == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+  if (r == WriteResult::kFailed) Close(c);
+  return r;
 }
 
 bool Loop::AfterResponse(Conn* c) {
@@ -1733,18 +1738,10 @@ void Loop::H2Flush(Conn* c) {
   const bool failed = session.failure() != http2::Failure::kNone;
   bool progressed = false;  // some bytes went out in this call
   for (;;) {
-    while (c->out_off < c->out.size()) {
-      ERR_clear_error();
-      const int n =
-          SSL_write(c->ssl, c->out.data() + c->out_off,
-                    static_cast<int>(std::min<size_t>(c->out.size() - c->out_off, 1 << 30)));
-      if (n > 0) {
-        c->out_off += static_cast<size_t>(n);
-        progressed = true;
-        continue;
-      }
-      const int e = SSL_get_error(c->ssl, n);
-      if (failed || (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)) return Close(c);
+    int want = 0;
+    const WriteResult r = WriteOut(c, &want, &progressed);
+    if (r != WriteResult::kDone) {
+      if (failed || r == WriteResult::kFailed) return Close(c);
       // The peer is not reading: its input is still read (what it sends may be a flood that
       // nghttp2 counts), and the write waits at most kStreamWriteTimeout from the last byte
       // the peer took (a slow reader of a long body is not cut off while it reads).
@@ -1755,8 +1752,6 @@ void Loop::H2Flush(Conn* c) {
       }
       return;
     }
-    c->out.clear();
-    c->out_off = 0;
     if (!session.Output(&c->out, 64 * 1024)) return Close(c);
     if (c->out.empty()) break;
   }
