@@ -570,6 +570,22 @@ class H2Client {
     Flush();
     return id;
   }
+  // Bytes as they are, past the session (a frame it would not send).
+  bool Raw(const std::string& bytes) {
+    return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+           static_cast<int>(bytes.size());
+  }
+  // Reads and drops what comes until the server closes (false on timeout), answering nothing:
+  // no SETTINGS ACK either, which would end an open header block as a protocol error.
+  bool DrainToEnd() {
+    char buf[16384];
+    for (;;) {
+      const int n = SSL_read(ssl_, buf, sizeof(buf));
+      if (n > 0) continue;
+      const int e = SSL_get_error(ssl_, n);
+      return e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL;
+    }
+  }
   // Grants `n` more bytes to stream `id` (manual windows).
   void Consume(int32_t id, size_t n) {
     nghttp2_session_consume_stream(session_, id, n);
@@ -719,6 +735,33 @@ TEST_F(TlsServerTest, Http2StreamsAreFlowControlledOneByOne) {
   EXPECT_EQ(c.streams[flowing].body.size(), 100u * 1024 + 4);
   EXPECT_FALSE(c.streams[stalled].closed);
   EXPECT_LE(c.streams[stalled].body.size(), 65535u);  // its window, no more
+}
+
+TEST_F(TlsServerTest, Http2ConnectionsKeepHttp11sDeadlines) {
+  options_.limits.header_timeout = 300ms;
+  options_.limits.idle_timeout = 600ms;
+  Start(
+      [](const httplib::Request&, httplib::Response& res) { res.set_content("x", "text/plain"); });
+  // Idle: no stream open after a request, closed after the idle timeout.
+  H2Client idle(options_.port);
+  const int32_t id = idle.Get("/first");
+  ASSERT_TRUE(idle.ReadUntil([&] { return idle.streams[id].closed; }));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(idle.ReadToEnd());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(server_->counts().closed_idle_timeout, 1u);
+  // A header block that never ends (HEADERS without END_HEADERS): closed after the header
+  // timeout, as an HTTP/1.1 request head that never ends.
+  H2Client open_block(options_.port);
+  const std::string headers_frame = std::string("\x00\x00\x01\x01\x01\x00\x00\x00\x01", 9) + "\x82";
+  ASSERT_TRUE(open_block.Raw(headers_frame));
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(open_block.DrainToEnd());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(server_->counts().closed_header_timeout, 1u)
+      << "idle " << server_->counts().closed_idle_timeout << " protocol "
+      << server_->counts().closed_h2_protocol_error << " flood "
+      << server_->counts().closed_h2_flood;
 }
 
 TEST_F(TlsServerTest, Http2StopSendsGoawayAndFinishesTheOpenStreams) {
