@@ -77,7 +77,7 @@ test-asan: deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCSDR_SANITIZE=ON
 	cmake --build $(ASAN_BUILD_DIR)
 	$(ETCD36_ENV) $(ASAN_ENV) ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure
-	$(ASAN_ENV) CSDR_APISERVER=$(ASAN_BUILD_DIR)/csdr-apiserver CSDR_KUBECTLS=/usr/bin/kubectl CSDR_IT_WATCHES=1000 \
+	$(ASAN_ENV) CSDR_APISERVER=$(ASAN_BUILD_DIR)/csdr-apiserver CSDR_IT_SANITIZED=1 CSDR_KUBECTLS=/usr/bin/kubectl CSDR_IT_WATCHES=1000 \
 	  test/integration/run.sh
 
 # libFuzzer targets (clang, ASan+UBSan) in their own build; docs/hardening.md. fuzz-smoke: about

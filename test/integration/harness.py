@@ -40,6 +40,10 @@ NAMESPACE = "csdr"
 # second; the margin is for a loaded 2-core CI machine and sanitizer builds.
 READY_TIMEOUT_S = float(os.environ.get("CSDR_IT_READY_TIMEOUT", "20"))
 VERBOSITY = os.environ.get("CSDR_IT_VERBOSITY", "2")
+# Set by `make test-asan`: the server under test is an ASan+UBSan build, whose resident memory
+# includes the sanitizer's quarantine (freed blocks held back from reuse, up to 256 MiB) and
+# redzones; memory bounds that judge our allocations allow for it.
+SANITIZED = os.environ.get("CSDR_IT_SANITIZED") == "1"
 # The etcd that EtcdCluster starts: $CSDR_ETCD_BIN (run.sh may set it to etcd 3.6), else
 # Debian's etcd-server 3.4.
 ETCD_BIN = Path(os.environ.get("CSDR_ETCD_BIN") or "/usr/bin/etcd")

@@ -261,7 +261,10 @@ class ManyWatchesTest(ServerTestCase):
         self.assertEqual(readers.ended, 0)
         round_mib = SLOW_OBJECTS * len(pad) / 2**20
         grown = rss[1] - rss[0]
-        self.assertLess(grown, round_mib / 4,
+        # What this catches is a watcher holding what goes past it: a whole round or more.
+        # A quarter of a round is the bound for the release build; under a sanitizer its
+        # quarantine may still be filling in the second round (19 MiB once in CI), so half.
+        self.assertLess(grown, round_mib / (2 if harness.SANITIZED else 4),
                         f"RSS grew {grown:.0f} MiB while another {round_mib:.0f} MiB went past "
                         "a watcher that does not read")
         print(f"[ info ] {round_mib:.0f} MiB written past a watcher that does not read after the "
