@@ -404,10 +404,16 @@ int main(int argc, char** argv) {
   LOG(INFO) << "serving csdr.io/v1alpha1 on https://" << opts->bind_address << ":"
             << opts->secure_port << " with storage " << storage_name;
   srv->Serve();
-  if (size_t left = srv->ActiveConnections(); left > 0) {
-    // A connection that did not drain in time still uses the objects below: close the store
-    // (everything acknowledged is already durable) and leave without running destructors.
-    LOG(WARNING) << left << " connections still open after the drain period; exiting";
+  // Serve() returns only after Stop(), which the signal thread called last.
+  if (signal_thread.joinable()) signal_thread.join();
+  // A connection that did not drain in time, or a worker still in a handler (of a stream the
+  // client reset, say), uses the objects below, which are destroyed on return: then close the
+  // store (everything acknowledged is already durable) and leave without destructors.
+  const size_t left = srv->ActiveConnections();
+  if (left > 0 || !srv->WaitForWorkers(std::chrono::seconds(5))) {
+    LOG(WARNING) << (left > 0 ? std::to_string(left) + " connections still open"
+                              : std::string("a worker still busy"))
+                 << " after the drain period; exiting";
     (*store)->Close();
     std::_Exit(0);
   }
@@ -415,10 +421,6 @@ int main(int argc, char** argv) {
   (*cluster)->Stop();
   if (configmap_watcher) configmap_watcher->Stop();
   (*store)->Close();
-  if (signal_thread.joinable()) {
-    // Serve() returns only after Stop(), which the signal thread called.
-    signal_thread.join();
-  }
   LOG(INFO) << "stopped";
   return 0;
 }

@@ -1904,16 +1904,19 @@ StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const ServingOptions& opt
 
 TlsServer::~TlsServer() {
   Stop();
+  if (!WaitForWorkers(std::chrono::seconds(5))) {
+    // A worker is still inside a request (the drain timed out): it uses the state, which is
+    // therefore never freed.
+    new std::shared_ptr<ServerState>(state_);
+  }
+}
+
+bool TlsServer::WaitForWorkers(std::chrono::milliseconds timeout) {
   WorkerPool& pool = state_->pool;
   std::unique_lock<std::mutex> lock(pool.mu);
   pool.stop = true;
   pool.cv.notify_all();
-  if (!pool.gone.wait_for(lock, std::chrono::seconds(5), [&] { return pool.threads == 0; })) {
-    // A worker is still inside a request (the drain timed out): it uses the state, which is
-    // therefore never freed.
-    lock.unlock();
-    new std::shared_ptr<ServerState>(state_);
-  }
+  return pool.gone.wait_for(lock, timeout, [&] { return pool.threads == 0; });
 }
 
 void TlsServer::SetHandler(RequestHandler handler, QuickPredicate quick) {

@@ -166,6 +166,11 @@ class TlsServer {
   void Stop();
   // Connections still open (after Serve() returned: ones that did not finish).
   size_t ActiveConnections() const;
+  // After Serve() returned: lets the worker threads end and waits up to `timeout` for the
+  // last (one may still be in a handler of a connection that is gone: an HTTP/2 stream the
+  // client reset, a list body it stopped reading). True when none is left, so that what the
+  // handlers use may be destroyed.
+  bool WaitForWorkers(std::chrono::milliseconds timeout);
   Counts counts() const;
 
  private:
