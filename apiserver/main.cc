@@ -375,6 +375,7 @@ int main(int argc, char** argv) {
   }
   controller_options.events = events.get();
   controller_options.cluster = cluster->get();
+  controller_options.facts = &admission.facts();
   controllers::ControllerManager controller_manager(&registry, store->get(), controller_options);
 
   TlsServer* srv = server->get();

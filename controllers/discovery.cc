@@ -2,7 +2,9 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -17,6 +19,12 @@ namespace csdr::controllers {
 namespace {
 
 constexpr auto kPeriod = std::chrono::seconds(2);
+// The stored objects are judged again at least this often when nothing we watch changed.
+constexpr auto kJudgeAgain = std::chrono::seconds(30);
+// At most this many broken objects are named in the profile's condition.
+constexpr size_t kMaxNamed = 10;
+constexpr const char* kObjectCondition = "ClusterSupported";
+constexpr const char* kFieldManager = "csdr-discovery-controller";
 
 // Which source establishes each observed field: a field is removed when its source was read
 // and no longer says it, and kept when the source cannot be read now.
@@ -58,7 +66,143 @@ std::string Join(const std::vector<std::string>& parts, const char* sep) {
   return out;
 }
 
+std::string NameOf(const json::Value& o) {
+  return o.GetString({"kind"}) + " " + o.GetString({"metadata", "namespace"}) + "/" +
+         o.GetString({"metadata", "name"});
+}
+
+const json::Value* FindCondition(const json::Value& object, std::string_view type) {
+  const json::Value* list = object.FindPath({"status", "conditions"});
+  if (list == nullptr) return nullptr;
+  for (const json::Value& c : list->array()) {
+    if (c.GetString({"type"}) == type) return &c;
+  }
+  return nullptr;
+}
+
+// ClusterSupported for an object with `findings`: {status, reason, message}.
+struct ObjectCondition {
+  std::string status, reason, message;
+};
+ObjectCondition ConditionOf(const std::vector<webhook::StoredFinding>& findings) {
+  if (findings.empty()) {
+    return {"True", "Supported", "the cluster supports what this object asks for"};
+  }
+  bool all_unverified = true;
+  std::vector<std::string> messages;
+  for (const auto& f : findings) {
+    all_unverified &= f.unverified;
+    messages.push_back(f.message);
+  }
+  if (all_unverified) return {"Unknown", "CannotVerify", Join(messages, "; ")};
+  return {"False", "RuleFailed", Join(messages, "; ")};
+}
+
 }  // namespace
+
+DiscoveryController::Judgement DiscoveryController::JudgeStoredObjects(
+    const json::Value& effective) const {
+  Judgement out;
+  std::vector<webhook::ObjectRef> objects;
+  // Vaults first (they hold the data), then schedules (they make future backups).
+  const webhook::ListFact vaults = facts_->List("BackupVault", "");
+  if (vaults.known) {
+    objects = vaults.items;
+  } else {
+    out.unknown.push_back("BackupVaults cannot be listed: " + vaults.unknown_reason);
+  }
+  if (ctx_.schedules != nullptr) {
+    for (Informer::Object& o : ctx_.schedules->List()) objects.push_back(std::move(o));
+  }
+  for (const webhook::ObjectRef& o : objects) {
+    std::vector<webhook::StoredFinding> findings =
+        webhook::JudgeStored(effective, o->GetString({"kind"}), *o, *facts_);
+    const json::Value* c = FindCondition(*o, kObjectCondition);
+    if (findings.empty() && (c == nullptr || c->GetString({"status"}) == "True")) continue;
+    out.objects.push_back({o, std::move(findings)});
+  }
+  std::sort(out.objects.begin(), out.objects.end(), [](const Judged& a, const Judged& b) {
+    auto key = [](const Judged& j) {
+      return std::make_tuple(j.object->GetString({"kind"}) != "BackupVault",
+                             j.object->GetString({"metadata", "namespace"}),
+                             j.object->GetString({"metadata", "name"}));
+    };
+    return key(a) < key(b);
+  });
+  return out;
+}
+
+void DiscoveryController::SetStoredCondition(json::Value* status, const json::Value* previous,
+                                             const Judgement& judgement, int64_t generation,
+                                             const std::string& now) {
+  std::vector<std::string> broken;
+  size_t count = 0;
+  bool all_unverified = true;
+  for (const Judged& j : judgement.objects) {
+    if (j.findings.empty()) continue;
+    ++count;
+    all_unverified &= ConditionOf(j.findings).status == "Unknown";
+    if (broken.size() < kMaxNamed) {
+      broken.push_back(NameOf(*j.object) + ": " + ConditionOf(j.findings).message);
+    }
+  }
+  if (count > kMaxNamed) broken.push_back("and " + std::to_string(count - kMaxNamed) + " more");
+  json::Value& conditions = (*status)["conditions"];
+  if (!judgement.unknown.empty()) {
+    std::vector<std::string> why = judgement.unknown;
+    for (auto& b : broken) why.push_back(std::move(b));
+    SetCondition(&conditions, previous, "StoredObjectsSupported", "Unknown", "CannotVerify",
+                 Join(why, "; "), generation, now);
+  } else if (count == 0) {
+    SetCondition(&conditions, previous, "StoredObjectsSupported", "True", "AllSupported",
+                 "every stored BackupVault and BackupSchedule passes the rules that depend on "
+                 "the cluster",
+                 generation, now);
+  } else {
+    SetCondition(&conditions, previous, "StoredObjectsSupported",
+                 all_unverified ? "Unknown" : "False", all_unverified ? "CannotVerify" : "Broken",
+                 Join(broken, "; "), generation, now);
+  }
+}
+
+void DiscoveryController::WriteObjectConditions(const Judgement& judgement,
+                                                std::chrono::system_clock::time_point now) {
+  for (const Judged& j : judgement.objects) {
+    const ObjectCondition want = ConditionOf(j.findings);
+    if (const json::Value* c = FindCondition(*j.object, kObjectCondition);
+        c != nullptr && c->GetString({"status"}) == want.status &&
+        c->GetString({"reason"}) == want.reason && c->GetString({"message"}) == want.message) {
+      continue;
+    }
+    const bool vault = j.object->GetString({"kind"}) == "BackupVault";
+    json::Value next = *j.object;
+    json::Value& status = next["status"];
+    if (!status.is_object()) status = json::Value::MakeObject();
+    const json::Value* gen = next.FindPath({"metadata", "generation"});
+    json::Value& conditions = status["conditions"];
+    SetCondition(&conditions, &conditions, kObjectCondition, want.status, want.reason, want.message,
+                 gen != nullptr ? gen->as_int() : 0, apiserver::FormatRFC3339(now));
+    apiserver::Scope scope;
+    scope.kind = apiserver::FindKindByResource(vault ? "backupvaults" : "backupschedules");
+    scope.namespace_ = next.GetString({"metadata", "namespace"});
+    scope.name = next.GetString({"metadata", "name"});
+    scope.subresource = "status";
+    scope.user = &ControllerUser();
+    apiserver::WriteOptions options;
+    options.field_manager = kFieldManager;
+    auto written = ctx_.registry->Update(scope, std::move(next), options);
+    if (written.ok()) {
+      if (want.status != "True") {
+        ctx_.Event(*j.object, "Warning", "ClusterUnsupported", want.message);
+      }
+    } else if (written.status().code() != Code::kConflict &&
+               written.status().code() != Code::kNotFound) {
+      // A conflict is a newer object on its way: the next judgement uses it.
+      LOG(WARNING) << "discovery: cannot write the condition of " << NameOf(*j.object) << ": "
+                   << written.status().message();
+    }
+  }
+}
 
 json::Value DiscoveryController::NextStatus(const json::Value& profile,
                                             const webhook::ObservedSources& sources,
@@ -191,6 +335,33 @@ std::optional<std::chrono::system_clock::time_point> DiscoveryController::Sync(
     secret = cluster_->Secret(view.secret_namespace, view.secret_name);
   }
   json::Value status = NextStatus(*profile, sources, have_cluster, secret, now);
+  std::optional<Judgement> fresh;
+  if (facts_ != nullptr && have_cluster && status.FindPath({"capabilities", "backupCenter"})) {
+    // Judged against the effective profile: what the status now says, with the spec.
+    json::Value effective = *profile;
+    effective.Set("status", status);
+    json::Value facts = status;
+    facts.Erase("conditions");
+    const json::Value* spec = profile->Find("spec");
+    std::string key = (spec != nullptr ? json::Serialize(*spec) : "") + json::Serialize(facts);
+    if (ctx_.schedules != nullptr) key += " " + std::to_string(ctx_.schedules->ResourceVersion());
+    const webhook::ListFact vaults = facts_->List("BackupVault", "");
+    for (const webhook::ObjectRef& v : vaults.items) {
+      key += " " + v->GetString({"metadata", "uid"}) + "@" +
+             v->GetString({"metadata", "resourceVersion"});
+    }
+    if (key != judged_key_ || now - judged_at_ >= kJudgeAgain || now < judged_at_) {
+      judged_ = JudgeStoredObjects(effective);
+      judged_key_ = std::move(key);
+      judged_at_ = now;
+      fresh = judged_;
+    }
+    const json::Value* previous = profile->FindPath({"status", "conditions"});
+    const json::Value* generation = status.Find("observedGeneration");
+    SetStoredCondition(&status, previous, judged_, generation ? generation->as_int() : 0,
+                       apiserver::FormatRFC3339(now));
+  }
+  if (fresh) WriteObjectConditions(*fresh, now);
   const json::Value* current = profile->Find("status");
   if (current != nullptr && *current == status) return now + kPeriod;
   json::Value next = std::move(*profile);

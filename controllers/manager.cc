@@ -143,7 +143,7 @@ void ControllerManager::Loop() {
   ControllerContext ctx{registry_, schedules, backups, options_.clock, options_.events};
   ScheduleController schedule_controller(ctx, options_.starting_deadline);
   ExpiryController expiry_controller(ctx);
-  DiscoveryController discovery_controller(ctx, options_.cluster);
+  DiscoveryController discovery_controller(ctx, options_.cluster, options_.facts);
   const bool run_discovery =
       options_.controllers.count(kDiscoveryController) != 0 && options_.cluster != nullptr;
   const bool run_schedules = options_.controllers.count(kScheduleController) != 0;

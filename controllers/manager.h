@@ -48,6 +48,9 @@ struct ControllerManagerOptions {
   EventRecorder* events = nullptr;  // where the controllers' Events go; none when null
   // What the discovery controller reads; it does not run when null.
   const webhook::ClusterFacts* cluster = nullptr;
+  // The rules' facts (the store and the cluster cache), with which the discovery controller
+  // judges stored objects against the observed cluster; none are judged when null.
+  const webhook::Facts* facts = nullptr;
 };
 
 class ControllerManager {

@@ -897,7 +897,6 @@ class Bench:
         sequence of the memory figures: 10,000 creates by 64 clients, 20 lists as JSON and 20 as
         Table, 1,000 watches and a write fanned out to them. RSS after each step, and the create
         rate and list times (an allocator that saves memory by costing time shows here)."""
-        lib = Path("/usr/lib/x86_64-linux-gnu")
         variants = [(name, env) for name, env in ALLOCATOR_VARIANTS
                     if "LD_PRELOAD" not in env or Path(env["LD_PRELOAD"]).exists()]
         out = self.results.setdefault("allocators", [])

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "test/controllers/controllers_test_util.h"
+#include "webhook/admission/policy_admission.h"
 
 namespace csdr::controllers {
 namespace {
@@ -246,6 +247,97 @@ TEST_F(DiscoveryTest, SyncWritesTheStatusOnlyWhenItChanges) {
   EXPECT_NE(read->GetString({"metadata", "resourceVersion"}), rv);
   EXPECT_EQ(read->GetString({"status", "componentVersion"}), "v1.8.4");
   EXPECT_TRUE(read->FindPath({"status", "capabilities", "cloudBackup"})->as_bool());
+}
+
+// Cluster changes re-judge what is stored: a schedule that backs up with Cloud Backup in
+// cn-heyuan, admitted while migrate-controller ran v1.8.4, is named with CSDR-BK-005 in the
+// profile's StoredObjectsSupported and gets ClusterSupported False once migrate-controller is
+// v1.8.3 (whatever the spec declares); a schedule without volumes and a vault are untouched;
+// back to v1.8.4, both conditions say True again.
+TEST_F(DiscoveryTest, ObservedChangesReJudgeStoredObjects) {
+  SetNow("2026-12-07T10:00:00Z");
+  apiserver::Scope profile_scope = ScopeOf("clusterprofiles", "cluster");
+  profile_scope.namespace_.clear();
+  ASSERT_TRUE(registry_
+                  ->Create(profile_scope, Profile(R"({"clusterType":"ACKManaged",
+      "regionID":"cn-heyuan","componentVersion":"v1.8.4"})"),
+                           {})
+                  .ok());
+  auto vault = json::Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault",
+      "metadata":{"name":"v1","namespace":"csdr"},
+      "spec":{"bucket":"cnfs-oss-heyuan","region":"cn-heyuan"}})");
+  ASSERT_TRUE(registry_->Create(ScopeOf("backupvaults"), *vault, {}).ok());
+  CreateSchedule("nightly", R"({"schedule":"1 4 * * *","paused":true,"template":{
+      "vaultName":"v1","backupType":"AppAndPvBackup","includedNamespaces":["shop"],
+      "volumeBackup":{"method":"CloudBackup"}}})");
+  CreateSchedule("apps-only", R"({"schedule":"1 4 * * *","paused":true,"template":{
+      "vaultName":"v1","backupType":"AppBackup","includedNamespaces":["shop"]}})");
+  Refresh();
+  FakeCluster cluster;
+  cluster.sources = Heyuan("acs/migrate-controller:v1.8.4");
+  webhook::StoreFacts facts(store_.get(), &cluster);
+  DiscoveryController controller(Context(), &cluster, &facts);
+
+  auto stored_condition = [&] {
+    auto p = registry_->Get(profile_scope);
+    EXPECT_TRUE(p.ok());
+    const json::Value* status = p->Find("status");
+    const json::Value* c =
+        status != nullptr ? Condition(*status, "StoredObjectsSupported") : nullptr;
+    return c != nullptr ? *c : json::Value();
+  };
+  auto object_condition = [&](const char* resource, const std::string& name) {
+    const json::Value o = Get(resource, name);
+    const json::Value* status = o.Find("status");
+    const json::Value* c = status != nullptr ? Condition(*status, "ClusterSupported") : nullptr;
+    return c != nullptr ? *c : json::Value();
+  };
+
+  controller.Sync(Now());
+  EXPECT_EQ(stored_condition().GetString({"status"}), "True");
+  EXPECT_EQ(stored_condition().GetString({"reason"}), "AllSupported");
+  // Nothing failed: no object was written.
+  EXPECT_TRUE(object_condition("backupschedules", "nightly").is_null());
+  EXPECT_TRUE(object_condition("backupvaults", "v1").is_null());
+
+  // migrate-controller goes back to v1.8.3.
+  cluster.sources = Heyuan();
+  SetNow("2026-12-07T10:00:02Z");
+  controller.Sync(Now());
+  const json::Value broken = stored_condition();
+  EXPECT_EQ(broken.GetString({"status"}), "False");
+  EXPECT_EQ(broken.GetString({"reason"}), "Broken");
+  const std::string m = broken.GetString({"message"});
+  EXPECT_EQ(m.rfind("BackupSchedule csdr/nightly: [CSDR-BK-005] ", 0), 0u) << m;
+  EXPECT_EQ(m.find("apps-only"), std::string::npos) << m;
+  EXPECT_EQ(m.find("BackupVault"), std::string::npos) << m;
+  const json::Value nightly = object_condition("backupschedules", "nightly");
+  EXPECT_EQ(nightly.GetString({"status"}), "False");
+  EXPECT_EQ(nightly.GetString({"reason"}), "RuleFailed");
+  EXPECT_EQ(nightly.GetString({"message"}).rfind("[CSDR-BK-005] ", 0), 0u);
+  EXPECT_EQ(nightly.GetString({"lastTransitionTime"}), "2026-12-07T10:00:02Z");
+  EXPECT_TRUE(object_condition("backupschedules", "apps-only").is_null());
+  EXPECT_TRUE(object_condition("backupvaults", "v1").is_null());
+  EXPECT_NE(events_.Take().size(), 0u);
+
+  // Nothing changes: the next passes write nothing.
+  Refresh();
+  const std::string rv =
+      Get("backupschedules", "nightly").GetString({"metadata", "resourceVersion"});
+  SetNow("2026-12-07T10:00:04Z");
+  controller.Sync(Now());
+  SetNow("2026-12-07T10:00:40Z");  // past the 30 s re-judgement too
+  controller.Sync(Now());
+  EXPECT_EQ(Get("backupschedules", "nightly").GetString({"metadata", "resourceVersion"}), rv);
+
+  // Back to v1.8.4: both conditions True again.
+  cluster.sources = Heyuan("acs/migrate-controller:v1.8.4");
+  SetNow("2026-12-07T10:00:42Z");
+  controller.Sync(Now());
+  EXPECT_EQ(stored_condition().GetString({"status"}), "True");
+  const json::Value mended = object_condition("backupschedules", "nightly");
+  EXPECT_EQ(mended.GetString({"status"}), "True");
+  EXPECT_EQ(mended.GetString({"lastTransitionTime"}), "2026-12-07T10:00:42Z");
 }
 
 }  // namespace

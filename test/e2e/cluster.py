@@ -40,7 +40,6 @@ import textwrap
 import threading
 import time
 import unittest
-import urllib.parse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent

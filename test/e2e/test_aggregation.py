@@ -15,7 +15,6 @@ bound to csdr.io-view / csdr.io-edit directly.
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import textwrap
@@ -428,7 +427,9 @@ class AggregationTest(ControlPlaneTestCase):
         capabilities, conditions and the -o wide columns. The rules then judge by them: a
         Cloud Backup in cn-heyuan is denied with CSDR-BK-005 while migrate-controller is
         v1.8.3, whatever the spec declares (with the CSDR-CP-005 warning), and allowed once
-        the Deployment runs v1.8.4; a non-ECS node makes allNodesECS false."""
+        the Deployment runs v1.8.4; a non-ECS node makes allNodesECS false. A stored schedule
+        that Cloud Backup makes unsupported when migrate-controller goes back to v1.8.3 is
+        named in the profile's StoredObjectsSupported and in its own ClusterSupported."""
         k = self.k
 
         def apply(obj):
@@ -519,6 +520,47 @@ class AggregationTest(ControlPlaneTestCase):
         # The declared region still disagrees: kubectl prints the warning.
         self.assertIn('[CSDR-CP-005] ClusterProfile "cluster" declares spec.regionID '
                       '"cn-hangzhou" but the cluster shows "cn-heyuan"', p.stderr)
+
+        # Cluster changes re-judge what is stored: a schedule that backs up with Cloud Backup,
+        # admitted under v1.8.4; migrate-controller goes back to v1.8.3: the profile names
+        # the schedule with the rule's ID, and the schedule's own condition says it.
+        schedule = {"apiVersion": "csdr.io/v1alpha1", "kind": "BackupSchedule",
+                    "metadata": {"name": "discovery-cloud", "namespace": "csdr"},
+                    "spec": {"schedule": "0 4 * * *", "paused": True,
+                             "template": backup["spec"]}}
+        k("create", "-f", "-", input=json.dumps(schedule))
+
+        def condition(obj, kind, wanted):
+            for c in obj.get("status", {}).get("conditions", []):
+                if c["type"] == kind and c["status"] == wanted:
+                    return c
+            return None
+
+        def schedule_condition(wanted):
+            return condition(json.loads(k("-n", "csdr", "get", "backupschedule", "discovery-cloud",
+                                          "-o", "json").stdout), "ClusterSupported", wanted)
+        wait_for(lambda: condition({"status": status()}, "StoredObjectsSupported", "True"),
+                 timeout=30, interval=0.5, what="StoredObjectsSupported True")
+        self.assertIsNone(schedule_condition("False"))
+        apply(workload("Deployment", "migrate-controller", "migrate-controller",
+                       "registry-cn-heyuan.ack.aliyuncs.com/acs/migrate-controller:v1.8.3-1a2b3c4-aliyun"))
+        broken = wait_for(lambda: condition({"status": status()}, "StoredObjectsSupported", "False"),
+                          timeout=30, interval=0.5, what="StoredObjectsSupported naming the schedule")
+        self.assertEqual(broken["reason"], "Broken")
+        self.assertTrue(broken["message"].startswith("BackupSchedule csdr/discovery-cloud: [CSDR-BK-005] "),
+                        broken["message"])
+        own = wait_for(lambda: schedule_condition("False"), timeout=30, interval=0.5,
+                       what="the schedule's ClusterSupported False")
+        self.assertEqual(own["reason"], "RuleFailed")
+        self.assertIn("[CSDR-BK-005]", own["message"])
+        # Mended: upgraded again, both say True.
+        apply(workload("Deployment", "migrate-controller", "migrate-controller",
+                       "registry-cn-heyuan.ack.aliyuncs.com/acs/migrate-controller:v1.8.4-8bea6b9-aliyun"))
+        wait_for(lambda: schedule_condition("True"), timeout=30, interval=0.5,
+                 what="the schedule's ClusterSupported back to True")
+        self.assertIsNotNone(condition({"status": status()}, "StoredObjectsSupported", "True"))
+        k("-n", "csdr", "delete", "backupschedule", "discovery-cloud")
+
         # The manifests let the service account read exactly these, by name.
         sa = "--as=system:serviceaccount:csdr:csdr-apiserver"
         for verb, what, ns, allowed in (("list", "nodes", None, True),

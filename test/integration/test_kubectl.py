@@ -16,7 +16,6 @@ import subprocess
 import threading
 import time
 import unittest
-from pathlib import Path
 
 import yaml
 

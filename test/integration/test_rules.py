@@ -12,7 +12,6 @@ import unittest
 
 import yaml
 
-import harness
 from harness import ServerTestCase, obj
 
 KUBECTL = os.environ.get("CSDR_KUBECTL", "/usr/bin/kubectl")

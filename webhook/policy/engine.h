@@ -33,6 +33,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -82,5 +83,21 @@ struct EngineOptions {
 
 Decision Evaluate(const AdmissionInput& input, const Facts& facts,
                   const EngineOptions& options = {});
+
+// What a stored BackupVault or BackupSchedule fails under `profile` as it stands now (its
+// declared and observed facts, merged as the rules read them): the profile-dependent rules
+// that CSDR-CP-004 replays when a declared fact changes (for a schedule, the Backup rules its
+// template must keep passing). Each finding names its rule; `unverified` ones could not get a
+// fact they need. Empty when the object passes, or when the profile is not complete (nothing
+// can be judged against it). The discovery controller says with it what an observed change
+// of the cluster broke.
+struct StoredFinding {
+  std::string rule_id;      // "CSDR-BK-005"
+  std::string message;      // "[CSDR-BK-005] ..."
+  bool unverified = false;  // the message ends with " (cannot verify: ...)"
+};
+std::vector<StoredFinding> JudgeStored(const json::Value& profile, std::string_view kind,
+                                       const json::Value& object, const Facts& facts,
+                                       const EngineOptions& options = {});
 
 }  // namespace csdr::webhook

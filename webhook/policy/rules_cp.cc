@@ -181,6 +181,26 @@ void CheckCp004(const RuleContext& ctx, Findings* out) {
 
 }  // namespace
 
+std::vector<StoredFinding> JudgeStored(const json::Value& profile, std::string_view kind,
+                                       const json::Value& object, const Facts& facts,
+                                       const EngineOptions& options) {
+  const ClusterView view = ViewOfProfile(profile);
+  if (!view.Complete()) return {};
+  AdmissionInput input;
+  input.operation = Operation::kUpdate;
+  input.group = "csdr.io";
+  input.kind = "ClusterProfile";
+  input.name = "cluster";
+  input.object = &profile;
+  input.old_object = &profile;
+  const RuleContext ctx(input, facts, options);
+  std::vector<StoredFinding> out;
+  for (Finding& f : Replay(ctx, view, kind, object)) {
+    out.push_back({std::move(f.rule_id), std::move(f.message), f.unverified});
+  }
+  return out;
+}
+
 std::vector<Rule> CpRules() {
   return {
       {"CSDR-CP-001", Severity::kDeny, kClusterProfileKind, kOnCreate, "ClusterProfile / CREATE",
