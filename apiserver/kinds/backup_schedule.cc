@@ -15,6 +15,29 @@ constexpr const char* kScheduleHelp =
     "\") "
     "or an interval such as \"6h30m\"";
 
+// NEXT RUN before a schedule controller has said (status.nextRunTime), or without one: when
+// spec.schedule next fires after the moment of the request. A cron schedule in its CRON_TZ
+// zone; an interval counted from the last run, else from the schedule's creation (as the
+// controller counts it). Empty when the schedule does not parse.
+TableCell NextFireCell(const json::Value& o) {
+  const json::Value* spec = GetPath(o, "spec.schedule");
+  if (spec == nullptr || !spec->is_string()) return json::Value();
+  const std::string& text = spec->as_string();
+  if (StatusOr<int64_t> ns = ParseGoDuration(text); ns.ok()) {
+    if (*ns < 1'000'000'000) return json::Value();
+    const json::Value* from = GetPath(o, "status.lastBackup.time");
+    if (from == nullptr) from = GetPath(o, "metadata.creationTimestamp");
+    if (from == nullptr || !from->is_string()) return json::Value();
+    auto anchor = ParseRFC3339(from->as_string());
+    if (!anchor) return json::Value();
+    return TableCell::NextFire(*anchor, std::chrono::nanoseconds(*ns));
+  }
+  std::string error;
+  std::optional<CronSchedule> cron = ParseCron(text, &error);
+  if (!cron) return json::Value();
+  return TableCell::NextFire(std::move(*cron));
+}
+
 class BackupScheduleKind final : public StrategyBase {
  public:
   BackupScheduleKind()
@@ -36,7 +59,10 @@ class BackupScheduleKind final : public StrategyBase {
                  "The Backup created by the last run (status.lastBackup.name).", 0},
                 {"Last Status", "string", "", "The phase of that Backup (status.lastBackup.phase).",
                  0},
-                {"Next Run", "string", "", "Time left until the next run (status.nextRunTime).", 0},
+                {"Next Run", "string", "",
+                 "Time left until the next run (status.nextRunTime, else when spec.schedule "
+                 "next fires).",
+                 0},
             },
             {"status.phase", "spec.template.vaultName"}) {}
 
@@ -94,9 +120,11 @@ class BackupScheduleKind final : public StrategyBase {
 
   std::vector<TableCell> MiddleCells(const json::Value& o) const override {
     const json::Value* paused = GetPath(o, "spec.paused");
-    TableCell next = GetPath(o, "status.nextRunTime") == nullptr
-                         ? TableCell(json::Value())
-                         : CountdownCell(o, "status.nextRunTime", "due");
+    const bool is_paused = paused != nullptr && paused->as_bool();
+    TableCell next = GetPath(o, "status.nextRunTime") != nullptr
+                         ? CountdownCell(o, "status.nextRunTime", "due")
+                     : is_paused ? TableCell(json::Value())
+                                 : NextFireCell(o);
     return {Cell(o, "spec.schedule"),
             Cell(o, "spec.template.vaultName"),
             paused != nullptr ? *paused : json::Value(false),

@@ -1,6 +1,8 @@
 #include "apiserver/kinds/kind.h"
 
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "apiserver/kinds/strategy.h"
 
@@ -35,10 +37,41 @@ TableCell TableCell::Countdown(std::chrono::system_clock::time_point until, std:
   return c;
 }
 
+TableCell TableCell::NextFire(CronSchedule cron) {
+  TableCell c{json::Value()};
+  c.clock = Clock::kNextFire;
+  c.cron = std::make_shared<const CronSchedule>(std::move(cron));
+  return c;
+}
+
+TableCell TableCell::NextFire(std::chrono::system_clock::time_point anchor,
+                              std::chrono::nanoseconds every) {
+  TableCell c{json::Value()};
+  c.clock = Clock::kNextFire;
+  c.at = anchor;
+  c.every = every;
+  return c;
+}
+
 json::Value TableCell::Render(std::chrono::system_clock::time_point now) const {
   using std::chrono::duration_cast;
   using std::chrono::seconds;
   switch (clock) {
+    case Clock::kNextFire: {
+      std::chrono::system_clock::time_point next = at;
+      if (cron != nullptr) {
+        std::string error;
+        auto fires = NextAfter(*cron, now, &error);
+        if (!fires) return value;  // an unknown zone, or no time in the next years
+        next = *fires;
+      } else if (every.count() > 0 && next <= now) {
+        // The first anchor + k * every after now.
+        next += every * ((now - next) / every + 1);
+      } else if (every.count() <= 0) {
+        return value;
+      }
+      return json::Value(HumanDuration(duration_cast<seconds>(next - now)));
+    }
     case Clock::kNone:
       return value;
     case Clock::kAge:

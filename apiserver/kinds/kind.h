@@ -8,11 +8,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/cron.h"
 #include "common/json.h"
 #include "common/status.h"
 
@@ -24,20 +26,28 @@ namespace csdr::apiserver {
 // object alone, so a row can be prepared once per stored revision and rendered per request
 // (endpoints/table.h).
 struct TableCell {
-  enum class Clock { kNone, kAge, kCountdown };
+  enum class Clock { kNone, kAge, kCountdown, kNextFire };
 
   TableCell(json::Value v) : value(std::move(v)) {}  // NOLINT: a plain cell converts
   static TableCell Age(std::chrono::system_clock::time_point since);
   static TableCell Countdown(std::chrono::system_clock::time_point until, std::string past);
+  // The time left until a schedule next fires after the moment of the request: a cron
+  // schedule's next time, or the next of `anchor` + k * `every`.
+  static TableCell NextFire(CronSchedule cron);
+  static TableCell NextFire(std::chrono::system_clock::time_point anchor,
+                            std::chrono::nanoseconds every);
 
-  // The cell as shown at `now`: `value`, or HumanDuration of the time since `at` (kAge) or
-  // left until `at` (kCountdown; `past` once `at` <= now).
+  // The cell as shown at `now`: `value`, or HumanDuration of the time since `at` (kAge), left
+  // until `at` (kCountdown; `past` once `at` <= now), or left until the next fire time after
+  // `now` (kNextFire; `value` when there is none).
   json::Value Render(std::chrono::system_clock::time_point now) const;
 
   json::Value value;
   Clock clock = Clock::kNone;
   std::chrono::system_clock::time_point at;
   std::string past;
+  std::shared_ptr<const CronSchedule> cron;  // kNextFire of a cron schedule
+  std::chrono::nanoseconds every{0};         // kNextFire of an interval, from `at`
 };
 
 struct KindInfo {

@@ -132,6 +132,12 @@ class ControllersTest(ServerTestCase):
         time.sleep(2)
         self.assertEqual(names(s), ["old"])
         self.assertNotIn("status", s.get("backupschedules", "idle").json())
+        # NEXT RUN is still alive: when the cron next fires, computed as the table is read.
+        table = s.request("GET", s.path("backupschedules", "idle"), headers={
+            "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).json()
+        columns = [c["name"] for c in table["columnDefinitions"]]
+        next_run = table["rows"][0]["cells"][columns.index("Next Run")]
+        self.assertRegex(next_run, r"^([0-9]|[1-5][0-9]|60)s$", "'* * * * *' fires within a minute")
         metrics = s.request("GET", "/metrics").text()
         self.assertNotIn('csdr_leader_election_master_status{name="csdr-controllers"} 1', metrics,
                          "no controller is enabled: nothing should hold the lease")

@@ -133,7 +133,20 @@ TEST(BackupScheduleTest, Cells) {
        R"(["nightly","1 4 * * *","prod-vault",false,"nightly-20261124","Completed","19h","5m10s"])"},
       {"overdue", R"({"spec":{"paused":true},"status":{"nextRunTime":"2026-11-24T04:01:00Z"}})",
        R"(["nightly","1 4 * * *","prod-vault",true,null,null,"due","5m10s"])"},
-      {"never run", "", R"(["nightly","1 4 * * *","prod-vault",false,null,null,null,"5m10s"])"},
+      // No status.nextRunTime (no controller yet, or none running): when spec.schedule next
+      // fires after the request (it is 09:00 UTC).
+      {"never run", "", R"(["nightly","1 4 * * *","prod-vault",false,null,null,"19h","5m10s"])"},
+      {"in its zone", R"({"spec":{"schedule":"CRON_TZ=Asia/Shanghai 1 4 * * *"}})",
+       R"(["nightly","CRON_TZ=Asia/Shanghai 1 4 * * *","prod-vault",false,null,null,"11h","5m10s"])"},
+      {"interval from creation", R"({"spec":{"schedule":"6h30m"}})",
+       R"(["nightly","6h30m","prod-vault",false,null,null,"6h24m","5m10s"])"},
+      {"interval from the last run",
+       R"({"spec":{"schedule":"2h"},"status":{"lastBackup":{"name":"n","time":"2026-11-24T02:00:00Z"}}})",
+       R"(["nightly","2h","prod-vault",false,"n",null,"60m","5m10s"])"},
+      {"paused", R"({"spec":{"paused":true}})",
+       R"(["nightly","1 4 * * *","prod-vault",true,null,null,null,"5m10s"])"},
+      {"unparsable", R"({"spec":{"schedule":"61 * * * *"}})",
+       R"(["nightly","61 * * * *","prod-vault",false,null,null,null,"5m10s"])"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
