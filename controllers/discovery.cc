@@ -368,7 +368,7 @@ std::optional<std::chrono::system_clock::time_point> DiscoveryController::Sync(
   next.Set("status", std::move(status));
   scope.subresource = "status";
   apiserver::WriteOptions options;
-  options.field_manager = "csdr-discovery-controller";
+  options.field_manager = kFieldManager;
   auto written = ctx_.registry->Update(scope, std::move(next), options);
   if (!written.ok() && written.status().code() != Code::kConflict) {
     LOG(WARNING) << "discovery: cannot write ClusterProfile \"cluster\" status: "

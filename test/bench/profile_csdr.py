@@ -5,6 +5,7 @@ available on this virtual machine) attached to the server while the load runs on
     webhook     wrk -c16 POSTing the review mix to /validate
     creates     the Go load client creating Backups from 64 clients (durable, rules on)
     list-table  lists of the 4,000 Backups just created, as Table; list-json the same as JSON
+    fanout      1,000 HTTP/1.1 watches, creates 20 ms apart fanned out to them
 
 Each profile gives the functions with the most samples (self) and the most samples below them
 (inclusive), kernel included, so that time in TLS, syscalls and fsync shows next to our own code.
@@ -29,10 +30,12 @@ def perf_available():
     return p.returncode == 0
 
 
-def record(pid, seconds, out):
+def record(pid, seconds, out, delay=0):
+    """Records `seconds` of the server, starting `delay` seconds from now."""
     return subprocess.Popen(["taskset", "-c", bench_run.LOAD_CPU, "perf", "record", "-e",
                              "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384", "-p",
-                             str(pid), "-o", str(out), "--", "sleep", str(seconds)],
+                             str(pid), "-o", str(out), "-D", str(int(delay * 1000)), "--",
+                             "sleep", str(delay + seconds)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -74,6 +77,10 @@ FOCUS = {
     "list-json": ["csdr::apiserver::(anonymous namespace)::RespondList", "csdr::json::Parse",
                   "csdr::json::SerializeTo", "csdr::storage::SqliteStore::List", "malloc",
                   "free", "SSL_write"],
+    "fanout": ["csdr::apiserver::Registry::Create", "csdr::storage::SqliteStore::",
+               "csdr::apiserver::serving::Loop::PumpStream", "csdr::apiserver::serving::Loop::Flush",
+               "SSL_write", "tcp_sendmsg", "tcp_v4_rcv", "try_to_wake_up", "epoll_wait",
+               "malloc", "free"],
 }
 ALIASES = {"malloc": ("malloc", "__GI___libc_malloc", "_int_malloc"),
            "free": ("free", "cfree", "__GI___libc_free", "_int_free")}
@@ -151,6 +158,18 @@ def run(bench):
                 "what": f"lists of {r['items']} Backups as {label[5:]} (median "
                         f"{sorted(r['ms'])[len(r['ms']) // 2]:.0f} ms each during the recording)",
                 "samples": samples, "by_self": by_self, "by_incl": by_incl}
+        # The watch fan-out over HTTP/1.1: 1,000 watch connections open, then creates 20 ms
+        # apart, each delivered to all of them; 4 s recorded once they are flowing.
+        rec = record(srv.pid, 4, d / "fanout.data", delay=6)
+        w = bench.load("watch", "-url", srv.url, "-path", coll, "-watchers", 1000, "-template",
+                       tmpl, "-writes", 5, "-extra-writes", 600, timeout=300)
+        rec.wait(timeout=120)
+        by_self, by_incl, samples = top(d / "fanout.data")
+        out["runs"]["fanout"] = {"focus": focus(d / "fanout.data", FOCUS["fanout"]),
+            "what": f"1,000 HTTP/1.1 watches, creates 20 ms apart, each delivered to all of them "
+                    f"(the 5 timed before the recording: last delivery p50 {w['max_ms']} ms; "
+                    f"opened in {w['open_seconds']:.1f} s)",
+            "samples": samples, "by_self": by_self, "by_incl": by_incl}
     finally:
         srv.stop()
     cluster.log("profiles taken")
