@@ -340,5 +340,60 @@ TEST_F(DiscoveryTest, ObservedChangesReJudgeStoredObjects) {
   EXPECT_EQ(mended.GetString({"lastTransitionTime"}), "2026-12-07T10:00:42Z");
 }
 
+// A vault is re-judged too, through its own status: a bucket in cn-hangzhou reached over OSS's
+// internal network is fine while the nodes say cn-hangzhou, and named with CSDR-BV-006 (in the
+// profile's condition and the vault's ClusterSupported) once they say cn-heyuan.
+TEST_F(DiscoveryTest, AVaultTheObservedRegionBreaksIsNamed) {
+  SetNow("2026-12-07T10:00:00Z");
+  apiserver::Scope profile_scope = ScopeOf("clusterprofiles", "cluster");
+  profile_scope.namespace_.clear();
+  ASSERT_TRUE(
+      registry_->Create(profile_scope, Profile(R"({"clusterType":"ACKManaged"})"), {}).ok());
+  auto vault = json::Parse(R"({"apiVersion":"csdr.io/v1alpha1","kind":"BackupVault",
+      "metadata":{"name":"hangzhou","namespace":"csdr"},
+      "spec":{"bucket":"cnfs-oss-hz","region":"cn-hangzhou","network":"internal"}})");
+  ASSERT_TRUE(registry_->Create(ScopeOf("backupvaults"), *vault, {}).ok());
+  Refresh();
+  FakeCluster cluster;
+  cluster.sources = Heyuan("acs/migrate-controller:v1.8.4");
+  for (auto& node : cluster.sources.nodes.items) {
+    json::Value moved = *node;
+    moved["metadata"]["labels"].Set("topology.kubernetes.io/region", "cn-hangzhou");
+    node = std::make_shared<const json::Value>(std::move(moved));
+  }
+  webhook::StoreFacts facts(store_.get(), &cluster);
+  DiscoveryController controller(Context(), &cluster, &facts);
+  auto conditions = [&](const char* resource, const std::string& name, const char* type) {
+    apiserver::Scope scope = ScopeOf(resource, name);
+    if (std::string(resource) == "clusterprofiles") scope.namespace_.clear();
+    auto o = registry_->Get(scope);
+    EXPECT_TRUE(o.ok());
+    const json::Value* status = o.ok() ? o->Find("status") : nullptr;
+    const json::Value* c = status != nullptr ? Condition(*status, type) : nullptr;
+    return c != nullptr ? *c : json::Value();
+  };
+  controller.Sync(Now());
+  EXPECT_EQ(
+      conditions("clusterprofiles", "cluster", "StoredObjectsSupported").GetString({"status"}),
+      "True");
+  EXPECT_TRUE(conditions("backupvaults", "hangzhou", "ClusterSupported").is_null());
+
+  cluster.sources = Heyuan("acs/migrate-controller:v1.8.4");
+  SetNow("2026-12-07T10:00:02Z");
+  controller.Sync(Now());
+  const json::Value stored = conditions("clusterprofiles", "cluster", "StoredObjectsSupported");
+  EXPECT_EQ(stored.GetString({"status"}), "False");
+  EXPECT_EQ(stored.GetString({"message"}).rfind("BackupVault csdr/hangzhou: [CSDR-BV-006] ", 0), 0u)
+      << stored.GetString({"message"});
+  const json::Value own = conditions("backupvaults", "hangzhou", "ClusterSupported");
+  EXPECT_EQ(own.GetString({"status"}), "False");
+  EXPECT_EQ(own.GetString({"message"}).rfind("[CSDR-BV-006] ", 0), 0u);
+  const std::vector<std::string> events = events_.Take();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(
+      events.back().rfind("Warning ClusterUnsupported BackupVault/hangzhou: [CSDR-BV-006]", 0), 0u)
+      << events.back();
+}
+
 }  // namespace
 }  // namespace csdr::controllers
