@@ -101,11 +101,10 @@ ObjectCondition ConditionOf(const std::vector<webhook::StoredFinding>& findings)
 }  // namespace
 
 DiscoveryController::Judgement DiscoveryController::JudgeStoredObjects(
-    const json::Value& effective) const {
+    const json::Value& effective, const webhook::ListFact& vaults) const {
   Judgement out;
   std::vector<webhook::ObjectRef> objects;
   // Vaults first (they hold the data), then schedules (they make future backups).
-  const webhook::ListFact vaults = facts_->List("BackupVault", "");
   if (vaults.known) {
     objects = vaults.items;
   } else {
@@ -141,10 +140,9 @@ void DiscoveryController::SetStoredCondition(json::Value* status, const json::Va
   for (const Judged& j : judgement.objects) {
     if (j.findings.empty()) continue;
     ++count;
-    all_unverified &= ConditionOf(j.findings).status == "Unknown";
-    if (broken.size() < kMaxNamed) {
-      broken.push_back(NameOf(*j.object) + ": " + ConditionOf(j.findings).message);
-    }
+    const ObjectCondition c = ConditionOf(j.findings);
+    all_unverified &= c.status == "Unknown";
+    if (broken.size() < kMaxNamed) broken.push_back(NameOf(*j.object) + ": " + c.message);
   }
   if (count > kMaxNamed) broken.push_back("and " + std::to_string(count - kMaxNamed) + " more");
   json::Value& conditions = (*status)["conditions"];
@@ -351,7 +349,7 @@ std::optional<std::chrono::system_clock::time_point> DiscoveryController::Sync(
              v->GetString({"metadata", "resourceVersion"});
     }
     if (key != judged_key_ || now - judged_at_ >= kJudgeAgain || now < judged_at_) {
-      judged_ = JudgeStoredObjects(effective);
+      judged_ = JudgeStoredObjects(effective, vaults);
       judged_key_ = std::move(key);
       judged_at_ = now;
       fresh = judged_;

@@ -65,7 +65,8 @@ class DiscoveryController {
     std::vector<Judged> objects;
     std::vector<std::string> unknown;
   };
-  Judgement JudgeStoredObjects(const json::Value& effective) const;
+  // `vaults`: the stored BackupVaults as the rules' facts list them (read once per pass).
+  Judgement JudgeStoredObjects(const json::Value& effective, const webhook::ListFact& vaults) const;
   // Sets StoredObjectsSupported in `status` (an effective profile's) from `judgement`.
   static void SetStoredCondition(json::Value* status, const json::Value* previous,
                                  const Judgement& judgement, int64_t generation,
