@@ -683,13 +683,14 @@ TEST_F(TlsServerTest, WithoutHttp2ServingAlpnChoosesHttp11) {
 
 TEST_F(TlsServerTest, Http2StreamsAreFlowControlledOneByOne) {
   std::mutex mu;
-  std::vector<std::shared_ptr<TestStream>> watches;
+  // By path: the two watches' handlers run on workers at once, in either order.
+  std::map<std::string, std::shared_ptr<TestStream>> watches;
   Start([&](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/watch") {
+    if (req.path.rfind("/watch", 0) == 0) {
       auto stream = std::make_shared<TestStream>();
       ASSERT_TRUE(StreamOnLoop(res, stream));
       std::lock_guard<std::mutex> lock(mu);
-      watches.push_back(stream);
+      watches[req.path] = stream;
       return;
     }
     if (req.path == "/list") {  // a streamed body, produced by the worker as it is taken
@@ -704,8 +705,8 @@ TEST_F(TlsServerTest, Http2StreamsAreFlowControlledOneByOne) {
     res.set_content("plain", "text/plain");
   });
   H2Client c(options_.port, {"h2"}, /*window=*/65535, /*manual=*/true);
-  const int32_t stalled = c.Get("/watch");
-  const int32_t flowing = c.Get("/watch");
+  const int32_t stalled = c.Get("/watch/stalled");
+  const int32_t flowing = c.Get("/watch/flowing");
   const int32_t list = c.Get("/list");
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> lock(mu);
@@ -716,8 +717,8 @@ TEST_F(TlsServerTest, Http2StreamsAreFlowControlledOneByOne) {
   std::shared_ptr<TestStream> first, second;
   {
     std::lock_guard<std::mutex> lock(mu);
-    first = watches[0];
-    second = watches[1];
+    first = watches["/watch/stalled"];
+    second = watches["/watch/flowing"];
   }
   for (int i = 0; i < 100; ++i) {
     first->Push(std::string(1023, 'e') + "\n");
